@@ -1,0 +1,40 @@
+// Error types shared by every layer.
+//
+// Load-time problems (a bad checkpoint, config or tokenizer file) throw LoadError; a bad user
+// input (a JSON line, a request field) throws InputError. Both carry a message that says what is
+// wrong and how to fix it; callers at a boundary (CLI main, the server's request loop) catch them.
+#pragma once
+
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <utility>
+
+namespace safrl::util {
+
+class Error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// A model, config or tokenizer file that cannot be used as it is.
+class LoadError : public Error {
+ public:
+  using Error::Error;
+};
+
+// A value a user sent (CLI input line, request field) that is invalid.
+class InputError : public Error {
+ public:
+  using Error::Error;
+};
+
+// Concatenates any streamable values into one message: cat("tensor ", name, " has ", n, " dims").
+template <typename... Args>
+std::string cat(Args&&... args) {
+  std::ostringstream out;
+  (out << ... << std::forward<Args>(args));
+  return out.str();
+}
+
+}  // namespace safrl::util
