@@ -1,0 +1,54 @@
+"""Generates the embedded default models: a tiny Qwen3Guard-shaped guard and a tiny Skywork-shaped
+reward model, with RANDOM weights and the REAL Qwen3 tokenizer, so every command runs on a fresh
+machine with no downloads.
+
+    /usr/bin/python3 scripts/make_embedded_models.py OUT_DIR TOKENIZER_DIR
+
+Writes OUT_DIR/guard (Qwen3ForCausalLM, tied embeddings, bf16) and OUT_DIR/reward
+(Qwen3ForSequenceClassification, one label, bf16), each a Hugging Face model directory with
+config.json, model.safetensors, tokenizer.json and tokenizer_config.json. The weights mean
+nothing: verdicts and scores from them are noise. Point the configs at real checkpoints for real
+rewards.
+"""
+import json
+import os
+import shutil
+import sys
+
+import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "python"))
+import make_checkpoints  # noqa: E402
+import safetensors_io  # noqa: E402
+
+# The real Qwen3 vocabulary size (the embedding has more rows than the tokenizer has ids).
+QWEN3_VOCAB = 151936
+TINY = {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
+        "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 32,
+        "vocab_size": QWEN3_VOCAB, "max_position_embeddings": 40960, "rope_theta": 1000000.0,
+        "bos_token_id": 151643, "eos_token_id": 151645, "torch_dtype": "bfloat16"}
+
+
+def write_model(out_dir, tokenizer_dir, config, seed):
+    weights = make_checkpoints.random_weights(config, torch.Generator().manual_seed(seed))
+    os.makedirs(out_dir, exist_ok=True)
+    with open(os.path.join(out_dir, "config.json"), "w") as f:
+        json.dump(config, f, indent=2)
+    safetensors_io.save({k: v.to(torch.bfloat16) for k, v in weights.items()},
+                        os.path.join(out_dir, "model.safetensors"), {"format": "pt"})
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        shutil.copyfile(os.path.join(tokenizer_dir, name), os.path.join(out_dir, name))
+
+
+def main():
+    out_root, tokenizer_dir = sys.argv[1], sys.argv[2]
+    guard = make_checkpoints.base_config("qwen3", "Qwen3ForCausalLM", tie_word_embeddings=True, **TINY)
+    reward = make_checkpoints.base_config("qwen3", "Qwen3ForSequenceClassification", num_labels=1,
+                                          pad_token_id=151643, **TINY)
+    write_model(os.path.join(out_root, "guard"), tokenizer_dir, guard, seed=1)
+    write_model(os.path.join(out_root, "reward"), tokenizer_dir, reward, seed=2)
+    print(f"wrote the embedded guard and reward models (random weights) to {out_root}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,102 @@
+#include "engine/engine.h"
+
+#include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
+
+#include "model/loader.h"
+#include "util/error.h"
+
+namespace safrl::engine {
+
+Engine::Engine(const std::string& model_dir, const model::RunOptions& options)
+    : options_(options), model_(model::load_model(model_dir, options)) {}
+
+model::KvCache Engine::new_cache() const {
+  return model::KvCache(model_->kv_shape(options_));
+}
+
+model::PackedBatch Engine::pack(const std::vector<SequenceInput>& inputs) const {
+  if (inputs.empty()) throw util::InputError("empty batch: give at least one sequence");
+  const int64_t vocab = config().vocab_size;
+  model::PackedBatch batch;
+  std::vector<int64_t> ids;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const SequenceInput& input = inputs[i];
+    if (input.ids.empty()) throw util::InputError(util::cat("sequence ", i, " has no token ids"));
+    for (int32_t id : input.ids) {
+      if (id < 0 || id >= vocab) {
+        throw util::InputError(util::cat("sequence ", i, " has token id ", id,
+                                         ", outside the model's vocabulary [0, ", vocab, ")"));
+      }
+    }
+    batch.sequences.push_back(model::PackedSequence{
+        static_cast<int64_t>(ids.size()), static_cast<int64_t>(input.ids.size()), input.cache});
+    ids.insert(ids.end(), input.ids.begin(), input.ids.end());
+  }
+  batch.ids = at::tensor(ids, at::TensorOptions().dtype(at::kLong)).to(options_.device);
+  return batch;
+}
+
+at::Tensor Engine::hidden_states(const std::vector<SequenceInput>& inputs) {
+  c10::InferenceMode guard;
+  const model::PackedBatch batch = pack(inputs);
+  return model_->model->forward(batch, options_.compute_dtype);
+}
+
+std::vector<int64_t> Engine::last_rows(const std::vector<SequenceInput>& inputs,
+                                       bool skip_pad) const {
+  std::vector<int64_t> rows;
+  int64_t offset = 0;
+  const auto pad = config().pad_token_id;
+  for (const SequenceInput& input : inputs) {
+    int64_t last = static_cast<int64_t>(input.ids.size()) - 1;
+    if (skip_pad && pad) {
+      int64_t t = last;
+      while (t >= 0 && input.ids[t] == *pad) --t;
+      if (t >= 0) last = t;
+    }
+    rows.push_back(offset + last);
+    offset += static_cast<int64_t>(input.ids.size());
+  }
+  return rows;
+}
+
+at::Tensor Engine::rows_tensor(const std::vector<int64_t>& rows) const {
+  return at::tensor(rows, at::TensorOptions().dtype(at::kLong)).to(options_.device);
+}
+
+at::Tensor Engine::last_logits(const std::vector<SequenceInput>& inputs,
+                               const std::optional<std::vector<int64_t>>& tokens) {
+  c10::InferenceMode guard;
+  at::Tensor hidden = hidden_states(inputs).index_select(0, rows_tensor(last_rows(inputs, false)));
+  std::optional<at::Tensor> subset;
+  if (tokens) subset = rows_tensor(*tokens);
+  return model_->logits(hidden, subset);
+}
+
+at::Tensor Engine::scores(const std::vector<SequenceInput>& inputs) {
+  c10::InferenceMode guard;
+  at::Tensor hidden = hidden_states(inputs).index_select(0, rows_tensor(last_rows(inputs, true)));
+  return model_->scores(hidden);
+}
+
+c10::ScalarType parse_dtype(const std::string& name) {
+  if (name == "float32") return c10::kFloat;
+  if (name == "bfloat16") return c10::kBFloat16;
+  if (name == "float16") return c10::kHalf;
+  throw util::InputError(util::cat("unknown dtype '", name, "'; use float32, bfloat16 or float16"));
+}
+
+c10::Device parse_device(const std::string& name) {
+  if (name == "cpu") return c10::Device(c10::kCPU);
+  if (name == "cuda") return c10::Device(c10::kCUDA, 0);
+  if (name.rfind("cuda:", 0) == 0) {
+    try {
+      return c10::Device(name);
+    } catch (const std::exception&) {
+    }
+  }
+  throw util::InputError(util::cat("unknown device '", name, "'; use cpu, cuda or cuda:N"));
+}
+
+}  // namespace safrl::engine

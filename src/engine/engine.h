@@ -1,0 +1,65 @@
+// One loaded model and the ways of running it: a padding-free packed forward over several
+// sequences, the LM head only at the positions asked for, the score head at each sequence's
+// last token, and KV caches for incremental decoding and shared prefixes.
+//
+// Inputs are validated (non-empty, ids inside the vocabulary) and a bad one throws
+// util::InputError naming the input and the id. An Engine is used by one thread at a time (the
+// server's engine thread); LibTorch parallelises inside each operation.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <ATen/core/Tensor.h>
+#include <c10/util/ArrayRef.h>
+
+#include "io/model_config.h"
+#include "model/kv_cache.h"
+#include "model/options.h"
+#include "model/qwen.h"
+
+namespace safrl::engine {
+
+// The new tokens of one sequence; with a cache they continue it and are appended to it.
+struct SequenceInput {
+  c10::ArrayRef<int32_t> ids;
+  model::KvCache* cache = nullptr;
+};
+
+class Engine {
+ public:
+  Engine(const std::string& model_dir, const model::RunOptions& options);
+
+  const io::ModelConfig& config() const { return model_->config(); }
+  const model::RunOptions& options() const { return options_; }
+  // An empty cache shaped for this model.
+  model::KvCache new_cache() const;
+
+  // Final-norm hidden states of every new token, packed in input order: [sum of lengths, hidden].
+  at::Tensor hidden_states(const std::vector<SequenceInput>& inputs);
+  // Causal LM: float32 logits at the last new token of each input, [N, vocab], or only for the
+  // token ids in `tokens`, [N, tokens.size()] (the head's other rows are never computed).
+  at::Tensor last_logits(const std::vector<SequenceInput>& inputs,
+                         const std::optional<std::vector<int64_t>>& tokens = std::nullopt);
+  // Classification / reward head: float32 [N, num_labels], read where transformers reads it: at
+  // the rightmost new token that is not pad_token_id (the last token when there is no pad id).
+  at::Tensor scores(const std::vector<SequenceInput>& inputs);
+
+ private:
+  model::PackedBatch pack(const std::vector<SequenceInput>& inputs) const;
+  // Row in the packed batch of each input's last token (or last non-pad token).
+  std::vector<int64_t> last_rows(const std::vector<SequenceInput>& inputs, bool skip_pad) const;
+  at::Tensor rows_tensor(const std::vector<int64_t>& rows) const;
+
+  model::RunOptions options_;
+  model::QwenForModel model_;
+};
+
+// Parses "float32" | "bfloat16" | "float16"; throws InputError listing them otherwise.
+c10::ScalarType parse_dtype(const std::string& name);
+// Parses "cpu" | "cuda" | "cuda:N".
+c10::Device parse_device(const std::string& name);
+
+}  // namespace safrl::engine

@@ -1,0 +1,141 @@
+#include "model/loader.h"
+
+#include <cstring>
+#include <set>
+#include <vector>
+
+#include <ATen/ATen.h>
+#include <c10/core/GradMode.h>
+#include <torch/cuda.h>
+
+#include "io/safetensors.h"
+#include "util/error.h"
+
+namespace safrl::model {
+
+namespace {
+
+c10::ScalarType to_scalar_type(io::DType dtype) {
+  switch (dtype) {
+    case io::DType::kF32:
+      return c10::kFloat;
+    case io::DType::kF16:
+      return c10::kHalf;
+    case io::DType::kBF16:
+      return c10::kBFloat16;
+    case io::DType::kI32:
+      return c10::kInt;
+    case io::DType::kI64:
+      return c10::kLong;
+  }
+  return c10::kFloat;
+}
+
+std::string shape_string(c10::IntArrayRef shape) {
+  std::string out = "[";
+  for (size_t i = 0; i < shape.size(); ++i) out += (i ? ", " : "") + std::to_string(shape[i]);
+  return out + "]";
+}
+
+// The tensor's bytes as a CPU tensor of its own dtype. Safetensors gives no alignment guarantee,
+// so a misaligned tensor is copied to an aligned buffer first.
+at::Tensor tensor_of(const io::TensorView& view) {
+  const auto dtype = to_scalar_type(view.dtype);
+  const auto options = at::TensorOptions().dtype(dtype);
+  auto* data = const_cast<uint8_t*>(view.data);
+  if (reinterpret_cast<uintptr_t>(data) % io::dtype_size(view.dtype) == 0) {
+    return at::from_blob(data, view.shape, options);
+  }
+  at::Tensor aligned = at::empty(view.shape, options);
+  std::memcpy(aligned.data_ptr(), data, view.nbytes);
+  return aligned;
+}
+
+bool knowingly_ignored(const std::string& name, const io::ModelConfig& config) {
+  // Tied checkpoints sometimes carry lm_head.weight too; the embedding is the one used.
+  if (name == "lm_head.weight" && config.head == io::HeadKind::kCausalLM &&
+      config.tie_word_embeddings) {
+    return true;
+  }
+  // Old exports saved the rotary buffer; it is recomputed from rope_theta.
+  const std::string suffix = ".rotary_emb.inv_freq";
+  return name.size() > suffix.size() &&
+         name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+std::string list_names(const std::vector<std::string>& names) {
+  constexpr size_t kShown = 8;
+  std::string out;
+  for (size_t i = 0; i < names.size() && i < kShown; ++i) out += (i ? ", " : "") + names[i];
+  if (names.size() > kShown) out += util::cat(" and ", names.size() - kShown, " more");
+  return out;
+}
+
+void validate(const RunOptions& options) {
+  if (options.device.is_cuda() && !torch::cuda::is_available()) {
+    throw util::LoadError(
+        "device cuda was asked for, but this safrl was built against a LibTorch without CUDA or "
+        "no GPU is visible; use --device cpu");
+  }
+  for (auto dtype : {options.compute_dtype, options.storage_dtype}) {
+    if (dtype != c10::kFloat && dtype != c10::kBFloat16 && dtype != c10::kHalf) {
+      throw util::LoadError(util::cat("unsupported dtype ", c10::toString(dtype),
+                                      "; use float32, bfloat16 or float16"));
+    }
+  }
+}
+
+}  // namespace
+
+QwenForModel load_model(const std::string& dir, const RunOptions& options) {
+  validate(options);
+  const io::ModelConfig config = io::load_model_config(dir);
+  const io::Checkpoint checkpoint(dir);
+  c10::NoGradGuard no_grad;
+  QwenForModel model(config, options.storage_dtype);
+
+  std::set<std::string> claimed;
+  std::vector<std::string> missing;
+  for (auto& item : model->named_parameters(/*recurse=*/true)) {
+    const std::string& name = item.key();
+    const io::TensorView* view = checkpoint.find(name);
+    if (view == nullptr) {
+      missing.push_back(name);
+      continue;
+    }
+    at::Tensor& param = item.value();
+    if (c10::IntArrayRef(view->shape) != param.sizes()) {
+      throw util::LoadError(
+          util::cat("tensor ", name, " in ", *view->file, " has shape ", shape_string(view->shape),
+                    " but ", io::architecture_name(config.architecture),
+                    " with this config.json expects ", shape_string(param.sizes())));
+    }
+    if (view->dtype == io::DType::kI32 || view->dtype == io::DType::kI64) {
+      throw util::LoadError(util::cat("tensor ", name, " in ", *view->file, " has integer dtype ",
+                                      io::dtype_name(view->dtype),
+                                      "; weights must be F32, F16 or BF16"));
+    }
+    param.copy_(tensor_of(*view));
+    claimed.insert(name);
+  }
+  if (!missing.empty()) {
+    throw util::LoadError(util::cat(dir, " lacks ", missing.size(), " tensor(s) that ",
+                                    io::architecture_name(config.architecture),
+                                    " needs: ", list_names(missing)));
+  }
+  std::vector<std::string> unclaimed;
+  for (const std::string& name : checkpoint.names()) {
+    if (claimed.count(name) == 0 && !knowingly_ignored(name, config)) unclaimed.push_back(name);
+  }
+  if (!unclaimed.empty()) {
+    throw util::LoadError(
+        util::cat(dir, " holds ", unclaimed.size(), " tensor(s) that ",
+                  io::architecture_name(config.architecture),
+                  " does not use (wrong architecture in config.json?): ", list_names(unclaimed)));
+  }
+  model->to(options.device);
+  model->eval();
+  return model;
+}
+
+}  // namespace safrl::model

@@ -1,0 +1,248 @@
+#include "model/qwen.h"
+
+#include <ATen/ATen.h>
+#include <c10/util/irange.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "util/error.h"
+
+namespace safrl::model {
+
+namespace {
+
+bool has_qk_norm(const io::ModelConfig& config) {
+  return config.is_qwen3;
+}
+
+}  // namespace
+
+AttentionImpl::AttentionImpl(const io::ModelConfig& config, int64_t layer, c10::ScalarType storage)
+    : layer_(layer),
+      num_heads_(config.num_attention_heads),
+      num_kv_heads_(config.num_key_value_heads),
+      head_dim_(config.head_dim),
+      scaling_(1.0 / std::sqrt(static_cast<double>(config.head_dim))) {
+  const int64_t hidden = config.hidden_size;
+  q_proj =
+      register_module("q_proj", Linear(hidden, num_heads_ * head_dim_, config.qkv_bias, storage));
+  k_proj = register_module("k_proj",
+                           Linear(hidden, num_kv_heads_ * head_dim_, config.qkv_bias, storage));
+  v_proj = register_module("v_proj",
+                           Linear(hidden, num_kv_heads_ * head_dim_, config.qkv_bias, storage));
+  o_proj =
+      register_module("o_proj", Linear(num_heads_ * head_dim_, hidden, config.o_bias, storage));
+  if (has_qk_norm(config)) {
+    q_norm = register_module("q_norm", RmsNorm(head_dim_, config.rms_norm_eps, storage));
+    k_norm = register_module("k_norm", RmsNorm(head_dim_, config.rms_norm_eps, storage));
+  }
+}
+
+at::Tensor AttentionImpl::forward(const at::Tensor& x, const ForwardContext& context) {
+  const int64_t rows = x.size(0);
+  at::Tensor q = q_proj(x).view({rows, num_heads_, head_dim_});
+  at::Tensor k = k_proj(x).view({rows, num_kv_heads_, head_dim_});
+  at::Tensor v = v_proj(x).view({rows, num_kv_heads_, head_dim_});
+  if (q_norm) {
+    q = q_norm(q);
+    k = k_norm(k);
+  }
+  q = apply_rotary(q, context.cos, context.sin);
+  k = apply_rotary(k, context.cos, context.sin);
+
+  const auto& sequences = context.batch->sequences;
+  std::vector<at::Tensor> outputs;
+  outputs.reserve(sequences.size());
+  for (const auto s : c10::irange(sequences.size())) {
+    const PackedSequence& sequence = sequences[s];
+    outputs.push_back(attend(q.narrow(0, sequence.offset, sequence.length),
+                             k.narrow(0, sequence.offset, sequence.length),
+                             v.narrow(0, sequence.offset, sequence.length), sequence,
+                             context.masks[s]));
+  }
+  return o_proj(outputs.size() == 1 ? outputs[0] : at::cat(outputs, 0));
+}
+
+at::Tensor AttentionImpl::attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                 const PackedSequence& sequence, const at::Tensor& mask) {
+  const int64_t rows = q.size(0);
+  const int64_t group = num_heads_ / num_kv_heads_;
+  at::Tensor k_new = k.transpose(0, 1);  // [kv_heads, T, d]
+  at::Tensor v_new = v.transpose(0, 1);
+  std::vector<at::Tensor> keys{k_new}, values{v_new};
+  if (sequence.cache != nullptr) {
+    sequence.cache->write(layer_, k_new, v_new);
+    keys = sequence.cache->keys(layer_);  // past segments, then the own one ending with k_new
+    values = sequence.cache->values(layer_);
+  }
+  // Query head h uses kv head h / group (transformers' repeat_kv): view the queries as
+  // [kv_heads, group * T, d] so each kv head meets its group without copying keys.
+  at::Tensor queries = q.transpose(0, 1).reshape({num_kv_heads_, group * rows, head_dim_});
+  std::vector<at::Tensor> score_parts;
+  std::vector<int64_t> lengths;
+  for (const auto& key : keys) {
+    score_parts.push_back(at::bmm(queries, key.transpose(1, 2)));
+    lengths.push_back(key.size(1));
+  }
+  at::Tensor scores = score_parts.size() == 1 ? score_parts[0] : at::cat(score_parts, 2);
+  const int64_t total = scores.size(2);
+  scores = scores.view({num_kv_heads_, group, rows, total}).mul_(scaling_);
+  if (mask.defined()) scores.masked_fill_(mask, -std::numeric_limits<double>::infinity());
+  at::Tensor probs = at::softmax(scores, -1, at::kFloat).to(q.scalar_type());
+  probs = probs.view({num_kv_heads_, group * rows, total});
+
+  at::Tensor out;
+  int64_t start = 0;
+  for (const auto j : c10::irange(values.size())) {
+    at::Tensor part = at::bmm(probs.narrow(2, start, lengths[j]), values[j]);
+    out = out.defined() ? out.add_(part) : part;
+    start += lengths[j];
+  }
+  // [kv_heads, group * T, d] -> [heads, T, d] -> [T, heads * d]
+  return out.view({num_heads_, rows, head_dim_})
+      .transpose(0, 1)
+      .reshape({rows, num_heads_ * head_dim_});
+}
+
+MlpImpl::MlpImpl(const io::ModelConfig& config, c10::ScalarType storage) {
+  const int64_t hidden = config.hidden_size, inner = config.intermediate_size;
+  gate_proj = register_module("gate_proj", Linear(hidden, inner, false, storage));
+  up_proj = register_module("up_proj", Linear(hidden, inner, false, storage));
+  down_proj = register_module("down_proj", Linear(inner, hidden, false, storage));
+}
+
+at::Tensor MlpImpl::forward(const at::Tensor& x) {
+  at::Tensor gate = gate_proj(x);
+  at::silu_(gate);
+  return down_proj(gate.mul_(up_proj(x)));
+}
+
+DecoderLayerImpl::DecoderLayerImpl(const io::ModelConfig& config, int64_t layer,
+                                   c10::ScalarType storage) {
+  self_attn = register_module("self_attn", Attention(config, layer, storage));
+  mlp = register_module("mlp", Mlp(config, storage));
+  input_layernorm =
+      register_module("input_layernorm", RmsNorm(config.hidden_size, config.rms_norm_eps, storage));
+  post_attention_layernorm = register_module(
+      "post_attention_layernorm", RmsNorm(config.hidden_size, config.rms_norm_eps, storage));
+}
+
+at::Tensor DecoderLayerImpl::forward(const at::Tensor& x, const ForwardContext& context) {
+  at::Tensor h = x + self_attn(input_layernorm(x), context);
+  return h.add_(mlp(post_attention_layernorm(h)));
+}
+
+DecoderImpl::DecoderImpl(const io::ModelConfig& config, c10::ScalarType storage)
+    : rotary_(config.head_dim, config.rope_theta) {
+  embed_tokens =
+      register_module("embed_tokens", Embedding(config.vocab_size, config.hidden_size, storage));
+  layers = register_module("layers", torch::nn::ModuleList());
+  for (const auto l : c10::irange(config.num_hidden_layers)) {
+    layer_list_.push_back(DecoderLayer(config, l, storage));
+    layers->push_back(layer_list_.back());
+  }
+  norm = register_module("norm", RmsNorm(config.hidden_size, config.rms_norm_eps, storage));
+}
+
+at::Tensor DecoderImpl::forward(const PackedBatch& batch, c10::ScalarType dtype) {
+  ForwardContext context;
+  context.batch = &batch;
+  const auto device = batch.ids.device();
+  std::vector<at::Tensor> positions;
+  for (const PackedSequence& sequence : batch.sequences) {
+    const int64_t past = sequence.cache != nullptr ? sequence.cache->length() : 0;
+    if (sequence.cache != nullptr) sequence.cache->reserve(sequence.length);
+    positions.push_back(
+        at::arange(past, past + sequence.length, at::TensorOptions().dtype(at::kLong)));
+    // Query t (absolute position past + t) sees keys 0 .. past + t; a single token sees all.
+    at::Tensor mask;
+    if (sequence.length > 1) {
+      mask =
+          at::ones({sequence.length, past + sequence.length}, at::TensorOptions().dtype(at::kBool))
+              .triu(past + 1)
+              .to(device);
+    }
+    context.masks.push_back(mask);
+  }
+  at::Tensor all_positions = (positions.size() == 1 ? positions[0] : at::cat(positions)).to(device);
+  std::tie(context.cos, context.sin) = rotary_.lookup(all_positions, dtype);
+
+  at::Tensor h = embed_tokens(batch.ids, dtype);
+  for (auto& layer : layer_list_) h = layer(h, context);
+  for (const PackedSequence& sequence : batch.sequences) {
+    if (sequence.cache != nullptr) sequence.cache->commit(sequence.length);
+  }
+  return norm(h);
+}
+
+RewardScoreImpl::RewardScoreImpl(int64_t hidden, c10::ScalarType storage) {
+  first = register_module("0", Linear(hidden, hidden, true, storage));
+  second = register_module("2", Linear(hidden, 1, true, storage));
+}
+
+at::Tensor RewardScoreImpl::forward(const at::Tensor& x) {
+  return second(at::relu(first(x)));
+}
+
+QwenForModelImpl::QwenForModelImpl(const io::ModelConfig& config, c10::ScalarType storage)
+    : config_(config) {
+  model = register_module("model", Decoder(config, storage));
+  switch (config.head) {
+    case io::HeadKind::kCausalLM:
+      if (!config.tie_word_embeddings) {
+        lm_head = register_module("lm_head",
+                                  Linear(config.hidden_size, config.vocab_size, false, storage));
+      }
+      break;
+    case io::HeadKind::kSequenceClassification:
+      score =
+          register_module("score", Linear(config.hidden_size, config.num_labels, false, storage));
+      break;
+    case io::HeadKind::kRewardModel:
+      reward_score = register_module("score", RewardScore(config.hidden_size, storage));
+      break;
+  }
+}
+
+KvShape QwenForModelImpl::kv_shape(const RunOptions& options) const {
+  return KvShape{config_.num_hidden_layers, config_.num_key_value_heads, config_.head_dim,
+                 options.compute_dtype, options.device};
+}
+
+at::Tensor QwenForModelImpl::logits(const at::Tensor& hidden,
+                                    const std::optional<at::Tensor>& tokens) {
+  if (config_.head != io::HeadKind::kCausalLM) {
+    throw util::Error(util::cat(io::architecture_name(config_.architecture), " has no LM head"));
+  }
+  const at::Tensor& weight = lm_head ? lm_head->weight : model->embed_tokens->weight;
+  const auto dtype = hidden.scalar_type();
+  if (tokens)
+    return at::matmul(hidden, as_dtype(weight.index_select(0, *tokens), dtype).t()).to(at::kFloat);
+  if (weight.scalar_type() == dtype) return at::matmul(hidden, weight.t()).to(at::kFloat);
+  // Stored in another dtype: convert the vocabulary in slices so the full converted matrix
+  // (1.5 GB for a 4B model in float32) never exists at once.
+  constexpr int64_t kSlice = 16384;
+  std::vector<at::Tensor> parts;
+  for (int64_t start = 0; start < weight.size(0); start += kSlice) {
+    const int64_t count = std::min(kSlice, weight.size(0) - start);
+    parts.push_back(
+        at::matmul(hidden, weight.narrow(0, start, count).to(dtype).t()).to(at::kFloat));
+  }
+  return at::cat(parts, -1);
+}
+
+at::Tensor QwenForModelImpl::scores(const at::Tensor& hidden) {
+  switch (config_.head) {
+    case io::HeadKind::kSequenceClassification:
+      return score(hidden).to(at::kFloat);
+    case io::HeadKind::kRewardModel:
+      return reward_score(hidden).to(at::kFloat);
+    case io::HeadKind::kCausalLM:
+      break;
+  }
+  throw util::Error(util::cat(io::architecture_name(config_.architecture), " has no score head"));
+}
+
+}  // namespace safrl::model

@@ -1,0 +1,127 @@
+// The Qwen2 / Qwen3 decoder and its heads, as a LibTorch module tree named like the Hugging
+// Face checkpoints: "model.embed_tokens", "model.layers.N.self_attn.q_proj", ..., "model.norm",
+// and "lm_head" (causal LM, absent when tied), "score" (sequence classification) or "score.0" /
+// "score.2" (Qwen2ForRewardModel).
+//
+// Qwen3 applies a per-head RMSNorm (q_norm, k_norm) to queries and keys before RoPE and has no
+// attention bias; Qwen2 has q/k/v biases and no q/k norm. Attention is grouped-query with
+// head_dim read from the config. Forward works on a PackedBatch (see packed_batch.h).
+//
+// A QwenForModel is immutable after loading; forward() may run on one thread at a time per
+// batch (LibTorch parallelises inside the operations).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include <torch/nn/module.h>
+#include <torch/nn/modules/container/modulelist.h>
+
+#include "io/model_config.h"
+#include "model/kv_cache.h"
+#include "model/layers.h"
+#include "model/options.h"
+#include "model/packed_batch.h"
+#include "model/rotary.h"
+
+namespace safrl::model {
+
+// Per-forward values every layer needs: rotary cos/sin of the packed tokens and each sequence's
+// causal mask.
+struct ForwardContext {
+  const PackedBatch* batch = nullptr;
+  at::Tensor cos, sin;            // [T, head_dim]
+  std::vector<at::Tensor> masks;  // per sequence: [T_s, L_s] bool, true = hidden; or undefined
+};
+
+class AttentionImpl : public torch::nn::Module {
+ public:
+  AttentionImpl(const io::ModelConfig& config, int64_t layer, c10::ScalarType storage);
+  at::Tensor forward(const at::Tensor& x, const ForwardContext& context);
+
+  Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
+  RmsNorm q_norm{nullptr}, k_norm{nullptr};  // Qwen3 only
+
+ private:
+  // One sequence: q [T, heads, d], k/v [T, kv_heads, d] -> [T, heads * d]
+  at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                    const PackedSequence& sequence, const at::Tensor& mask);
+
+  int64_t layer_, num_heads_, num_kv_heads_, head_dim_;
+  double scaling_;
+};
+TORCH_MODULE(Attention);
+
+class MlpImpl : public torch::nn::Module {
+ public:
+  MlpImpl(const io::ModelConfig& config, c10::ScalarType storage);
+  at::Tensor forward(const at::Tensor& x);  // down(silu(gate(x)) * up(x))
+
+  Linear gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};
+};
+TORCH_MODULE(Mlp);
+
+class DecoderLayerImpl : public torch::nn::Module {
+ public:
+  DecoderLayerImpl(const io::ModelConfig& config, int64_t layer, c10::ScalarType storage);
+  at::Tensor forward(const at::Tensor& x, const ForwardContext& context);
+
+  Attention self_attn{nullptr};
+  Mlp mlp{nullptr};
+  RmsNorm input_layernorm{nullptr}, post_attention_layernorm{nullptr};
+};
+TORCH_MODULE(DecoderLayer);
+
+// The backbone: transformers' Qwen3Model / Qwen2Model.
+class DecoderImpl : public torch::nn::Module {
+ public:
+  DecoderImpl(const io::ModelConfig& config, c10::ScalarType storage);
+  // Final-norm hidden states of every new token: [T, hidden] in `dtype`.
+  at::Tensor forward(const PackedBatch& batch, c10::ScalarType dtype);
+
+  Embedding embed_tokens{nullptr};
+  torch::nn::ModuleList layers{nullptr};
+  RmsNorm norm{nullptr};
+
+ private:
+  RotaryTable rotary_;
+  std::vector<DecoderLayer> layer_list_;
+};
+TORCH_MODULE(Decoder);
+
+// Qwen2ForRewardModel's head: "score.0" Linear(h, h) with bias, ReLU, "score.2" Linear(h, 1).
+class RewardScoreImpl : public torch::nn::Module {
+ public:
+  RewardScoreImpl(int64_t hidden, c10::ScalarType storage);
+  at::Tensor forward(const at::Tensor& x);
+
+  Linear first{nullptr}, second{nullptr};  // registered as "0" and "2"
+};
+TORCH_MODULE(RewardScore);
+
+// Backbone plus the head named by the config's architecture.
+class QwenForModelImpl : public torch::nn::Module {
+ public:
+  QwenForModelImpl(const io::ModelConfig& config, c10::ScalarType storage);
+
+  const io::ModelConfig& config() const { return config_; }
+  KvShape kv_shape(const RunOptions& options) const;
+
+  // Causal LM: logits of hidden rows [N, hidden] -> [N, vocab], or only over `tokens` ([R]
+  // int64) -> [N, R]. Float32.
+  at::Tensor logits(const at::Tensor& hidden, const std::optional<at::Tensor>& tokens = {});
+  // Sequence-classification or reward head: hidden rows [N, hidden] -> [N, num_labels], float32.
+  at::Tensor scores(const at::Tensor& hidden);
+
+  Decoder model{nullptr};
+  Linear lm_head{nullptr};            // causal LM with untied embeddings
+  Linear score{nullptr};              // sequence classification
+  RewardScore reward_score{nullptr};  // reward model, registered as "score"
+
+ private:
+  io::ModelConfig config_;
+};
+TORCH_MODULE(QwenForModel);
+
+}  // namespace safrl::model

@@ -1,0 +1,256 @@
+// The engine against the independent Python reference (tests/python/reference_qwen.py) on the
+// tiny checkpoints that tests/python/make_checkpoints.py generates, plus the equivalences the
+// engine promises: packed == alone, prefix + continuation == whole, incremental == full.
+#include <gtest/gtest.h>
+
+#include <ATen/Functions.h>
+
+#include <cstdio>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "engine/engine.h"
+#include "util/error.h"
+
+namespace safrl {
+namespace {
+
+const std::string kCheckpoints = SAFRL_BINARY_DIR "/testdata/checkpoints";
+
+struct Reference {
+  std::vector<std::vector<int32_t>> inputs;
+  std::vector<std::vector<float>> outputs;
+};
+
+Reference read_reference(const std::string& dir) {
+  std::ifstream in(dir + "/reference.json");
+  EXPECT_TRUE(in) << "missing " << dir << "/reference.json (run the generate_checkpoints test)";
+  nlohmann::json j = nlohmann::json::parse(in);
+  return {j["inputs"].get<std::vector<std::vector<int32_t>>>(),
+          j["outputs"].get<std::vector<std::vector<float>>>()};
+}
+
+model::RunOptions cpu_options(c10::ScalarType storage = c10::kFloat) {
+  model::RunOptions options;
+  options.storage_dtype = storage;
+  return options;
+}
+
+bool is_causal(const engine::Engine& e) {
+  return e.config().head == io::HeadKind::kCausalLM;
+}
+
+at::Tensor outputs_of(engine::Engine& e, const std::vector<engine::SequenceInput>& inputs) {
+  return is_causal(e) ? e.last_logits(inputs) : e.scores(inputs);
+}
+
+// Max |a - b| relative to max |b|; prints the worst element so a failure is easy to read.
+double relative_difference(const at::Tensor& actual, const at::Tensor& expected,
+                           const std::string& what) {
+  at::Tensor diff = (actual - expected).abs();
+  const double max_diff = diff.max().item<double>();
+  const double scale = std::max(expected.abs().max().item<double>(), 1e-12);
+  const int64_t worst = diff.flatten().argmax().item<int64_t>();
+  std::printf("%-48s max|diff| %.3g (relative %.3g) at %lld: %.7g vs %.7g\n", what.c_str(),
+              max_diff, max_diff / scale, static_cast<long long>(worst),
+              actual.flatten()[worst].item<double>(), expected.flatten()[worst].item<double>());
+  return max_diff / scale;
+}
+
+class ReferenceTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(ReferenceTest, EachInputAloneMatchesThePythonReference) {
+  const std::string dir = kCheckpoints + "/" + GetParam();
+  engine::Engine e(dir, cpu_options());
+  const Reference ref = read_reference(dir);
+  ASSERT_EQ(ref.inputs.size(), 6u);
+  for (size_t i = 0; i < ref.inputs.size(); ++i) {
+    at::Tensor actual = outputs_of(e, {{ref.inputs[i]}}).squeeze(0);
+    at::Tensor expected = at::tensor(ref.outputs[i]);
+    ASSERT_EQ(actual.sizes(), expected.sizes());
+    EXPECT_LT(relative_difference(actual, expected, GetParam() + " input " + std::to_string(i)),
+              1e-4);
+  }
+}
+
+TEST_P(ReferenceTest, PackedBatchEqualsEachSequenceAlone) {
+  const std::string dir = kCheckpoints + "/" + GetParam();
+  engine::Engine e(dir, cpu_options());
+  const Reference ref = read_reference(dir);
+  std::vector<engine::SequenceInput> all;
+  for (const auto& ids : ref.inputs) all.push_back({ids});
+  at::Tensor packed = outputs_of(e, all);
+  ASSERT_EQ(packed.size(0), static_cast<int64_t>(ref.inputs.size()));
+  for (size_t i = 0; i < ref.inputs.size(); ++i) {
+    at::Tensor alone = outputs_of(e, {{ref.inputs[i]}}).squeeze(0);
+    EXPECT_LT(relative_difference(packed[i], alone, "packed vs alone " + std::to_string(i)), 1e-5);
+  }
+}
+
+TEST_P(ReferenceTest, Bf16StorageMatchesFloat32StorageOfABf16Checkpoint) {
+  const std::string dir = kCheckpoints + "/" + GetParam();
+  engine::Engine e32(dir, cpu_options(c10::kFloat));
+  engine::Engine e16(dir, cpu_options(c10::kBFloat16));
+  const Reference ref = read_reference(dir);
+  at::Tensor a = outputs_of(e32, {{ref.inputs[4]}});
+  at::Tensor b = outputs_of(e16, {{ref.inputs[4]}});
+  if (e32.config().torch_dtype == "bfloat16") {
+    // bf16 -> fp32 is exact, so the two computations are the same.
+    EXPECT_TRUE(at::equal(a, b));
+  } else {
+    // Rounding the weights to bf16 moves the outputs, but only a little.
+    EXPECT_LT(relative_difference(b, a, "bf16 storage of an fp32 checkpoint"), 5e-2);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Checkpoints, ReferenceTest,
+                         ::testing::Values("qwen3_causal_tied_f32",
+                                           "qwen3_causal_untied_bf16_sharded", "qwen3_seqcls_f32",
+                                           "qwen3_seqcls3_bf16", "qwen2_causal_f32",
+                                           "qwen2_seqcls_f32", "qwen2_reward_bf16"));
+
+class CacheTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    dir_ = kCheckpoints + "/" + GetParam();
+    engine_ = std::make_unique<engine::Engine>(dir_, cpu_options());
+    ids_ = read_reference(dir_).inputs[4];  // 33 tokens
+  }
+  at::Tensor whole(size_t length) {
+    std::vector<int32_t> prefix(ids_.begin(), ids_.begin() + length);
+    return engine_->last_logits({{prefix}}).squeeze(0);
+  }
+  std::string dir_;
+  std::unique_ptr<engine::Engine> engine_;
+  std::vector<int32_t> ids_;
+};
+
+TEST_P(CacheTest, PrefixThenContinuationEqualsTheWholeSequence) {
+  model::KvCache cache = engine_->new_cache();
+  std::vector<int32_t> head(ids_.begin(), ids_.begin() + 20), tail(ids_.begin() + 20, ids_.end());
+  engine_->hidden_states({{head, &cache}});
+  EXPECT_EQ(cache.length(), 20);
+  at::Tensor continued = engine_->last_logits({{tail, &cache}}).squeeze(0);
+  EXPECT_EQ(cache.length(), 33);
+  EXPECT_LT(relative_difference(continued, whole(33), "prefix + continuation"), 1e-5);
+}
+
+TEST_P(CacheTest, IncrementalDecodingEqualsFullForwards) {
+  model::KvCache cache = engine_->new_cache();
+  std::vector<int32_t> first(ids_.begin(), ids_.begin() + 5);
+  engine_->hidden_states({{first, &cache}});
+  for (size_t t = 5; t < ids_.size(); ++t) {
+    std::vector<int32_t> one{ids_[t]};
+    at::Tensor step = engine_->last_logits({{one, &cache}}).squeeze(0);
+    ASSERT_LT(relative_difference(step, whole(t + 1), "decode step " + std::to_string(t)), 1e-5);
+  }
+}
+
+TEST_P(CacheTest, ForkedPrefixContinuedBySeveralSequencesInOneBatch) {
+  model::KvCache prefix = engine_->new_cache();
+  std::vector<int32_t> head(ids_.begin(), ids_.begin() + 12);
+  engine_->hidden_states({{head, &prefix}});
+  std::vector<model::KvCache> forks;
+  for (int i = 0; i < 3; ++i) forks.push_back(prefix.fork());
+  const std::vector<std::vector<int32_t>> tails = {
+      {ids_.begin() + 12, ids_.end()}, {ids_.begin() + 12, ids_.begin() + 14}, {7}};
+  std::vector<engine::SequenceInput> inputs;
+  for (int i = 0; i < 3; ++i) inputs.push_back({tails[i], &forks[i]});
+  at::Tensor packed = engine_->last_logits(inputs);
+  for (int i = 0; i < 3; ++i) {
+    std::vector<int32_t> full = head;
+    full.insert(full.end(), tails[i].begin(), tails[i].end());
+    at::Tensor expected = engine_->last_logits({{full}}).squeeze(0);
+    EXPECT_LT(relative_difference(packed[i], expected, "fork " + std::to_string(i)), 1e-5);
+    EXPECT_EQ(forks[i].length(), static_cast<int64_t>(full.size()));
+  }
+  // The prefix itself can go on after its forks did, unaffected by them.
+  std::vector<int32_t> more{ids_[12], ids_[13]};
+  at::Tensor resumed = engine_->last_logits({{more, &prefix}}).squeeze(0);
+  EXPECT_LT(relative_difference(resumed, whole(14), "prefix resumed after forks"), 1e-5);
+}
+
+TEST_P(CacheTest, LogitsOverATokenSubsetEqualThoseColumnsOfTheFullLogits) {
+  std::vector<int32_t> ids(ids_.begin(), ids_.begin() + 9);
+  at::Tensor full = engine_->last_logits({{ids}}).squeeze(0);
+  const std::vector<int64_t> tokens = {3, 99, 0, 42};
+  at::Tensor subset = engine_->last_logits({{ids}}, tokens).squeeze(0);
+  ASSERT_EQ(subset.size(0), 4);
+  for (size_t j = 0; j < tokens.size(); ++j) {
+    EXPECT_NEAR(subset[j].item<float>(), full[tokens[j]].item<float>(), 1e-5);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(CausalCheckpoints, CacheTest,
+                         ::testing::Values("qwen3_causal_tied_f32",
+                                           "qwen3_causal_untied_bf16_sharded", "qwen2_causal_f32"));
+
+TEST(ScoreHead, ReadsAtTheLastTokenThatIsNotPadding) {
+  const std::string dir = kCheckpoints + "/qwen3_seqcls_f32";
+  engine::Engine e(dir, cpu_options());
+  const Reference ref = read_reference(dir);
+  // Input 5 is input 3's first 11 tokens followed by two pad tokens.
+  std::vector<int32_t> unpadded(ref.inputs[3].begin(), ref.inputs[3].begin() + 11);
+  at::Tensor padded = e.scores({{ref.inputs[5]}});
+  at::Tensor plain = e.scores({{unpadded}});
+  EXPECT_LT(relative_difference(padded, plain, "padded vs unpadded score"), 1e-5);
+}
+
+std::string load_error(const std::string& dir) {
+  try {
+    engine::Engine e(dir, cpu_options());
+  } catch (const util::LoadError& error) {
+    return error.what();
+  }
+  return "no error";
+}
+
+TEST(StrictLoading, EachDefectIsNamed) {
+  const std::string broken = kCheckpoints + "/broken/";
+  EXPECT_NE(
+      load_error(broken + "missing_tensor")
+          .find("lacks 1 tensor(s) that Qwen3ForCausalLM needs: model.layers.1.mlp.up_proj.weight"),
+      std::string::npos)
+      << load_error(broken + "missing_tensor");
+  EXPECT_NE(load_error(broken + "wrong_shape")
+                .find("tensor model.layers.0.self_attn.k_proj.weight in " + broken +
+                      "wrong_shape/model.safetensors has shape [16, 48] but Qwen3ForCausalLM with "
+                      "this config.json expects [32, 48]"),
+            std::string::npos)
+      << load_error(broken + "wrong_shape");
+  EXPECT_NE(load_error(broken + "extra_tensor")
+                .find("holds 1 tensor(s) that Qwen3ForCausalLM does not use (wrong architecture in "
+                      "config.json?): model.layers.2.mlp.up_proj.weight"),
+            std::string::npos)
+      << load_error(broken + "extra_tensor");
+  EXPECT_NE(load_error(broken + "integer_weight")
+                .find("tensor model.norm.weight in " + broken +
+                      "integer_weight/model.safetensors has integer dtype I32"),
+            std::string::npos)
+      << load_error(broken + "integer_weight");
+  EXPECT_NE(load_error(broken + "wrong_architecture")
+                .find("lacks 1 tensor(s) that Qwen3ForSequenceClassification needs: score.weight"),
+            std::string::npos)
+      << load_error(broken + "wrong_architecture");
+}
+
+TEST(InputValidation, BadSequencesAreInputErrors) {
+  engine::Engine e(kCheckpoints + "/qwen3_causal_tied_f32", cpu_options());
+  std::vector<int32_t> empty, outside{5, 101}, negative{-1};
+  EXPECT_THROW(e.last_logits({{empty}}), util::InputError);
+  try {
+    e.last_logits({{std::vector<int32_t>{1}}, {outside}});
+    FAIL() << "no error for an id outside the vocabulary";
+  } catch (const util::InputError& error) {
+    EXPECT_STREQ(error.what(),
+                 "sequence 1 has token id 101, outside the model's vocabulary [0, 101)");
+  }
+  EXPECT_THROW(e.last_logits({{negative}}), util::InputError);
+  EXPECT_THROW(e.scores({{std::vector<int32_t>{1}}}), util::Error);
+}
+
+}  // namespace
+}  // namespace safrl
