@@ -1,0 +1,55 @@
+#include "chat/render.h"
+
+#include "chat/internal.h"
+#include "util/error.h"
+
+namespace safrl::chat {
+namespace {
+
+struct FormatName {
+  ChatFormat format;
+  std::string_view name;
+};
+constexpr FormatName kFormatNames[] = {
+    {ChatFormat::kGuard, "guard"},
+    {ChatFormat::kQwen3, "qwen3"},
+    {ChatFormat::kChatml, "chatml"},
+};
+
+}  // namespace
+
+ChatFormat parse_chat_format(std::string_view name) {
+  for (const FormatName& entry : kFormatNames) {
+    if (entry.name == name) return entry.format;
+  }
+  std::string valid;
+  for (const FormatName& entry : kFormatNames) {
+    valid += valid.empty() ? "" : ", ";
+    valid += entry.name;
+  }
+  throw util::InputError(util::cat("unknown chat format \"", name, "\"; valid formats: ", valid));
+}
+
+std::string_view chat_format_name(ChatFormat format) {
+  for (const FormatName& entry : kFormatNames) {
+    if (entry.format == format) return entry.name;
+  }
+  throw std::logic_error("chat_format_name: ChatFormat value out of range");
+}
+
+std::string render(ChatFormat format, const std::vector<Message>& messages) {
+  // Messages built in C++ bypass messages_from_json(), so the checks every format needs live here.
+  if (messages.empty()) throw util::InputError(std::string(internal::kEmptyConversation));
+  for (size_t i = 0; i < messages.size(); ++i) check_role(i, messages[i].role);
+  switch (format) {
+    case ChatFormat::kGuard:
+      return internal::render_guard(messages);
+    case ChatFormat::kQwen3:
+      return internal::render_qwen3(messages);
+    case ChatFormat::kChatml:
+      return internal::render_chatml(messages);
+  }
+  throw std::logic_error("render: ChatFormat value out of range");
+}
+
+}  // namespace safrl::chat

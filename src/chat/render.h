@@ -1,0 +1,53 @@
+// Rendering a conversation into the exact text a model was trained on.
+//
+// Three formats, each byte-exact with its reference (docs/chat-formats.md has examples):
+//   kGuard   Qwen3Guard-Gen moderation prompt: HEAD + body + TAIL, one user turn ending in the
+//            assistant header and an empty think block. The last message's role picks prompt
+//            moderation (user) or response moderation (assistant).
+//   kQwen3   The Qwen3 chat template as apply_chat_template(messages, tokenize=False) renders it
+//            with no generation prompt (Skywork-Reward-V2-Qwen3 reward models), including the
+//            think block of assistant turns after the last user query.
+//   kChatml  The Qwen2.5 chat format WorldPM expects; an empty system message is inserted when
+//            the conversation does not start with one, and no generation prompt is added.
+// render() validates first (non-empty, known roles, the guard's ordering rules) and throws
+// util::InputError naming the message at fault; it never drops or rewrites a message silently.
+// All functions are pure and thread-safe; returned string_views point at static storage.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "chat/message.h"
+
+namespace safrl::chat {
+
+enum class ChatFormat { kGuard, kQwen3, kChatml };
+
+// Maps "guard", "qwen3" and "chatml" to a format; anything else throws util::InputError listing
+// the valid names.
+ChatFormat parse_chat_format(std::string_view name);
+
+// The name parse_chat_format() accepts for `format`.
+std::string_view chat_format_name(ChatFormat format);
+
+// The rendered text of `messages` in `format`. Throws util::InputError on an invalid conversation.
+std::string render(ChatFormat format, const std::vector<Message>& messages);
+
+// Which question the guard is asked.
+enum class GuardMode {
+  kPrompt,    // is THE LAST USER's query safe (two output lines)
+  kResponse,  // is THE LAST ASSISTANT's response safe, and is it a refusal (three output lines)
+};
+
+// The guard mode of a conversation: kPrompt when the last message is from the user, kResponse
+// when it is from the assistant. Throws util::InputError for an empty conversation or a final
+// system message.
+GuardMode guard_mode(const std::vector<Message>& messages);
+
+// The fixed text before and after the conversation body in the guard prompt of `mode`. The head
+// is the same for every request of a mode, so it is the natural prefix to cache.
+std::string_view guard_head(GuardMode mode);
+std::string_view guard_tail(GuardMode mode);
+
+}  // namespace safrl::chat
