@@ -43,13 +43,16 @@ struct TensorView {
 
 // Parses and validates a safetensors header against a buffer of `size` bytes (the whole file).
 // Exposed apart from the file class so the fuzz target can drive it on raw bytes.
-// `path` is only used in error messages.
+// `path` is used in error messages, and each view's `file` points at it, so it must outlive them.
 std::vector<TensorView> parse_safetensors(const uint8_t* data, size_t size, const std::string& path,
                                           std::map<std::string, std::string>* metadata = nullptr);
 
 class SafetensorsFile {
  public:
   explicit SafetensorsFile(const std::string& path);
+  // Neither copyable nor movable: the views' `file` points at the path held here.
+  SafetensorsFile(const SafetensorsFile&) = delete;
+  SafetensorsFile& operator=(const SafetensorsFile&) = delete;
 
   const std::string& path() const { return file_.path(); }
   const std::vector<TensorView>& tensors() const { return tensors_; }

@@ -1,0 +1,459 @@
+#include "io/safetensors.h"
+
+#include <algorithm>
+#include <array>
+#include <filesystem>
+#include <limits>
+#include <set>
+#include <tuple>
+#include <utility>
+
+#include <nlohmann/json.hpp>
+
+#include "util/error.h"
+
+namespace safrl::io {
+namespace {
+
+using nlohmann::json;
+using util::cat;
+using util::LoadError;
+
+constexpr size_t kLengthPrefixBytes = 8;
+constexpr const char* kMetadataKey = "__metadata__";
+constexpr const char* kSingleFileName = "model.safetensors";
+constexpr const char* kIndexFileName = "model.safetensors.index.json";
+
+struct DTypeInfo {
+  DType dtype;
+  std::string_view name;
+  size_t size;
+};
+
+constexpr std::array<DTypeInfo, 5> kDTypes = {{
+    {DType::kF32, "F32", 4},
+    {DType::kF16, "F16", 2},
+    {DType::kBF16, "BF16", 2},
+    {DType::kI32, "I32", 4},
+    {DType::kI64, "I64", 8},
+}};
+
+const DTypeInfo& dtype_info(DType dtype) {
+  for (const DTypeInfo& info : kDTypes) {
+    if (info.dtype == dtype) return info;
+  }
+  throw std::logic_error("unknown DType value");
+}
+
+std::string supported_dtypes() {
+  std::string out;
+  for (const DTypeInfo& info : kDTypes) {
+    if (!out.empty()) out += ", ";
+    out += info.name;
+  }
+  return out;
+}
+
+// "an array", "a number", "null": the JSON type of `value` for messages.
+std::string kind(const json& value) {
+  if (value.is_null()) return "null";
+  return cat(value.is_structured() ? "an " : "a ", value.type_name());
+}
+
+uint64_t read_le64(const uint8_t* p) {
+  uint64_t value = 0;
+  for (int i = 7; i >= 0; --i) value = (value << 8) | p[i];
+  return value;
+}
+
+std::string shape_string(const std::vector<int64_t>& shape) {
+  std::string out = "[";
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (i > 0) out += ", ";
+    out += std::to_string(shape[i]);
+  }
+  return out + "]";
+}
+
+// Parses the header text, refusing a key repeated within one object: nlohmann would keep the
+// last one silently, and a tensor listed twice means the writer was broken.
+json parse_header_json(const char* begin, const char* end, const std::string& path) {
+  std::vector<std::set<std::string>> open_objects;
+  auto refuse_repeated_keys = [&](int, json::parse_event_t event, json& parsed) {
+    if (event == json::parse_event_t::object_start) {
+      open_objects.emplace_back();
+    } else if (event == json::parse_event_t::object_end) {
+      open_objects.pop_back();
+    } else if (event == json::parse_event_t::key) {
+      const auto& key = parsed.get_ref<const std::string&>();
+      if (!open_objects.back().insert(key).second) {
+        throw LoadError(cat(path, ": safetensors header repeats the key \"", key,
+                            "\" within one object; each tensor and field may appear once"));
+      }
+    }
+    return true;
+  };
+  try {
+    return json::parse(begin, end, refuse_repeated_keys);
+  } catch (const json::exception& e) {
+    throw LoadError(cat(path, ": safetensors header is not valid JSON (", e.what(),
+                        "); the file is corrupt or not a safetensors file"));
+  }
+}
+
+// Reads a non-negative integer that fits int64; `what` describes the value for messages.
+int64_t read_non_negative(const json& value, const std::string& path, const std::string& what) {
+  if (!value.is_number_integer()) {
+    // Only scalars are printed: dumping a deeply nested value would recurse without bound.
+    throw LoadError(cat(path, ": ", what, " is ", value.is_primitive() ? value.dump() : kind(value),
+                        ", expected a non-negative integer"));
+  }
+  if (value.is_number_unsigned()) {
+    uint64_t v = value.get<uint64_t>();
+    if (v > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+      throw LoadError(cat(path, ": ", what, " is ", v, ", larger than the int64 maximum"));
+    }
+    return static_cast<int64_t>(v);
+  }
+  int64_t v = value.get<int64_t>();
+  if (v < 0) throw LoadError(cat(path, ": ", what, " is ", v, ", expected a non-negative integer"));
+  return v;
+}
+
+// One tensor entry as read from the header, before its offsets are turned into a pointer.
+struct Entry {
+  TensorView view;
+  uint64_t begin = 0;
+  uint64_t end = 0;
+};
+
+void read_metadata(const json& value, const std::string& path,
+                   std::map<std::string, std::string>* metadata) {
+  if (!value.is_object()) {
+    throw LoadError(cat(path, ": safetensors \"", kMetadataKey, "\" is ", kind(value),
+                        ", expected an object of string values"));
+  }
+  for (const auto& [key, item] : value.items()) {
+    if (!item.is_string()) {
+      throw LoadError(cat(path, ": safetensors \"", kMetadataKey, "\" entry \"", key, "\" is ",
+                          kind(item), ", expected a string"));
+    }
+    if (metadata != nullptr) (*metadata)[key] = item.get<std::string>();
+  }
+}
+
+// `expected` describes the wanted type for the message ("a string").
+const json& require_field(const json& entry, const char* field, json::value_t type,
+                          const char* expected, const std::string& where) {
+  auto it = entry.find(field);
+  if (it == entry.end()) {
+    throw LoadError(cat(where, " has no \"", field, "\" field; each tensor needs dtype, shape and ",
+                        "data_offsets"));
+  }
+  if (it->type() != type) {
+    throw LoadError(cat(where, ": \"", field, "\" is ", kind(*it), ", expected ", expected));
+  }
+  return *it;
+}
+
+Entry read_entry(const std::string& name, const json& value, const std::string& path,
+                 uint64_t data_size) {
+  const std::string where = cat(path, ": tensor \"", name, "\"");
+  if (!value.is_object()) {
+    throw LoadError(
+        cat(where, " is ", kind(value), ", expected an object with dtype, shape and data_offsets"));
+  }
+  Entry entry;
+  entry.view.name = name;
+
+  const auto& dtype_text = require_field(value, "dtype", json::value_t::string, "a string", where)
+                               .get_ref<const std::string&>();
+  const DTypeInfo* info = nullptr;
+  for (const DTypeInfo& candidate : kDTypes) {
+    if (candidate.name == dtype_text) info = &candidate;
+  }
+  if (info == nullptr) {
+    throw LoadError(cat(where, " has dtype \"", dtype_text,
+                        "\", which is not supported (supported: ", supported_dtypes(), ")"));
+  }
+  entry.view.dtype = info->dtype;
+
+  const json& shape =
+      require_field(value, "shape", json::value_t::array, "an array of dimensions", where);
+  // numel is computed in uint64 and kept within int64 (what numel() returns); a zero dimension
+  // makes it zero however large the others are.
+  constexpr uint64_t kMaxNumel = static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
+  uint64_t numel = 1;
+  bool overflow = false;
+  for (size_t i = 0; i < shape.size(); ++i) {
+    int64_t dim = read_non_negative(shape[i], path, cat("tensor \"", name, "\" shape dim ", i));
+    entry.view.shape.push_back(dim);
+    uint64_t d = static_cast<uint64_t>(dim);
+    if (d != 0 && numel > kMaxNumel / d) {
+      overflow = true;
+    } else {
+      numel *= d;
+    }
+  }
+  const bool has_zero_dim =
+      std::find(entry.view.shape.begin(), entry.view.shape.end(), 0) != entry.view.shape.end();
+  if (has_zero_dim) {
+    numel = 0;
+  } else if (overflow || numel > kMaxNumel / info->size) {
+    throw LoadError(cat(where, " has shape ", shape_string(entry.view.shape),
+                        " whose byte size overflows 64 bits"));
+  }
+
+  const json& offsets =
+      require_field(value, "data_offsets", json::value_t::array, "an array [begin, end]", where);
+  if (offsets.size() != 2) {
+    throw LoadError(cat(where, ": \"data_offsets\" has ", offsets.size(),
+                        " elements, expected 2 ([begin, end])"));
+  }
+  entry.begin = static_cast<uint64_t>(
+      read_non_negative(offsets[0], path, cat("tensor \"", name, "\" data_offsets begin")));
+  entry.end = static_cast<uint64_t>(
+      read_non_negative(offsets[1], path, cat("tensor \"", name, "\" data_offsets end")));
+  if (entry.begin > entry.end) {
+    throw LoadError(
+        cat(where, " has data_offsets [", entry.begin, ", ", entry.end, "] with begin after end"));
+  }
+  if (entry.end > data_size) {
+    throw LoadError(cat(where, " has data_offsets [", entry.begin, ", ", entry.end,
+                        "] past the end of the data section (", data_size,
+                        " bytes); the file is truncated or corrupt"));
+  }
+  const uint64_t expected_bytes = numel * info->size;
+  if (entry.end - entry.begin != expected_bytes) {
+    throw LoadError(cat(where, " has data_offsets [", entry.begin, ", ", entry.end, "] spanning ",
+                        entry.end - entry.begin, " bytes, but shape ",
+                        shape_string(entry.view.shape), " of ", info->name, " needs ",
+                        expected_bytes, " bytes"));
+  }
+  entry.view.nbytes = static_cast<size_t>(expected_bytes);
+  return entry;
+}
+
+// Shared bytes mean a broken or forged writer: one of the two tensors cannot hold what it claims.
+// After sorting by begin, any overlap shows up between neighbours.
+void check_no_overlap(std::vector<Entry*> entries, const std::string& path) {
+  // Empty tensors occupy no bytes and cannot overlap anything.
+  entries.erase(std::remove_if(entries.begin(), entries.end(),
+                               [](const Entry* e) { return e->begin == e->end; }),
+                entries.end());
+  std::sort(entries.begin(), entries.end(), [](const Entry* a, const Entry* b) {
+    return std::tie(a->begin, a->end) < std::tie(b->begin, b->end);
+  });
+  for (size_t i = 1; i < entries.size(); ++i) {
+    const Entry& prev = *entries[i - 1];
+    const Entry& cur = *entries[i];
+    if (cur.begin < prev.end) {
+      throw LoadError(cat(path, ": tensors \"", prev.view.name, "\" [", prev.begin, ", ", prev.end,
+                          ") and \"", cur.view.name, "\" [", cur.begin, ", ", cur.end,
+                          ") overlap in the data section"));
+    }
+  }
+}
+
+std::string join_path(const std::string& dir, const std::string& name) {
+  return (std::filesystem::path(dir) / name).string();
+}
+
+bool is_regular_file(const std::string& path) {
+  std::error_code ec;
+  return std::filesystem::is_regular_file(path, ec);
+}
+
+// weight_map of an index file: tensor name -> shard file name.
+std::map<std::string, std::string> read_weight_map(const std::string& index_path) {
+  const std::string text = util::read_text_file(index_path);
+  json index;
+  try {
+    index = json::parse(text);
+  } catch (const json::exception& e) {
+    throw LoadError(cat(index_path, ": not valid JSON (", e.what(), ")"));
+  }
+  if (!index.is_object()) {
+    throw LoadError(cat(index_path, ": is a JSON ", index.type_name(),
+                        ", expected an object with a \"weight_map\""));
+  }
+  auto it = index.find("weight_map");
+  if (it == index.end()) throw LoadError(cat(index_path, ": has no \"weight_map\" object"));
+  if (!it->is_object()) {
+    throw LoadError(cat(index_path, ": \"weight_map\" is ", kind(*it),
+                        ", expected an object mapping tensor names to shard files"));
+  }
+  std::map<std::string, std::string> weight_map;
+  for (const auto& [tensor, shard] : it->items()) {
+    if (!shard.is_string()) {
+      throw LoadError(cat(index_path, ": weight_map entry for tensor \"", tensor, "\" is ",
+                          kind(shard), ", expected a shard file name"));
+    }
+    const auto& shard_name = shard.get_ref<const std::string&>();
+    // Shards sit next to the index; a path would let the index reach outside the checkpoint.
+    if (shard_name.empty() || shard_name.find('/') != std::string::npos || shard_name == "." ||
+        shard_name == "..") {
+      throw LoadError(cat(index_path, ": weight_map names shard \"", shard_name, "\" for tensor \"",
+                          tensor, "\"; expected a plain file name in the checkpoint directory"));
+    }
+    weight_map[tensor] = shard_name;
+  }
+  if (weight_map.empty()) throw LoadError(cat(index_path, ": \"weight_map\" is empty"));
+  return weight_map;
+}
+
+}  // namespace
+
+size_t dtype_size(DType dtype) {
+  return dtype_info(dtype).size;
+}
+
+std::string_view dtype_name(DType dtype) {
+  return dtype_info(dtype).name;
+}
+
+int64_t TensorView::numel() const {
+  // A zero dimension first: the other dimensions alone may overflow (parse accepts them).
+  if (std::find(shape.begin(), shape.end(), 0) != shape.end()) return 0;
+  int64_t n = 1;
+  for (int64_t dim : shape) n *= dim;
+  return n;
+}
+
+std::vector<TensorView> parse_safetensors(const uint8_t* data, size_t size, const std::string& path,
+                                          std::map<std::string, std::string>* metadata) {
+  if (size < kLengthPrefixBytes) {
+    throw LoadError(cat(path, ": file is ", size, " bytes, shorter than the ", kLengthPrefixBytes,
+                        "-byte header length; the file is truncated or not a safetensors file"));
+  }
+  const uint64_t header_length = read_le64(data);
+  const uint64_t after_prefix = size - kLengthPrefixBytes;
+  if (header_length > after_prefix) {
+    throw LoadError(cat(path, ": header length is ", header_length, " bytes but only ",
+                        after_prefix,
+                        " bytes follow the length prefix; the file is truncated or not a "
+                        "safetensors file"));
+  }
+  const char* header_begin = reinterpret_cast<const char*>(data + kLengthPrefixBytes);
+  const json header = parse_header_json(header_begin, header_begin + header_length, path);
+  if (!header.is_object()) {
+    throw LoadError(cat(path, ": safetensors header is a JSON ", header.type_name(),
+                        ", expected an object mapping tensor names to dtype, shape and "
+                        "data_offsets"));
+  }
+
+  const uint8_t* data_section = data + kLengthPrefixBytes + header_length;
+  const uint64_t data_size = after_prefix - header_length;
+  if (metadata != nullptr) metadata->clear();
+  std::vector<Entry> entries;
+  entries.reserve(header.size());
+  for (const auto& [key, value] : header.items()) {
+    if (key == kMetadataKey) {
+      read_metadata(value, path, metadata);
+    } else {
+      entries.push_back(read_entry(key, value, path, data_size));
+    }
+  }
+  std::vector<Entry*> by_offset;
+  for (Entry& entry : entries) by_offset.push_back(&entry);
+  check_no_overlap(std::move(by_offset), path);
+
+  std::vector<TensorView> views;
+  views.reserve(entries.size());
+  for (Entry& entry : entries) {
+    entry.view.data = data_section + entry.begin;
+    entry.view.file = &path;
+    views.push_back(std::move(entry.view));
+  }
+  return views;  // sorted by name: nlohmann keeps object keys sorted
+}
+
+SafetensorsFile::SafetensorsFile(const std::string& path) : file_(path) {
+  // In the body, not the initializer list: metadata_ is constructed after tensors_.
+  tensors_ = parse_safetensors(file_.data(), file_.size(), file_.path(), &metadata_);
+}
+
+const TensorView* SafetensorsFile::find(std::string_view name) const {
+  auto it = std::lower_bound(tensors_.begin(), tensors_.end(), name,
+                             [](const TensorView& t, std::string_view n) { return t.name < n; });
+  return it != tensors_.end() && it->name == name ? &*it : nullptr;
+}
+
+Checkpoint::Checkpoint(const std::string& dir) : dir_(dir) {
+  const std::string single_path = join_path(dir, kSingleFileName);
+  const std::string index_path = join_path(dir, kIndexFileName);
+  // transformers prefers the single file when both exist; so do we, to load the same weights.
+  if (is_regular_file(single_path)) {
+    files_.push_back(std::make_unique<SafetensorsFile>(single_path));
+    for (const TensorView& tensor : files_.back()->tensors()) by_name_[tensor.name] = &tensor;
+    return;
+  }
+  if (!is_regular_file(index_path)) {
+    std::error_code ec;
+    const bool dir_exists = std::filesystem::is_directory(dir, ec);
+    throw LoadError(cat("no safetensors checkpoint in ", dir, ": looked for ", single_path, " and ",
+                        index_path, dir_exists ? "" : " (the directory does not exist)"));
+  }
+
+  const std::map<std::string, std::string> weight_map = read_weight_map(index_path);
+  std::set<std::string> shard_names;
+  for (const auto& [tensor, shard] : weight_map) {
+    if (shard_names.insert(shard).second && !is_regular_file(join_path(dir, shard))) {
+      throw LoadError(cat(index_path, " lists shard ", shard, " (for tensor \"", tensor,
+                          "\" and maybe others) but ", join_path(dir, shard), " does not exist"));
+    }
+  }
+
+  std::map<std::string, std::string> shard_of;  // tensor -> shard it was found in
+  for (const std::string& shard : shard_names) {
+    files_.push_back(std::make_unique<SafetensorsFile>(join_path(dir, shard)));
+    for (const TensorView& tensor : files_.back()->tensors()) {
+      auto [it, inserted] = shard_of.emplace(tensor.name, shard);
+      if (!inserted) {
+        throw LoadError(cat("checkpoint ", dir, ": tensor \"", tensor.name,
+                            "\" appears in two shards, ", it->second, " and ", shard));
+      }
+      by_name_[tensor.name] = &tensor;
+    }
+  }
+  for (const auto& [tensor, shard] : weight_map) {
+    auto it = shard_of.find(tensor);
+    if (it == shard_of.end()) {
+      throw LoadError(cat(index_path, " places tensor \"", tensor, "\" in shard ", shard,
+                          ", but no shard holds it"));
+    }
+    if (it->second != shard) {
+      throw LoadError(cat(index_path, " places tensor \"", tensor, "\" in shard ", shard,
+                          ", but it is in shard ", it->second));
+    }
+  }
+  for (const auto& [tensor, shard] : shard_of) {
+    if (weight_map.count(tensor) == 0) {
+      throw LoadError(cat("checkpoint ", dir, ": shard ", shard, " holds tensor \"", tensor,
+                          "\", which ", index_path, " does not list"));
+    }
+  }
+}
+
+const TensorView* Checkpoint::find(std::string_view name) const {
+  auto it = by_name_.find(name);
+  return it == by_name_.end() ? nullptr : it->second;
+}
+
+const TensorView& Checkpoint::get(std::string_view name) const {
+  const TensorView* tensor = find(name);
+  if (tensor == nullptr) {
+    throw LoadError(cat("checkpoint ", dir_, " has no tensor \"", name, "\" (it holds ",
+                        by_name_.size(), " tensors)"));
+  }
+  return *tensor;
+}
+
+std::vector<std::string> Checkpoint::names() const {
+  std::vector<std::string> out;
+  out.reserve(by_name_.size());
+  for (const auto& [name, tensor] : by_name_) out.push_back(name);
+  return out;
+}
+
+}  // namespace safrl::io

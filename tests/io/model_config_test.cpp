@@ -1,0 +1,487 @@
+#include "io/model_config.h"
+
+#include <string>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "io/safetensors_writer.h"
+#include "io/test_support.h"
+
+namespace safrl::io {
+namespace {
+
+using nlohmann::json;
+using testing::contains_all;
+using testing::load_error;
+using testing::TempDir;
+
+// config.json of Qwen/Qwen3-0.6B as published.
+constexpr const char* kQwen3_0_6B = R"({
+  "architectures": ["Qwen3ForCausalLM"],
+  "attention_bias": false,
+  "attention_dropout": 0.0,
+  "bos_token_id": 151643,
+  "eos_token_id": 151645,
+  "head_dim": 128,
+  "hidden_act": "silu",
+  "hidden_size": 1024,
+  "initializer_range": 0.02,
+  "intermediate_size": 3072,
+  "max_position_embeddings": 40960,
+  "max_window_layers": 28,
+  "model_type": "qwen3",
+  "num_attention_heads": 16,
+  "num_hidden_layers": 28,
+  "num_key_value_heads": 8,
+  "rms_norm_eps": 1e-06,
+  "rope_scaling": null,
+  "rope_theta": 1000000,
+  "sliding_window": null,
+  "tie_word_embeddings": true,
+  "torch_dtype": "bfloat16",
+  "transformers_version": "4.51.0",
+  "use_cache": true,
+  "use_sliding_window": false,
+  "vocab_size": 151936
+})";
+
+// config.json in the style of Qwen/Qwen2.5-7B-Instruct: a sliding_window size that is not used.
+constexpr const char* kQwen2_5_7B = R"({
+  "architectures": ["Qwen2ForCausalLM"],
+  "attention_dropout": 0.0,
+  "bos_token_id": 151643,
+  "eos_token_id": 151645,
+  "hidden_act": "silu",
+  "hidden_size": 3584,
+  "initializer_range": 0.02,
+  "intermediate_size": 18944,
+  "max_position_embeddings": 32768,
+  "max_window_layers": 28,
+  "model_type": "qwen2",
+  "num_attention_heads": 28,
+  "num_hidden_layers": 28,
+  "num_key_value_heads": 4,
+  "rms_norm_eps": 1e-06,
+  "rope_theta": 1000000.0,
+  "sliding_window": 131072,
+  "tie_word_embeddings": false,
+  "torch_dtype": "bfloat16",
+  "transformers_version": "4.43.1",
+  "use_cache": true,
+  "use_sliding_window": false,
+  "vocab_size": 152064
+})";
+
+constexpr const char* kSource = "cfg/config.json";
+
+ModelConfig parse(const json& config) {
+  return parse_model_config(config.dump(), kSource);
+}
+
+std::string refusal(const json& config) {
+  return load_error([&] { parse(config); });
+}
+
+json qwen3() {
+  return json::parse(kQwen3_0_6B);
+}
+json qwen2() {
+  return json::parse(kQwen2_5_7B);
+}
+
+// Every field, so a test states the whole expected config.
+void expect_config_eq(const ModelConfig& actual, const ModelConfig& expected) {
+  EXPECT_EQ(actual.architecture, expected.architecture);
+  EXPECT_EQ(actual.head, expected.head);
+  EXPECT_EQ(actual.is_qwen3, expected.is_qwen3);
+  EXPECT_EQ(actual.vocab_size, expected.vocab_size);
+  EXPECT_EQ(actual.hidden_size, expected.hidden_size);
+  EXPECT_EQ(actual.intermediate_size, expected.intermediate_size);
+  EXPECT_EQ(actual.num_hidden_layers, expected.num_hidden_layers);
+  EXPECT_EQ(actual.num_attention_heads, expected.num_attention_heads);
+  EXPECT_EQ(actual.num_key_value_heads, expected.num_key_value_heads);
+  EXPECT_EQ(actual.head_dim, expected.head_dim);
+  EXPECT_EQ(actual.max_position_embeddings, expected.max_position_embeddings);
+  EXPECT_EQ(actual.rope_theta, expected.rope_theta);
+  EXPECT_EQ(actual.rms_norm_eps, expected.rms_norm_eps);
+  EXPECT_EQ(actual.tie_word_embeddings, expected.tie_word_embeddings);
+  EXPECT_EQ(actual.qkv_bias, expected.qkv_bias);
+  EXPECT_EQ(actual.o_bias, expected.o_bias);
+  EXPECT_EQ(actual.num_labels, expected.num_labels);
+  EXPECT_EQ(actual.pad_token_id, expected.pad_token_id);
+  EXPECT_EQ(actual.eos_token_id, expected.eos_token_id);
+  EXPECT_EQ(actual.torch_dtype, expected.torch_dtype);
+}
+
+TEST(ModelConfig, Qwen3_0_6B) {
+  expect_config_eq(parse_model_config(kQwen3_0_6B, kSource),
+                   ModelConfig{Architecture::kQwen3ForCausalLM,
+                               HeadKind::kCausalLM,
+                               /*is_qwen3=*/true,
+                               /*vocab_size=*/151936,
+                               /*hidden_size=*/1024,
+                               /*intermediate_size=*/3072,
+                               /*num_hidden_layers=*/28,
+                               /*num_attention_heads=*/16,
+                               /*num_key_value_heads=*/8,
+                               /*head_dim=*/128,  // not hidden / heads = 64
+                               /*max_position_embeddings=*/40960,
+                               /*rope_theta=*/1e6,
+                               /*rms_norm_eps=*/1e-6,
+                               /*tie_word_embeddings=*/true,
+                               /*qkv_bias=*/false,
+                               /*o_bias=*/false,
+                               /*num_labels=*/2,
+                               /*pad_token_id=*/std::nullopt,
+                               /*eos_token_id=*/151645,
+                               /*torch_dtype=*/"bfloat16"});
+}
+
+TEST(ModelConfig, Qwen3LargerShapes) {
+  struct Shape {
+    int64_t hidden, layers, heads, inter;
+    bool tie;
+  };
+  for (const Shape& s : {Shape{2560, 36, 32, 9728, true}, Shape{4096, 36, 32, 12288, false}}) {
+    json config = qwen3();
+    config["hidden_size"] = s.hidden;
+    config["num_hidden_layers"] = s.layers;
+    config["num_attention_heads"] = s.heads;
+    config["intermediate_size"] = s.inter;
+    config["tie_word_embeddings"] = s.tie;
+    const ModelConfig c = parse(config);
+    EXPECT_EQ(c.hidden_size, s.hidden);
+    EXPECT_EQ(c.num_hidden_layers, s.layers);
+    EXPECT_EQ(c.num_attention_heads, s.heads);
+    EXPECT_EQ(c.num_key_value_heads, 8);
+    EXPECT_EQ(c.intermediate_size, s.inter);
+    EXPECT_EQ(c.head_dim, 128);
+    EXPECT_EQ(c.tie_word_embeddings, s.tie);
+  }
+}
+
+TEST(ModelConfig, Qwen2_5) {
+  expect_config_eq(parse_model_config(kQwen2_5_7B, kSource),
+                   ModelConfig{Architecture::kQwen2ForCausalLM,
+                               HeadKind::kCausalLM,
+                               /*is_qwen3=*/false,
+                               /*vocab_size=*/152064,
+                               /*hidden_size=*/3584,
+                               /*intermediate_size=*/18944,
+                               /*num_hidden_layers=*/28,
+                               /*num_attention_heads=*/28,
+                               /*num_key_value_heads=*/4,
+                               /*head_dim=*/128,  // hidden / heads
+                               /*max_position_embeddings=*/32768,
+                               /*rope_theta=*/1e6,
+                               /*rms_norm_eps=*/1e-6,
+                               /*tie_word_embeddings=*/false,
+                               /*qkv_bias=*/true,
+                               /*o_bias=*/false,
+                               /*num_labels=*/2,
+                               /*pad_token_id=*/std::nullopt,
+                               /*eos_token_id=*/151645,
+                               /*torch_dtype=*/"bfloat16"});
+}
+
+TEST(ModelConfig, HeadDimDefaults) {
+  json q3 = qwen3();
+  q3.erase("head_dim");
+  EXPECT_EQ(parse(q3).head_dim, 128);  // transformers' Qwen3Config default, not 1024 / 16
+  json q2 = qwen2();
+  q2["head_dim"] = 64;
+  EXPECT_EQ(parse(q2).head_dim, 64);
+  q2.erase("head_dim");
+  q2["hidden_size"] = 3585;
+  EXPECT_EQ(refusal(q2), std::string(kSource) +
+                             ": has no \"head_dim\" and hidden_size (3585) is not a multiple of "
+                             "num_attention_heads (28)");
+}
+
+TEST(ModelConfig, Qwen3AttentionBias) {
+  json config = qwen3();
+  config["attention_bias"] = true;
+  const ModelConfig c = parse(config);
+  EXPECT_TRUE(c.qkv_bias);
+  EXPECT_TRUE(c.o_bias);
+  config.erase("attention_bias");
+  EXPECT_FALSE(parse(config).qkv_bias);
+}
+
+TEST(ModelConfig, SequenceClassificationLabels) {
+  json config = qwen3();
+  config["architectures"] = {"Qwen3ForSequenceClassification"};
+  config["id2label"] = {{"0", "LABEL_0"}};
+  config["label2id"] = {{"LABEL_0", 0}};
+  config["pad_token_id"] = 151643;
+  ModelConfig c = parse(config);
+  EXPECT_EQ(c.architecture, Architecture::kQwen3ForSequenceClassification);
+  EXPECT_EQ(c.head, HeadKind::kSequenceClassification);
+  EXPECT_EQ(c.num_labels, 1);
+  EXPECT_EQ(c.pad_token_id, 151643);
+
+  config["num_labels"] = 1;
+  EXPECT_EQ(parse(config).num_labels, 1);
+  config["num_labels"] = 3;
+  EXPECT_EQ(refusal(config), std::string(kSource) +
+                                 ": \"num_labels\" is 3 but \"id2label\" has 1 entries; they must "
+                                 "agree");
+  config.erase("id2label");
+  EXPECT_EQ(parse(config).num_labels, 3);
+  config.erase("num_labels");
+  EXPECT_EQ(parse(config).num_labels, 2);  // transformers' default
+}
+
+TEST(ModelConfig, Qwen2Heads) {
+  json config = qwen2();
+  config["architectures"] = {"Qwen2ForSequenceClassification"};
+  config["num_labels"] = 4;
+  ModelConfig c = parse(config);
+  EXPECT_EQ(c.architecture, Architecture::kQwen2ForSequenceClassification);
+  EXPECT_EQ(c.head, HeadKind::kSequenceClassification);
+  EXPECT_EQ(c.num_labels, 4);
+  EXPECT_TRUE(c.qkv_bias);
+
+  config["architectures"] = {"Qwen2ForRewardModel"};
+  c = parse(config);
+  EXPECT_EQ(c.architecture, Architecture::kQwen2ForRewardModel);
+  EXPECT_EQ(c.head, HeadKind::kRewardModel);
+  EXPECT_EQ(c.num_labels, 1);  // the reward head always has one output
+  EXPECT_FALSE(c.is_qwen3);
+}
+
+TEST(ModelConfig, ArchitectureNames) {
+  EXPECT_EQ(architecture_name(Architecture::kQwen3ForCausalLM), "Qwen3ForCausalLM");
+  EXPECT_EQ(architecture_name(Architecture::kQwen3ForSequenceClassification),
+            "Qwen3ForSequenceClassification");
+  EXPECT_EQ(architecture_name(Architecture::kQwen2ForCausalLM), "Qwen2ForCausalLM");
+  EXPECT_EQ(architecture_name(Architecture::kQwen2ForSequenceClassification),
+            "Qwen2ForSequenceClassification");
+  EXPECT_EQ(architecture_name(Architecture::kQwen2ForRewardModel), "Qwen2ForRewardModel");
+}
+
+TEST(ModelConfig, EosTokenList) {
+  json config = qwen3();
+  config["eos_token_id"] = {151645, 151643};
+  EXPECT_EQ(parse(config).eos_token_id, 151645);
+  config["eos_token_id"] = json::array();
+  EXPECT_EQ(parse(config).eos_token_id, std::nullopt);
+  config["eos_token_id"] = nullptr;
+  EXPECT_EQ(parse(config).eos_token_id, std::nullopt);
+  config["eos_token_id"] = {151645, "x"};
+  EXPECT_EQ(refusal(config), std::string(kSource) +
+                                 ": \"eos_token_id[1]\" is a string (\"x\"), expected a "
+                                 "non-negative token id");
+}
+
+TEST(ModelConfig, RopeParametersOfNewerTransformers) {
+  json config = qwen3();
+  config.erase("rope_theta");
+  config.erase("rope_scaling");
+  config["rope_parameters"] = {{"rope_type", "default"}, {"rope_theta", 5e5}};
+  EXPECT_EQ(parse(config).rope_theta, 5e5);
+  config["rope_theta"] = 5e5;
+  EXPECT_EQ(parse(config).rope_theta, 5e5);
+  config["rope_theta"] = 1e6;
+  EXPECT_EQ(refusal(config), std::string(kSource) +
+                                 ": \"rope_theta\" is 1e+06 but \"rope_parameters.rope_theta\" is "
+                                 "500000; they must agree");
+  config.erase("rope_theta");
+  config.erase("rope_parameters");
+  EXPECT_EQ(parse(config).rope_theta, 10000.0);  // transformers' default
+}
+
+TEST(ModelConfig, DefaultRopeScalingAccepted) {
+  json config = qwen3();
+  config["rope_scaling"] = {{"type", "default"}};
+  EXPECT_EQ(parse(config).rope_theta, 1e6);
+  config["rope_scaling"] = {{"rope_type", "default"}};
+  EXPECT_EQ(parse(config).rope_theta, 1e6);
+}
+
+TEST(ModelConfig, DtypeKeyOfNewerTransformers) {
+  json config = qwen3();
+  config.erase("torch_dtype");
+  config["dtype"] = "float32";
+  EXPECT_EQ(parse(config).torch_dtype, "float32");
+  config.erase("dtype");
+  EXPECT_EQ(parse(config).torch_dtype, "");
+}
+
+TEST(ModelConfig, LoadsFromDirectory) {
+  TempDir dir;
+  testing::write_file(dir.file("config.json"), kQwen3_0_6B);
+  EXPECT_EQ(load_model_config(dir.path()).hidden_size, 1024);
+  TempDir empty;
+  EXPECT_TRUE(contains_all(load_error([&] { load_model_config(empty.path()); }),
+                           {"cannot open ", empty.file("config.json")}));
+  testing::write_file(dir.file("config.json"), R"({"architectures": ["Qwen3ForCausalLM"]})");
+  EXPECT_EQ(load_error([&] { load_model_config(dir.path()); }),
+            dir.file("config.json") +
+                ": missing \"model_type\"; expected \"qwen3\" for "
+                "Qwen3ForCausalLM");
+}
+
+// Each refusal: the config change and the exact message after "cfg/config.json: ".
+struct Refusal {
+  const char* name;
+  void (*edit)(json&);
+  const char* message;
+};
+
+class ModelConfigRefusal : public ::testing::TestWithParam<Refusal> {};
+
+TEST_P(ModelConfigRefusal, NamesKeyAndSupportedValues) {
+  json config = qwen3();
+  GetParam().edit(config);
+  EXPECT_EQ(refusal(config), std::string(kSource) + ": " + GetParam().message);
+}
+
+const Refusal kRefusals[] = {
+    {"UnknownArchitecture", [](json& c) { c["architectures"] = {"LlamaForCausalLM"}; },
+     "architecture \"LlamaForCausalLM\" is not supported (supported: Qwen3ForCausalLM, "
+     "Qwen3ForSequenceClassification, Qwen2ForCausalLM, Qwen2ForSequenceClassification, "
+     "Qwen2ForRewardModel)"},
+    {"StreamGuardArchitecture", [](json& c) { c["architectures"] = {"Qwen3ForGuardModel"}; },
+     "architecture \"Qwen3ForGuardModel\" is not supported (supported: Qwen3ForCausalLM, "
+     "Qwen3ForSequenceClassification, Qwen2ForCausalLM, Qwen2ForSequenceClassification, "
+     "Qwen2ForRewardModel)"},
+    {"TwoArchitectures",
+     [](json& c) {
+       c["architectures"] = {"Qwen3ForCausalLM", "Qwen3ForSequenceClassification"};
+     },
+     "\"architectures\" is an array; expected a list of exactly one name, one of: "
+     "Qwen3ForCausalLM, Qwen3ForSequenceClassification, Qwen2ForCausalLM, "
+     "Qwen2ForSequenceClassification, Qwen2ForRewardModel"},
+    {"MissingArchitectures", [](json& c) { c.erase("architectures"); },
+     "\"architectures\" is missing; expected a list of exactly one name, one of: "
+     "Qwen3ForCausalLM, Qwen3ForSequenceClassification, Qwen2ForCausalLM, "
+     "Qwen2ForSequenceClassification, Qwen2ForRewardModel"},
+    {"ArchitecturesString", [](json& c) { c["architectures"] = "Qwen3ForCausalLM"; },
+     "\"architectures\" is a string (\"Qwen3ForCausalLM\"); expected a list of exactly one name, "
+     "one of: Qwen3ForCausalLM, Qwen3ForSequenceClassification, Qwen2ForCausalLM, "
+     "Qwen2ForSequenceClassification, Qwen2ForRewardModel"},
+    {"ModelTypeMismatch", [](json& c) { c["model_type"] = "qwen2"; },
+     "\"model_type\" is \"qwen2\" but architecture Qwen3ForCausalLM needs \"qwen3\" (supported "
+     "model types: qwen3, qwen2)"},
+    {"ModelTypeOther", [](json& c) { c["model_type"] = "llama"; },
+     "\"model_type\" is \"llama\" but architecture Qwen3ForCausalLM needs \"qwen3\" (supported "
+     "model types: qwen3, qwen2)"},
+    {"RopeYarn",
+     [](json& c) {
+       c["rope_scaling"] = {
+           {"rope_type", "yarn"}, {"factor", 4.0}, {"original_max_position_embeddings", 32768}};
+     },
+     "\"rope_scaling\" has rope_type \"yarn\", which is not supported (supported: \"default\", or "
+     "rope_scaling null/absent)"},
+    {"RopeLinearOldSpelling",
+     [](json& c) {
+       c["rope_scaling"] = {{"type", "linear"}, {"factor", 2.0}};
+     },
+     "\"rope_scaling\" has type \"linear\", which is not supported (supported: \"default\", or "
+     "rope_scaling null/absent)"},
+    {"RopeDynamic",
+     [](json& c) {
+       c["rope_scaling"] = {{"type", "dynamic"}, {"factor", 2.0}};
+     },
+     "\"rope_scaling\" has type \"dynamic\", which is not supported (supported: \"default\", or "
+     "rope_scaling null/absent)"},
+    {"RopeScalingWithoutType",
+     [](json& c) {
+       c["rope_scaling"] = {{"factor", 2.0}};
+     },
+     "\"rope_scaling\" has no \"rope_type\"; supported: \"default\", or rope_scaling absent"},
+    {"RopeScalingNotObject", [](json& c) { c["rope_scaling"] = "yarn"; },
+     "\"rope_scaling\" is a string (\"yarn\"), expected an object or null"},
+    {"RopeParametersYarn",
+     [](json& c) {
+       c["rope_parameters"] = {{"rope_type", "yarn"}, {"rope_theta", 1e6}};
+     },
+     "\"rope_parameters\" has rope_type \"yarn\", which is not supported (supported: "
+     "\"default\", or rope_parameters null/absent)"},
+    {"SlidingWindow", [](json& c) { c["use_sliding_window"] = true; },
+     "\"use_sliding_window\" is true; sliding-window attention is not supported (supported: full "
+     "attention on every layer, use_sliding_window false or absent)"},
+    {"LayerTypesSliding",
+     [](json& c) {
+       c["layer_types"] = json::array();
+       for (int i = 0; i < 28; ++i) {
+         c["layer_types"].push_back(i == 5 ? "sliding_attention" : "full_attention");
+       }
+     },
+     "\"layer_types\"[5] is a string (\"sliding_attention\"), which is not supported (supported: "
+     "\"full_attention\")"},
+    {"LayerTypesWrongLength", [](json& c) { c["layer_types"] = {"full_attention"}; },
+     "\"layer_types\" has 1 entries but num_hidden_layers is 28"},
+    {"Quantized",
+     [](json& c) {
+       c["quantization_config"] = {{"quant_method", "fp8"}};
+     },
+     "has a \"quantization_config\"; quantized checkpoints are not supported (use the bfloat16, "
+     "float16 or float32 weights)"},
+    {"Activation", [](json& c) { c["hidden_act"] = "gelu"; },
+     "\"hidden_act\" is \"gelu\", which is not supported (supported: \"silu\")"},
+    {"HeadsNotMultipleOfKvHeads", [](json& c) { c["num_key_value_heads"] = 6; },
+     "num_attention_heads (16) is not a multiple of num_key_value_heads (6)"},
+    {"MissingHiddenSize", [](json& c) { c.erase("hidden_size"); },
+     "missing required key \"hidden_size\" (a positive integer)"},
+    {"NullVocabSize", [](json& c) { c["vocab_size"] = nullptr; },
+     "missing required key \"vocab_size\" (a positive integer)"},
+    {"ZeroLayers", [](json& c) { c["num_hidden_layers"] = 0; },
+     "\"num_hidden_layers\" is 0, expected a positive integer"},
+    {"NegativeIntermediate", [](json& c) { c["intermediate_size"] = -3072; },
+     "\"intermediate_size\" is -3072, expected a positive integer"},
+    {"HiddenSizeString", [](json& c) { c["hidden_size"] = "1024"; },
+     "\"hidden_size\" is a string (\"1024\"), expected a positive integer"},
+    {"HiddenSizeFloat", [](json& c) { c["hidden_size"] = 1024.0; },
+     "\"hidden_size\" is a number (1024.0), expected a positive integer"},
+    {"HeadDimZero", [](json& c) { c["head_dim"] = 0; },
+     "\"head_dim\" is 0, expected a positive integer"},
+    {"TieNotBool", [](json& c) { c["tie_word_embeddings"] = "true"; },
+     "\"tie_word_embeddings\" is a string (\"true\"), expected true or false"},
+    {"AttentionBiasNotBool", [](json& c) { c["attention_bias"] = 1; },
+     "\"attention_bias\" is a number (1), expected true or false"},
+    {"RopeThetaString", [](json& c) { c["rope_theta"] = "1e6"; },
+     "\"rope_theta\" is a string (\"1e6\"), expected a number"},
+    {"RopeThetaZero", [](json& c) { c["rope_theta"] = 0; },
+     "\"rope_theta\" is 0, expected a positive finite number"},
+    {"EpsNegative", [](json& c) { c["rms_norm_eps"] = -1e-6; },
+     "\"rms_norm_eps\" is -1e-06, expected a positive finite number"},
+    {"PadNegative", [](json& c) { c["pad_token_id"] = -1; },
+     "\"pad_token_id\" is -1, expected a non-negative token id"},
+    {"TorchDtypeNotString", [](json& c) { c["torch_dtype"] = 16; },
+     "\"torch_dtype\" is a number (16), expected a string"},
+    {"ModelTypeNotString", [](json& c) { c["model_type"] = 3; },
+     "\"model_type\" is a number (3), expected a string"},
+    {"Id2LabelEmpty", [](json& c) { c["id2label"] = json::object(); },
+     "\"id2label\" is an object, expected a non-empty object mapping label indices to names"},
+};
+
+INSTANTIATE_TEST_SUITE_P(All, ModelConfigRefusal, ::testing::ValuesIn(kRefusals),
+                         [](const ::testing::TestParamInfo<Refusal>& info) {
+                           return std::string(info.param.name);
+                         });
+
+TEST(ModelConfig, NotJsonOrNotObject) {
+  EXPECT_TRUE(contains_all(load_error([] { parse_model_config("{\"a\": ", kSource); }),
+                           {kSource, ": not valid JSON ("}));
+  EXPECT_EQ(load_error([] { parse_model_config("[1]", kSource); }),
+            std::string(kSource) + ": is a JSON array, expected an object");
+}
+
+TEST(ModelConfig, UnknownExtraKeysAreFine) {
+  json config = qwen3();
+  config["some_future_field"] = {{"nested", true}};
+  config["sliding_window"] = 4096;  // ignored while use_sliding_window is false
+  EXPECT_EQ(parse(config).hidden_size, 1024);
+}
+
+TEST(ModelConfig, KvHeadsDefaultToHeads) {
+  json config = qwen3();
+  config.erase("num_key_value_heads");
+  EXPECT_EQ(parse(config).num_key_value_heads, 16);
+}
+
+}  // namespace
+}  // namespace safrl::io
