@@ -11,6 +11,9 @@ namespace safrl::engine {
 Engine::Engine(const std::string& model_dir, const model::RunOptions& options)
     : options_(options), model_(model::load_model(model_dir, options)) {}
 
+Engine::Engine(model::QwenForModel model, const model::RunOptions& options)
+    : options_(options), model_(std::move(model)) {}
+
 model::KvCache Engine::new_cache() const {
   return model::KvCache(model_->kv_shape(options_));
 }

@@ -31,6 +31,8 @@ struct SequenceInput {
 class Engine {
  public:
   Engine(const std::string& model_dir, const model::RunOptions& options);
+  // Wraps a model that is already built and on options.device (benchmarks, tests).
+  Engine(model::QwenForModel model, const model::RunOptions& options);
 
   const io::ModelConfig& config() const { return model_->config(); }
   const model::RunOptions& options() const { return options_; }
@@ -46,6 +48,8 @@ class Engine {
   // Classification / reward head: float32 [N, num_labels], read where transformers reads it: at
   // the rightmost new token that is not pad_token_id (the last token when there is no pad id).
   at::Tensor scores(const std::vector<SequenceInput>& inputs);
+
+  model::QwenForModel& model() { return model_; }
 
  private:
   model::PackedBatch pack(const std::vector<SequenceInput>& inputs) const;
