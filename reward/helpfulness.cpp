@@ -1,0 +1,66 @@
+#include "reward/helpfulness.h"
+
+#include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
+
+#include <chrono>
+
+#include "engine/batch_plan.h"
+#include "util/error.h"
+
+namespace safrl::reward {
+
+Helpfulness::Helpfulness(const std::string& model_dir, const model::RunOptions& run,
+                         const HelpfulnessOptions& options)
+    : options_(options),
+      engine_(model_dir, run),
+      tokenizer_(tokenizer::Tokenizer::load(model_dir)) {
+  if (engine_.config().head == io::HeadKind::kCausalLM) {
+    throw util::LoadError(
+        util::cat(model_dir, " is a ", io::architecture_name(engine_.config().architecture),
+                  "; the helpfulness model needs a score head (Qwen3ForSequenceClassification or "
+                  "Qwen2ForRewardModel)"));
+  }
+  if (options_.chat_format == chat::ChatFormat::kGuard) {
+    throw util::LoadError("the helpfulness model's chat format must be qwen3 or chatml, not guard");
+  }
+}
+
+std::vector<int32_t> Helpfulness::encode(const std::string& prompt,
+                                         const std::string& answer) const {
+  std::string text = chat::render(options_.chat_format, {{"user", prompt}, {"assistant", answer}});
+  if (options_.score_token == ScoreToken::kImEnd) {
+    const std::string end = "<|im_end|>";
+    text.resize(text.rfind(end) + end.size());
+  }
+  return tokenizer_->encode(text);
+}
+
+std::vector<double> Helpfulness::score(
+    const std::vector<std::pair<std::string, std::string>>& pairs,
+    std::vector<int64_t>* lengths_out) {
+  c10::InferenceMode inference;
+  std::vector<std::vector<int32_t>> ids;
+  std::vector<int64_t> lengths;
+  for (const auto& [prompt, answer] : pairs) {
+    ids.push_back(encode(prompt, answer));
+    lengths.push_back(static_cast<int64_t>(ids.back().size()));
+  }
+  std::vector<double> scores(pairs.size());
+  const auto start = std::chrono::steady_clock::now();
+  for (const auto& batch : engine::plan_batches(lengths, options_.max_batch_tokens)) {
+    std::vector<engine::SequenceInput> inputs;
+    for (size_t i : batch) {
+      inputs.push_back({ids[i]});
+      tokens_ += lengths[i];
+    }
+    at::Tensor out = engine_.scores(inputs).select(1, 0).to(at::kDouble).cpu().contiguous();
+    for (size_t row = 0; row < batch.size(); ++row)
+      scores[batch[row]] = out.data_ptr<double>()[row];
+  }
+  if (lengths_out != nullptr) *lengths_out = lengths;
+  seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return scores;
+}
+
+}  // namespace safrl::reward

@@ -1,0 +1,57 @@
+// The helpfulness reward model: renders (prompt, answer) in the model's chat format, tokenizes
+// it, and reads the score head in packed batches under a token budget.
+//
+// Supported models: Qwen3ForSequenceClassification (Skywork-Reward-V2-Qwen3, chat format qwen3)
+// and Qwen2ForRewardModel (WorldPM, chat format chatml), or any Qwen2/Qwen3 classification
+// checkpoint; the score is the head's first output, raw float32, never normalised. The thinking
+// trace is never shown to it (the paper scores WorldPM(x, y) only).
+//
+// Not thread-safe: one instance is driven by one thread.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "chat/render.h"
+#include "engine/engine.h"
+#include "reward/config.h"
+#include "tokenizer/tokenizer.h"
+
+namespace safrl::reward {
+
+// score_token (reward/config.h): kLast reads the last token of the rendering as the chat
+// template ends it ("<|im_end|>\n"), transformers' pooling; kImEnd cuts the rendering after the
+// final <|im_end|> so the score is read there. Which one WorldPM was trained with is UNCONFIRMED.
+struct HelpfulnessOptions {
+  chat::ChatFormat chat_format = chat::ChatFormat::kQwen3;
+  ScoreToken score_token = ScoreToken::kLast;
+  int64_t max_batch_tokens = 8192;
+};
+
+class Helpfulness {
+ public:
+  Helpfulness(const std::string& model_dir, const model::RunOptions& run,
+              const HelpfulnessOptions& options);
+
+  // Token ids the model scores for (prompt, answer).
+  std::vector<int32_t> encode(const std::string& prompt, const std::string& answer) const;
+  // One score per (prompt, answer), in input order; `lengths`, when given, receives each input's
+  // token count.
+  std::vector<double> score(const std::vector<std::pair<std::string, std::string>>& pairs,
+                            std::vector<int64_t>* lengths = nullptr);
+  // Tokens computed so far, and seconds spent.
+  int64_t tokens() const { return tokens_; }
+  double seconds() const { return seconds_; }
+
+ private:
+  HelpfulnessOptions options_;
+  engine::Engine engine_;
+  std::shared_ptr<const tokenizer::Tokenizer> tokenizer_;
+  int64_t tokens_ = 0;
+  double seconds_ = 0;
+};
+
+}  // namespace safrl::reward

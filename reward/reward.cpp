@@ -1,0 +1,142 @@
+#include "reward/reward.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "reward/names.h"
+#include "util/error.h"
+
+namespace safrl::reward {
+namespace {
+
+constexpr internal::EnumName<RewardType> kRewardTypeNames[] = {
+    {RewardType::kHybrid, "hybrid"},
+    {RewardType::kGuardOnly, "guard_only"},
+    {RewardType::kHelpfulnessOnly, "helpfulness_only"},
+};
+constexpr internal::EnumName<ControversialPolicy> kPolicyNames[] = {
+    {ControversialPolicy::kStrict, "strict"},
+    {ControversialPolicy::kLoose, "loose"},
+    {ControversialPolicy::kPerCategory, "per_category"},
+};
+
+// A NaN or infinite H would reach the trainer as a silently broken reward, so it is refused
+// even where the reward does not use it (it still enters the step statistics).
+void check_finite(std::optional<double> helpfulness) {
+  if (helpfulness && !std::isfinite(*helpfulness)) {
+    throw util::InputError(util::cat("helpfulness score ", *helpfulness, " is not finite"));
+  }
+}
+
+// H for the reward types that use it.
+double required_helpfulness(const RewardSettings& settings, std::optional<double> helpfulness) {
+  if (!helpfulness) {
+    throw util::InputError(util::cat("reward type ", reward_type_name(settings.type),
+                                     " needs a helpfulness score, and none was given"));
+  }
+  return *helpfulness;
+}
+
+}  // namespace
+
+bool counts_as_unsafe(const RewardSettings& settings, const Verdict& verdict) {
+  switch (verdict.safety) {
+    case Safety::kSafe:
+      return false;
+    case Safety::kUnsafe:
+      return true;
+    case Safety::kControversial:
+      break;
+  }
+  switch (settings.controversial) {
+    case ControversialPolicy::kStrict:
+      return true;
+    case ControversialPolicy::kLoose:
+      return false;
+    case ControversialPolicy::kPerCategory:
+      break;
+  }
+  const std::vector<std::string>& listed = settings.controversial_unsafe_categories;
+  return std::any_of(verdict.categories.begin(), verdict.categories.end(),
+                     [&](const std::string& category) {
+                       return std::find(listed.begin(), listed.end(), category) != listed.end();
+                     });
+}
+
+RewardResult compute_reward(const RewardSettings& settings, const Verdict& answer,
+                            const std::optional<Verdict>& thinking,
+                            std::optional<double> helpfulness) {
+  check_finite(helpfulness);
+  if (!answer.refusal) {
+    throw util::InputError(
+        "the answer's verdict has no refusal line; it must come from response moderation");
+  }
+  const bool thinking_judged = settings.judge_thinking && thinking.has_value();
+  const bool unsafe = counts_as_unsafe(settings, answer) ||
+                      (thinking_judged && counts_as_unsafe(settings, *thinking));
+
+  RewardResult result;
+  result.safe = !unsafe;
+  result.refusal = *answer.refusal;
+  switch (settings.type) {
+    case RewardType::kHybrid: {
+      const double h = required_helpfulness(settings, helpfulness);
+      if (unsafe) {
+        result.reward = std::min(settings.unsafe_cap, h);
+        result.reward_case = kCaseUnsafe;
+      } else if (result.refusal) {
+        result.reward = std::min(settings.refusal_cap, h);
+        result.reward_case = kCaseRefusal;
+      } else {
+        result.reward = h;
+        result.reward_case = kCaseHelpful;
+      }
+      break;
+    }
+    case RewardType::kGuardOnly:
+      result.reward = unsafe ? 0.0 : 1.0;
+      result.reward_case = unsafe ? kCaseUnsafe : kCaseSafe;
+      break;
+    case RewardType::kHelpfulnessOnly:
+      result.reward = required_helpfulness(settings, helpfulness);
+      result.reward_case = kCaseHelpfulness;
+      break;
+  }
+  return result;
+}
+
+RewardResult unparseable_result(const RewardSettings& settings, std::optional<double> helpfulness) {
+  check_finite(helpfulness);
+  RewardResult result;
+  result.reward_case = kCaseUnparseable;
+  switch (settings.type) {
+    case RewardType::kHybrid:
+      result.reward = std::min(settings.unsafe_cap, required_helpfulness(settings, helpfulness));
+      break;
+    case RewardType::kGuardOnly:
+      result.reward = 0.0;
+      break;
+    case RewardType::kHelpfulnessOnly:
+      result.reward = required_helpfulness(settings, helpfulness);
+      break;
+  }
+  return result;
+}
+
+RewardType parse_reward_type(std::string_view name) {
+  return internal::parse_name(kRewardTypeNames, name, "reward type");
+}
+
+ControversialPolicy parse_controversial_policy(std::string_view name) {
+  return internal::parse_name(kPolicyNames, name, "controversial policy");
+}
+
+std::string_view reward_type_name(RewardType type) {
+  return internal::name_of(kRewardTypeNames, type);
+}
+
+std::string_view controversial_policy_name(ControversialPolicy policy) {
+  return internal::name_of(kPolicyNames, policy);
+}
+
+}  // namespace safrl::reward

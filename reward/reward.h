@@ -1,0 +1,96 @@
+// The SafeRL reward of one rollout from the guard's verdicts and the helpfulness score
+// (Qwen3Guard technical report, section 3.5; docs/reward.md has the equations).
+//
+//   hybrid (Eq. 2), first matching case wins:
+//     "unsafe"   min(unsafe_cap, H)   the judged thinking or the answer counts as unsafe
+//     "refusal"  min(refusal_cap, H)  the answer's verdict says Refusal: Yes
+//     "helpful"  H
+//   guard_only (Eq. 1): "safe" 1.0 when the judged thinking and the answer are both safe, else
+//     "unsafe" 0.0. Refusals are not penalised.
+//   helpfulness_only: "helpfulness" H.
+// "Counts as unsafe" is counts_as_unsafe(): Unsafe always; Controversial per the policy (strict:
+// unsafe, loose: safe, per_category: unsafe iff one of its categories is listed). Eq. 1 calls a
+// verdict safe only when the guard said Safe, which is the strict policy; the other policies apply
+// to guard_only too, so that Eq. 1 and Eq. 2 always agree on what is unsafe.
+// The thinking is judged when judge_thinking is set and a thinking verdict is given.
+// A guard output that could not be parsed is never read as Safe: unparseable_result() scores it
+// as unsafe (case "unparseable").
+// H must be finite; it is required by hybrid and helpfulness_only and ignored by guard_only.
+// Contract violations (missing or non-finite H, an answer verdict without a refusal line) throw
+// util::InputError. Pure functions; thread-safe.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "reward/verdict.h"
+
+namespace safrl::reward {
+
+enum class RewardType { kHybrid, kGuardOnly, kHelpfulnessOnly };
+
+// What a Controversial verdict counts as.
+enum class ControversialPolicy {
+  kStrict,       // unsafe (the official F1 evaluation; default)
+  kLoose,        // safe
+  kPerCategory,  // unsafe iff it names a category in controversial_unsafe_categories
+};
+
+struct RewardSettings {
+  RewardType type = RewardType::kHybrid;
+  // Eq. 2's caps: an unsafe rollout scores at most unsafe_cap, a refusal at most refusal_cap.
+  double unsafe_cap = -10;
+  double refusal_cap = -5;
+  // Whether Controversial counts as unsafe in Eq. 2 is UNCONFIRMED in the report; strict is the
+  // default because Eq. 1 reads it that way.
+  ControversialPolicy controversial = ControversialPolicy::kStrict;
+  // per_category only: the response categories that make a Controversial verdict unsafe.
+  std::vector<std::string> controversial_unsafe_categories;
+  // Whether the thinking trace's verdict enters the reward (the report judges it).
+  bool judge_thinking = true;
+};
+
+// RewardResult::reward_case values.
+inline constexpr std::string_view kCaseUnsafe = "unsafe";
+inline constexpr std::string_view kCaseRefusal = "refusal";
+inline constexpr std::string_view kCaseHelpful = "helpful";
+inline constexpr std::string_view kCaseSafe = "safe";
+inline constexpr std::string_view kCaseHelpfulness = "helpfulness";
+inline constexpr std::string_view kCaseUnparseable = "unparseable";
+
+struct RewardResult {
+  double reward = 0;
+  std::string reward_case;  // one of the kCase* names: which branch produced the reward
+  bool safe = false;        // no judged verdict counts as unsafe (false when unparseable)
+  bool refusal = false;     // the answer's verdict says Refusal: Yes (false when unparseable)
+};
+
+// Whether `verdict` counts as unsafe under `settings.controversial`.
+bool counts_as_unsafe(const RewardSettings& settings, const Verdict& verdict);
+
+// The reward of a rollout whose answer verdict (response task) is `answer`, whose thinking
+// verdict is `thinking` (nullopt when there was no trace), and whose helpfulness score is
+// `helpfulness`. Throws util::InputError when H is needed but missing or not finite, or when
+// `answer` has no refusal verdict.
+RewardResult compute_reward(const RewardSettings& settings, const Verdict& answer,
+                            const std::optional<Verdict>& thinking,
+                            std::optional<double> helpfulness);
+
+// The conservative result for a rollout with an unparseable guard output (answer or judged
+// thinking): hybrid min(unsafe_cap, H), guard_only 0.0, helpfulness_only H (the guard does not
+// enter that reward); case "unparseable", safe = false, refusal = false. Throws like
+// compute_reward() when H is needed.
+RewardResult unparseable_result(const RewardSettings& settings, std::optional<double> helpfulness);
+
+// Parse "hybrid" | "guard_only" | "helpfulness_only", and "strict" | "loose" | "per_category";
+// anything else throws util::InputError listing the valid names.
+RewardType parse_reward_type(std::string_view name);
+ControversialPolicy parse_controversial_policy(std::string_view name);
+
+// The names the parsers accept.
+std::string_view reward_type_name(RewardType type);
+std::string_view controversial_policy_name(ControversialPolicy policy);
+
+}  // namespace safrl::reward

@@ -1,0 +1,153 @@
+#include "reward/scorer.h"
+
+#include <cmath>
+
+#include "util/error.h"
+
+namespace safrl::reward {
+
+namespace {
+
+nlohmann::json verdict_json(const std::optional<Verdict>& verdict, const std::string& text) {
+  if (!verdict) {
+    return {{"safety", "Unparseable"}, {"categories", nlohmann::json::array()},
+            {"refusal", nullptr},      {"probs", nullptr},
+            {"refusal_prob", nullptr}, {"text", text}};
+  }
+  nlohmann::json out = verdict_to_json(*verdict);
+  out["text"] = text;
+  return out;
+}
+
+// The inverse of verdict_json: nullopt for "Unparseable".
+std::optional<Verdict> parsed_verdict_from_json(const nlohmann::json& value) {
+  if (value.at("safety") == "Unparseable") return std::nullopt;
+  return verdict_from_json(value);
+}
+
+}  // namespace
+
+model::RunOptions run_options(const RuntimeConfig& runtime) {
+  model::RunOptions options;
+  options.device = engine::parse_device(runtime.device);
+  options.compute_dtype = engine::parse_dtype(runtime.dtype);
+  options.storage_dtype = engine::parse_dtype(runtime.storage_dtype);
+  return options;
+}
+
+Scorer::Scorer(const Config& config) : config_(config) {
+  const model::RunOptions run = run_options(config.runtime);
+  GuardOptions guard_options;
+  guard_options.decoding = config.guard.decoding;
+  guard_options.max_new_tokens = static_cast<int>(config.guard.max_new_tokens);
+  guard_options.max_batch_tokens = config.batching.max_batch_tokens;
+  guard_ = std::make_unique<Guard>(config.guard.model, run, guard_options);
+  if (config.helpfulness) {
+    HelpfulnessOptions options;
+    options.chat_format = config.helpfulness->chat_format;
+    options.score_token = config.helpfulness->score_token;
+    options.max_batch_tokens = config.batching.max_batch_tokens;
+    helpfulness_ = std::make_unique<Helpfulness>(config.helpfulness->model, run, options);
+  }
+}
+
+ScorerTiming Scorer::timing() const {
+  ScorerTiming timing;
+  timing.guard = guard_->timing();
+  if (helpfulness_) {
+    timing.helpfulness_seconds = helpfulness_->seconds();
+    timing.helpfulness_tokens = helpfulness_->tokens();
+  }
+  return timing;
+}
+
+std::vector<ScoredSample> Scorer::score(const std::vector<Sample>& samples) {
+  const RewardSettings& settings = config_.reward;
+  std::vector<std::vector<chat::Message>> conversations;
+  std::vector<size_t> thinking_slot(samples.size(), SIZE_MAX);
+  for (const Sample& sample : samples) {
+    conversations.push_back({{"user", sample.prompt}, {"assistant", sample.answer}});
+  }
+  for (size_t i = 0; i < samples.size(); ++i) {
+    if (samples[i].thinking && settings.judge_thinking) {
+      thinking_slot[i] = conversations.size();
+      conversations.push_back({{"user", samples[i].prompt}, {"assistant", *samples[i].thinking}});
+    }
+  }
+  const std::vector<GuardOutput> verdicts = guard_->judge(conversations);
+
+  std::vector<double> helpfulness;
+  std::vector<int64_t> helpfulness_tokens;
+  if (helpfulness_) {
+    std::vector<std::pair<std::string, std::string>> pairs;
+    for (const Sample& sample : samples) pairs.emplace_back(sample.prompt, sample.answer);
+    helpfulness = helpfulness_->score(pairs, &helpfulness_tokens);
+  }
+
+  std::vector<ScoredSample> out(samples.size());
+  for (size_t i = 0; i < samples.size(); ++i) {
+    ScoredSample& scored = out[i];
+    const GuardOutput& answer = verdicts[i];
+    scored.answer = answer.verdict;
+    scored.answer_text = answer.text;
+    scored.tokens = answer.input_tokens + answer.output_tokens;
+    bool parsed = answer.verdict.has_value();
+    if (thinking_slot[i] != SIZE_MAX) {
+      const GuardOutput& thinking = verdicts[thinking_slot[i]];
+      scored.thinking_judged = true;
+      scored.thinking = thinking.verdict;
+      scored.thinking_text = thinking.text;
+      scored.tokens += thinking.input_tokens + thinking.output_tokens;
+      parsed = parsed && thinking.verdict.has_value();
+    }
+    if (helpfulness_) {
+      scored.helpfulness = helpfulness[i];
+      scored.tokens += helpfulness_tokens[i];
+    }
+    scored.result =
+        parsed ? compute_reward(settings, *scored.answer, scored.thinking, scored.helpfulness)
+               : unparseable_result(settings, scored.helpfulness);
+  }
+  return out;
+}
+
+nlohmann::json Scorer::to_json(const Sample& sample, const ScoredSample& scored) const {
+  nlohmann::json out;
+  out["id"] = sample.id;
+  out["step"] = sample.step ? nlohmann::json(*sample.step) : nlohmann::json(nullptr);
+  out["reward"] = scored.result.reward;
+  out["helpfulness"] =
+      scored.helpfulness ? nlohmann::json(*scored.helpfulness) : nlohmann::json(nullptr);
+  out["case"] = scored.result.reward_case;
+  out["safe"] = scored.result.safe;
+  out["refusal"] = scored.result.refusal;
+  out["answer"] = verdict_json(scored.answer, scored.answer_text);
+  out["thinking"] = scored.thinking_judged ? verdict_json(scored.thinking, scored.thinking_text)
+                                           : nlohmann::json(nullptr);
+  out["truncated_thinking"] = sample.truncated_thinking;
+  out["tokens"] = scored.tokens;
+  if (!sample.meta.is_null()) out["meta"] = sample.meta;
+  return out;
+}
+
+SampleOutcome outcome_from_output(const nlohmann::json& line, const RewardSettings& settings) {
+  try {
+    const std::optional<Verdict> answer = parsed_verdict_from_json(line.at("answer"));
+    std::optional<Verdict> thinking;
+    if (!line.at("thinking").is_null()) thinking = parsed_verdict_from_json(line.at("thinking"));
+    RewardResult result;
+    result.reward = line.at("reward").get<double>();
+    result.reward_case = line.at("case").get<std::string>();
+    result.safe = line.at("safe").get<bool>();
+    result.refusal = line.at("refusal").get<bool>();
+    std::optional<double> helpfulness;
+    if (!line.at("helpfulness").is_null()) helpfulness = line.at("helpfulness").get<double>();
+    const int64_t step = line.at("step").is_null() ? 0 : line.at("step").get<int64_t>();
+    return make_outcome(step, settings, answer, thinking, result, helpfulness,
+                        line.at("tokens").get<int64_t>());
+  } catch (const nlohmann::json::exception& e) {
+    throw util::InputError(util::cat("not a safrl score output line (", e.what(), ")"));
+  }
+}
+
+}  // namespace safrl::reward

@@ -1,0 +1,70 @@
+// The scoring pipeline shared by `safrl score` and the server: samples in, rewards with their
+// verdicts out. For each sample the guard judges (prompt, answer) and, when the sample has a
+// thinking trace and judge_thinking is on, (prompt, thinking), as response moderation; the
+// helpfulness model scores (prompt, answer); the configured reward combines them.
+//
+// All guard inputs of a call are prefilled packed and decoded together; the helpfulness inputs
+// are packed under the same token budget. Results come back in input order.
+// Not thread-safe: one Scorer is driven by one thread (it owns the models).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "reward/config.h"
+#include "reward/guard.h"
+#include "reward/helpfulness.h"
+#include "reward/reward.h"
+#include "reward/sample.h"
+#include "reward/step_stats.h"
+
+namespace safrl::reward {
+
+struct ScoredSample {
+  std::optional<Verdict> answer;    // nullopt: the guard's output did not parse (free decoding)
+  std::optional<Verdict> thinking;  // nullopt: not judged, or did not parse
+  bool thinking_judged = false;
+  std::string answer_text, thinking_text;  // the guard's raw outputs
+  std::optional<double> helpfulness;
+  RewardResult result;
+  int64_t tokens = 0;  // guard and helpfulness input tokens plus generated tokens
+};
+
+struct ScorerTiming {
+  GuardTiming guard;
+  double helpfulness_seconds = 0;
+  int64_t helpfulness_tokens = 0;
+};
+
+class Scorer {
+ public:
+  // Loads the guard and, when configured, the helpfulness model. Throws util::LoadError.
+  explicit Scorer(const Config& config);
+
+  const Config& config() const { return config_; }
+  std::vector<ScoredSample> score(const std::vector<Sample>& samples);
+  ScorerTiming timing() const;
+
+  // The output line of a scored sample: {"id", "step", "reward", "helpfulness", "case", "safe",
+  // "refusal", "answer": {verdict}, "thinking": {verdict} | null, "tokens", "meta"?}.
+  nlohmann::json to_json(const Sample& sample, const ScoredSample& scored) const;
+
+ private:
+  Config config_;
+  std::unique_ptr<Guard> guard_;
+  std::unique_ptr<Helpfulness> helpfulness_;
+};
+
+// The step-statistics outcome of an output line written by Scorer::to_json, so statistics can
+// be computed from an output file (a resumed run's earlier lines included). Throws
+// util::InputError for a line that is not such an output.
+SampleOutcome outcome_from_output(const nlohmann::json& line, const RewardSettings& settings);
+
+// Builds the torch run options of a config's runtime section.
+model::RunOptions run_options(const RuntimeConfig& runtime);
+
+}  // namespace safrl::reward

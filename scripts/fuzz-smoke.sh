@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer targets with clang, ASan and UBSan, and runs each for SECONDS (default 15).
+# Longer campaigns: the same binaries with -max_total_time=N and a corpus folder (docs/fuzzing.md).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds=${1:-15}
+CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DSAFRL_WITH_TORCH=OFF -DSAFRL_FUZZ=ON -DSAFRL_SANITIZE=ON -DSAFRL_BUILD_TESTS=OFF >/dev/null
+cmake --build build-fuzz -j "$(nproc)" --target fuzz_safetensors fuzz_tokenizer_encode
+for fuzzer in fuzz_safetensors fuzz_tokenizer_encode; do
+  echo "-- $fuzzer (${seconds}s)"
+  mkdir -p "build-fuzz/corpus/$fuzzer"
+  log="build-fuzz/$fuzzer.log"
+  if ! "build-fuzz/fuzz/$fuzzer" -max_total_time="$seconds" -print_final_stats=1 \
+      "build-fuzz/corpus/$fuzzer" >"$log" 2>&1; then
+    tail -n 60 "$log"
+    echo "fuzz-smoke: $fuzzer found a failure (log: $log)" >&2
+    exit 1
+  fi
+  grep -E "^stat::number_of_executed_units" "$log"
+done

@@ -1,0 +1,283 @@
+#include "reward/reward.h"
+
+#include <cmath>
+#include <limits>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "util/error.h"
+
+namespace safrl::reward {
+namespace {
+
+// A response-task verdict.
+Verdict verdict(Safety safety, std::vector<std::string> categories = {}, bool refusal = false) {
+  Verdict v;
+  v.safety = safety;
+  v.categories = std::move(categories);
+  v.refusal = refusal;
+  return v;
+}
+
+const Verdict kSafe = verdict(Safety::kSafe);
+const Verdict kSafeRefusal = verdict(Safety::kSafe, {}, true);
+const Verdict kUnsafe = verdict(Safety::kUnsafe, {"Violent"});
+const Verdict kUnsafeRefusal = verdict(Safety::kUnsafe, {"Violent"}, true);
+const Verdict kControversialPolitics =
+    verdict(Safety::kControversial, {"Politically Sensitive Topics"});
+const Verdict kControversialPii = verdict(Safety::kControversial, {"PII"});
+const Verdict kControversialNone = verdict(Safety::kControversial);
+
+RewardSettings settings(RewardType type,
+                        ControversialPolicy policy = ControversialPolicy::kStrict) {
+  RewardSettings s;
+  s.type = type;
+  s.controversial = policy;
+  if (policy == ControversialPolicy::kPerCategory) {
+    s.controversial_unsafe_categories = {"Politically Sensitive Topics", "Violent"};
+  }
+  return s;
+}
+
+// The message of the InputError that `fn` throws; records a failure when it throws none.
+template <typename Fn>
+std::string input_error(Fn&& fn) {
+  try {
+    fn();
+  } catch (const util::InputError& e) {
+    return e.what();
+  }
+  ADD_FAILURE() << "expected an InputError, none was thrown";
+  return "";
+}
+
+void expect_result(const RewardResult& result, double reward, std::string_view reward_case,
+                   bool safe, bool refusal) {
+  EXPECT_EQ(result.reward, reward);
+  EXPECT_EQ(result.reward_case, reward_case);
+  EXPECT_EQ(result.safe, safe);
+  EXPECT_EQ(result.refusal, refusal);
+}
+
+const RewardSettings kHybrid = settings(RewardType::kHybrid);
+const RewardSettings kGuardOnly = settings(RewardType::kGuardOnly);
+const RewardSettings kHelpfulnessOnly = settings(RewardType::kHelpfulnessOnly);
+
+TEST(Settings, DefaultsAreThePapers) {
+  RewardSettings s;
+  EXPECT_EQ(s.type, RewardType::kHybrid);
+  EXPECT_EQ(s.unsafe_cap, -10);
+  EXPECT_EQ(s.refusal_cap, -5);
+  EXPECT_EQ(s.controversial, ControversialPolicy::kStrict);
+  EXPECT_TRUE(s.controversial_unsafe_categories.empty());
+  EXPECT_TRUE(s.judge_thinking);
+}
+
+TEST(CountsAsUnsafe, EveryPolicy) {
+  const RewardSettings strict = settings(RewardType::kHybrid, ControversialPolicy::kStrict);
+  const RewardSettings loose = settings(RewardType::kHybrid, ControversialPolicy::kLoose);
+  const RewardSettings per_category =
+      settings(RewardType::kHybrid, ControversialPolicy::kPerCategory);
+  for (const RewardSettings* s : {&strict, &loose, &per_category}) {
+    EXPECT_FALSE(counts_as_unsafe(*s, kSafe));
+    EXPECT_TRUE(counts_as_unsafe(*s, kUnsafe));
+    // Unsafe needs no listed category to count.
+    EXPECT_TRUE(counts_as_unsafe(*s, verdict(Safety::kUnsafe, {"PII"})));
+    // Categories on a Safe verdict do not make it unsafe.
+    EXPECT_FALSE(counts_as_unsafe(*s, verdict(Safety::kSafe, {"Violent"})));
+  }
+  EXPECT_TRUE(counts_as_unsafe(strict, kControversialNone));
+  EXPECT_TRUE(counts_as_unsafe(strict, kControversialPii));
+  EXPECT_FALSE(counts_as_unsafe(loose, kControversialPolitics));
+  EXPECT_TRUE(counts_as_unsafe(per_category, kControversialPolitics));
+  EXPECT_FALSE(counts_as_unsafe(per_category, kControversialPii));
+  EXPECT_FALSE(counts_as_unsafe(per_category, kControversialNone));
+  EXPECT_TRUE(counts_as_unsafe(per_category, verdict(Safety::kControversial, {"PII", "Violent"})));
+}
+
+TEST(Hybrid, HelpfulAnswerGetsH) {
+  expect_result(compute_reward(kHybrid, kSafe, std::nullopt, 3.5), 3.5, "helpful", true, false);
+  expect_result(compute_reward(kHybrid, kSafe, kSafe, -12), -12, "helpful", true, false);
+}
+
+TEST(Hybrid, UnsafeAnswerIsCappedAtMinus10) {
+  expect_result(compute_reward(kHybrid, kUnsafe, std::nullopt, 3.5), -10, "unsafe", false, false);
+  expect_result(compute_reward(kHybrid, kUnsafe, kSafe, -12), -12, "unsafe", false, false);
+  expect_result(compute_reward(kHybrid, kUnsafe, kSafe, -10), -10, "unsafe", false, false);
+}
+
+TEST(Hybrid, UnsafeThinkingAloneMakesTheRolloutUnsafe) {
+  expect_result(compute_reward(kHybrid, kSafe, kUnsafe, 3.5), -10, "unsafe", false, false);
+  expect_result(compute_reward(kHybrid, kSafe, kUnsafe, -12), -12, "unsafe", false, false);
+}
+
+TEST(Hybrid, ThinkingIsIgnoredWhenNotJudged) {
+  RewardSettings s = kHybrid;
+  s.judge_thinking = false;
+  expect_result(compute_reward(s, kSafe, kUnsafe, 3.5), 3.5, "helpful", true, false);
+  expect_result(compute_reward(s, kSafeRefusal, kUnsafe, 2), -5, "refusal", true, true);
+  expect_result(compute_reward(s, kUnsafe, kSafe, 3.5), -10, "unsafe", false, false);
+}
+
+TEST(Hybrid, RefusalIsCappedAtMinus5) {
+  expect_result(compute_reward(kHybrid, kSafeRefusal, std::nullopt, 2), -5, "refusal", true, true);
+  expect_result(compute_reward(kHybrid, kSafeRefusal, kSafe, -7), -7, "refusal", true, true);
+  expect_result(compute_reward(kHybrid, kSafeRefusal, kSafe, -5), -5, "refusal", true, true);
+}
+
+TEST(Hybrid, UnsafeWinsOverRefusal) {
+  expect_result(compute_reward(kHybrid, kUnsafeRefusal, std::nullopt, 2), -10, "unsafe", false,
+                true);
+  expect_result(compute_reward(kHybrid, kSafeRefusal, kUnsafe, 2), -10, "unsafe", false, true);
+  expect_result(compute_reward(kHybrid, kUnsafeRefusal, std::nullopt, -12), -12, "unsafe", false,
+                true);
+}
+
+TEST(Hybrid, CapsAreSettings) {
+  RewardSettings s = kHybrid;
+  s.unsafe_cap = -3;
+  s.refusal_cap = -1;
+  expect_result(compute_reward(s, kUnsafe, std::nullopt, 0.5), -3, "unsafe", false, false);
+  expect_result(compute_reward(s, kSafeRefusal, std::nullopt, 0.5), -1, "refusal", true, true);
+  expect_result(compute_reward(s, kSafeRefusal, std::nullopt, -2), -2, "refusal", true, true);
+}
+
+TEST(Hybrid, ControversialUnderEachPolicy) {
+  const RewardSettings strict = settings(RewardType::kHybrid, ControversialPolicy::kStrict);
+  const RewardSettings loose = settings(RewardType::kHybrid, ControversialPolicy::kLoose);
+  const RewardSettings per_category =
+      settings(RewardType::kHybrid, ControversialPolicy::kPerCategory);
+
+  expect_result(compute_reward(strict, kControversialPii, std::nullopt, 3.5), -10, "unsafe", false,
+                false);
+  expect_result(compute_reward(strict, kSafe, kControversialNone, 3.5), -10, "unsafe", false,
+                false);
+  expect_result(compute_reward(loose, kControversialPolitics, std::nullopt, 3.5), 3.5, "helpful",
+                true, false);
+  expect_result(compute_reward(loose, kSafe, kControversialPolitics, 3.5), 3.5, "helpful", true,
+                false);
+  // Loose Controversial answers are still judged for refusal.
+  expect_result(compute_reward(loose, verdict(Safety::kControversial, {}, true), std::nullopt, 2),
+                -5, "refusal", true, true);
+  expect_result(compute_reward(per_category, kControversialPolitics, std::nullopt, 3.5), -10,
+                "unsafe", false, false);
+  expect_result(compute_reward(per_category, kSafe, kControversialPolitics, 3.5), -10, "unsafe",
+                false, false);
+  expect_result(compute_reward(per_category, kControversialPii, std::nullopt, 3.5), 3.5, "helpful",
+                true, false);
+  expect_result(compute_reward(per_category, kControversialNone, kControversialPii, 3.5), 3.5,
+                "helpful", true, false);
+}
+
+TEST(Hybrid, NeedsAFiniteHelpfulness) {
+  EXPECT_THROW(compute_reward(kHybrid, kSafe, std::nullopt, std::nullopt), util::InputError);
+  EXPECT_THROW(
+      compute_reward(kHybrid, kUnsafe, std::nullopt, std::numeric_limits<double>::quiet_NaN()),
+      util::InputError);
+  EXPECT_THROW(
+      compute_reward(kHybrid, kSafe, std::nullopt, std::numeric_limits<double>::infinity()),
+      util::InputError);
+  EXPECT_EQ(input_error([] { compute_reward(kHybrid, kSafe, std::nullopt, std::nullopt); }),
+            "reward type hybrid needs a helpfulness score, and none was given");
+  EXPECT_EQ(input_error([] { compute_reward(kHybrid, kSafe, std::nullopt, -INFINITY); }),
+            "helpfulness score -inf is not finite");
+}
+
+TEST(Hybrid, AnswerVerdictMustComeFromResponseModeration) {
+  Verdict prompt_verdict;
+  prompt_verdict.safety = Safety::kSafe;
+  EXPECT_EQ(input_error([&] { compute_reward(kHybrid, prompt_verdict, std::nullopt, 1.0); }),
+            "the answer's verdict has no refusal line; it must come from response moderation");
+  EXPECT_THROW(compute_reward(kGuardOnly, prompt_verdict, std::nullopt, std::nullopt),
+               util::InputError);
+}
+
+TEST(GuardOnly, OneWhenEverythingJudgedIsSafe) {
+  expect_result(compute_reward(kGuardOnly, kSafe, std::nullopt, std::nullopt), 1.0, "safe", true,
+                false);
+  expect_result(compute_reward(kGuardOnly, kSafe, kSafe, 3.5), 1.0, "safe", true, false);
+  // Eq. 1 does not penalise refusals.
+  expect_result(compute_reward(kGuardOnly, kSafeRefusal, kSafe, std::nullopt), 1.0, "safe", true,
+                true);
+}
+
+TEST(GuardOnly, ZeroWhenTheAnswerOrTheThinkingIsUnsafe) {
+  expect_result(compute_reward(kGuardOnly, kUnsafe, kSafe, std::nullopt), 0.0, "unsafe", false,
+                false);
+  expect_result(compute_reward(kGuardOnly, kSafe, kUnsafe, std::nullopt), 0.0, "unsafe", false,
+                false);
+  expect_result(compute_reward(kGuardOnly, kUnsafeRefusal, std::nullopt, 3.5), 0.0, "unsafe", false,
+                true);
+  RewardSettings s = kGuardOnly;
+  s.judge_thinking = false;
+  expect_result(compute_reward(s, kSafe, kUnsafe, std::nullopt), 1.0, "safe", true, false);
+}
+
+TEST(GuardOnly, ControversialUnderEachPolicy) {
+  // Strict is Eq. 1 as printed: only Safe is safe.
+  const RewardSettings strict = settings(RewardType::kGuardOnly, ControversialPolicy::kStrict);
+  const RewardSettings loose = settings(RewardType::kGuardOnly, ControversialPolicy::kLoose);
+  const RewardSettings per_category =
+      settings(RewardType::kGuardOnly, ControversialPolicy::kPerCategory);
+  expect_result(compute_reward(strict, kControversialNone, std::nullopt, std::nullopt), 0.0,
+                "unsafe", false, false);
+  expect_result(compute_reward(strict, kSafe, kControversialPii, std::nullopt), 0.0, "unsafe",
+                false, false);
+  expect_result(compute_reward(loose, kControversialPolitics, kControversialPii, std::nullopt), 1.0,
+                "safe", true, false);
+  expect_result(compute_reward(per_category, kControversialPii, std::nullopt, std::nullopt), 1.0,
+                "safe", true, false);
+  expect_result(compute_reward(per_category, kSafe, kControversialPolitics, std::nullopt), 0.0,
+                "unsafe", false, false);
+}
+
+TEST(HelpfulnessOnly, RewardIsHWhateverTheGuardSaid) {
+  expect_result(compute_reward(kHelpfulnessOnly, kSafe, std::nullopt, 3.5), 3.5, "helpfulness",
+                true, false);
+  expect_result(compute_reward(kHelpfulnessOnly, kUnsafe, std::nullopt, 3.5), 3.5, "helpfulness",
+                false, false);
+  expect_result(compute_reward(kHelpfulnessOnly, kSafeRefusal, kUnsafe, -12), -12, "helpfulness",
+                false, true);
+  EXPECT_THROW(compute_reward(kHelpfulnessOnly, kSafe, std::nullopt, std::nullopt),
+               util::InputError);
+}
+
+TEST(Unparseable, ScoredAsUnsafeNeverSafe) {
+  expect_result(unparseable_result(kHybrid, 3.5), -10, "unparseable", false, false);
+  expect_result(unparseable_result(kHybrid, -12), -12, "unparseable", false, false);
+  expect_result(unparseable_result(kGuardOnly, std::nullopt), 0.0, "unparseable", false, false);
+  expect_result(unparseable_result(kGuardOnly, 3.5), 0.0, "unparseable", false, false);
+  expect_result(unparseable_result(kHelpfulnessOnly, 2), 2, "unparseable", false, false);
+  RewardSettings s = kHybrid;
+  s.unsafe_cap = -20;
+  expect_result(unparseable_result(s, 1), -20, "unparseable", false, false);
+  EXPECT_THROW(unparseable_result(kHybrid, std::nullopt), util::InputError);
+  EXPECT_THROW(unparseable_result(kGuardOnly, std::numeric_limits<double>::quiet_NaN()),
+               util::InputError);
+}
+
+TEST(Names, ParseAndPrintRoundTrip) {
+  for (RewardType type :
+       {RewardType::kHybrid, RewardType::kGuardOnly, RewardType::kHelpfulnessOnly}) {
+    EXPECT_EQ(parse_reward_type(reward_type_name(type)), type);
+  }
+  for (ControversialPolicy policy : {ControversialPolicy::kStrict, ControversialPolicy::kLoose,
+                                     ControversialPolicy::kPerCategory}) {
+    EXPECT_EQ(parse_controversial_policy(controversial_policy_name(policy)), policy);
+  }
+  EXPECT_EQ(parse_reward_type("guard_only"), RewardType::kGuardOnly);
+  EXPECT_EQ(parse_controversial_policy("per_category"), ControversialPolicy::kPerCategory);
+}
+
+TEST(Names, UnknownNamesListTheValidOnes) {
+  EXPECT_EQ(input_error([] { parse_reward_type("Hybrid"); }),
+            "unknown reward type \"Hybrid\"; valid values: hybrid, guard_only, helpfulness_only");
+  EXPECT_EQ(input_error([] { parse_controversial_policy("lenient"); }),
+            "unknown controversial policy \"lenient\"; valid values: strict, loose, per_category");
+}
+
+}  // namespace
+}  // namespace safrl::reward

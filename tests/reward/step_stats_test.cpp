@@ -1,0 +1,253 @@
+#include "reward/step_stats.h"
+
+#include <cmath>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "util/error.h"
+
+namespace safrl::reward {
+namespace {
+
+SampleOutcome outcome(int64_t step, bool safe, bool refusal, bool controversial, bool unparseable,
+                      std::vector<std::string> categories, std::optional<double> helpfulness,
+                      double reward, int64_t tokens) {
+  SampleOutcome o;
+  o.step = step;
+  o.safe = safe;
+  o.refusal = refusal;
+  o.controversial = controversial;
+  o.unparseable = unparseable;
+  o.unsafe_categories = std::move(categories);
+  o.helpfulness = helpfulness;
+  o.reward = reward;
+  o.tokens = tokens;
+  return o;
+}
+
+// Step 7: four samples with hand-computed statistics (see KnownStepSummary).
+StepStats known_stats() {
+  StepStats stats;
+  stats.add(outcome(7, true, false, false, false, {}, 1.0, 1.0, 100));
+  stats.add(outcome(7, true, true, false, false, {}, -7.0, -7.0, 50));
+  // A category repeated in one sample counts once.
+  stats.add(outcome(7, false, false, true, false, {"Violent", "PII", "Violent"}, 3.0, -10.0, 200));
+  stats.add(outcome(7, false, false, false, true, {}, std::nullopt, -10.0, 10));
+  stats.add(outcome(3, false, false, false, false, {"Jailbreak"}, std::nullopt, 0.0, 5));
+  return stats;
+}
+
+nlohmann::json categories(double violent, double pii, double jailbreak) {
+  return {
+      {"Violent", violent},
+      {"Non-violent Illegal Acts", 0.0},
+      {"Sexual Content or Sexual Acts", 0.0},
+      {"PII", pii},
+      {"Suicide & Self-Harm", 0.0},
+      {"Unethical Acts", 0.0},
+      {"Politically Sensitive Topics", 0.0},
+      {"Copyright Violation", 0.0},
+      {"Jailbreak", jailbreak},
+  };
+}
+
+TEST(StepStats, KnownStepSummary) {
+  StepStats stats = known_stats();
+  nlohmann::json expected = {
+      {"step", 7},
+      {"count", 4},
+      {"safety_rate", 0.5},
+      {"refusal_rate", 0.25},
+      {"controversial_rate", 0.25},
+      {"unparseable_rate", 0.25},
+      {"unsafe_rate_by_category", categories(0.25, 0.25, 0.0)},
+      // H = {1, -7, 3}: mean -1, squared deviations 4 + 36 + 16 = 56 over 3 samples.
+      {"helpfulness_mean", -1.0},
+      {"helpfulness_std", std::sqrt(56.0 / 3.0)},
+      {"helpfulness_min", -7.0},
+      {"helpfulness_max", 3.0},
+      // r = {1, -7, -10, -10}: mean -6.5, squared deviations 56.25 + 0.25 + 12.25 + 12.25 = 81.
+      {"reward_mean", -6.5},
+      {"reward_std", 4.5},
+      {"reward_min", -10.0},
+      {"reward_max", 1.0},
+      {"tokens", 360},
+      {"seconds", 2.0},
+      {"samples_per_s", 2.0},
+  };
+  EXPECT_EQ(stats.summary(7, 2.0), expected);
+}
+
+TEST(StepStats, StepWithoutHelpfulnessHasNullHelpfulnessStats) {
+  nlohmann::json s = known_stats().summary(3, 0.5);
+  EXPECT_EQ(s["count"], 1);
+  EXPECT_EQ(s["safety_rate"], 0.0);
+  EXPECT_EQ(s["unsafe_rate_by_category"], categories(0.0, 0.0, 1.0));
+  EXPECT_TRUE(s["helpfulness_mean"].is_null());
+  EXPECT_TRUE(s["helpfulness_std"].is_null());
+  EXPECT_TRUE(s["helpfulness_min"].is_null());
+  EXPECT_TRUE(s["helpfulness_max"].is_null());
+  EXPECT_EQ(s["reward_mean"], 0.0);
+  EXPECT_EQ(s["reward_std"], 0.0);
+  EXPECT_EQ(s["tokens"], 5);
+  EXPECT_EQ(s["samples_per_s"], 2.0);
+}
+
+TEST(StepStats, EmptyStepAndZeroSecondsGiveNulls) {
+  nlohmann::json s = known_stats().summary(99, 0.0);
+  EXPECT_EQ(s["step"], 99);
+  EXPECT_EQ(s["count"], 0);
+  EXPECT_EQ(s["tokens"], 0);
+  EXPECT_EQ(s["seconds"], 0.0);
+  for (const char* key : {"safety_rate", "refusal_rate", "controversial_rate", "unparseable_rate",
+                          "helpfulness_mean", "reward_mean", "reward_std", "samples_per_s"}) {
+    EXPECT_TRUE(s[key].is_null()) << key;
+  }
+  for (const auto& rate : s["unsafe_rate_by_category"].items()) {
+    EXPECT_TRUE(rate.value().is_null()) << rate.key();
+  }
+  EXPECT_TRUE(known_stats().summary(7, 0.0)["samples_per_s"].is_null());
+}
+
+TEST(StepStats, StepsAreSortedAndClearedOneByOne) {
+  StepStats stats = known_stats();
+  EXPECT_EQ(stats.steps(), (std::vector<int64_t>{3, 7}));
+  stats.clear(3);
+  EXPECT_EQ(stats.steps(), (std::vector<int64_t>{7}));
+  stats.clear(42);
+  EXPECT_EQ(stats.steps(), (std::vector<int64_t>{7}));
+  EXPECT_EQ(stats.summary(3, 1.0)["count"], 0);
+  EXPECT_EQ(stats.summary(7, 1.0)["count"], 4);
+}
+
+TEST(StepStats, StdIsNumericallyStableForLargeOffsets) {
+  // A one-pass sum-of-squares variance loses every digit here; two passes keep them.
+  StepStats stats;
+  for (double r : {1e9 + 1, 1e9 + 2, 1e9 + 3, 1e9 + 4}) {
+    stats.add(outcome(1, true, false, false, false, {}, r, r, 1));
+  }
+  nlohmann::json s = stats.summary(1, 1.0);
+  EXPECT_EQ(s["reward_mean"], 1e9 + 2.5);
+  EXPECT_EQ(s["reward_std"], std::sqrt(1.25));
+  EXPECT_EQ(s["helpfulness_std"], std::sqrt(1.25));
+}
+
+TEST(StepStats, InvalidOutcomesAreRefusedAndLeaveTheStepUnchanged) {
+  StepStats stats = known_stats();
+  EXPECT_THROW(
+      stats.add(outcome(7, false, false, false, false, {"Violent", "Weapons"}, 1.0, 0.0, 1)),
+      util::InputError);
+  EXPECT_THROW(stats.add(outcome(7, true, false, false, false, {},
+                                 std::numeric_limits<double>::quiet_NaN(), 0.0, 1)),
+               util::InputError);
+  EXPECT_THROW(stats.add(outcome(7, true, false, false, false, {}, 1.0,
+                                 std::numeric_limits<double>::infinity(), 1)),
+               util::InputError);
+  EXPECT_THROW(stats.add(outcome(8, true, false, false, false, {}, 1.0, 0.0, -1)),
+               util::InputError);
+  EXPECT_EQ(stats.summary(7, 2.0), known_stats().summary(7, 2.0));
+  EXPECT_EQ(stats.steps(), (std::vector<int64_t>{3, 7}));
+  EXPECT_THROW(stats.summary(7, -1.0), util::InputError);
+  EXPECT_THROW(stats.summary(7, std::numeric_limits<double>::quiet_NaN()), util::InputError);
+}
+
+TEST(StepStats, CsvColumnsAndRows) {
+  const std::string header =
+      "step,count,safety_rate,refusal_rate,controversial_rate,unparseable_rate,"
+      "unsafe_rate_Violent,unsafe_rate_Non-violent Illegal Acts,"
+      "unsafe_rate_Sexual Content or Sexual Acts,unsafe_rate_PII,unsafe_rate_Suicide & Self-Harm,"
+      "unsafe_rate_Unethical Acts,unsafe_rate_Politically Sensitive Topics,"
+      "unsafe_rate_Copyright Violation,unsafe_rate_Jailbreak,"
+      "helpfulness_mean,helpfulness_std,helpfulness_min,helpfulness_max,"
+      "reward_mean,reward_std,reward_min,reward_max,tokens,seconds,samples_per_s";
+  EXPECT_EQ(StepStats::csv_header(), header);
+  EXPECT_EQ(StepStats::csv_columns().size(), 26u);
+  EXPECT_EQ(StepStats::csv_columns()[6], "unsafe_rate_Violent");
+
+  StepStats stats = known_stats();
+  EXPECT_EQ(StepStats::csv_row(stats.summary(7, 2.0)),
+            "7,4,0.5,0.25,0.25,0.25,0.25,0.0,0.0,0.25,0.0,0.0,0.0,0.0,0.0,"
+            "-1.0,4.320493798938574,-7.0,3.0,-6.5,4.5,-10.0,1.0,360,2.0,2.0");
+  // Nulls are empty cells.
+  EXPECT_EQ(StepStats::csv_row(stats.summary(3, 0.0)),
+            "3,1,0.0,0.0,0.0,0.0,0.0,0.0,0.0,0.0,0.0,0.0,0.0,0.0,1.0,,,,,0.0,0.0,0.0,0.0,5,0.0,");
+
+  nlohmann::json incomplete = stats.summary(7, 2.0);
+  incomplete.erase("reward_std");
+  EXPECT_THROW(StepStats::csv_row(incomplete), util::InputError);
+}
+
+// make_outcome() derives the per-sample flags from the verdicts the reward saw.
+Verdict verdict(Safety safety, std::vector<std::string> categories, bool refusal = false) {
+  Verdict v;
+  v.safety = safety;
+  v.categories = std::move(categories);
+  v.refusal = refusal;
+  return v;
+}
+
+TEST(MakeOutcome, FlagsAndCategoriesFollowTheSettings) {
+  RewardSettings strict;
+  const Verdict answer = verdict(Safety::kControversial, {"PII"});
+  const Verdict thinking = verdict(Safety::kUnsafe, {"Violent", "PII"});
+  RewardResult result = compute_reward(strict, answer, thinking, 2.0);
+  SampleOutcome o = make_outcome(5, strict, answer, thinking, result, 2.0, 300);
+  EXPECT_EQ(o.step, 5);
+  EXPECT_FALSE(o.safe);
+  EXPECT_FALSE(o.refusal);
+  EXPECT_TRUE(o.controversial);
+  EXPECT_FALSE(o.unparseable);
+  EXPECT_EQ(o.unsafe_categories, (std::vector<std::string>{"PII", "Violent"}));
+  EXPECT_EQ(o.helpfulness, 2.0);
+  EXPECT_EQ(o.reward, -10.0);
+  EXPECT_EQ(o.tokens, 300);
+
+  // Loose: the Controversial answer no longer counts as unsafe, so only the thinking's
+  // categories are unsafe ones; it is still counted as controversial.
+  RewardSettings loose = strict;
+  loose.controversial = ControversialPolicy::kLoose;
+  o = make_outcome(5, loose, answer, thinking, compute_reward(loose, answer, thinking, 2.0), 2.0,
+                   1);
+  EXPECT_TRUE(o.controversial);
+  EXPECT_EQ(o.unsafe_categories, (std::vector<std::string>{"Violent", "PII"}));
+
+  // Unjudged thinking contributes nothing.
+  RewardSettings unjudged = loose;
+  unjudged.judge_thinking = false;
+  o = make_outcome(5, unjudged, answer, thinking, compute_reward(unjudged, answer, thinking, 2.0),
+                   2.0, 1);
+  EXPECT_TRUE(o.safe);
+  EXPECT_TRUE(o.controversial);
+  EXPECT_TRUE(o.unsafe_categories.empty());
+  const Verdict controversial_thinking = verdict(Safety::kControversial, {"Violent"});
+  const Verdict safe_answer = verdict(Safety::kSafe, {}, true);
+  o = make_outcome(5, unjudged, safe_answer, controversial_thinking,
+                   compute_reward(unjudged, safe_answer, controversial_thinking, 2.0), 2.0, 1);
+  EXPECT_FALSE(o.controversial);
+  EXPECT_TRUE(o.refusal);
+  EXPECT_EQ(o.reward, -5.0);
+}
+
+TEST(MakeOutcome, UnparseableSample) {
+  RewardSettings s;
+  SampleOutcome o =
+      make_outcome(2, s, std::nullopt, std::nullopt, unparseable_result(s, 3.5), 3.5, 40);
+  EXPECT_TRUE(o.unparseable);
+  EXPECT_FALSE(o.safe);
+  EXPECT_FALSE(o.refusal);
+  EXPECT_FALSE(o.controversial);
+  EXPECT_TRUE(o.unsafe_categories.empty());
+  EXPECT_EQ(o.reward, -10.0);
+  StepStats stats;
+  stats.add(o);
+  nlohmann::json summary = stats.summary(2, 1.0);
+  EXPECT_EQ(summary["unparseable_rate"], 1.0);
+  EXPECT_EQ(summary["safety_rate"], 0.0);
+}
+
+}  // namespace
+}  // namespace safrl::reward
