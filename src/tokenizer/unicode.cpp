@@ -1,0 +1,148 @@
+#include "tokenizer/unicode.h"
+
+#include <array>
+#include <cstdlib>
+#include <memory>
+
+#include <utf8proc.h>
+
+#include "tokenizer/utf8.h"
+
+namespace safrl::tokenizer::unicode {
+namespace {
+
+constexpr char32_t kHangulJamoFirst = 0x1100;
+constexpr char32_t kHangulJamoLast = 0x11FF;
+constexpr char32_t kHangulSyllableFirst = 0xAC00;
+constexpr char32_t kHangulSyllableLast = 0xD7A3;
+
+bool is_white_space(char32_t cp, int category) {
+  return (cp >= 0x09 && cp <= 0x0D) || cp == 0x85 || category == UTF8PROC_CATEGORY_ZS ||
+         category == UTF8PROC_CATEGORY_ZL || category == UTF8PROC_CATEGORY_ZP;
+}
+
+// Rust regex's \w is Alphabetic | M | Nd | Pc | Join_Control. Alphabetic is L, Nl and
+// Other_Alphabetic; outside the marks, Other_Alphabetic holds only these circled and squared
+// Latin letters (category So).
+bool is_word(char32_t cp, int category) {
+  switch (category) {
+    case UTF8PROC_CATEGORY_LU:
+    case UTF8PROC_CATEGORY_LL:
+    case UTF8PROC_CATEGORY_LT:
+    case UTF8PROC_CATEGORY_LM:
+    case UTF8PROC_CATEGORY_LO:
+    case UTF8PROC_CATEGORY_NL:
+    case UTF8PROC_CATEGORY_MN:
+    case UTF8PROC_CATEGORY_MC:
+    case UTF8PROC_CATEGORY_ME:
+    case UTF8PROC_CATEGORY_ND:
+    case UTF8PROC_CATEGORY_PC:
+      return true;
+    default:
+      return cp == 0x200C || cp == 0x200D || (cp >= 0x24B6 && cp <= 0x24E9) ||
+             (cp >= 0x1F130 && cp <= 0x1F149) || (cp >= 0x1F150 && cp <= 0x1F169) ||
+             (cp >= 0x1F170 && cp <= 0x1F189);
+  }
+}
+
+// Whether NFC may compose this code point onto the starter before it. utf8proc 2.8 marks such
+// "second" code points with comb_index >= 0x8000; for any other layout every code point counts as
+// a possible second one, which only sends more text to the full normalizer.
+bool may_compose_with_previous(const utf8proc_property_t* property) {
+#if UTF8PROC_VERSION_MAJOR == 2 && UTF8PROC_VERSION_MINOR <= 8
+  return property->comb_index != UINT16_MAX && property->comb_index >= 0x8000;
+#else
+  (void)property;
+  return true;
+#endif
+}
+
+bool has_canonical_decomposition(const utf8proc_property_t* property) {
+  return property->decomp_seqindex != UINT16_MAX && property->decomp_type == 0;
+}
+
+// A starter that nothing before it can absorb, and that no context can change.
+bool is_inert_starter(char32_t cp) {
+  const utf8proc_property_t* property = utf8proc_get_property(static_cast<utf8proc_int32_t>(cp));
+  return property->combining_class == 0 && !may_compose_with_previous(property) &&
+         !(cp >= kHangulJamoFirst && cp <= kHangulJamoLast);
+}
+
+std::string nfc_with_utf8proc(std::string_view text) {
+  utf8proc_uint8_t* normalized = nullptr;
+  const utf8proc_ssize_t length =
+      utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(text.data()),
+                   static_cast<utf8proc_ssize_t>(text.size()), &normalized,
+                   static_cast<utf8proc_option_t>(UTF8PROC_STABLE | UTF8PROC_COMPOSE));
+  // Input is valid UTF-8, so the only possible failure is running out of memory.
+  if (length < 0) throw std::bad_alloc();
+  std::unique_ptr<utf8proc_uint8_t, decltype(&std::free)> owner(normalized, &std::free);
+  return std::string(reinterpret_cast<const char*>(normalized), static_cast<size_t>(length));
+}
+
+// NFC leaves a string unchanged when each of its code points is unchanged in any context: an
+// inert starter that is either not decomposable (or a Hangul syllable: a following T jamo is not
+// inert) or a primary composite that NFC rebuilds from a decomposition that starts inert.
+bool is_nfc_stable(char32_t cp) {
+  if (!is_inert_starter(cp)) return false;
+  if (cp >= kHangulSyllableFirst && cp <= kHangulSyllableLast) return true;
+  const utf8proc_property_t* property = utf8proc_get_property(static_cast<utf8proc_int32_t>(cp));
+  if (!has_canonical_decomposition(property)) return true;
+  utf8proc_int32_t decomposed[8];
+  int boundclass = 0;
+  const utf8proc_ssize_t count = utf8proc_decompose_char(
+      static_cast<utf8proc_int32_t>(cp), decomposed, 8, UTF8PROC_DECOMPOSE, &boundclass);
+  if (count <= 0 || count > 8 || !is_inert_starter(static_cast<char32_t>(decomposed[0]))) {
+    return false;
+  }
+  std::string encoded;
+  utf8::append(encoded, cp);
+  return nfc_with_utf8proc(encoded) == encoded;
+}
+
+uint8_t compute_flags(char32_t cp) {
+  const utf8proc_property_t* property = utf8proc_get_property(static_cast<utf8proc_int32_t>(cp));
+  const int category = property->category;
+  uint8_t result = 0;
+  if (category >= UTF8PROC_CATEGORY_LU && category <= UTF8PROC_CATEGORY_LO) result |= kLetter;
+  if (category >= UTF8PROC_CATEGORY_ND && category <= UTF8PROC_CATEGORY_NO) result |= kNumber;
+  if (is_white_space(cp, category)) result |= kWhiteSpace;
+  if (is_word(cp, category)) result |= kWord;
+  if (is_nfc_stable(cp)) result |= kNfcStable;
+  return result;
+}
+
+using BmpTable = std::array<uint8_t, 0x10000>;
+
+const BmpTable& bmp_table() {
+  static const std::unique_ptr<const BmpTable> table = [] {
+    auto built = std::make_unique<BmpTable>();
+    for (char32_t cp = 0; cp < 0x10000; ++cp) (*built)[cp] = compute_flags(cp);
+    return built;
+  }();
+  return *table;
+}
+
+}  // namespace
+
+uint8_t flags(char32_t cp) {
+  if (cp < 0x10000) return bmp_table()[cp];
+  return compute_flags(cp);
+}
+
+std::string_view nfc(std::string_view text, std::string& buffer) {
+  size_t pos = 0;
+  while (pos < text.size()) {
+    if (static_cast<unsigned char>(text[pos]) < 0x80) {
+      ++pos;
+      continue;
+    }
+    if (!(flags(utf8::decode(text, pos)) & kNfcStable)) {
+      buffer = nfc_with_utf8proc(text);
+      return buffer;
+    }
+  }
+  return text;
+}
+
+}  // namespace safrl::tokenizer::unicode
