@@ -11,6 +11,7 @@
 
 #include "chat/render.h"
 #include "engine/batch_plan.h"
+#include "engine/prefix_sharing.h"
 #include "util/error.h"
 
 namespace safrl::reward {
@@ -42,6 +43,7 @@ struct Guard::Item {
   GuardTask task = GuardTask::kPrompt;
   std::vector<int32_t> ids;        // the whole rendered prompt
   size_t shared = 0;               // leading ids covered by the task's head cache
+  std::string group_key;  // the conversation before its last message
   std::vector<int32_t> generated;  // output so far (forced tokens included)
   std::vector<int32_t> feed;       // tokens the next forward appends
   VerdictGrammar::Cursor cursor;   // constrained mode
@@ -112,6 +114,16 @@ std::vector<GuardOutput> Guard::judge(
     item.index = i;
     item.task = chat::guard_mode(conversations[i]);
     item.ids = encode(conversations[i]);
+    const int64_t context = engine_.config().max_position_embeddings;
+    if (context > 0 &&
+        static_cast<int64_t>(item.ids.size()) + options_.max_new_tokens > context) {
+      throw util::TooLongError(util::cat(
+          "conversation ", i, " renders to ", item.ids.size(), " guard tokens; with ",
+          options_.max_new_tokens, " new tokens that passes the guard's context of ", context));
+    }
+    for (size_t m = 0; m + 1 < conversations[i].size(); ++m) {
+      item.group_key += conversations[i][m].role + '\0' + conversations[i][m].content + '\0';
+    }
     const auto& head = head_ids(item.task);
     if (item.ids.size() > head.size() && std::equal(head.begin(), head.end(), item.ids.begin())) {
       item.shared = head.size();
@@ -126,7 +138,13 @@ std::vector<GuardOutput> Guard::judge(
   std::vector<GuardOutput> outputs(items.size());
   for (Item& item : items) {
     GuardOutput& out = outputs[item.index];
-    out.text = tokenizer_->decode(item.generated, /*skip_special_tokens=*/true);
+    // Ids past the tokenizer's vocabulary (unused embedding rows) decode to nothing, as in
+    // Hugging Face's decode.
+    std::vector<int32_t> known;
+    for (int32_t id : item.generated) {
+      if (id < tokenizer_->vocab_size()) known.push_back(id);
+    }
+    out.text = tokenizer_->decode(known, /*skip_special_tokens=*/true);
     out.input_tokens = static_cast<int64_t>(item.ids.size());
     out.output_tokens = static_cast<int64_t>(item.generated.size());
     out.verdict = parse_verdict(out.text, item.task);
@@ -141,10 +159,24 @@ std::vector<GuardOutput> Guard::judge(
 void Guard::run_batch(std::vector<Item*>& batch) {
   const bool constrained = options_.decoding == GuardDecoding::kConstrained;
   const double nan = std::numeric_limits<double>::quiet_NaN();
+  // Conversations that differ only in their last message (a GRPO group's responses) share
+  // their common tokens; every sequence continues its task's head cache when its ids start with
+  // the head.
+  std::vector<engine::SequenceToShare> to_share;
   for (Item* item : batch) {
-    item->cache = std::make_unique<model::KvCache>(item->shared > 0 ? head_cache(item->task).fork()
-                                                                    : engine_.new_cache());
-    item->feed.assign(item->ids.begin() + static_cast<std::ptrdiff_t>(item->shared),
+    to_share.push_back({&item->ids, item->group_key,
+                        item->shared > 0 ? &head_cache(item->task) : nullptr});
+  }
+  engine::SharingStats sharing;
+  const auto sharing_start = Clock::now();
+  auto starts = engine::start_shared(engine_, to_share, &sharing);
+  timing_.prefill_seconds += std::chrono::duration<double>(Clock::now() - sharing_start).count();
+  timing_.prefill_tokens += sharing.computed;
+  timing_.prefix_tokens_saved += sharing.saved;
+  for (size_t b = 0; b < batch.size(); ++b) {
+    Item* item = batch[b];
+    item->cache = std::move(starts[b].cache);
+    item->feed.assign(item->ids.begin() + static_cast<std::ptrdiff_t>(starts[b].covered),
                       item->ids.end());
     item->safety_probs = {nan, nan, nan};
     if (constrained) {

@@ -53,6 +53,7 @@ struct GuardTiming {
   double decode_seconds = 0;
   int64_t prefill_tokens = 0;  // tokens actually computed (shared heads not counted)
   int64_t decode_steps = 0;    // forwards after the prefill
+  int64_t prefix_tokens_saved = 0;  // tokens not computed thanks to shared group prefixes
 };
 
 class Guard {

@@ -6,6 +6,7 @@
 #include <chrono>
 
 #include "engine/batch_plan.h"
+#include "engine/prefix_sharing.h"
 #include "util/error.h"
 
 namespace safrl::reward {
@@ -42,21 +43,35 @@ std::vector<double> Helpfulness::score(
   c10::InferenceMode inference;
   std::vector<std::vector<int32_t>> ids;
   std::vector<int64_t> lengths;
-  for (const auto& [prompt, answer] : pairs) {
-    ids.push_back(encode(prompt, answer));
+  const int64_t context = engine_.config().max_position_embeddings;
+  for (size_t i = 0; i < pairs.size(); ++i) {
+    ids.push_back(encode(pairs[i].first, pairs[i].second));
     lengths.push_back(static_cast<int64_t>(ids.back().size()));
+    if (context > 0 && lengths.back() > context) {
+      throw util::TooLongError(util::cat("answer ", i, " renders to ", lengths.back(),
+                                         " reward-model tokens, over the model's context of ",
+                                         context));
+    }
   }
   std::vector<double> scores(pairs.size());
   const auto start = std::chrono::steady_clock::now();
   for (const auto& batch : engine::plan_batches(lengths, options_.max_batch_tokens)) {
+    // Answers to the same prompt share their rendered prefix; it is computed once.
+    std::vector<engine::SequenceToShare> to_share;
+    for (size_t i : batch) to_share.push_back({&ids[i], pairs[i].first, nullptr});
+    engine::SharingStats sharing;
+    auto starts = engine::start_shared(engine_, to_share, &sharing);
+    tokens_ += sharing.computed;
+    tokens_saved_ += sharing.saved;
     std::vector<engine::SequenceInput> inputs;
-    for (size_t i : batch) {
-      inputs.push_back({ids[i]});
-      tokens_ += lengths[i];
+    for (size_t b = 0; b < batch.size(); ++b) {
+      const auto& sequence = ids[batch[b]];
+      inputs.push_back({c10::ArrayRef<int32_t>(sequence).slice(starts[b].covered),
+                        starts[b].cache.get()});
+      tokens_ += lengths[batch[b]] - static_cast<int64_t>(starts[b].covered);
     }
     at::Tensor out = engine_.scores(inputs).select(1, 0).to(at::kDouble).cpu().contiguous();
-    for (size_t row = 0; row < batch.size(); ++row)
-      scores[batch[row]] = out.data_ptr<double>()[row];
+    for (size_t row = 0; row < batch.size(); ++row) scores[batch[row]] = out.data_ptr<double>()[row];
   }
   if (lengths_out != nullptr) *lengths_out = lengths;
   seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

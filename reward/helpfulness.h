@@ -42,8 +42,9 @@ class Helpfulness {
   // token count.
   std::vector<double> score(const std::vector<std::pair<std::string, std::string>>& pairs,
                             std::vector<int64_t>* lengths = nullptr);
-  // Tokens computed so far, and seconds spent.
+  // Tokens computed so far, tokens saved by shared prompt prefixes, and seconds spent.
   int64_t tokens() const { return tokens_; }
+  int64_t tokens_saved() const { return tokens_saved_; }
   double seconds() const { return seconds_; }
 
  private:
@@ -51,6 +52,7 @@ class Helpfulness {
   engine::Engine engine_;
   std::shared_ptr<const tokenizer::Tokenizer> tokenizer_;
   int64_t tokens_ = 0;
+  int64_t tokens_saved_ = 0;
   double seconds_ = 0;
 };
 

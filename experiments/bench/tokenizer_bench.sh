@@ -21,7 +21,7 @@ cmake --build "$build_dir" --target tokenizer_bench -j 2 >/dev/null
 
 /usr/bin/python3 experiments/bench/tokenizer_make_corpus.py "$work/corpus.jsonl" | tee "$work/corpus.txt"
 node experiments/bench/tokenizer_bench.js "$work/corpus.jsonl" "$work/js_ids.jsonl" 1 | tee "$work/js.json"
-"$build_dir/src/tokenizer/tokenizer_bench" --tokenizer "$tokenizer_dir" --corpus "$work/corpus.jsonl" \
+"$build_dir/experiments/bench/tokenizer_bench" --tokenizer "$tokenizer_dir" --corpus "$work/corpus.jsonl" \
   --reference "$work/js_ids.jsonl" --repeat 3 | tee "$work/safrl.json"
 
 cpu=$(lscpu | sed -n 's/^Model name: *//p' | head -n 1)

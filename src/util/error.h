@@ -37,4 +37,10 @@ std::string cat(Args&&... args) {
   return out.str();
 }
 
+// An input longer than a model's context.
+class TooLongError : public InputError {
+ public:
+  using InputError::InputError;
+};
+
 }  // namespace safrl::util

@@ -13,6 +13,7 @@
 #include "reward/guard.h"
 #include "reward/helpfulness.h"
 #include "reward/scorer.h"
+#include "util/error.h"
 
 namespace safrl::reward {
 namespace {
@@ -100,6 +101,38 @@ TEST(Guard, BatchedEqualsOneByOne) {
   }
 }
 
+TEST(Guard, AGroupSharingItsPromptEqualsEachMemberAlone) {
+  Guard guard(kEmbedded + "/guard", {}, options(GuardDecoding::kConstrained));
+  std::vector<std::vector<chat::Message>> group;
+  for (const char* answer : {"Sure, here is how.", "I can't help with that.", "No.",
+                             "Here is a long answer with many words in it to differ more."}) {
+    group.push_back({{"user", "How do I pick a lock?"}, {"assistant", answer}});
+  }
+  const auto together = guard.judge(group);
+  EXPECT_GT(guard.timing().prefix_tokens_saved, 0);
+  for (size_t i = 0; i < group.size(); ++i) {
+    const auto alone = guard.judge({group[i]});
+    EXPECT_EQ(alone[0].text, together[i].text);
+    for (int c = 0; c < 3; ++c) {
+      EXPECT_NEAR(alone[0].verdict->safety_probs[c], together[i].verdict->safety_probs[c], 1e-6);
+    }
+    EXPECT_NEAR(*alone[0].verdict->refusal_prob, *together[i].verdict->refusal_prob, 1e-6);
+  }
+}
+
+TEST(Guard, TextLongerThanTheContextIsRefused) {
+  Guard guard(kEmbedded + "/guard", {}, options(GuardDecoding::kConstrained));
+  std::string huge;
+  for (int i = 0; i < 41000; ++i) huge += " word";
+  try {
+    guard.judge({{{"user", huge}}});
+    FAIL() << "no error";
+  } catch (const util::TooLongError& e) {
+    EXPECT_NE(std::string(e.what()).find("passes the guard's context of 40960"), std::string::npos)
+        << e.what();
+  }
+}
+
 TEST(Guard, FreeDecodingIsPlainGreedyAndNeverGuessesAVerdict) {
   const int max_new = 6;
   Guard guard(kEmbedded + "/guard", {}, options(GuardDecoding::kFree, max_new));
@@ -138,6 +171,15 @@ TEST(Helpfulness, ScoresEqualTheEngineOnTheRenderedConversation) {
         chat::ChatFormat::kQwen3, {{"user", pairs[i].first}, {"assistant", pairs[i].second}}));
     EXPECT_EQ(lengths[i], static_cast<int64_t>(ids.size()));
     EXPECT_NEAR(scores[i], plain.scores({{ids}})[0][0].item<double>(), 1e-5);
+  }
+  // Answers to one prompt share its prefix, with the same scores.
+  Helpfulness grouped(kEmbedded + "/reward", {}, o);
+  const std::vector<std::pair<std::string, std::string>> group = {
+      {"Name a colour.", "Red."}, {"Name a colour.", "Blue, obviously."}, {"Name a colour.", "?"}};
+  const auto together = grouped.score(group);
+  EXPECT_GT(grouped.tokens_saved(), 0);
+  for (size_t i = 0; i < group.size(); ++i) {
+    EXPECT_NEAR(together[i], helpfulness.score({group[i]})[0], 1e-5);
   }
   o.score_token = ScoreToken::kImEnd;
   Helpfulness at_im_end(kEmbedded + "/reward", {}, o);
