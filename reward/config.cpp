@@ -77,13 +77,18 @@ class Value {
     return value;
   }
 
-  int64_t positive_integer() const {
+  int64_t integer() const {
     long long value = 0;
     if (!is_plain_scalar() || !YAML::convert<long long>::decode(node_, value)) {
       fail(util::cat("expected an integer, got ", describe()));
     }
-    if (value <= 0) fail(util::cat("must be positive, got ", value));
     return static_cast<int64_t>(value);
+  }
+
+  int64_t positive_integer() const {
+    const int64_t value = integer();
+    if (value <= 0) fail(util::cat("must be positive, got ", value));
+    return value;
   }
 
   bool boolean() const {
@@ -283,6 +288,45 @@ BatchingConfig parse_batching(const Section& s) {
   return batching;
 }
 
+bool is_z85_key(const std::string& key) {
+  constexpr std::string_view kZ85 =
+      "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#";
+  return key.size() == 40 && std::all_of(key.begin(), key.end(), [&](char c) {
+           return kZ85.find(c) != std::string_view::npos;
+         });
+}
+
+std::string z85_key(const Value& value) {
+  std::string key = value.string();
+  if (!is_z85_key(key)) value.fail("expected a 40-character Z85 CURVE key (zmq_curve_keypair)");
+  return key;
+}
+
+ServerConfig parse_server(const Section& s) {
+  ServerConfig server;
+  if (auto v = s.get("endpoint")) server.endpoint = v->string();
+  if (auto v = s.get("http_port")) {
+    server.http_port = v->integer();
+    if (server.http_port < 0 || server.http_port > 65535) v->fail("expected a port 0..65535");
+  }
+  if (auto v = s.get("max_message_bytes")) server.max_message_bytes = v->positive_integer();
+  if (auto v = s.get("max_queued_samples")) server.max_queued_samples = v->positive_integer();
+  if (auto v = s.get("max_batch_samples")) server.max_batch_samples = v->positive_integer();
+  if (auto v = s.get("reply_cache_seconds")) server.reply_cache_seconds = v->positive_integer();
+  if (auto c = s.section("curve", {"public_key", "secret_key", "allowed_client_keys"})) {
+    CurveConfig curve;
+    curve.public_key = z85_key(c->required("public_key", "the server's Z85 public key"));
+    curve.secret_key = z85_key(c->required("secret_key", "the server's Z85 secret key"));
+    for (const Value& item :
+         c->required("allowed_client_keys", "the public keys of the clients allowed in")
+             .items("client keys")) {
+      curve.allowed_client_keys.push_back(z85_key(item));
+    }
+    server.curve = std::move(curve);
+  }
+  return server;
+}
+
 bool is_device(const std::string& device) {
   if (device == "cpu" || device == "cuda") return true;
   constexpr std::string_view kCudaPrefix = "cuda:";
@@ -365,7 +409,7 @@ Config parse_config(const std::string& yaml_text, const std::string& base_dir,
         util::cat(source, ":", e.mark.line + 1, ":", e.mark.column + 1, ": invalid YAML: ", e.msg));
   }
   const Section root(Value(where, node, ""),
-                     {"guard", "helpfulness", "reward", "batching", "runtime"});
+                     {"guard", "helpfulness", "reward", "batching", "runtime", "server"});
 
   Config config;
   config.source = source;
@@ -382,6 +426,11 @@ Config parse_config(const std::string& yaml_text, const std::string& base_dir,
   if (auto s = root.section("batching", {"max_batch_tokens"})) config.batching = parse_batching(*s);
   if (auto s = root.section("runtime", {"device", "dtype", "storage_dtype"})) {
     config.runtime = parse_runtime(*s);
+  }
+  if (auto s = root.section("server",
+                            {"endpoint", "http_port", "max_message_bytes", "max_queued_samples",
+                             "max_batch_samples", "reply_cache_seconds", "curve"})) {
+    config.server = parse_server(*s);
   }
   check_consistency(where, config);
   return config;
@@ -427,6 +476,17 @@ nlohmann::json config_to_json(const Config& config) {
            {"judge_thinking", reward.judge_thinking},
        }},
       {"batching", {{"max_batch_tokens", config.batching.max_batch_tokens}}},
+      {"server",
+       {
+           {"endpoint", config.server.endpoint},
+           {"http_port", config.server.http_port},
+           {"max_message_bytes", config.server.max_message_bytes},
+           {"max_queued_samples", config.server.max_queued_samples},
+           {"max_batch_samples", config.server.max_batch_samples},
+           {"reply_cache_seconds", config.server.reply_cache_seconds},
+           // Keys are secrets: only say whether CURVE is on.
+           {"curve", config.server.curve.has_value()},
+       }},
       {"runtime",
        {
            {"device", config.runtime.device},

@@ -16,6 +16,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <nlohmann/json_fwd.hpp>
 
@@ -68,6 +69,32 @@ struct RuntimeConfig {
   std::string storage_dtype = "float32";  // dtype of the weights in memory; defaults to dtype
 };
 
+// ZeroMQ CURVE security for a server reachable from other machines (keys in Z85 text, 40
+// characters, as zmq_curve_keypair() makes them).
+struct CurveConfig {
+  std::string public_key;
+  std::string secret_key;
+  // Client public keys allowed to connect; every other client is refused during the handshake.
+  std::vector<std::string> allowed_client_keys;
+};
+
+// The reward service (`safrl serve`); the command line can override the endpoint.
+struct ServerConfig {
+  // ZeroMQ endpoint the ROUTER binds; loopback unless configured otherwise.
+  std::string endpoint = "tcp://127.0.0.1:5555";
+  // HTTP port for /metrics, /health and OpenRLHF's /get_reward on 127.0.0.1; 0 turns it off.
+  int64_t http_port = 0;
+  // Largest request frame accepted; larger ones are answered too_large without decoding.
+  int64_t max_message_bytes = 64 << 20;
+  // Admission bound: samples queued or running; past it requests are answered busy.
+  int64_t max_queued_samples = 4096;
+  // Samples the engine thread takes from the queue for one scoring pass (across requests).
+  int64_t max_batch_samples = 512;
+  // How long a completed reply is kept to answer a retried request id.
+  int64_t reply_cache_seconds = 600;
+  std::optional<CurveConfig> curve;
+};
+
 struct Config {
   GuardConfig guard;
   // Absent when the config has no helpfulness section (allowed only for guard_only).
@@ -75,6 +102,7 @@ struct Config {
   RewardSettings reward;
   BatchingConfig batching;
   RuntimeConfig runtime;
+  ServerConfig server;
   // Where the config came from (the file path as given), for messages and `info`.
   std::string source;
 };

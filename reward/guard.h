@@ -51,8 +51,8 @@ struct GuardOutput {
 struct GuardTiming {
   double prefill_seconds = 0;
   double decode_seconds = 0;
-  int64_t prefill_tokens = 0;  // tokens actually computed (shared heads not counted)
-  int64_t decode_steps = 0;    // forwards after the prefill
+  int64_t prefill_tokens = 0;       // tokens actually computed (shared heads not counted)
+  int64_t decode_steps = 0;         // forwards after the prefill
   int64_t prefix_tokens_saved = 0;  // tokens not computed thanks to shared group prefixes
 };
 
@@ -63,6 +63,7 @@ class Guard {
 
   const tokenizer::Tokenizer& tokenizer() const { return *tokenizer_; }
   engine::Engine& engine() { return engine_; }
+  const engine::Engine& engine() const { return engine_; }
   const GuardTiming& timing() const { return timing_; }
 
   // Token ids of the guard prompt for `conversation` (last role user: prompt moderation;

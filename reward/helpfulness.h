@@ -38,6 +38,7 @@ class Helpfulness {
 
   // Token ids the model scores for (prompt, answer).
   std::vector<int32_t> encode(const std::string& prompt, const std::string& answer) const;
+  const io::ModelConfig& config() const { return engine_.config(); }
   // One score per (prompt, answer), in input order; `lengths`, when given, receives each input's
   // token count.
   std::vector<double> score(const std::vector<std::pair<std::string, std::string>>& pairs,

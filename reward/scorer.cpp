@@ -51,6 +51,26 @@ Scorer::Scorer(const Config& config) : config_(config) {
   }
 }
 
+namespace {
+
+nlohmann::json describe(const io::ModelConfig& c, const std::string& dir) {
+  return {{"path", dir},
+          {"architecture", io::architecture_name(c.architecture)},
+          {"layers", c.num_hidden_layers},
+          {"hidden_size", c.hidden_size},
+          {"vocab_size", c.vocab_size},
+          {"max_position_embeddings", c.max_position_embeddings}};
+}
+
+}  // namespace
+
+nlohmann::json Scorer::models() const {
+  return {
+      {"guard", describe(guard_->engine().config(), config_.guard.model)},
+      {"helpfulness", helpfulness_ ? describe(helpfulness_->config(), config_.helpfulness->model)
+                                   : nlohmann::json(nullptr)}};
+}
+
 ScorerTiming Scorer::timing() const {
   ScorerTiming timing;
   timing.guard = guard_->timing();

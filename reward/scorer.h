@@ -48,6 +48,8 @@ class Scorer {
   const Config& config() const { return config_; }
   std::vector<ScoredSample> score(const std::vector<Sample>& samples);
   ScorerTiming timing() const;
+  // {"guard": {architecture, layers, ...}, "helpfulness": {...} | null}, for `info`.
+  nlohmann::json models() const;
 
   // The output line of a scored sample: {"id", "step", "reward", "helpfulness", "case", "safe",
   // "refusal", "answer": {verdict}, "thinking": {verdict} | null, "tokens", "meta"?}.

@@ -13,6 +13,7 @@ void add_render_command(CLI::App& app, int* exit_code);
 #ifdef SAFRL_WITH_TORCH
 void add_forward_command(CLI::App& app, int* exit_code);
 void add_score_command(CLI::App& app, int* exit_code);
+void add_serve_command(CLI::App& app, int* exit_code);
 #endif
 
 }  // namespace safrl::cli

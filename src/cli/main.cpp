@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
 #ifdef SAFRL_WITH_TORCH
   safrl::cli::add_forward_command(app, &exit_code);
   safrl::cli::add_score_command(app, &exit_code);
+  safrl::cli::add_serve_command(app, &exit_code);
 #endif
   try {
     app.parse(argc, argv);

@@ -82,7 +82,28 @@ runtime:
   device: cuda:1
   dtype: bfloat16
   storage_dtype: float32
+server:
+  endpoint: tcp://0.0.0.0:6000
+  http_port: 8080
+  max_message_bytes: 1000000
+  max_queued_samples: 100
+  max_batch_samples: 50
+  reply_cache_seconds: 30
+  curve:
+    public_key: "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7"
+    secret_key: "JTKVSB%%)wK0E.X)V>+}o?pNmC{O&4W4b!Ni{Lh6"
+    allowed_client_keys: ["Yne@$w-vo<fVvi]a<NY6T1ed:M$fCG*[IaLV{hID"]
 )");
+  EXPECT_EQ(c.server.endpoint, "tcp://0.0.0.0:6000");
+  EXPECT_EQ(c.server.http_port, 8080);
+  EXPECT_EQ(c.server.max_message_bytes, 1000000);
+  EXPECT_EQ(c.server.max_queued_samples, 100);
+  EXPECT_EQ(c.server.max_batch_samples, 50);
+  EXPECT_EQ(c.server.reply_cache_seconds, 30);
+  ASSERT_TRUE(c.server.curve.has_value());
+  EXPECT_EQ(c.server.curve->public_key, "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7");
+  EXPECT_EQ(c.server.curve->allowed_client_keys,
+            (std::vector<std::string>{"Yne@$w-vo<fVvi]a<NY6T1ed:M$fCG*[IaLV{hID"}));
   EXPECT_EQ(c.guard.decoding, GuardDecoding::kFree);
   EXPECT_EQ(c.guard.max_new_tokens, 64);
   ASSERT_TRUE(c.helpfulness.has_value());
@@ -110,7 +131,10 @@ runtime:
                "controversial_unsafe_categories": ["PII", "Suicide & Self-Harm"],
                "judge_thinking": false},
     "batching": {"max_batch_tokens": 4096},
-    "runtime": {"device": "cuda:1", "dtype": "bfloat16", "storage_dtype": "float32"}})"));
+    "runtime": {"device": "cuda:1", "dtype": "bfloat16", "storage_dtype": "float32"},
+    "server": {"endpoint": "tcp://0.0.0.0:6000", "http_port": 8080, "max_message_bytes": 1000000,
+               "max_queued_samples": 100, "max_batch_samples": 50, "reply_cache_seconds": 30,
+               "curve": true}})"));
   EXPECT_TRUE(config_to_json(parse(kGuardOnly))["helpfulness"].is_null());
 }
 
@@ -157,7 +181,12 @@ TEST(Config, LoadConfigReadsTheFileAndResolvesAgainstItsDirectory) {
 TEST(ConfigErrors, UnknownKeysNameTheirPath) {
   EXPECT_EQ(error("guard:\n  model: /m\nrewards:\n  type: guard_only\n"),
             "x.yaml: rewards: unknown key; valid keys here: guard, helpfulness, reward, batching, "
-            "runtime");
+            "runtime, server");
+  EXPECT_EQ(error("guard:\n  model: /m\nserver:\n  curve:\n    public_key: short\n"),
+            "x.yaml: server.curve.public_key: expected a 40-character Z85 CURVE key "
+            "(zmq_curve_keypair)");
+  EXPECT_EQ(error("guard:\n  model: /m\nserver:\n  http_port: 70000\n"),
+            "x.yaml: server.http_port: expected a port 0..65535");
   EXPECT_EQ(error(hybrid("  unsafe_capp: -10\n")),
             "x.yaml: reward.unsafe_capp: unknown key; valid keys here: type, unsafe_cap, "
             "refusal_cap, controversial, controversial_unsafe_categories, judge_thinking");
@@ -229,7 +258,7 @@ TEST(ConfigErrors, UnknownNames) {
 TEST(ConfigErrors, MissingPieces) {
   EXPECT_EQ(error(""),
             "x.yaml: expected a mapping with keys guard, helpfulness, reward, batching, runtime, "
-            "got null");
+            "server, got null");
   EXPECT_EQ(error("reward:\n  type: guard_only\n"),
             "x.yaml: guard: missing; give at least guard.model");
   EXPECT_EQ(error("guard:\n  decoding: free\nreward:\n  type: guard_only\n"),

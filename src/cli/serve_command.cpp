@@ -1,0 +1,60 @@
+// `safrl serve`: the reward service (docs/serve.md, docs/protocol.md).
+#include <csignal>
+#include <iostream>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "cli/commands.h"
+#include "reward/config.h"
+#include "serve/server.h"
+
+namespace safrl::cli {
+
+namespace {
+
+struct ServeArgs {
+  std::string config;
+  std::string endpoint;
+  std::string run_dir = "safrl-run";
+  int http_port = -1;
+};
+
+void on_signal(int) {
+  serve::Server::request_stop();
+}
+
+int run_serve(const ServeArgs& args) {
+  serve::ServeOptions options;
+  options.config = reward::load_config(args.config);
+  if (!args.endpoint.empty()) options.config.server.endpoint = args.endpoint;
+  if (args.http_port >= 0) options.config.server.http_port = args.http_port;
+  options.run_dir = args.run_dir;
+  serve::Server server(options);
+  struct sigaction action {};
+  action.sa_handler = on_signal;
+  sigemptyset(&action.sa_mask);
+  sigaction(SIGTERM, &action, nullptr);
+  sigaction(SIGINT, &action, nullptr);
+  return server.run();
+}
+
+}  // namespace
+
+void add_serve_command(CLI::App& app, int* exit_code) {
+  auto args = std::make_shared<ServeArgs>();
+  CLI::App* cmd = app.add_subcommand("serve", "Serve rewards over ZeroMQ (docs/serve.md)");
+  cmd->add_option("--config", args->config, "YAML config (configs/default.yaml)")
+      ->required()
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--endpoint", args->endpoint,
+                  "ZeroMQ endpoint to bind (default: server.endpoint, tcp://127.0.0.1:5555)");
+  cmd->add_option("--run-dir", args->run_dir, "where steps.jsonl and steps.csv are written")
+      ->capture_default_str();
+  cmd->add_option("--http-port", args->http_port,
+                  "HTTP port for /metrics, /health, /get_reward on 127.0.0.1 (0: off; default: "
+                  "server.http_port)");
+  cmd->callback([args, exit_code] { *exit_code = run_serve(*args); });
+}
+
+}  // namespace safrl::cli

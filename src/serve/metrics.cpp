@@ -1,0 +1,60 @@
+#include "serve/metrics.h"
+
+#include <algorithm>
+#include <sstream>
+
+namespace safrl::serve {
+
+void Metrics::observe_latency(double seconds) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (latencies_.size() < kWindow) {
+    latencies_.push_back(seconds);
+  } else {
+    latencies_[next_] = seconds;
+  }
+  next_ = (next_ + 1) % kWindow;
+}
+
+std::array<double, 3> Metrics::latency_percentiles() const {
+  std::vector<double> sorted;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    sorted = latencies_;
+  }
+  if (sorted.empty()) return {0, 0, 0};
+  std::sort(sorted.begin(), sorted.end());
+  auto at = [&](double q) { return sorted[static_cast<size_t>(q * (sorted.size() - 1))]; };
+  return {at(0.5), at(0.9), at(0.99)};
+}
+
+std::string Metrics::prometheus() const {
+  std::ostringstream out;
+  auto counter = [&](const char* name, const char* help, int64_t value, const char* type) {
+    out << "# HELP safrl_" << name << ' ' << help << "\n# TYPE safrl_" << name << ' ' << type
+        << "\nsafrl_" << name << ' ' << value << '\n';
+  };
+  counter("requests_total", "Requests received.", requests, "counter");
+  counter("score_requests_total", "Score requests admitted.", score_requests, "counter");
+  counter("samples_total", "Samples scored.", samples, "counter");
+  counter("busy_replies_total", "Requests refused with busy.", busy_replies, "counter");
+  counter("error_replies_total", "Error replies.", error_replies, "counter");
+  counter("deduplicated_requests_total", "Retried request ids answered without recomputing.",
+          deduplicated, "counter");
+  counter("tokens_total", "Tokens computed by the models.", tokens, "counter");
+  counter("prefix_tokens_saved_total", "Tokens not computed thanks to shared prefixes.",
+          prefix_tokens_saved, "counter");
+  counter("queue_samples", "Samples waiting or being scored.", queued_samples, "gauge");
+  counter("last_batch_samples", "Samples in the last scoring pass.", last_batch_samples, "gauge");
+  counter("last_batch_tokens", "Tokens computed in the last scoring pass.", last_batch_tokens,
+          "gauge");
+  const auto p = latency_percentiles();
+  out << "# HELP safrl_request_latency_seconds Score request latency over the last " << kWindow
+      << " requests.\n# TYPE safrl_request_latency_seconds summary\n";
+  const char* quantiles[] = {"0.5", "0.9", "0.99"};
+  for (int i = 0; i < 3; ++i) {
+    out << "safrl_request_latency_seconds{quantile=\"" << quantiles[i] << "\"} " << p[i] << '\n';
+  }
+  return out.str();
+}
+
+}  // namespace safrl::serve

@@ -1,0 +1,40 @@
+// Server counters, exported as Prometheus text at GET /metrics. Thread-safe.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace safrl::serve {
+
+class Metrics {
+ public:
+  std::atomic<int64_t> requests{0};        // requests received (all types)
+  std::atomic<int64_t> score_requests{0};  // score requests admitted
+  std::atomic<int64_t> samples{0};         // samples scored
+  std::atomic<int64_t> busy_replies{0};    // requests refused with busy
+  std::atomic<int64_t> error_replies{0};   // error replies of any code
+  std::atomic<int64_t> deduplicated{0};    // retried ids answered without recomputing
+  std::atomic<int64_t> queued_samples{0};  // samples waiting or running now
+  std::atomic<int64_t> last_batch_samples{0};
+  std::atomic<int64_t> last_batch_tokens{0};
+  std::atomic<int64_t> tokens{0};  // tokens computed
+  std::atomic<int64_t> prefix_tokens_saved{0};
+
+  // Records one score request's latency from arrival to reply.
+  void observe_latency(double seconds);
+  // p50, p90, p99 of the last latencies (seconds); zeros before any.
+  std::array<double, 3> latency_percentiles() const;
+  std::string prometheus() const;
+
+ private:
+  static constexpr size_t kWindow = 2048;
+  mutable std::mutex mutex_;
+  std::vector<double> latencies_;  // ring buffer
+  size_t next_ = 0;
+};
+
+}  // namespace safrl::serve

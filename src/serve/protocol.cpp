@@ -1,0 +1,207 @@
+#include "serve/protocol.h"
+
+#include <array>
+#include <utility>
+
+namespace safrl::serve {
+
+namespace {
+
+constexpr std::array<std::pair<ErrorCode, std::string_view>, 8> kErrorNames = {{
+    {ErrorCode::kBadRequest, "bad_request"},
+    {ErrorCode::kUnsupportedVersion, "unsupported_version"},
+    {ErrorCode::kTooLarge, "too_large"},
+    {ErrorCode::kTooLong, "too_long"},
+    {ErrorCode::kBusy, "busy"},
+    {ErrorCode::kDeadlineExceeded, "deadline_exceeded"},
+    {ErrorCode::kShuttingDown, "shutting_down"},
+    {ErrorCode::kInternal, "internal"},
+}};
+
+[[noreturn]] void bad(const std::string& id, const std::string& message) {
+  throw ProtocolError(ErrorCode::kBadRequest, message, id);
+}
+
+void only_keys(const nlohmann::json& map, std::initializer_list<std::string_view> allowed,
+               const std::string& where, const std::string& id) {
+  for (const auto& item : map.items()) {
+    bool known = false;
+    for (auto key : allowed) known = known || item.key() == key;
+    if (!known) {
+      std::string list;
+      for (auto key : allowed) list += (list.empty() ? "" : ", ") + std::string(key);
+      bad(id, util::cat("unknown key \"", item.key(), "\" in ", where, "; allowed: ", list));
+    }
+  }
+}
+
+std::optional<int64_t> optional_int(const nlohmann::json& map, const char* key, int64_t min,
+                                    const std::string& where, const std::string& id) {
+  if (!map.contains(key) || map[key].is_null()) return std::nullopt;
+  const auto& value = map[key];
+  if (!value.is_number_integer() || value.get<int64_t>() < min) {
+    bad(id, util::cat("\"", key, "\" in ", where, " must be an integer >= ", min, ", got ",
+                      value.dump()));
+  }
+  return value.get<int64_t>();
+}
+
+void add_groups(const nlohmann::json& groups, std::optional<int64_t> step, Request& request) {
+  if (!groups.is_array()) bad(request.id, "\"groups\" must be an array");
+  for (size_t g = 0; g < groups.size(); ++g) {
+    const auto& group = groups[g];
+    const std::string where = util::cat("groups[", g, "]");
+    if (!group.is_object()) bad(request.id, where + " must be a map");
+    only_keys(group, {"prompt", "responses", "ids", "step"}, where, request.id);
+    if (!group.contains("prompt") || !group["prompt"].is_string()) {
+      bad(request.id, where + " needs a string \"prompt\"");
+    }
+    if (!group.contains("responses") || !group["responses"].is_array() ||
+        group["responses"].empty()) {
+      bad(request.id, where + " needs a non-empty array \"responses\"");
+    }
+    const auto& responses = group["responses"];
+    if (group.contains("ids") &&
+        (!group["ids"].is_array() || group["ids"].size() != responses.size())) {
+      bad(request.id, util::cat(where, ": \"ids\" must be an array with one id per response (",
+                                responses.size(), ")"));
+    }
+    const auto group_step = optional_int(group, "step", 0, where, request.id);
+    for (size_t k = 0; k < responses.size(); ++k) {
+      nlohmann::json sample = {{"prompt", group["prompt"]}, {"response", responses[k]}};
+      sample["id"] = group.contains("ids") ? group["ids"][k] : nlohmann::json(util::cat(g, "/", k));
+      if (group_step || step) sample["step"] = group_step ? *group_step : *step;
+      try {
+        request.samples.push_back(reward::sample_from_json(sample));
+      } catch (const util::InputError& e) {
+        bad(request.id, util::cat(where, " response ", k, ": ", e.what()));
+      }
+      request.group_of.push_back(static_cast<int>(g));
+    }
+  }
+}
+
+}  // namespace
+
+std::string_view error_code_name(ErrorCode code) {
+  for (const auto& [c, name] : kErrorNames) {
+    if (c == code) return name;
+  }
+  return "internal";
+}
+
+std::optional<ErrorCode> parse_error_code(std::string_view name) {
+  for (const auto& [c, n] : kErrorNames) {
+    if (n == name) return c;
+  }
+  return std::nullopt;
+}
+
+Request decode_request(std::string_view frame, size_t max_bytes) {
+  if (frame.size() > max_bytes) {
+    throw ProtocolError(
+        ErrorCode::kTooLarge,
+        util::cat("request of ", frame.size(), " bytes is over the server's limit of ", max_bytes,
+                  " bytes; send fewer samples per request"));
+  }
+  nlohmann::json map;
+  try {
+    map = nlohmann::json::from_msgpack(frame.begin(), frame.end());
+  } catch (const nlohmann::json::exception& e) {
+    bad("", util::cat("the frame is not valid msgpack (", e.what(), ")"));
+  }
+  if (!map.is_object())
+    bad("", util::cat("a request must be a msgpack map, got ", map.type_name()));
+  Request request;
+  if (!map.contains("id") || !map["id"].is_string() ||
+      map["id"].get_ref<const std::string&>().empty() ||
+      map["id"].get_ref<const std::string&>().size() > kMaxRequestIdBytes) {
+    bad("", util::cat("\"id\" must be a string of 1 to ", kMaxRequestIdBytes, " bytes"));
+  }
+  request.id = map["id"].get<std::string>();
+  if (!map.contains("v") || !map["v"].is_number_integer()) {
+    bad(request.id, "\"v\" (the protocol version, an integer) is missing");
+  }
+  if (map["v"].get<int64_t>() != kProtocolVersion) {
+    throw ProtocolError(
+        ErrorCode::kUnsupportedVersion,
+        util::cat("protocol version ", map["v"].dump(),
+                  " is not spoken here; this server speaks version ", kProtocolVersion),
+        request.id);
+  }
+  if (!map.contains("type") || !map["type"].is_string()) bad(request.id, "\"type\" is missing");
+  const std::string type = map["type"].get<std::string>();
+  if (type == "ping") {
+    request.type = RequestType::kPing;
+    only_keys(map, {"v", "id", "type"}, "a ping request", request.id);
+  } else if (type == "info") {
+    request.type = RequestType::kInfo;
+    only_keys(map, {"v", "id", "type", "deep"}, "an info request", request.id);
+    if (map.contains("deep")) {
+      if (!map["deep"].is_boolean()) bad(request.id, "\"deep\" must be true or false");
+      request.deep = map["deep"].get<bool>();
+    }
+  } else if (type == "stats") {
+    request.type = RequestType::kStats;
+    only_keys(map, {"v", "id", "type", "flush"}, "a stats request", request.id);
+    if (map.contains("flush")) {
+      if (!map["flush"].is_boolean()) bad(request.id, "\"flush\" must be true or false");
+      request.flush = map["flush"].get<bool>();
+    }
+  } else if (type == "score") {
+    request.type = RequestType::kScore;
+    only_keys(map, {"v", "id", "type", "samples", "groups", "step", "deadline_ms"},
+              "a score request", request.id);
+    const auto step = optional_int(map, "step", 0, "the request", request.id);
+    request.deadline_ms = optional_int(map, "deadline_ms", 1, "the request", request.id);
+    if (map.contains("samples")) {
+      const auto& samples = map["samples"];
+      if (!samples.is_array()) bad(request.id, "\"samples\" must be an array");
+      for (size_t i = 0; i < samples.size(); ++i) {
+        nlohmann::json sample = samples[i];
+        if (step && sample.is_object() && !sample.contains("step")) sample["step"] = *step;
+        try {
+          request.samples.push_back(reward::sample_from_json(sample));
+        } catch (const util::InputError& e) {
+          bad(request.id, util::cat("samples[", i, "]: ", e.what()));
+        }
+        request.group_of.push_back(-1);
+      }
+    }
+    if (map.contains("groups")) add_groups(map["groups"], step, request);
+    if (request.samples.empty()) {
+      bad(request.id, "a score request needs at least one sample or group");
+    }
+  } else {
+    bad(request.id, util::cat("unknown type \"", type, "\"; use score, ping, info or stats"));
+  }
+  return request;
+}
+
+std::string encode(nlohmann::json reply) {
+  reply["v"] = kProtocolVersion;
+  std::vector<uint8_t> bytes = nlohmann::json::to_msgpack(reply);
+  return std::string(bytes.begin(), bytes.end());
+}
+
+nlohmann::json decode_reply(std::string_view frame) {
+  nlohmann::json reply;
+  try {
+    reply = nlohmann::json::from_msgpack(frame.begin(), frame.end());
+  } catch (const nlohmann::json::exception& e) {
+    throw util::Error(util::cat("the server's reply is not msgpack (", e.what(), ")"));
+  }
+  if (!reply.is_object()) throw util::Error("the server's reply is not a msgpack map");
+  return reply;
+}
+
+nlohmann::json error_reply(const std::string& id, ErrorCode code, const std::string& message,
+                           std::optional<int64_t> retry_after_ms) {
+  nlohmann::json error = {{"code", error_code_name(code)}, {"message", message}};
+  if (retry_after_ms) error["retry_after_ms"] = *retry_after_ms;
+  nlohmann::json reply = {{"type", "error"}, {"error", error}};
+  if (!id.empty()) reply["id"] = id;
+  return reply;
+}
+
+}  // namespace safrl::serve

@@ -1,0 +1,77 @@
+// The wire protocol, version 1 (docs/protocol.md): msgpack maps in single ZeroMQ frames.
+//
+// decode_request() turns a frame into a validated Request or throws ProtocolError with the error
+// code and a message that tells the caller what to change; it never trusts sizes or types it was
+// sent. Samples are validated by reward::sample_from_json, the same code `safrl score` uses.
+// encode() turns a reply into a frame. Pure functions, thread-safe, no LibTorch.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "reward/sample.h"
+#include "util/error.h"
+
+namespace safrl::serve {
+
+inline constexpr int kProtocolVersion = 1;
+inline constexpr size_t kMaxRequestIdBytes = 128;
+
+enum class ErrorCode {
+  kBadRequest,
+  kUnsupportedVersion,
+  kTooLarge,
+  kTooLong,
+  kBusy,
+  kDeadlineExceeded,
+  kShuttingDown,
+  kInternal,
+};
+std::string_view error_code_name(ErrorCode code);  // "bad_request", ...
+std::optional<ErrorCode> parse_error_code(std::string_view name);
+
+class ProtocolError : public util::Error {
+ public:
+  ProtocolError(ErrorCode code, const std::string& message, std::string request_id = {})
+      : util::Error(message), code_(code), request_id_(std::move(request_id)) {}
+  ErrorCode code() const { return code_; }
+  // The request's id when it could be read, so the error reply can echo it.
+  const std::string& request_id() const { return request_id_; }
+
+ private:
+  ErrorCode code_;
+  std::string request_id_;
+};
+
+enum class RequestType { kScore, kPing, kInfo, kStats };
+
+struct Request {
+  std::string id;
+  RequestType type = RequestType::kPing;
+  // score: samples first, then group members; group_of[i] is the group index of samples[i], or
+  // -1 for a sample sent on its own.
+  std::vector<reward::Sample> samples;
+  std::vector<int> group_of;
+  std::optional<int64_t> deadline_ms;
+  bool flush = false;  // stats
+  bool deep = false;   // info
+};
+
+// Throws ProtocolError (kTooLarge before decoding anything when the frame exceeds `max_bytes`).
+Request decode_request(std::string_view frame, size_t max_bytes);
+
+// A reply frame: msgpack of `reply` with "v" set.
+std::string encode(nlohmann::json reply);
+// Decodes a reply frame (clients); throws util::Error when it is not a msgpack map.
+nlohmann::json decode_reply(std::string_view frame);
+
+nlohmann::json error_reply(const std::string& id, ErrorCode code, const std::string& message,
+                           std::optional<int64_t> retry_after_ms = std::nullopt);
+
+}  // namespace safrl::serve
