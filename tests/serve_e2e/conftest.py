@@ -1,0 +1,88 @@
+"""Starts real `safrl serve` processes on loopback with the embedded models."""
+import os
+import socket
+import subprocess
+import time
+import uuid
+
+import msgpack
+import pytest
+import zmq
+
+SAFRL = os.environ["SAFRL_BIN"]
+EMBEDDED = os.environ["SAFRL_EMBEDDED"]
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    def __init__(self, tmp_path, server_yaml="", name="run"):
+        self.port, self.http_port = free_port(), free_port()
+        self.endpoint = f"tcp://127.0.0.1:{self.port}"
+        self.run_dir = tmp_path / name
+        self.config = tmp_path / f"{name}.yaml"
+        self.config.write_text(
+            f"guard: {{model: {EMBEDDED}/guard}}\n"
+            f"helpfulness: {{model: {EMBEDDED}/reward, chat_format: qwen3}}\n"
+            f"reward: {{type: hybrid}}\n"
+            f"server:\n  endpoint: {self.endpoint}\n  http_port: {self.http_port}\n{server_yaml}")
+        self.log = open(tmp_path / f"{name}.log", "w")
+        self.proc = subprocess.Popen([SAFRL, "serve", "--config", str(self.config),
+                                      "--run-dir", str(self.run_dir)],
+                                     stdout=self.log, stderr=subprocess.STDOUT)
+        client = Client(self.endpoint)
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            assert self.proc.poll() is None, open(self.log.name).read()
+            if client.call({"type": "ping"}, timeout=0.5) is not None:
+                break
+        client.close()
+
+    def stop(self, sig=15):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        return self.proc.wait(timeout=60)
+
+
+class Client:
+    def __init__(self, endpoint, curve=None):
+        self.socket = zmq.Context.instance().socket(zmq.DEALER)
+        self.socket.setsockopt(zmq.LINGER, 0)
+        if curve:
+            server_public, public, secret = curve
+            self.socket.curve_serverkey = server_public
+            self.socket.curve_publickey = public
+            self.socket.curve_secretkey = secret
+        self.socket.connect(endpoint)
+
+    def send(self, request):
+        request.setdefault("v", 1)
+        request.setdefault("id", str(uuid.uuid4()))
+        self.socket.send(msgpack.packb(request))
+        return request["id"]
+
+    def receive(self, timeout=60):
+        if not self.socket.poll(int(timeout * 1000)):
+            return None
+        return msgpack.unpackb(self.socket.recv())
+
+    def call(self, request, timeout=60):
+        rid = self.send(request)
+        while True:
+            reply = self.receive(timeout)
+            if reply is None or reply.get("id") == rid or "id" not in reply:
+                return reply
+
+    def close(self):
+        self.socket.close()
+
+
+@pytest.fixture
+def server(tmp_path):
+    s = Server(tmp_path)
+    yield s
+    s.stop(9)
