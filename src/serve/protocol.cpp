@@ -1,5 +1,7 @@
 #include "serve/protocol.h"
 
+#include "tokenizer/utf8.h"
+
 #include <array>
 #include <utility>
 
@@ -17,6 +19,72 @@ constexpr std::array<std::pair<ErrorCode, std::string_view>, 8> kErrorNames = {{
     {ErrorCode::kShuttingDown, "shutting_down"},
     {ErrorCode::kInternal, "internal"},
 }};
+
+// Nesting allowed in a request; `meta` may hold any JSON, but nothing sensible nests deeper.
+constexpr int kMaxDepth = 64;
+
+// msgpack -> json through nlohmann's DOM builder, refusing (returning false) past kMaxDepth: the
+// recursive reader would otherwise overflow the stack on a small frame of nested arrays.
+class DepthLimitedBuilder : public nlohmann::json_sax<nlohmann::json> {
+ public:
+  explicit DepthLimitedBuilder(nlohmann::json& out) : dom_(out, true) {}
+  bool too_deep() const { return too_deep_; }
+
+  bool null() override { return dom_.null(); }
+  bool boolean(bool v) override { return dom_.boolean(v); }
+  bool number_integer(number_integer_t v) override { return dom_.number_integer(v); }
+  bool number_unsigned(number_unsigned_t v) override { return dom_.number_unsigned(v); }
+  bool number_float(number_float_t v, const string_t& s) override {
+    return dom_.number_float(v, s);
+  }
+  bool string(string_t& v) override { return dom_.string(v); }
+  bool binary(binary_t& v) override { return dom_.binary(v); }
+  bool start_object(std::size_t n) override { return enter() && dom_.start_object(n); }
+  bool key(string_t& v) override { return dom_.key(v); }
+  bool end_object() override {
+    --depth_;
+    return dom_.end_object();
+  }
+  bool start_array(std::size_t n) override { return enter() && dom_.start_array(n); }
+  bool end_array() override {
+    --depth_;
+    return dom_.end_array();
+  }
+  bool parse_error(std::size_t position, const std::string& token,
+                   const nlohmann::detail::exception& e) override {
+    return dom_.parse_error(position, token, e);
+  }
+
+ private:
+  bool enter() {
+    too_deep_ = ++depth_ > kMaxDepth;
+    return !too_deep_;
+  }
+  nlohmann::detail::json_sax_dom_parser<nlohmann::json> dom_;
+  int depth_ = 0;
+  bool too_deep_ = false;
+};
+
+// The first string or key that is not UTF-8, as a path for the message; empty when all are.
+std::string invalid_utf8_path(const nlohmann::json& value, const std::string& path) {
+  if (value.is_string()) {
+    return tokenizer::utf8::is_valid(value.get_ref<const std::string&>()) ? "" : path;
+  }
+  if (value.is_array()) {
+    for (size_t i = 0; i < value.size(); ++i) {
+      std::string bad = invalid_utf8_path(value[i], util::cat(path, "[", i, "]"));
+      if (!bad.empty()) return bad;
+    }
+  }
+  if (value.is_object()) {
+    for (const auto& item : value.items()) {
+      if (!tokenizer::utf8::is_valid(item.key())) return util::cat(path, " (a key)");
+      std::string bad = invalid_utf8_path(item.value(), util::cat(path, ".", item.key()));
+      if (!bad.empty()) return bad;
+    }
+  }
+  return "";
+}
 
 [[noreturn]] void bad(const std::string& id, const std::string& message) {
   throw ProtocolError(ErrorCode::kBadRequest, message, id);
@@ -106,21 +174,28 @@ Request decode_request(std::string_view frame, size_t max_bytes) {
   }
   nlohmann::json map;
   try {
-    map = nlohmann::json::from_msgpack(frame.begin(), frame.end());
+    DepthLimitedBuilder builder(map);
+    if (!nlohmann::json::sax_parse(frame.begin(), frame.end(), &builder,
+                                   nlohmann::json::input_format_t::msgpack) &&
+        builder.too_deep()) {
+      bad("", util::cat("the request is nested deeper than ", kMaxDepth, " levels"));
+    }
   } catch (const nlohmann::json::exception& e) {
     bad("", util::cat("the frame is not valid msgpack (", e.what(), ")"));
   }
   if (!map.is_object())
     bad("", util::cat("a request must be a msgpack map, got ", map.type_name()));
-  Request request;
-  if (!map.contains("id") || !map["id"].is_string() ||
-      map["id"].get_ref<const std::string&>().empty() ||
-      map["id"].get_ref<const std::string&>().size() > kMaxRequestIdBytes) {
-    bad("", util::cat("\"id\" must be a string of 1 to ", kMaxRequestIdBytes, " bytes"));
+  if (const std::string path = invalid_utf8_path(map, "request"); !path.empty()) {
+    bad("", util::cat(path, " is not valid UTF-8"));
   }
-  request.id = map["id"].get<std::string>();
+  Request request;
+  const bool id_ok = map.contains("id") && map["id"].is_string() &&
+                     !map["id"].get_ref<const std::string&>().empty() &&
+                     map["id"].get_ref<const std::string&>().size() <= kMaxRequestIdBytes;
+  if (id_ok) request.id = map["id"].get<std::string>();
+  // The version first: a newer client's request may differ in everything else.
   if (!map.contains("v") || !map["v"].is_number_integer()) {
-    bad(request.id, "\"v\" (the protocol version, an integer) is missing");
+    bad(request.id, "\"v\" (the protocol version) must be an integer");
   }
   if (map["v"].get<int64_t>() != kProtocolVersion) {
     throw ProtocolError(
@@ -129,7 +204,10 @@ Request decode_request(std::string_view frame, size_t max_bytes) {
                   " is not spoken here; this server speaks version ", kProtocolVersion),
         request.id);
   }
-  if (!map.contains("type") || !map["type"].is_string()) bad(request.id, "\"type\" is missing");
+  if (!id_ok) bad("", util::cat("\"id\" must be a string of 1 to ", kMaxRequestIdBytes, " bytes"));
+  if (!map.contains("type") || !map["type"].is_string()) {
+    bad(request.id, "\"type\" must be a string: score, ping, info or stats");
+  }
   const std::string type = map["type"].get<std::string>();
   if (type == "ping") {
     request.type = RequestType::kPing;
@@ -154,6 +232,10 @@ Request decode_request(std::string_view frame, size_t max_bytes) {
               "a score request", request.id);
     const auto step = optional_int(map, "step", 0, "the request", request.id);
     request.deadline_ms = optional_int(map, "deadline_ms", 1, "the request", request.id);
+    constexpr int64_t kDay = 24LL * 3600 * 1000;
+    if (request.deadline_ms && *request.deadline_ms > kDay) {
+      bad(request.id, util::cat("\"deadline_ms\" must be at most ", kDay, " (one day)"));
+    }
     if (map.contains("samples")) {
       const auto& samples = map["samples"];
       if (!samples.is_array()) bad(request.id, "\"samples\" must be an array");

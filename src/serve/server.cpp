@@ -267,6 +267,12 @@ void Server::Impl::handle_request(const Peer& peer, const std::string& frame) {
     ++metrics_.error_replies;
     send(peer, encode(error_reply(e.request_id(), e.code(), e.what())));
     return;
+  } catch (const std::exception& e) {
+    // A decoding path that should have been a ProtocolError: answer, never die.
+    ++metrics_.error_replies;
+    send(peer, encode(error_reply("", ErrorCode::kInternal,
+                                  util::cat("the request could not be read: ", e.what()))));
+    return;
   }
   switch (request.type) {
     case RequestType::kPing:
