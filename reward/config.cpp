@@ -285,6 +285,7 @@ RewardSettings parse_reward(const Section& s) {
 BatchingConfig parse_batching(const Section& s) {
   BatchingConfig batching;
   if (auto v = s.get("max_batch_tokens")) batching.max_batch_tokens = v->positive_integer();
+  if (auto v = s.get("share_prefixes")) batching.share_prefixes = v->boolean();
   return batching;
 }
 
@@ -423,7 +424,9 @@ Config parse_config(const std::string& yaml_text, const std::string& base_dir,
                                        "controversial_unsafe_categories", "judge_thinking"})) {
     config.reward = parse_reward(*s);
   }
-  if (auto s = root.section("batching", {"max_batch_tokens"})) config.batching = parse_batching(*s);
+  if (auto s = root.section("batching", {"max_batch_tokens", "share_prefixes"})) {
+    config.batching = parse_batching(*s);
+  }
   if (auto s = root.section("runtime", {"device", "dtype", "storage_dtype"})) {
     config.runtime = parse_runtime(*s);
   }
@@ -475,7 +478,9 @@ nlohmann::json config_to_json(const Config& config) {
            {"controversial_unsafe_categories", reward.controversial_unsafe_categories},
            {"judge_thinking", reward.judge_thinking},
        }},
-      {"batching", {{"max_batch_tokens", config.batching.max_batch_tokens}}},
+      {"batching",
+       {{"max_batch_tokens", config.batching.max_batch_tokens},
+        {"share_prefixes", config.batching.share_prefixes}}},
       {"server",
        {
            {"endpoint", config.server.endpoint},

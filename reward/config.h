@@ -61,6 +61,9 @@ struct HelpfulnessConfig {
 struct BatchingConfig {
   // Token budget of one packed forward pass.
   int64_t max_batch_tokens = 8192;
+  // Compute the common token prefix of samples with the same prompt once (a GRPO group's); off
+  // only to measure what it saves.
+  bool share_prefixes = true;
 };
 
 struct RuntimeConfig {

@@ -43,7 +43,7 @@ struct Guard::Item {
   GuardTask task = GuardTask::kPrompt;
   std::vector<int32_t> ids;        // the whole rendered prompt
   size_t shared = 0;               // leading ids covered by the task's head cache
-  std::string group_key;  // the conversation before its last message
+  std::string group_key;           // the conversation before its last message
   std::vector<int32_t> generated;  // output so far (forced tokens included)
   std::vector<int32_t> feed;       // tokens the next forward appends
   VerdictGrammar::Cursor cursor;   // constrained mode
@@ -115,8 +115,7 @@ std::vector<GuardOutput> Guard::judge(
     item.task = chat::guard_mode(conversations[i]);
     item.ids = encode(conversations[i]);
     const int64_t context = engine_.config().max_position_embeddings;
-    if (context > 0 &&
-        static_cast<int64_t>(item.ids.size()) + options_.max_new_tokens > context) {
+    if (context > 0 && static_cast<int64_t>(item.ids.size()) + options_.max_new_tokens > context) {
       throw util::TooLongError(util::cat(
           "conversation ", i, " renders to ", item.ids.size(), " guard tokens; with ",
           options_.max_new_tokens, " new tokens that passes the guard's context of ", context));
@@ -164,8 +163,11 @@ void Guard::run_batch(std::vector<Item*>& batch) {
   // the head.
   std::vector<engine::SequenceToShare> to_share;
   for (Item* item : batch) {
-    to_share.push_back({&item->ids, item->group_key,
-                        item->shared > 0 ? &head_cache(item->task) : nullptr});
+    // Without sharing, each sequence is its own group (the head cache is still used).
+    to_share.push_back(
+        {&item->ids,
+         options_.share_prefixes ? item->group_key : "\x01unshared " + std::to_string(item->index),
+         item->shared > 0 ? &head_cache(item->task) : nullptr});
   }
   engine::SharingStats sharing;
   const auto sharing_start = Clock::now();

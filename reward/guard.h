@@ -39,6 +39,7 @@ struct GuardOptions {
   GuardDecoding decoding = GuardDecoding::kConstrained;
   int max_new_tokens = 128;         // official decoding: 128
   int64_t max_batch_tokens = 8192;  // prefill budget of one packed batch
+  bool share_prefixes = true;       // compute a group's common prompt tokens once
 };
 
 struct GuardOutput {

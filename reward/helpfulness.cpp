@@ -58,7 +58,11 @@ std::vector<double> Helpfulness::score(
   for (const auto& batch : engine::plan_batches(lengths, options_.max_batch_tokens)) {
     // Answers to the same prompt share their rendered prefix; it is computed once.
     std::vector<engine::SequenceToShare> to_share;
-    for (size_t i : batch) to_share.push_back({&ids[i], pairs[i].first, nullptr});
+    for (size_t i : batch) {
+      to_share.push_back(
+          {&ids[i], options_.share_prefixes ? pairs[i].first : "\x01unshared " + std::to_string(i),
+           nullptr});
+    }
     engine::SharingStats sharing;
     auto starts = engine::start_shared(engine_, to_share, &sharing);
     tokens_ += sharing.computed;
@@ -66,12 +70,13 @@ std::vector<double> Helpfulness::score(
     std::vector<engine::SequenceInput> inputs;
     for (size_t b = 0; b < batch.size(); ++b) {
       const auto& sequence = ids[batch[b]];
-      inputs.push_back({c10::ArrayRef<int32_t>(sequence).slice(starts[b].covered),
-                        starts[b].cache.get()});
+      inputs.push_back(
+          {c10::ArrayRef<int32_t>(sequence).slice(starts[b].covered), starts[b].cache.get()});
       tokens_ += lengths[batch[b]] - static_cast<int64_t>(starts[b].covered);
     }
     at::Tensor out = engine_.scores(inputs).select(1, 0).to(at::kDouble).cpu().contiguous();
-    for (size_t row = 0; row < batch.size(); ++row) scores[batch[row]] = out.data_ptr<double>()[row];
+    for (size_t row = 0; row < batch.size(); ++row)
+      scores[batch[row]] = out.data_ptr<double>()[row];
   }
   if (lengths_out != nullptr) *lengths_out = lengths;
   seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -29,6 +29,7 @@ struct HelpfulnessOptions {
   chat::ChatFormat chat_format = chat::ChatFormat::kQwen3;
   ScoreToken score_token = ScoreToken::kLast;
   int64_t max_batch_tokens = 8192;
+  bool share_prefixes = true;  // compute the rendered prompt of answers to one prompt once
 };
 
 class Helpfulness {

@@ -41,12 +41,14 @@ Scorer::Scorer(const Config& config) : config_(config) {
   guard_options.decoding = config.guard.decoding;
   guard_options.max_new_tokens = static_cast<int>(config.guard.max_new_tokens);
   guard_options.max_batch_tokens = config.batching.max_batch_tokens;
+  guard_options.share_prefixes = config.batching.share_prefixes;
   guard_ = std::make_unique<Guard>(config.guard.model, run, guard_options);
   if (config.helpfulness) {
     HelpfulnessOptions options;
     options.chat_format = config.helpfulness->chat_format;
     options.score_token = config.helpfulness->score_token;
     options.max_batch_tokens = config.batching.max_batch_tokens;
+    options.share_prefixes = config.batching.share_prefixes;
     helpfulness_ = std::make_unique<Helpfulness>(config.helpfulness->model, run, options);
   }
 }

@@ -2,7 +2,7 @@
 reward model, with RANDOM weights and the REAL Qwen3 tokenizer, so every command runs on a fresh
 machine with no downloads.
 
-    /usr/bin/python3 scripts/make_embedded_models.py OUT_DIR TOKENIZER_DIR
+    /usr/bin/python3 scripts/make_embedded_models.py OUT_DIR TOKENIZER_DIR [--shape tiny|qwen3-0.6b]
 
 Writes OUT_DIR/guard (Qwen3ForCausalLM, tied embeddings, bf16) and OUT_DIR/reward
 (Qwen3ForSequenceClassification, one label, bf16), each a Hugging Face model directory with
@@ -40,11 +40,19 @@ def write_model(out_dir, tokenizer_dir, config, seed):
         shutil.copyfile(os.path.join(tokenizer_dir, name), os.path.join(out_dir, name))
 
 
+# The real Qwen3-0.6B shapes (qwen3guard.md section 5), for benchmarks: Qwen3Guard-Gen-0.6B and
+# Skywork-Reward-V2-Qwen3-0.6B have them.
+QWEN3_06B = dict(TINY, hidden_size=1024, intermediate_size=3072, num_hidden_layers=28,
+                 num_attention_heads=16, num_key_value_heads=8, head_dim=128)
+SHAPES = {"tiny": TINY, "qwen3-0.6b": QWEN3_06B}
+
+
 def main():
     out_root, tokenizer_dir = sys.argv[1], sys.argv[2]
-    guard = make_checkpoints.base_config("qwen3", "Qwen3ForCausalLM", tie_word_embeddings=True, **TINY)
+    shape = SHAPES[sys.argv[4]] if len(sys.argv) > 4 and sys.argv[3] == "--shape" else TINY
+    guard = make_checkpoints.base_config("qwen3", "Qwen3ForCausalLM", tie_word_embeddings=True, **shape)
     reward = make_checkpoints.base_config("qwen3", "Qwen3ForSequenceClassification", num_labels=1,
-                                          pad_token_id=151643, **TINY)
+                                          pad_token_id=151643, **shape)
     write_model(os.path.join(out_root, "guard"), tokenizer_dir, guard, seed=1)
     write_model(os.path.join(out_root, "reward"), tokenizer_dir, reward, seed=2)
     print(f"wrote the embedded guard and reward models (random weights) to {out_root}")

@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
   safrl::cli::add_forward_command(app, &exit_code);
   safrl::cli::add_score_command(app, &exit_code);
   safrl::cli::add_serve_command(app, &exit_code);
+  safrl::cli::add_bench_command(app, &exit_code);
 #endif
   try {
     app.parse(argc, argv);

@@ -18,6 +18,7 @@
 
 #include "reward/scorer.h"
 #include "serve/metrics.h"
+#include "serve/openrlhf.h"
 #include "serve/protocol.h"
 #include "serve/step_logger.h"
 #include "util/error.h"
@@ -117,7 +118,7 @@ struct Server::Impl {
   void start_http();
   void start_zap();
   // Queues a score job unless admission is full; returns the refusal, if any.
-  std::optional<json> admit(Job job);
+  std::optional<json> admit(Job& job);
 
   ServeOptions options_;
   reward::Scorer scorer_;
@@ -219,7 +220,7 @@ void Server::Impl::start_zap() {
   });
 }
 
-std::optional<json> Server::Impl::admit(Job job) {
+std::optional<json> Server::Impl::admit(Job& job) {
   const int64_t count = static_cast<int64_t>(job.request.samples.size());
   if (stopping_) {
     return error_reply(job.request.id, ErrorCode::kShuttingDown,
@@ -316,7 +317,7 @@ void Server::Impl::handle_request(const Peer& peer, const std::string& frame) {
     replies_out_.send(zmq::buffer(id), zmq::send_flags::sndmore);
     replies_out_.send(zmq::buffer(encode(std::move(reply))), zmq::send_flags::none);
   };
-  if (auto refusal = admit(std::move(job))) {
+  if (auto refusal = admit(job)) {
     ++metrics_.error_replies;
     send(peer, encode(*refusal));
     return;
@@ -474,77 +475,51 @@ void Server::Impl::start_http() {
     response.status = stopping_ ? 503 : 200;
   });
   http_->Post("/get_reward", [this](const httplib::Request& request, httplib::Response& response) {
-    auto fail = [&](int status, const std::string& message) {
-      response.status = status;
-      response.set_content(json{{"error", message}}.dump(), "application/json");
+    auto answer = [&](const json& error) {
+      const std::string code = error["error"]["code"];
+      response.status = openrlhf::http_status(code);
+      if (error["error"].contains("retry_after_ms")) {
+        const int64_t ms = error["error"]["retry_after_ms"];
+        response.set_header("Retry-After", std::to_string((ms + 999) / 1000));
+      }
+      response.set_content(json{{"error", error["error"]}}.dump(), "application/json");
     };
-    json body;
-    try {
-      body = json::parse(request.body);
-    } catch (const json::exception& e) {
-      return fail(400, util::cat("the body is not JSON: ", e.what()));
-    }
-    if (!body.is_object() || !body.contains("query") || !body["query"].is_array()) {
-      return fail(400, "expected {\"query\": [...], \"prompts\": [...], \"labels\": [...]}");
-    }
-    const json& queries = body["query"];
-    const json prompts = body.value("prompts", json::array());
-    if (!prompts.is_array() || prompts.size() != queries.size()) {
-      return fail(400, util::cat("\"prompts\" must hold one prompt per query (", queries.size(),
-                                 "); safrl needs it to split each query into prompt and response"));
+    if (static_cast<int64_t>(request.body.size()) > options_.config.server.max_message_bytes) {
+      return answer(error_reply(
+          "", ErrorCode::kTooLarge,
+          util::cat("the body of ", request.body.size(), " bytes is over the server's limit")));
     }
     Job job;
-    job.arrival = Clock::now();
-    job.request.type = RequestType::kScore;
-    job.request.id = util::cat("http-", std::hash<std::string>{}(request.body), "-",
-                               job.arrival.time_since_epoch().count());
-    for (size_t i = 0; i < queries.size(); ++i) {
-      if (!queries[i].is_string() || !prompts[i].is_string()) {
-        return fail(400, util::cat("query[", i, "] and prompts[", i, "] must be strings"));
-      }
-      const std::string& query = queries[i].get_ref<const std::string&>();
-      const std::string& prompt = prompts[i].get_ref<const std::string&>();
-      if (query.compare(0, prompt.size(), prompt) != 0) {
-        return fail(400, util::cat("query[", i, "] does not start with prompts[", i,
-                                   "]; send the prompt text exactly as it begins the query"));
-      }
-      try {
-        job.request.samples.push_back(
-            reward::sample_from_json({{"id", static_cast<int64_t>(i)},
-                                      {"prompt", prompt},
-                                      {"response", query.substr(prompt.size())}}));
-      } catch (const util::InputError& e) {
-        return fail(400, util::cat("query[", i, "]: ", e.what()));
-      }
-      job.request.group_of.push_back(-1);
+    try {
+      job.request.samples = openrlhf::samples_from_body(json::parse(request.body));
+    } catch (const json::exception& e) {
+      return answer(
+          error_reply("", ErrorCode::kBadRequest, util::cat("the body is not JSON: ", e.what())));
+    } catch (const ProtocolError& e) {
+      return answer(error_reply("", e.code(), e.what()));
     }
-    if (job.request.samples.empty()) return fail(400, "\"query\" is empty");
+    if (job.request.samples.empty()) {
+      response.set_content(openrlhf::reply_from_results(json::array()).dump(), "application/json");
+      return;
+    }
+    job.request.type = RequestType::kScore;
+    job.request.group_of.assign(job.request.samples.size(), -1);
+    job.arrival = Clock::now();
     auto promise = std::make_shared<std::promise<json>>();
     auto reply_future = promise->get_future();
     job.done = [promise](json reply) { promise->set_value(std::move(reply)); };
-    if (auto refusal = admit(std::move(job))) {
-      response.status = 503;
-      response.set_header("Retry-After", "1");
-      response.set_content(refusal->dump(), "application/json");
-      return;
+    // OpenRLHF gives up after five quick retries, so wait for admission (up to two minutes)
+    // rather than answer busy while the work can still be done in time.
+    const auto give_up = Clock::now() + std::chrono::seconds(120);
+    std::optional<json> refusal;
+    while ((refusal = admit(job)) && (*refusal)["error"]["code"] == "busy" &&
+           Clock::now() < give_up) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
+    if (refusal) return answer(*refusal);
     const json reply = reply_future.get();
-    if (reply.value("type", "") == "error") {
-      response.status = reply["error"].value("code", "") == "bad_request" ? 400 : 500;
-      response.set_content(reply.dump(), "application/json");
-      return;
-    }
-    json rewards = json::array(), safe = json::array(), refusal = json::array();
-    for (const auto& result : reply["results"]) {
-      rewards.push_back(result["reward"]);
-      safe.push_back(result["safe"].get<bool>() ? 1.0 : 0.0);
-      refusal.push_back(result["refusal"].get<bool>() ? 1.0 : 0.0);
-    }
-    response.set_content(json{{"rewards", rewards},
-                              {"scores", rewards},
-                              {"extra_logs", {{"safe", safe}, {"refusal", refusal}}}}
-                             .dump(),
-                         "application/json");
+    if (reply.value("type", "") == "error") return answer(reply);
+    response.set_content(openrlhf::reply_from_results(reply["results"]).dump(), "application/json");
   });
   const int port = static_cast<int>(options_.config.server.http_port);
   if (!http_->bind_to_port("127.0.0.1", port)) {

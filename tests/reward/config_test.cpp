@@ -78,6 +78,7 @@ reward:
   judge_thinking: false
 batching:
   max_batch_tokens: 4096
+  share_prefixes: false
 runtime:
   device: cuda:1
   dtype: bfloat16
@@ -118,6 +119,7 @@ server:
             (std::vector<std::string>{"PII", "Suicide & Self-Harm"}));
   EXPECT_FALSE(c.reward.judge_thinking);
   EXPECT_EQ(c.batching.max_batch_tokens, 4096);
+  EXPECT_FALSE(c.batching.share_prefixes);
   EXPECT_EQ(c.runtime.device, "cuda:1");
   EXPECT_EQ(c.runtime.dtype, "bfloat16");
   EXPECT_EQ(c.runtime.storage_dtype, "float32");
@@ -130,7 +132,7 @@ server:
                "controversial": "per_category",
                "controversial_unsafe_categories": ["PII", "Suicide & Self-Harm"],
                "judge_thinking": false},
-    "batching": {"max_batch_tokens": 4096},
+    "batching": {"max_batch_tokens": 4096, "share_prefixes": false},
     "runtime": {"device": "cuda:1", "dtype": "bfloat16", "storage_dtype": "float32"},
     "server": {"endpoint": "tcp://0.0.0.0:6000", "http_port": 8080, "max_message_bytes": 1000000,
                "max_queued_samples": 100, "max_batch_samples": 50, "reply_cache_seconds": 30,

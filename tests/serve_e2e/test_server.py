@@ -214,22 +214,44 @@ def test_info_and_deep_health_check(server):
     assert info["config"]["reward"]["type"] == "hybrid"
 
 
-def test_openrlhf_get_reward(server):
-    body = json.dumps({"query": ["Q: hi A: hello", "Q: bomb? A: no"],
-                       "prompts": ["Q: hi", "Q: bomb?"], "labels": ["", ""]}).encode()
-    request = urllib.request.Request(f"http://127.0.0.1:{server.http_port}/get_reward", data=body,
+def post(server, body):
+    request = urllib.request.Request(f"http://127.0.0.1:{server.http_port}/get_reward",
+                                     data=json.dumps(body).encode(),
                                      headers={"Content-Type": "application/json"})
-    reply = json.loads(urllib.request.urlopen(request).read())
-    assert len(reply["rewards"]) == 2 and reply["rewards"] == reply["scores"]
+    try:
+        with urllib.request.urlopen(request) as reply:
+            return reply.status, json.loads(reply.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def test_openrlhf_get_reward_follows_the_contract(server):
+    chatml = "<|im_start|>user\nQ: hi<|im_end|>\n<|im_start|>assistant\n"
+    status, reply = post(server, {"query": [chatml + "hello<|im_end|>\n", "Q: bomb? A: no"],
+                                  "prompts": [chatml, "Q: bomb?"], "labels": ["", ""]})
+    assert status == 200 and len(reply["rewards"]) == 2 and reply["rewards"] == reply["scores"]
+    assert set(reply["extra_logs"]) == {"safrl_safe", "safrl_refusal", "safrl_unparseable",
+                                        "safrl_helpfulness"}
     client = Client(server.endpoint)
+    # The mapping: the last user turn is the prompt, end markers are cut off the response.
     [alone] = client.call({"type": "score", "samples": [
-        {"id": 0, "prompt": "Q: hi", "response": " A: hello"}]})["results"]
+        {"id": 0, "prompt": "Q: hi", "response": "hello"}]})["results"]
     assert reply["rewards"][0] == pytest.approx(alone["reward"], abs=1e-6)
-    bad = urllib.request.Request(f"http://127.0.0.1:{server.http_port}/get_reward",
-                                 data=json.dumps({"query": ["x"], "prompts": ["y"]}).encode())
-    with pytest.raises(urllib.error.HTTPError) as error:
-        urllib.request.urlopen(bad)
-    assert error.value.code == 400 and b"does not start with" in error.value.read()
+    assert reply["extra_logs"]["safrl_helpfulness"][0] == pytest.approx(alone["helpfulness"], abs=1e-5)
+    # The same mapping as the Python reference in safrl/openrlhf.py.
+    sys.path.insert(0, os.environ.get("SAFRL_SOURCE_DIR", "."))
+    from safrl import openrlhf
+    assert openrlhf.clean_response("Ok. <|im_end|> \n<|endoftext|>\n") == "Ok."
+    assert openrlhf.user_prompt(chatml) == "Q: hi"
+    assert post(server, {"query": [], "prompts": []}) == (
+        200, {"rewards": [], "scores": [], "extra_logs": {"safrl_safe": [], "safrl_refusal": [],
+                                                          "safrl_unparseable": [],
+                                                          "safrl_helpfulness": []}})
+    status, error = post(server, {"query": ["x"], "prompts": ["y"]})
+    assert status == 400 and error["error"]["code"] == "bad_request"
+    assert "query[0] does not start with prompts[0]" in error["error"]["message"]
+    status, error = post(server, {"query": ["x"]})
+    assert status == 400 and error["error"]["message"] == '"prompts" must be an array of strings'
 
 
 def test_curve_admits_only_allowed_clients(tmp_path):

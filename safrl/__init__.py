@@ -1,0 +1,20 @@
+"""safrl: the Python side of the safrl reward server (docs/plugin.md).
+
+    import safrl
+    with safrl.Client("tcp://gpu-node:5555") as client:
+        results = client.score([{"prompt": "...", "response": "..."}], step=3)
+
+Clients: safrl.Client (blocking) and safrl.AsyncClient (asyncio), over ZeroMQ + msgpack
+(docs/protocol.md). Trainer adapters: safrl.verl, safrl.trl, safrl.openrlhf; they share clients
+configured by $SAFRL_ENDPOINT or safrl.configure(). Errors: safrl.SafrlError and its subclasses.
+"""
+__version__ = "0.1.0"
+
+from safrl.async_client import AsyncClient
+from safrl.client import Client
+from safrl.errors import BadRequest, SafrlError, ServerBusy, ServerError, Timeout
+from safrl._default import configure
+from safrl import openrlhf, trl, verl
+
+__all__ = ["Client", "AsyncClient", "configure", "SafrlError", "BadRequest", "ServerBusy",
+           "Timeout", "ServerError", "openrlhf", "trl", "verl", "__version__"]

@@ -1,0 +1,321 @@
+"""What the sync and async clients share: endpoints, framing, reply checks, retries, batching.
+
+Nothing here touches a socket. The wire format is docs/protocol.md, version 1: one msgpack map per
+ZeroMQ frame, a client-chosen request id echoed in the reply.
+"""
+from __future__ import annotations
+
+import math
+import os
+import random
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
+
+import msgpack
+
+from safrl.errors import BadRequest, SafrlError, ServerBusy, ServerError, Timeout, error_for_code
+
+PROTOCOL_VERSION = 1
+DEFAULT_ENDPOINT = "tcp://127.0.0.1:5555"
+ENDPOINT_ENV = "SAFRL_ENDPOINT"
+
+Endpoint = Union[str, Sequence[str], None]
+
+
+def resolve_endpoints(endpoint: Endpoint) -> List[str]:
+    """The endpoints to connect to: the argument, else $SAFRL_ENDPOINT, else the default.
+
+    A string may hold several endpoints separated by commas, as the environment variable may.
+    """
+    if endpoint is None:
+        endpoint = os.environ.get(ENDPOINT_ENV, "").strip() or DEFAULT_ENDPOINT
+    if isinstance(endpoint, str):
+        endpoints = [part.strip() for part in endpoint.split(",") if part.strip()]
+    else:
+        endpoints = list(endpoint)
+        if not all(isinstance(item, str) and item.strip() for item in endpoints):
+            raise ValueError(f"endpoints must be non-empty strings, got {endpoint!r}")
+        endpoints = [item.strip() for item in endpoints]
+    if not endpoints:
+        raise ValueError(f"no endpoint in {endpoint!r}")
+    for item in endpoints:
+        if "://" not in item:
+            raise ValueError(f"endpoint {item!r} is not a ZeroMQ address like tcp://host:5555")
+    return endpoints
+
+
+def new_request_id() -> str:
+    return str(uuid.uuid4())
+
+
+def encode(message: Mapping[str, Any]) -> bytes:
+    """One request frame. A value msgpack cannot carry is the caller's error (BadRequest)."""
+    try:
+        return msgpack.packb({"v": PROTOCOL_VERSION, **message}, use_bin_type=True)
+    except (TypeError, ValueError, OverflowError) as e:
+        raise BadRequest(f"the request cannot be encoded as msgpack: {e}",
+                         code=None, request_id=message.get("id")) from e
+
+
+def decode(frames: Sequence[bytes]) -> Optional[Dict[str, Any]]:
+    """The reply map of a multipart message, or None when it is not one.
+
+    A DEALER receives the reply as its last frame (an empty delimiter may precede it). A frame that
+    is not a msgpack map cannot be matched to a request, so it is dropped; the request it was meant
+    for then times out and is retried.
+    """
+    if not frames:
+        return None
+    try:
+        reply = msgpack.unpackb(frames[-1], raw=False)
+    except (ValueError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError):
+        return None
+    return reply if isinstance(reply, dict) else None
+
+
+@dataclass(frozen=True)
+class Settings:
+    """A client's timing and batching knobs, validated once."""
+
+    timeout: float = 60.0
+    retries: int = 5
+    backoff: float = 0.2
+    max_backoff: float = 5.0
+    max_samples_per_request: int = 256
+    max_in_flight: int = 8
+
+    def __post_init__(self) -> None:
+        if not (self.timeout > 0 and math.isfinite(self.timeout)):
+            raise ValueError(f"timeout must be a positive number of seconds, got {self.timeout!r}")
+        if self.retries < 0:
+            raise ValueError(f"retries must be >= 0, got {self.retries!r}")
+        if self.backoff < 0 or self.max_backoff < self.backoff:
+            raise ValueError("backoff must be >= 0 and max_backoff >= backoff")
+        if self.max_samples_per_request < 1 or self.max_in_flight < 1:
+            raise ValueError("max_samples_per_request and max_in_flight must be >= 1")
+
+    def backoff_delay(self, failures: int, retry_after_ms: Optional[int] = None) -> float:
+        """Seconds to wait before retry number `failures` (1 for the first retry).
+
+        Exponential (backoff * 2^(failures-1), capped at max_backoff) with jitter in [half, full]
+        so that many clients refused at once do not come back at once. A server's retry_after_ms
+        is a floor: the client never comes back earlier than asked (plus up to 10% jitter).
+        """
+        base = min(self.max_backoff, self.backoff * (2.0 ** (failures - 1)))
+        delay = base * random.uniform(0.5, 1.0)
+        if retry_after_ms is not None and retry_after_ms > 0:
+            delay = max(delay, retry_after_ms / 1000.0 * random.uniform(1.0, 1.1))
+        return delay
+
+
+class RetryState:
+    """The retry budget of one logical request (one id, every attempt)."""
+
+    def __init__(self, settings: Settings, request_id: str) -> None:
+        self.settings = settings
+        self.request_id = request_id
+        self.failures = 0
+        self.started = time.monotonic()
+
+    def failed(self, error: SafrlError) -> float:
+        """Records a failed attempt: the delay before the next one, or raises the final error."""
+        if not isinstance(error, (ServerBusy, Timeout)):
+            raise error
+        self.failures += 1
+        if self.failures > self.settings.retries:
+            attempts = self.failures
+            elapsed = time.monotonic() - self.started
+            message = (f"{error.message} (request {self.request_id}: gave up after {attempts} "
+                       f"attempt{'s' if attempts > 1 else ''} in {elapsed:.1f} s)")
+            if isinstance(error, ServerBusy):
+                raise ServerBusy(message, code=error.code, request_id=self.request_id,
+                                 retry_after_ms=error.retry_after_ms)
+            raise Timeout(message, code=error.code, request_id=self.request_id)
+        return self.settings.backoff_delay(self.failures, getattr(error, "retry_after_ms", None))
+
+
+def timeout_error(request_id: str, endpoints: Sequence[str], timeout: float, sent: bool) -> Timeout:
+    where = ", ".join(endpoints)
+    if sent:
+        text = f"no reply from {where} within {timeout:g} s"
+    else:
+        text = f"no server at {where} accepted the request within {timeout:g} s"
+    return Timeout(text, request_id=request_id)
+
+
+def check_reply(reply: Mapping[str, Any], expected_type: str) -> Mapping[str, Any]:
+    """The reply when it is of the expected type; else the typed error it stands for."""
+    request_id = reply.get("id")
+    if reply.get("type") == "error":
+        error = reply.get("error")
+        if not isinstance(error, dict) or not isinstance(error.get("code"), str):
+            raise ServerError(f"malformed error reply: {reply!r}", request_id=request_id)
+        hint = error.get("retry_after_ms")
+        hint = hint if isinstance(hint, int) and not isinstance(hint, bool) and hint >= 0 else None
+        raise error_for_code(error["code"], str(error.get("message", "")), request_id, hint)
+    if reply.get("v") != PROTOCOL_VERSION:
+        raise ServerError(f"reply speaks protocol version {reply.get('v')!r}, this client speaks "
+                          f"{PROTOCOL_VERSION}", request_id=request_id)
+    if reply.get("type") != expected_type:
+        raise ServerError(f"expected a {expected_type!r} reply, got type {reply.get('type')!r}",
+                          request_id=request_id)
+    return reply
+
+
+def payload_of(reply: Mapping[str, Any]) -> Dict[str, Any]:
+    """The reply without its envelope (v, id, type): what ping/info/stats return."""
+    return {key: value for key, value in reply.items() if key not in ("v", "id", "type")}
+
+
+@dataclass
+class ScoreJob:
+    """One `score` request of a larger call: what to send and where its results go."""
+
+    message: Dict[str, Any]
+    ids: List[Any]  # the result ids expected, in order
+    slots: List[int]  # the position of each result in the call's flat output
+    request_id: str = field(default_factory=new_request_id)
+
+    def __post_init__(self) -> None:
+        self.message["id"] = self.request_id
+
+    def check(self, reply: Mapping[str, Any]) -> List[Dict[str, Any]]:
+        """The results of a score reply, checked one by one; a missing reward is an error."""
+        check_reply(reply, "score")
+        results = reply.get("results")
+        if not isinstance(results, list) or len(results) != len(self.ids):
+            count = len(results) if isinstance(results, list) else "no"
+            raise ServerError(f"sent {len(self.ids)} samples, got {count} results",
+                              request_id=self.request_id)
+        for expected_id, result in zip(self.ids, results):
+            if not isinstance(result, dict) or result.get("id") != expected_id:
+                got = result.get("id") if isinstance(result, dict) else result
+                raise ServerError(f"result for sample {expected_id!r} missing or out of order "
+                                  f"(got {got!r})", request_id=self.request_id)
+            reward = result.get("reward")
+            if isinstance(reward, bool) or not isinstance(reward, (int, float)) \
+                    or not math.isfinite(reward):
+                raise ServerError(f"sample {expected_id!r} has no finite reward ({reward!r})",
+                                  request_id=self.request_id)
+        return results
+
+
+def _score_message(step: Optional[int]) -> Dict[str, Any]:
+    message: Dict[str, Any] = {"type": "score"}
+    if step is not None:
+        message["step"] = plain_step(step)
+    return message
+
+
+def plain_step(step: Any, what: str = "step") -> int:
+    """A step as a plain int >= 0: trainers hand over numpy or torch integers, which msgpack
+    cannot encode."""
+    try:
+        value = int(step)
+    except (TypeError, ValueError):
+        value = -1
+    if value < 0 or value != step:
+        raise BadRequest(f"{what} must be a non-negative integer, got {step!r}")
+    return value
+
+
+def plan_samples(samples: Sequence[Mapping[str, Any]], step: Optional[int],
+                 max_per_request: int) -> List[ScoreJob]:
+    """Splits samples into score requests of at most max_per_request; ids added where missing.
+
+    A sample without an id gets its position in the call. The caller's dicts are not modified.
+    """
+    prepared = []
+    for index, sample in enumerate(samples):
+        if not isinstance(sample, Mapping):
+            raise BadRequest(f"samples[{index}] must be a dict, got {type(sample).__name__}")
+        item = dict(sample)
+        item.setdefault("id", index)
+        if item.get("step") is not None:
+            item["step"] = plain_step(item["step"], f"samples[{index}][\"step\"]")
+        prepared.append(item)
+    jobs = []
+    for start in range(0, len(prepared), max_per_request):
+        chunk = prepared[start:start + max_per_request]
+        message = _score_message(step)
+        message["samples"] = chunk
+        jobs.append(ScoreJob(message, [item["id"] for item in chunk],
+                             list(range(start, start + len(chunk)))))
+    return jobs
+
+
+def plan_groups(prompts: Sequence[str], responses_per_prompt: Sequence[Sequence[str]],
+                step: Optional[int], max_per_request: int) -> List[ScoreJob]:
+    """Packs GRPO groups into score requests of at most max_per_request responses.
+
+    Whole groups are packed greedily; a group larger than the limit is sent as several groups
+    with the same prompt. Members get the ids "<group>/<response>" counted over the whole call,
+    so results are named the same however the call was split.
+    """
+    if len(prompts) != len(responses_per_prompt):
+        raise BadRequest(f"{len(prompts)} prompts but {len(responses_per_prompt)} response lists")
+    pieces = []  # (group index, first response index, responses)
+    for g, (prompt, responses) in enumerate(zip(prompts, responses_per_prompt)):
+        if not isinstance(prompt, str):
+            raise BadRequest(f"prompts[{g}] must be a string, got {type(prompt).__name__}")
+        if isinstance(responses, str) or len(responses) == 0:
+            raise BadRequest(f"responses_per_prompt[{g}] must be a non-empty list of strings")
+        for start in range(0, len(responses), max_per_request):
+            pieces.append((g, start, list(responses[start:start + max_per_request])))
+    offsets = [0]
+    for responses in responses_per_prompt:
+        offsets.append(offsets[-1] + len(responses))
+
+    jobs: List[ScoreJob] = []
+    groups: List[Dict[str, Any]] = []
+    ids: List[Any] = []
+    slots: List[int] = []
+
+    def flush() -> None:
+        message = _score_message(step)
+        message["groups"] = list(groups)
+        jobs.append(ScoreJob(message, list(ids), list(slots)))
+        groups.clear()
+        ids.clear()
+        slots.clear()
+
+    for g, start, responses in pieces:
+        if len(ids) + len(responses) > max_per_request:
+            flush()
+        member_ids = [f"{g}/{start + k}" for k in range(len(responses))]
+        groups.append({"prompt": prompts[g], "responses": responses, "ids": member_ids})
+        ids.extend(member_ids)
+        slots.extend(offsets[g] + start + k for k in range(len(responses)))
+    if groups:
+        flush()
+    return jobs
+
+
+def reshape(flat: List[Dict[str, Any]], sizes: Sequence[int]) -> List[List[Dict[str, Any]]]:
+    out, start = [], 0
+    for size in sizes:
+        out.append(flat[start:start + size])
+        start += size
+    return out
+
+
+def assemble(jobs: Sequence[ScoreJob], results: Sequence[List[Dict[str, Any]]],
+             total: int) -> List[Dict[str, Any]]:
+    """The results of every job put back into the call's order."""
+    flat: List[Any] = [None] * total
+    for job, job_results in zip(jobs, results):
+        for slot, result in zip(job.slots, job_results):
+            flat[slot] = result
+    return flat
+
+
+def simple_message(kind: str, **fields: Any) -> Dict[str, Any]:
+    """A ping/info/stats request; fields left False are not sent."""
+    message: Dict[str, Any] = {"type": kind, "id": new_request_id()}
+    message.update({key: value for key, value in fields.items() if value})
+    return message
+
+
+REPLY_TYPES = {"score": "score", "ping": "pong", "info": "info", "stats": "stats"}

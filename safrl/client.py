@@ -1,0 +1,225 @@
+"""The synchronous client of the safrl reward server.
+
+    with safrl.Client("tcp://gpu-node:5555") as client:
+        results = client.score([{"prompt": "How do I ...?", "response": "You ..."}], step=12)
+        rewards = [r["reward"] for r in results]
+
+One DEALER socket per thread (ZeroMQ sockets must not be shared between threads; trainers call
+reward functions from thread pools), connected to every endpoint: ZeroMQ spreads requests
+round-robin over the servers that are up. A call's requests (a large batch is split into requests
+of at most max_samples_per_request) are all in flight at once, up to max_in_flight, and replies are
+matched by request id, so a late reply to an attempt that already timed out is recognised and
+dropped. Each logical request keeps its id across retries: the server then counts its samples once.
+"""
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections import deque
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+
+import zmq
+
+from safrl import _protocol as proto
+from safrl.errors import SafrlError
+
+__all__ = ["Client"]
+
+# A request of an exchange: the message to send, and the check that turns its reply into a value.
+Request = Tuple[Mapping[str, Any], Callable[[Any], Any]]
+
+
+class _Flight:
+    """One logical request inside an exchange: its id, frame, retry budget and timers."""
+
+    def __init__(self, index: int, message: Mapping[str, Any], check: Callable[[Any], Any],
+                 settings: proto.Settings) -> None:
+        self.index = index
+        self.id = message["id"]
+        self.frame = proto.encode(message)
+        self.check = check
+        self.retry = proto.RetryState(settings, self.id)
+        self.sent = False
+        self.ready_at = 0.0  # when the next attempt may be sent
+        self.deadline = 0.0  # when the current attempt times out
+
+    def schedule(self, at: float, timeout: float) -> None:
+        self.sent = False
+        self.ready_at = at
+        self.deadline = at + timeout
+
+
+class Client:
+    """Sends rollouts to `safrl serve` and returns their rewards; see docs/plugin.md.
+
+    endpoint: a ZeroMQ address ("tcp://host:5555"), several separated by commas, or a list of
+    them; None reads $SAFRL_ENDPOINT, else tcp://127.0.0.1:5555. timeout: seconds to wait for the
+    reply to one attempt. retries: attempts after the first on busy, deadline_exceeded,
+    shutting_down and timeouts. backoff, max_backoff: the exponential backoff between attempts.
+    max_samples_per_request, max_in_flight: how large calls are split and pipelined.
+    """
+
+    def __init__(self, endpoint: proto.Endpoint = None, *, timeout: float = 60.0,
+                 retries: int = 5, backoff: float = 0.2, max_backoff: float = 5.0,
+                 max_samples_per_request: int = 256, max_in_flight: int = 8) -> None:
+        self.endpoints = proto.resolve_endpoints(endpoint)
+        self.settings = proto.Settings(timeout, retries, backoff, max_backoff,
+                                       max_samples_per_request, max_in_flight)
+        self._context = zmq.Context()
+        self._local = threading.local()
+        self._sockets: List[zmq.Socket] = []
+        self._lock = threading.Lock()
+        self._closed = False
+        self._pid = os.getpid()
+
+    # -- public API ---------------------------------------------------------------------------
+
+    def score(self, samples: Sequence[Mapping[str, Any]],
+              step: Optional[int] = None) -> List[Dict[str, Any]]:
+        """One result dict per sample, in order, as the server returns it (reward and details).
+
+        A sample is {"prompt", "response"} or {"prompt", "answer", "thinking"?}, with optional
+        "id", "step" and "meta". Raises a SafrlError subclass when any reward cannot be had.
+        """
+        jobs = proto.plan_samples(samples, step, self.settings.max_samples_per_request)
+        results = self._exchange([(job.message, job.check) for job in jobs])
+        return proto.assemble(jobs, results, len(samples))
+
+    def score_groups(self, prompts: Sequence[str], responses_per_prompt: Sequence[Sequence[str]],
+                     step: Optional[int] = None) -> List[List[Dict[str, Any]]]:
+        """GRPO groups: results[g][k] is the result of responses_per_prompt[g][k].
+
+        Sent as the protocol's `groups`, so the server computes each shared prompt once.
+        """
+        jobs = proto.plan_groups(prompts, responses_per_prompt, step,
+                                 self.settings.max_samples_per_request)
+        results = self._exchange([(job.message, job.check) for job in jobs])
+        sizes = [len(responses) for responses in responses_per_prompt]
+        return proto.reshape(proto.assemble(jobs, results, sum(sizes)), sizes)
+
+    def ping(self) -> Dict[str, Any]:
+        """The server's `pong` payload: {"time_ms": ...}."""
+        return self._simple("ping")
+
+    def info(self, deep: bool = False) -> Dict[str, Any]:
+        """protocol, version, config, models; deep=True also runs each model once (deep_check)."""
+        return self._simple("info", deep=deep)
+
+    def stats(self, flush: bool = False) -> Dict[str, Any]:
+        """steps held, counters; flush=True also writes the held steps to the run's logs."""
+        return self._simple("stats", flush=flush)
+
+    def close(self) -> None:
+        """Closes every socket of this client. Call it when no other thread is using the client."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            sockets, self._sockets = self._sockets, []
+        if os.getpid() != self._pid:
+            return  # a forked child must not touch its parent's ZeroMQ state
+        for sock in sockets:
+            sock.close(linger=0)
+        self._context.term()
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _simple(self, kind: str, **fields: Any) -> Dict[str, Any]:
+        message = proto.simple_message(kind, **fields)
+        expected = proto.REPLY_TYPES[kind]
+        reply = self._exchange([(message, lambda r: proto.check_reply(r, expected))])[0]
+        return proto.payload_of(reply)
+
+    def _socket(self) -> zmq.Socket:
+        if self._closed:
+            raise SafrlError("this safrl.Client is closed")
+        sock = getattr(self._local, "socket", None)
+        if sock is not None:
+            return sock
+        with self._lock:
+            if self._closed:
+                raise SafrlError("this safrl.Client is closed")
+            if os.getpid() != self._pid:
+                raise SafrlError("this safrl.Client was created in another process; create one "
+                                 "after fork (ZeroMQ sockets do not survive fork)")
+            sock = self._context.socket(zmq.DEALER)
+            sock.setsockopt(zmq.LINGER, 0)
+            # Queue messages only to servers that are connected: a request is never parked in the
+            # pipe of a server that is down while another one could answer it.
+            sock.setsockopt(zmq.IMMEDIATE, 1)
+            for endpoint in self.endpoints:
+                sock.connect(endpoint)
+            self._sockets.append(sock)
+        self._local.socket = sock
+        return sock
+
+    def _exchange(self, requests: Sequence[Request]) -> List[Any]:
+        """Sends (message, check) requests, with retries; returns each check's value, in order.
+
+        check(reply) returns the value or raises a SafrlError; ServerBusy and Timeout are
+        retried with the same id until the budget is spent, anything else is raised at once.
+        """
+        if not requests:
+            return []
+        settings = self.settings
+        sock = self._socket()
+        flights = [_Flight(i, message, check, settings)
+                   for i, (message, check) in enumerate(requests)]
+        values: List[Any] = [None] * len(flights)
+        waiting = deque(flights)
+        active: Dict[str, _Flight] = {}
+        remaining = len(flights)
+        poller = zmq.Poller()
+        while remaining:
+            now = time.monotonic()
+            while waiting and len(active) < settings.max_in_flight:
+                flight = waiting.popleft()
+                flight.schedule(now, settings.timeout)
+                active[flight.id] = flight
+            blocked = self._send_ready(sock, active.values(), now)
+            wake = min(f.deadline if f.ready_at <= now else f.ready_at for f in active.values())
+            poller.register(sock, zmq.POLLIN | (zmq.POLLOUT if blocked else 0))
+            poller.poll(max(0.0, wake - now) * 1000.0)
+            now = time.monotonic()
+            while True:
+                try:
+                    reply = proto.decode(sock.recv_multipart(zmq.NOBLOCK))
+                except zmq.Again:
+                    break
+                request_id = reply.get("id") if reply is not None else None
+                flight = active.get(request_id) if isinstance(request_id, str) else None
+                if flight is None:
+                    continue  # a stale reply, to an attempt of an earlier call that gave up
+                try:
+                    values[flight.index] = flight.check(reply)
+                except SafrlError as error:
+                    flight.schedule(now + flight.retry.failed(error), settings.timeout)
+                    continue
+                del active[flight.id]
+                remaining -= 1
+            for flight in list(active.values()):
+                if now >= flight.deadline:
+                    error = proto.timeout_error(flight.id, self.endpoints, settings.timeout,
+                                                flight.sent)
+                    flight.schedule(now + flight.retry.failed(error), settings.timeout)
+        return values
+
+    @staticmethod
+    def _send_ready(sock: zmq.Socket, flights: Iterable[_Flight], now: float) -> bool:
+        """Sends every flight due; True when one is due but no server can take it yet."""
+        for flight in flights:
+            if flight.sent or flight.ready_at > now:
+                continue
+            try:
+                sock.send(flight.frame, zmq.NOBLOCK)
+            except zmq.Again:
+                return True
+            flight.sent = True
+        return False

@@ -1,0 +1,200 @@
+// `safrl bench`: the scoring path on a GRPO-shaped workload (P prompts x G responses, lengths
+// spread like real rollouts), in process or through a running service. Figures go to stdout as
+// one JSON object (and a readable summary on stderr); RESULTS.md records them with the command.
+#include <chrono>
+#include <iostream>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.h"
+#include "reward/scorer.h"
+#include "serve/client.h"
+#include "util/error.h"
+
+namespace safrl::cli {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct BenchArgs {
+  std::string config;
+  std::string endpoint;
+  int prompts = 16;
+  int group = 8;
+  int in_flight = 8;
+  int seed = 1;
+  bool no_prefix_reuse = false;
+};
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// Text of `words` words drawn from a small multilingual word list.
+std::string text(std::mt19937& rng, int words) {
+  static const std::vector<std::string> kWords = {
+      "the",    "model",  "answer", "safety", "please", "explain", "how",  "why",  "data",
+      "policy", "reward", "train",  "step",   "group",  "prompt",  "知识", "安全", "réponse",
+      "sí",     "ответ",  "code",   "def",    "return", "value",   "\n",   "123",  "?"};
+  std::string out;
+  for (int i = 0; i < words; ++i) out += (i ? " " : "") + kWords[rng() % kWords.size()];
+  return out;
+}
+
+// Response lengths spread as rollouts are: many short, a long tail (log-uniform 20..400 words).
+int response_words(std::mt19937& rng) {
+  std::uniform_real_distribution<double> u(std::log(20.0), std::log(400.0));
+  return static_cast<int>(std::exp(u(rng)));
+}
+
+std::vector<nlohmann::json> make_groups(const BenchArgs& args) {
+  std::mt19937 rng(args.seed);
+  std::vector<nlohmann::json> groups;
+  for (int p = 0; p < args.prompts; ++p) {
+    nlohmann::json responses = nlohmann::json::array();
+    for (int g = 0; g < args.group; ++g) {
+      std::string response = text(rng, response_words(rng));
+      if (g % 2 == 0)
+        response = "<think>\n" + text(rng, response_words(rng) / 2) + "\n</think>\n\n" + response;
+      responses.push_back(response);
+    }
+    groups.push_back({{"prompt", text(rng, 20 + static_cast<int>(rng() % 100))},
+                      {"responses", responses},
+                      {"step", 0}});
+  }
+  return groups;
+}
+
+int run_in_process(const BenchArgs& args) {
+  reward::Config config = reward::load_config(args.config);
+  if (args.no_prefix_reuse) config.batching.share_prefixes = false;
+  reward::Scorer scorer(config);
+  std::vector<reward::Sample> samples;
+  for (const auto& group : make_groups(args)) {
+    for (size_t k = 0; k < group["responses"].size(); ++k) {
+      samples.push_back(reward::sample_from_json({{"id", samples.size()},
+                                                  {"prompt", group["prompt"]},
+                                                  {"response", group["responses"][k]},
+                                                  {"step", 0}}));
+    }
+  }
+  scorer.score({samples.front()});  // warm-up: head caches, allocator
+  const auto before = scorer.timing();
+  const auto start = Clock::now();
+  const size_t pass = static_cast<size_t>(config.server.max_batch_samples);
+  for (size_t begin = 0; begin < samples.size(); begin += pass) {
+    const size_t end = std::min(samples.size(), begin + pass);
+    scorer.score({samples.begin() + static_cast<std::ptrdiff_t>(begin),
+                  samples.begin() + static_cast<std::ptrdiff_t>(end)});
+  }
+  const double seconds = seconds_since(start);
+  const auto after = scorer.timing();
+  const nlohmann::json result = {
+      {"mode", "in_process"},
+      {"prompts", args.prompts},
+      {"group", args.group},
+      {"samples", samples.size()},
+      {"prefix_reuse", config.batching.share_prefixes},
+      {"seconds", seconds},
+      {"samples_per_s", samples.size() / seconds},
+      {"guard_prefill_s", after.guard.prefill_seconds - before.guard.prefill_seconds},
+      {"guard_decode_s", after.guard.decode_seconds - before.guard.decode_seconds},
+      {"guard_decode_steps", after.guard.decode_steps - before.guard.decode_steps},
+      {"guard_prefill_tokens", after.guard.prefill_tokens - before.guard.prefill_tokens},
+      {"guard_prefix_tokens_saved",
+       after.guard.prefix_tokens_saved - before.guard.prefix_tokens_saved},
+      {"helpfulness_s", after.helpfulness_seconds - before.helpfulness_seconds},
+      {"helpfulness_tokens", after.helpfulness_tokens - before.helpfulness_tokens},
+  };
+  std::cout << result.dump() << std::endl;
+  std::cerr << "safrl bench: " << samples.size() << " samples in " << seconds
+            << " s = " << result["samples_per_s"].get<double>() << " samples/s (guard prefill "
+            << result["guard_prefill_s"].get<double>() << " s, decode "
+            << result["guard_decode_s"].get<double>() << " s, helpfulness "
+            << result["helpfulness_s"].get<double>() << " s)\n";
+  return 0;
+}
+
+int run_through_service(const BenchArgs& args) {
+  serve::ClientOptions options;
+  options.endpoints = {args.endpoint};
+  serve::Client client(options);
+  client.ping();
+  const auto groups = make_groups(args);
+  std::map<std::string, Clock::time_point> sent;
+  std::vector<double> latencies;
+  size_t next = 0, samples = 0, errors = 0;
+  const auto start = Clock::now();
+  while (latencies.size() + errors < groups.size()) {
+    while (next < groups.size() && sent.size() < static_cast<size_t>(args.in_flight)) {
+      const std::string id =
+          client.send({{"type", "score"}, {"groups", nlohmann::json::array({groups[next]})}});
+      sent[id] = Clock::now();
+      ++next;
+    }
+    auto reply = client.receive(600);
+    if (!reply) throw util::Error("the service did not answer within 600 s");
+    auto it = sent.find(reply->value("id", ""));
+    if (it == sent.end()) continue;
+    if (reply->value("type", "") == "score") {
+      latencies.push_back(seconds_since(it->second));
+      samples += (*reply)["results"].size();
+    } else {
+      ++errors;
+      std::cerr << "safrl bench: error reply " << reply->dump() << '\n';
+    }
+    sent.erase(it);
+  }
+  const double seconds = seconds_since(start);
+  std::sort(latencies.begin(), latencies.end());
+  auto pct = [&](double q) {
+    return latencies.empty() ? 0.0 : latencies[static_cast<size_t>(q * (latencies.size() - 1))];
+  };
+  const nlohmann::json result = {{"mode", "service"},
+                                 {"endpoint", args.endpoint},
+                                 {"prompts", args.prompts},
+                                 {"group", args.group},
+                                 {"in_flight", args.in_flight},
+                                 {"requests", groups.size()},
+                                 {"errors", errors},
+                                 {"samples", samples},
+                                 {"seconds", seconds},
+                                 {"requests_per_s", groups.size() / seconds},
+                                 {"samples_per_s", samples / seconds},
+                                 {"latency_p50_s", pct(0.5)},
+                                 {"latency_p90_s", pct(0.9)},
+                                 {"latency_p99_s", pct(0.99)}};
+  std::cout << result.dump() << std::endl;
+  return errors > 0 ? 1 : 0;
+}
+
+}  // namespace
+
+void add_bench_command(CLI::App& app, int* exit_code) {
+  auto args = std::make_shared<BenchArgs>();
+  CLI::App* cmd = app.add_subcommand(
+      "bench", "Benchmark the scoring path on a GRPO-shaped workload (in process or --endpoint)");
+  cmd->add_option("--config", args->config, "YAML config (in-process mode)")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--endpoint", args->endpoint, "benchmark a running service instead");
+  cmd->add_option("--prompts", args->prompts, "prompts (P)")->capture_default_str();
+  cmd->add_option("--group", args->group, "responses per prompt (G)")->capture_default_str();
+  cmd->add_option("--in-flight", args->in_flight, "requests in flight (service mode)")
+      ->capture_default_str();
+  cmd->add_option("--seed", args->seed, "workload seed")->capture_default_str();
+  cmd->add_flag("--no-prefix-reuse", args->no_prefix_reuse,
+                "compute every sample's prompt tokens itself (to measure what sharing saves)");
+  cmd->callback([args, exit_code] {
+    if (args->endpoint.empty() == args->config.empty()) {
+      throw util::InputError("give --config (in process) or --endpoint (a running service)");
+    }
+    *exit_code = args->endpoint.empty() ? run_in_process(*args) : run_through_service(*args);
+  });
+}
+
+}  // namespace safrl::cli

@@ -1,0 +1,30 @@
+// OpenRLHF's remote reward-model protocol (POST /get_reward), as pure functions; the contract is
+// docs/trainers/openrlhf.md, and safrl/openrlhf.py implements the same mapping in Python.
+//
+//   request  {"query": [prompt + response, ...], "prompts": [prompt, ...], "labels": ignored}
+//   reply    {"rewards": [...], "scores": [...], "extra_logs": {"safrl_safe": [...], ...}}
+// Pure functions, thread-safe, no LibTorch.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "reward/sample.h"
+
+namespace safrl::serve::openrlhf {
+
+// Drops trailing <|im_end|> / <|endoftext|> markers (with the ASCII whitespace around them) when
+// the response ends in one; otherwise returns it unchanged.
+std::string clean_response(const std::string& response);
+// The last user turn of a ChatML-rendered prompt; the prompt itself when it is not ChatML.
+std::string user_prompt(const std::string& prompt);
+// The samples of a request body; throws ProtocolError (bad_request) naming the index at fault.
+std::vector<reward::Sample> samples_from_body(const nlohmann::json& body);
+// The reply body for score results (one per query, in order).
+nlohmann::json reply_from_results(const nlohmann::json& results);
+// HTTP status of an error code (400, 413, 503, 504, 500).
+int http_status(const std::string& code);
+
+}  // namespace safrl::serve::openrlhf

@@ -1,0 +1,175 @@
+"""safrl.AsyncClient against the fake server: concurrency on one socket, retries, errors."""
+import asyncio
+import random
+import time
+
+import pytest
+
+import safrl
+from fake_server import FAST, fake_result
+
+
+def items(tag, n=2):
+    return [{"prompt": f"q {tag}", "response": f"answer {tag}.{i}"} for i in range(n)]
+
+
+def expected(samples, step=None):
+    return [fake_result(dict(s, id=i), step) for i, s in enumerate(samples)]
+
+
+def run(coroutine):
+    return asyncio.run(asyncio.wait_for(coroutine, 20))
+
+
+def test_fifty_concurrent_requests_share_one_socket_and_get_their_own_replies(fake):
+    # Replies come back in shuffled order.
+    rng = random.Random(7)
+    fake.plan(*[("delay", rng.uniform(0.0, 0.15)) for _ in range(50)])
+
+    async def main():
+        async with safrl.AsyncClient(fake.endpoint, **dict(FAST, timeout=2.0)) as client:
+            return await asyncio.gather(*(client.score(items(k), step=k) for k in range(50)))
+
+    results = run(main())
+    assert results == [expected(items(k), step=k) for k in range(50)]
+    assert len(set(fake.ids("score"))) == 50
+    assert len({identity for _, identity, _ in fake.requests}) == 1
+
+
+def test_splitting_reassembles_in_order_with_bounded_concurrency(fake):
+    samples = [{"prompt": "q", "response": f"answer {i}"} for i in range(100)]
+    fake.plan(("delay", 0.15))
+
+    async def main():
+        async with safrl.AsyncClient(fake.endpoint, max_samples_per_request=30, max_in_flight=2,
+                                     **FAST) as client:
+            return await client.score(samples)
+
+    assert run(main()) == expected(samples)
+    assert [len(r["samples"]) for r in fake.score_requests()] == [30, 30, 30, 10]
+
+
+def test_groups_ping_info_and_stats(fake):
+    async def main():
+        async with safrl.AsyncClient(fake.endpoint, **FAST) as client:
+            groups = await client.score_groups(["p", "q"], [["a", "b"], ["c"]], step=2)
+            return groups, await client.ping(), await client.info(deep=True), \
+                await client.stats(flush=True)
+
+    groups, pong, info, stats = run(main())
+    assert [[r["id"] for r in group] for group in groups] == [["0/0", "0/1"], ["1/0"]]
+    assert groups[1][0] == fake_result({"id": "1/0", "prompt": "q", "response": "c"}, 2)
+    assert "time_ms" in pong and info["deep_check"] == "ok" and "counters" in stats
+    assert [r["type"] for _, _, r in fake.requests] == ["score", "ping", "info", "stats"]
+
+
+def test_busy_is_retried_with_the_same_id_after_retry_after_ms(fake):
+    fake.plan(("busy", 100), ("busy", 100))
+
+    async def main():
+        async with safrl.AsyncClient(fake.endpoint, **FAST) as client:
+            return await client.score(items("b"))
+
+    assert run(main()) == expected(items("b"))
+    (request_id,) = set(fake.ids("score"))
+    times = fake.times(request_id)
+    assert len(times) == 3 and all(b - a >= 0.1 for a, b in zip(times, times[1:]))
+
+
+def test_endless_busy_and_lost_replies_raise_typed_errors_after_the_budget(fake):
+    async def main():
+        async with safrl.AsyncClient(fake.endpoint, **dict(FAST, timeout=0.2, retries=2)) as client:
+            fake.plan(*[("busy", 1)] * 3)
+            with pytest.raises(safrl.ServerBusy):
+                await client.score(items("x"))
+            fake.plan(*[("drop",)] * 3)
+            with pytest.raises(safrl.Timeout, match="no reply"):
+                await client.ping()
+
+    run(main())
+    score_ids, ping_ids = fake.ids("score"), fake.ids("ping")
+    assert len(score_ids) == 3 and len(set(score_ids)) == 1
+    assert len(ping_ids) == 3 and len(set(ping_ids)) == 1
+
+
+def test_a_lost_reply_is_retried_and_a_late_reply_of_an_abandoned_call_dropped(fake):
+    async def main():
+        async with safrl.AsyncClient(fake.endpoint, **dict(FAST, timeout=0.3, retries=1)) as client:
+            fake.plan(("drop",))
+            first = await client.score(items("first"))
+            # Both attempts of the next call are late (replies at 0.7 s and about 1 s), and
+            # the first of them lands while the call after waits (from 0.6 s to 0.85 s).
+            fake.plan(("delay", 0.7), ("delay", 0.7))
+            with pytest.raises(safrl.Timeout):
+                await client.score(items("abandoned"))
+            fake.plan(("delay", 0.25))
+            second = await client.score(items("second"))
+            return first, second
+
+    first, second = run(main())
+    assert first == expected(items("first")) and second == expected(items("second"))
+
+
+def test_request_errors_are_not_retried(fake):
+    async def main():
+        async with safrl.AsyncClient(fake.endpoint, **FAST) as client:
+            with pytest.raises(safrl.BadRequest, match="respones"):
+                await client.score([{"prompt": "p", "respones": "typo"}])
+            fake.plan(("error", "internal"))
+            with pytest.raises(safrl.ServerError):
+                await client.ping()
+
+    run(main())
+    assert len(fake.ids()) == 2
+
+
+def test_the_first_failure_of_a_split_call_cancels_the_rest(fake):
+    samples = [{"prompt": "q", "response": f"answer {i}"} for i in range(9)]
+    fake.plan(("delay", 0.3), ("error", "too_long"), ("delay", 0.3))
+
+    async def main():
+        async with safrl.AsyncClient(fake.endpoint, max_samples_per_request=3, **FAST) as client:
+            with pytest.raises(safrl.BadRequest) as caught:
+                await client.score(samples)
+            assert client._waiters == {}
+            return caught.value
+
+    assert run(main()).code == "too_long"
+
+
+def test_a_server_that_goes_away_and_comes_back(fake):
+    async def main():
+        async with safrl.AsyncClient(fake.endpoint, **dict(FAST, timeout=0.2, retries=8)) as client:
+            await client.ping()
+            fake.stop()
+            loop = asyncio.get_running_loop()
+            restart = loop.run_in_executor(None, lambda: (time.sleep(0.5), fake.start()))
+            result = await client.score(items("back"))
+            await restart
+            return result
+
+    assert run(main()) == expected(items("back"))
+
+
+def test_close_fails_waiting_requests_and_refuses_new_ones(fake):
+    fake.plan(("delay", 1.0))
+
+    async def main():
+        client = safrl.AsyncClient(fake.endpoint, **FAST)
+        pending = asyncio.ensure_future(client.ping())
+        await asyncio.sleep(0.1)
+        await client.close()
+        with pytest.raises(safrl.SafrlError, match="closed"):
+            await pending
+        with pytest.raises(safrl.SafrlError, match="closed"):
+            await client.ping()
+
+    run(main())
+
+
+def test_a_client_belongs_to_one_event_loop(fake):
+    client = safrl.AsyncClient(fake.endpoint, **FAST)
+    run(client.ping())
+    with pytest.raises(safrl.SafrlError, match="event loop"):
+        run(client.ping())
+    client.close_threadsafe()

@@ -1,0 +1,125 @@
+"""safrl.verl called the way verl's reward managers call a custom reward function."""
+import asyncio
+import inspect
+import math
+
+import pytest
+
+import safrl
+import safrl.verl
+from fake_server import FAST, fake_result
+
+DETAIL_TYPES = {"score": float, "safe": bool, "refusal": bool, "helpfulness": float, "case": str,
+                "answer_safety": str, "thinking_safety": str}
+
+
+@pytest.fixture
+def server(fake):
+    safrl.configure(fake.endpoint, **FAST)
+    return fake
+
+
+def test_signatures_are_verls():
+    params = inspect.signature(safrl.verl.compute_score).parameters
+    assert list(params) == ["data_source", "solution_str", "ground_truth", "extra_info", "kwargs"]
+    assert params["extra_info"].default is None
+    assert params["kwargs"].kind is inspect.Parameter.VAR_KEYWORD
+    batch = inspect.signature(safrl.verl.compute_score_batch).parameters
+    assert list(batch) == ["data_sources", "solution_strs", "ground_truths", "extra_infos",
+                           "kwargs"]
+    assert list(inspect.signature(safrl.verl.compute_score_async).parameters) == list(params)
+    assert inspect.iscoroutinefunction(safrl.verl.compute_score_async)
+
+
+def test_compute_score_returns_the_score_and_flat_details(server):
+    # As verl's NaiveRewardManager calls it, plus a keyword verl's reward loop may add.
+    result = safrl.verl.compute_score(
+        data_source="safety", solution_str="<think>\nhow to make a bomb\n</think>\n\nNo.",
+        ground_truth="", extra_info={"prompt": "Tell me", "index": 3, "num_turns": None},
+        reward_router_address=None)
+    want = fake_result({"id": 0, "prompt": "Tell me",
+                        "response": "<think>\nhow to make a bomb\n</think>\n\nNo."})
+    assert result == {"score": want["reward"], "safe": False, "refusal": False,
+                      "helpfulness": want["helpfulness"], "case": "unsafe",
+                      "answer_safety": "Safe", "thinking_safety": "Unsafe"}
+    assert {key: type(value) for key, value in result.items()} == DETAIL_TYPES
+    (request,) = server.score_requests()
+    assert request["samples"] == [{"prompt": "Tell me", "response":
+                                   "<think>\nhow to make a bomb\n</think>\n\nNo.", "id": 0}]
+
+
+def test_the_step_and_a_chat_prompt_come_from_extra_info(server):
+    numpy = pytest.importorskip("numpy")
+    messages = numpy.array([{"role": "system", "content": "be nice"},
+                            {"role": "user", "content": "first"},
+                            {"role": "assistant", "content": "ok"},
+                            {"role": "user", "content": [{"type": "text", "text": "last"}]}],
+                           dtype=object)
+    safrl.verl.compute_score("safety", "fine", None,
+                             {"prompt": messages, "step": numpy.int64(12)})
+    (sample,) = server.score_requests()[0]["samples"]
+    assert sample["prompt"] == "last" and sample["step"] == 12
+
+
+def test_a_missing_prompt_says_how_to_add_it_in_preprocessing(server):
+    for extra_info in (None, {"index": 1}):
+        with pytest.raises(safrl.BadRequest) as caught:
+            safrl.verl.compute_score("safety", "answer", None, extra_info)
+        assert 'extra_info["prompt"]' in str(caught.value)
+        assert "preprocessing" in str(caught.value)
+    assert server.ids() == []
+
+
+def test_compute_score_batch_scores_a_batch_in_order(server):
+    numpy = pytest.importorskip("numpy")
+    n = 300  # over one request's 256 samples
+    texts = [f"answer number {i}" + "!" * (i % 5) for i in range(n)]
+    extra_infos = numpy.array([{"prompt": f"q{i}", "step": 4} for i in range(n)], dtype=object)
+    results = safrl.verl.compute_score_batch(
+        data_sources=numpy.array(["safety"] * n, dtype=object), solution_strs=texts,
+        ground_truths=[None] * n, extra_infos=extra_infos)
+    assert [r["score"] for r in results] == [
+        fake_result({"id": i, "prompt": f"q{i}", "response": texts[i]})["reward"]
+        for i in range(n)]
+    assert all({k: type(v) for k, v in r.items()} == DETAIL_TYPES for r in results)
+    assert [len(r["samples"]) for r in server.score_requests()] == [256, 44]
+
+
+def test_compute_score_batch_refuses_mismatched_lengths(server):
+    with pytest.raises(safrl.BadRequest, match="extra_infos"):
+        safrl.verl.compute_score_batch(["a"], ["x", "y"], [None], [{"prompt": "p"}])
+
+
+def test_compute_score_async_for_the_reward_loop(server):
+    async def main():
+        return await asyncio.gather(*(
+            safrl.verl.compute_score_async(data_source="safety", solution_str=f"answer {i}",
+                                           ground_truth=None, extra_info={"prompt": "q"})
+            for i in range(10)))
+
+    results = asyncio.run(main())
+    assert [r["score"] for r in results] == [
+        fake_result({"id": 0, "prompt": "q", "response": f"answer {i}"})["reward"]
+        for i in range(10)]
+    assert len({identity for _, identity, _ in server.requests}) == 1
+
+
+def test_details_of_a_guard_only_result_keep_their_types():
+    result = {"id": 0, "reward": 1.0, "helpfulness": None, "case": "safe", "safe": True,
+              "refusal": False, "answer": {"safety": "Safe"}, "thinking": None}
+    details = safrl.verl.details(result)
+    assert math.isnan(details["helpfulness"]) and details["thinking_safety"] == "none"
+    assert {key: type(value) for key, value in details.items()} == DETAIL_TYPES
+
+
+def test_the_endpoint_comes_from_the_environment(fake, monkeypatch):
+    monkeypatch.setenv("SAFRL_ENDPOINT", fake.endpoint)
+    safrl.configure(timeout=5.0)
+    assert safrl.verl.compute_score("s", "answer", None, {"prompt": "q"})["case"] == "helpful"
+    assert len(fake.ids("score")) == 1
+
+
+def test_server_errors_propagate_instead_of_a_score(server):
+    server.plan(("error", "internal"))
+    with pytest.raises(safrl.ServerError):
+        safrl.verl.compute_score("s", "answer", None, {"prompt": "q"})
