@@ -2,6 +2,7 @@
 // spread like real rollouts), in process or through a running service. Figures go to stdout as
 // one JSON object (and a readable summary on stderr); RESULTS.md records them with the command.
 #include <chrono>
+#include <fstream>
 #include <iostream>
 #include <random>
 #include <string>
@@ -29,6 +30,7 @@ struct BenchArgs {
   int in_flight = 8;
   int seed = 1;
   bool no_prefix_reuse = false;
+  std::string dump_workload;
 };
 
 double seconds_since(Clock::time_point start) {
@@ -189,7 +191,24 @@ void add_bench_command(CLI::App& app, int* exit_code) {
   cmd->add_option("--seed", args->seed, "workload seed")->capture_default_str();
   cmd->add_flag("--no-prefix-reuse", args->no_prefix_reuse,
                 "compute every sample's prompt tokens itself (to measure what sharing saves)");
+  cmd->add_option("--dump-workload", args->dump_workload,
+                  "write the workload's samples as JSON lines to this file and exit (for the "
+                  "baseline in experiments/bench/hf_style_baseline.py)");
   cmd->callback([args, exit_code] {
+    if (!args->dump_workload.empty()) {
+      std::ofstream out(args->dump_workload);
+      int id = 0;
+      for (const auto& group : make_groups(*args)) {
+        for (const auto& response : group["responses"]) {
+          out << nlohmann::json{{"id", id++}, {"prompt", group["prompt"]}, {"response", response}}
+                     .dump()
+              << '\n';
+        }
+      }
+      if (!out) throw util::Error(util::cat("cannot write ", args->dump_workload));
+      *exit_code = 0;
+      return;
+    }
     if (args->endpoint.empty() == args->config.empty()) {
       throw util::InputError("give --config (in process) or --endpoint (a running service)");
     }
