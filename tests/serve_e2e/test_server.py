@@ -198,8 +198,10 @@ def test_overload_is_an_explicit_busy_reply(tmp_path):
 
 def test_expired_deadlines_are_dropped(server):
     client = Client(server.endpoint)
-    slow = client.send({"type": "score", "samples": [sample(k, prompt="long " * 400) for k in range(40)]})
-    time.sleep(0.3)  # the engine thread is busy with the slow request when the late one arrives
+    # Seconds of work even on a fast machine: the engine thread takes it at once and is still busy
+    # with it when the late request arrives, so the late one waits past its deadline.
+    slow = client.send({"type": "score", "samples": [sample(k, prompt="long " * 400) for k in range(200)]})
+    time.sleep(0.3)
     late = client.send({"type": "score", "deadline_ms": 1, "samples": [sample(1)]})
     replies = {r["id"]: r for r in (client.receive(120), client.receive(120))}
     assert replies[slow]["type"] == "score"
