@@ -16,9 +16,10 @@ KvCache KvCache::fork() {
     auto segment = std::make_shared<Segment>();
     segment->length = own_length_;
     for (int64_t l = 0; l < shape_.num_layers; ++l) {
-      // Trim to the filled part; the narrow view keeps the buffer alive, no copy.
-      segment->k.push_back(own_k_[l].narrow(1, 0, own_length_));
-      segment->v.push_back(own_v_[l].narrow(1, 0, own_length_));
+      // Copied once to its exact size: a narrow view of the larger buffer would be strided, and
+      // every later attention over it (each decode step of each fork) would copy it again.
+      segment->k.push_back(own_k_[l].narrow(1, 0, own_length_).contiguous());
+      segment->v.push_back(own_v_[l].narrow(1, 0, own_length_).contiguous());
     }
     frozen_.push_back(std::move(segment));
     frozen_length_ += own_length_;
