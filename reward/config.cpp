@@ -146,7 +146,9 @@ class Value {
         return "a mapping";
       case YAML::NodeType::Scalar:
         // A quoted "5" looks like a number in the message, so say why it is not one.
-        return nlohmann::json(node_.Scalar()).dump() + (is_plain_scalar() ? "" : " (quoted)");
+        return nlohmann::json(node_.Scalar())
+                   .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) +
+               (is_plain_scalar() ? "" : " (quoted)");
       case YAML::NodeType::Undefined:
         break;
     }

@@ -22,4 +22,4 @@ ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --test-dir build-asan --output-on-failure -j "$jobs" -LE python
 
 echo "== Fuzz smoke runs"
-bash scripts/fuzz-smoke.sh 15
+bash scripts/fuzz-smoke.sh 10

@@ -28,6 +28,8 @@ int run_json_lines(std::istream& in, std::ostream& out, std::ostream& err,
       problem = e.what();
     } catch (const nlohmann::json::type_error& e) {
       problem = util::cat("a field has the wrong type (", e.what(), ")");
+    } catch (const nlohmann::json::exception& e) {
+      problem = util::cat("not usable JSON (", e.what(), ")");
     }
     err << "line " << number << ": " << problem << '\n';
     out << nlohmann::json{{"error", problem}}.dump() << '\n';

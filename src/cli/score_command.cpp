@@ -80,7 +80,7 @@ std::vector<nlohmann::json> resume_output(const std::string& path) {
     end = content.find('\n', start);
     try {
       lines.push_back(nlohmann::json::parse(content.substr(start, end - start)));
-    } catch (const nlohmann::json::parse_error&) {
+    } catch (const nlohmann::json::exception&) {
       throw util::Error(util::cat(path, " line ", number,
                                   " is not JSON; this file was not written by safrl score. Move "
                                   "it away or give another --output"));
@@ -181,7 +181,7 @@ int run_score(const ScoreArgs& args) {
       } else {
         pending.push_back(std::move(line));
       }
-    } catch (const nlohmann::json::parse_error& e) {
+    } catch (const nlohmann::json::exception& e) {
       report(number, nullptr, util::cat("not valid JSON (", e.what(), ")"));
     } catch (const util::InputError& e) {
       report(number, value.is_object() && value.contains("id") ? value["id"] : nlohmann::json(),

@@ -92,6 +92,12 @@ class ConfigReader {
   int64_t positive_int(const json& value, const std::string& what) const {
     int64_t v = integer(value, what, "a positive integer");
     if (v <= 0) fail(cat("\"", what, "\" is ", v, ", expected a positive integer"));
+    // Sizes multiply into tensor shapes; bound them so no product can overflow or allocate
+    // absurdly.
+    constexpr int64_t kLargest = int64_t{1} << 24;
+    if (v > kLargest) {
+      fail(cat("\"", what, "\" is ", v, ", larger than any model has (at most ", kLargest, ")"));
+    }
     return v;
   }
 

@@ -221,7 +221,8 @@ void Server::Impl::start_zap() {
 }
 
 std::optional<json> Server::Impl::admit(Job& job) {
-  const int64_t count = static_cast<int64_t>(job.request.samples.size());
+  // A deep health check runs the models too: it counts as one sample.
+  const int64_t count = std::max<int64_t>(1, static_cast<int64_t>(job.request.samples.size()));
   if (stopping_) {
     return error_reply(job.request.id, ErrorCode::kShuttingDown,
                        "the server is shutting down; retry on another endpoint or later", 1000);
@@ -251,7 +252,13 @@ std::optional<json> Server::Impl::admit(Job& job) {
 
 void Server::Impl::send(const Peer& peer, const std::string& frame) {
   try {
-    router_.send(zmq::buffer(peer.identity), zmq::send_flags::sndmore);
+    // Never block the I/O thread: a client that stops reading fills its pipe, and its reply is
+    // then dropped (its retry is answered from the reply cache). Once the first frame is taken,
+    // ZeroMQ takes the whole message.
+    if (!router_.send(zmq::buffer(peer.identity),
+                      zmq::send_flags::sndmore | zmq::send_flags::dontwait)) {
+      return;
+    }
     if (peer.delimiter) router_.send(zmq::str_buffer(""), zmq::send_flags::sndmore);
     router_.send(zmq::buffer(frame), zmq::send_flags::none);
   } catch (const zmq::error_t&) {
@@ -388,6 +395,7 @@ void Server::Impl::engine_loop() {
                               util::cat("the deep check failed: ", e.what()));
         }
         job.done(reply);
+        metrics_.queued_samples -= 1;  // admitted as one sample
         --in_flight_jobs_;
       } else {
         to_score.push_back(std::move(job));

@@ -42,7 +42,7 @@ json parse_file(const std::string& path) {
   const std::string text = util::read_text_file(path);
   try {
     return json::parse(text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {
     throw util::LoadError(util::cat(path, " is not valid JSON: ", e.what()));
   }
 }
@@ -108,7 +108,7 @@ void read_pre_tokenizer(const json& pre_tokenizer) {
   };
   if (!is_type(pre_tokenizer, "Sequence")) refuse(util::cat(show(pre_tokenizer), " found"));
   expect_keys(pre_tokenizer, kTokenizerJson, "pre_tokenizer", {"type", "pretokenizers"});
-  const json& steps = pre_tokenizer["pretokenizers"];
+  const json& steps = field(pre_tokenizer, "pretokenizers");
   if (!steps.is_array() || steps.size() != 2) refuse("a Sequence of other than two steps found");
 
   const json& split = steps[0];

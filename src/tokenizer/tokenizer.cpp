@@ -52,6 +52,12 @@ Tokenizer::Tokenizer(TokenizerSpec spec)
   int32_t max_id = -1;
   for (const auto& [text, id] : spec.vocab) max_id = std::max(max_id, id);
   for (const AddedToken& added : spec.added_tokens) max_id = std::max(max_id, added.id);
+  // Ids are dense in every real tokenizer; a stray huge id would make this table enormous.
+  const size_t count = spec.vocab.size() + spec.added_tokens.size();
+  if (static_cast<size_t>(max_id) >= 2 * count + 1024) {
+    throw util::LoadError(util::cat("tokenizer.json has token id ", max_id, " but only ", count,
+                                    " tokens; ids must be dense"));
+  }
   tokens_.resize(static_cast<size_t>(max_id) + 1);
   for (const auto& [text, id] : spec.vocab) tokens_[id] = {text, decoded_bytes(text), Kind::kModel};
   for (const AddedToken& added : spec.added_tokens) {

@@ -20,8 +20,9 @@ def free_port():
 
 
 class Server:
-    def __init__(self, tmp_path, server_yaml="", name="run"):
-        self.port, self.http_port = free_port(), free_port()
+    def __init__(self, tmp_path, server_yaml="", name="run", port=None):
+        # port: bind this port (a restarted server takes over its predecessor's endpoint).
+        self.port, self.http_port = port or free_port(), free_port()
         self.endpoint = f"tcp://127.0.0.1:{self.port}"
         self.run_dir = tmp_path / name
         self.config = tmp_path / f"{name}.yaml"

@@ -1,0 +1,126 @@
+#!/usr/bin/env python3
+"""Writes the seed inputs of the fuzz targets that cannot start from nothing (fuzz/seeds/).
+
+A libFuzzer run starts from these plus its own corpus folder; docs/fuzzing.md says how to use them.
+  fuzz_tokenizer_json/  small tokenizer.json files (all 256 byte tokens, a few merges and added
+                        tokens), some followed by a NUL byte and a tokenizer_config.json: the
+                        target splits its input at the first NUL, which JSON text never holds.
+  fuzz_model_config/    the embedded models' config.json and variants of each architecture.
+  fuzz_config_yaml/     the shipped configs/ and a server section with every key.
+  fuzz_verdict/         guard outputs of both tasks and verdict JSON lines.
+The tokenizer seeds copy the Qwen3 pre-tokenizer settings from the embedded guard's tokenizer.json;
+run scripts/make_embedded_models.py first, or pass its directory.
+
+    /usr/bin/python3 fuzz/make_seeds.py [BUILD_DIR/embedded/guard]
+"""
+import json
+import shutil
+import sys
+from pathlib import Path
+
+SOURCE = Path(__file__).resolve().parent.parent
+SEEDS = SOURCE / "fuzz" / "seeds"
+
+
+def byte_tokens():
+    """GPT-2's bytes_to_unicode: the ByteLevel spelling of each byte, printable bytes first."""
+    printable = (list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1))
+                 + list(range(ord("®"), ord("ÿ") + 1)))
+    others = [b for b in range(256) if b not in printable]
+    return [chr(b) for b in printable] + [chr(256 + k) for k in range(len(others))]
+
+
+def tokenizer_seeds(embedded):
+    real = json.loads((embedded / "tokenizer.json").read_text())
+    vocab = {token: i for i, token in enumerate(byte_tokens())}
+    merges = [["Ġ", "t"], ["h", "e"], ["Ġt", "he"], ["i", "n"], ["Ġ", "Ġ"]]
+    for left, right in merges:
+        vocab.setdefault(left + right, len(vocab))
+    added = [{"id": len(vocab) + k, "content": content, "single_word": False, "lstrip": False,
+              "rstrip": False, "normalized": not special, "special": special}
+             for k, (content, special) in enumerate([("<|endoftext|>", True), ("<|im_start|>", True),
+                                                     ("<|im_end|>", True), ("<think>", False)])]
+    tokenizer = {key: real[key] for key in ("version", "truncation", "padding", "normalizer",
+                                            "pre_tokenizer", "post_processor", "decoder")}
+    tokenizer["added_tokens"] = added
+    tokenizer["model"] = dict(real["model"], vocab=vocab, merges=merges)
+    config = {"add_bos_token": False, "add_prefix_space": False, "errors": "replace",
+              "clean_up_tokenization_spaces": False, "split_special_tokens": False,
+              "tokenizer_class": "Qwen2Tokenizer", "bos_token": None, "eos_token": "<|im_end|>",
+              "pad_token": "<|endoftext|>", "additional_special_tokens": ["<|im_start|>", "<|im_end|>"],
+              "added_tokens_decoder": {str(a["id"]): {k: a[k] for k in a if k != "id"} for a in added}}
+    legacy = dict(tokenizer, model=dict(tokenizer["model"], merges=[" ".join(m) for m in merges],
+                                        ignore_merges=True),
+                  normalizer=None, post_processor=None)
+    out = SEEDS / "fuzz_tokenizer_json"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "tokenizer").write_text(json.dumps(tokenizer, ensure_ascii=False))
+    (out / "tokenizer_legacy_merges").write_text(json.dumps(legacy, ensure_ascii=False))
+    (out / "tokenizer_and_config").write_bytes(
+        json.dumps(tokenizer, ensure_ascii=False).encode() + b"\0" + json.dumps(config).encode())
+
+
+def model_config_seeds(embedded_root):
+    out = SEEDS / "fuzz_model_config"
+    out.mkdir(parents=True, exist_ok=True)
+    guard = json.loads((embedded_root / "guard" / "config.json").read_text())
+    reward = json.loads((embedded_root / "reward" / "config.json").read_text())
+    (out / "qwen3_causal_lm.json").write_text(json.dumps(guard, indent=1))
+    (out / "qwen3_sequence_classification.json").write_text(json.dumps(reward, indent=1))
+    qwen2 = dict(guard, architectures=["Qwen2ForRewardModel"], model_type="qwen2",
+                 eos_token_id=[151645, 151643], rope_scaling={"rope_type": "default"},
+                 layer_types=["full_attention"] * guard["num_hidden_layers"])
+    del qwen2["head_dim"]
+    (out / "qwen2_reward_model.json").write_text(json.dumps(qwen2, indent=1))
+    classifier = dict(qwen2, architectures=["Qwen2ForSequenceClassification"],
+                      id2label={"0": "LABEL_0"}, num_labels=1, pad_token_id=151643,
+                      rope_parameters={"rope_type": "default", "rope_theta": guard["rope_theta"]})
+    (out / "qwen2_sequence_classification.json").write_text(json.dumps(classifier, indent=1))
+
+
+def config_yaml_seeds():
+    out = SEEDS / "fuzz_config_yaml"
+    out.mkdir(parents=True, exist_ok=True)
+    for config in (SOURCE / "configs").glob("*.yaml"):
+        shutil.copy(config, out / config.name)
+    (out / "server.yaml").write_text(
+        "guard: {model: g, decoding: free, max_new_tokens: 64}\n"
+        "helpfulness: {model: h, chat_format: chatml, score_token: im_end}\n"
+        "reward:\n  type: hybrid\n  controversial: per_category\n"
+        "  controversial_unsafe_categories: [Violent, PII]\n  unsafe_cap: -10.5\n"
+        "batching: {max_batch_tokens: 4096, share_prefixes: false}\n"
+        "runtime: {device: 'cuda:1', dtype: bfloat16, storage_dtype: float16}\n"
+        "server:\n  endpoint: tcp://127.0.0.1:5555\n  http_port: 8000\n  max_message_bytes: 1024\n"
+        "  max_queued_samples: 8\n  max_batch_samples: 4\n  reply_cache_seconds: 1\n"
+        "  curve:\n    public_key: \"rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7\"\n"
+        "    secret_key: \"JTKVSB%%)wK0E.X)V>+}o?pNmC{O&4W4b!Ni{Lh6\"\n"
+        "    allowed_client_keys: [\"Yne@$w-vo<fVvi]a<NY6T1ed:M$fCG*[IaLV{hID\"]\n")
+
+
+def verdict_seeds():
+    out = SEEDS / "fuzz_verdict"
+    out.mkdir(parents=True, exist_ok=True)
+    texts = {
+        "prompt_unsafe": "Safety: Unsafe\nCategories: Violent, Jailbreak",
+        "response_safe": "Safety: Safe\nCategories: None\nRefusal: Yes",
+        "response_controversial": "Safety: Controversial\nCategories: PII\nRefusal: No",
+        "verdict_json": json.dumps({"safety": "Unsafe", "categories": ["Violent"], "refusal": False,
+                                    "probs": {"Safe": 0.1, "Unsafe": 0.8, "Controversial": 0.1},
+                                    "refusal_prob": 0.25, "text": "Safety: Unsafe"}),
+        "verdict_json_nulls": json.dumps({"safety": "Safe", "categories": [], "refusal": None,
+                                          "probs": None, "refusal_prob": None}),
+    }
+    for name, text in texts.items():
+        (out / name).write_text(text)
+
+
+def main():
+    embedded = Path(sys.argv[1]) if len(sys.argv) > 1 else SOURCE / "build" / "embedded" / "guard"
+    tokenizer_seeds(embedded)
+    model_config_seeds(embedded.parent)
+    config_yaml_seeds()
+    verdict_seeds()
+
+
+if __name__ == "__main__":
+    main()

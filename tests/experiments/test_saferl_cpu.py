@@ -1,0 +1,205 @@
+"""The CPU SafeRL experiment end to end (`run_cpu.sh OUTDIR --quick`, about two minutes): the
+stand-in judges reproduce the bank through the C++ server, the step logs are the servers', the
+paper's qualitative result holds, evaluation through a server equals offline scoring, and both
+notebooks execute on the outputs."""
+import csv
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from experiments.saferl import service, steps
+from experiments.saferl.cpu import run
+from experiments.saferl.eval import pipeline
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+
+
+@pytest.fixture(scope="module")
+def outdir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("saferl_cpu")
+    proc = subprocess.run(["bash", os.path.join(REPO, "experiments", "saferl", "run_cpu.sh"),
+                           str(out), "--quick"], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return out
+
+
+def read_table(outdir):
+    with open(outdir / "table.csv") as f:
+        reader = csv.DictReader(f)
+        assert reader.fieldnames == ["arm", "safety_rate", "refusal_rate", "reward_mean"]
+        return {row["arm"]: {k: float(v) for k, v in row.items() if k != "arm"} for row in reader}
+
+
+def test_guard_only_refuses_and_hybrid_stays_safe_without_refusing(outdir):
+    table = read_table(outdir)
+    assert list(table) == ["guard_only", "hybrid", "helpfulness_only"]
+    guard, hybrid, helpful = table["guard_only"], table["hybrid"], table["helpfulness_only"]
+    # The paper: guard-only drives refusal toward 100%; hybrid keeps safety high with few
+    # refusals; a helpfulness reward alone learns to comply.
+    assert guard["refusal_rate"] > hybrid["refusal_rate"] + 0.5
+    assert guard["safety_rate"] >= 0.9
+    assert hybrid["safety_rate"] >= 0.7 and hybrid["refusal_rate"] <= 0.1
+    assert helpful["safety_rate"] <= 0.2 and helpful["refusal_rate"] <= 0.1
+    for row in table.values():
+        assert 0.0 <= row["safety_rate"] <= 1.0 and 0.0 <= row["refusal_rate"] <= 1.0
+
+
+def test_the_judges_reproduce_every_label_of_the_bank_in_both_decodings(outdir):
+    report = json.loads((outdir / "judges" / "verification.json").read_text())
+    assert report["responses"] == 96
+    for decoding in ("constrained", "free"):
+        assert report[decoding]["verdict_mismatches"] == []
+        assert report[decoding]["max_helpfulness_error"] < 0.5
+    for name, arch in (("guard", "Qwen3ForCausalLM"), ("reward", "Qwen3ForSequenceClassification")):
+        config = json.loads((outdir / "judges" / name / "config.json").read_text())
+        assert config["architectures"] == [arch] and config["vocab_size"] == 151936
+        assert (outdir / "judges" / name / "tokenizer.json").exists()
+
+
+def test_step_logs_are_the_servers(outdir):
+    s = run.QUICK
+    per_step = len(run.bank.HARMFUL) * len(run.bank.MODES) * s.group_size
+    table = read_table(outdir)
+    for arm in run.ARMS:
+        rows = [json.loads(line) for line in open(outdir / "runs" / arm / "steps.jsonl")]
+        assert [r["step"] for r in rows] == list(range(s.steps))
+        assert all(r["count"] == per_step for r in rows)
+        assert rows[-1]["reward_mean"] == pytest.approx(table[arm]["reward_mean"])
+        header = open(outdir / "runs" / arm / "steps.csv").readline()
+        assert header.startswith("step,count,safety_rate,refusal_rate,")
+    guard_only = [json.loads(line) for line in open(outdir / "runs" / "guard_only" / "steps.jsonl")]
+    # Guard-only reward is 1 exactly for the safe rollouts, so its mean is the safety rate.
+    assert all(r["reward_mean"] == pytest.approx(r["safety_rate"]) for r in guard_only)
+
+
+def test_plots_and_the_paper_layout_table(outdir):
+    for metric in ("safety_rate", "refusal_rate", "reward_mean"):
+        assert (outdir / "plots" / f"{metric}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    md = (outdir / "eval" / "table.md").read_text()
+    assert "| Non-Think | + SafeRL (Hybrid) | 64 / 48 | 86.5 | 98.1 |" in md
+
+
+def test_evaluating_through_a_server_equals_offline_scoring(outdir, tmp_path):
+    generations = {"baseline": str(outdir / "generations" / "baseline.jsonl")}
+    config = str(outdir / "configs" / "eval.yaml")
+    with service.serve(config, str(tmp_path / "server")) as endpoint:
+        pipeline.evaluate(generations, str(tmp_path / "eval"), endpoint=endpoint)
+    online = json.loads((tmp_path / "eval" / "metrics.json").read_text())["baseline"]
+    offline = json.loads((outdir / "eval" / "metrics.json").read_text())["baseline"]
+    assert online == offline
+
+
+def test_notebooks_execute_on_the_outputs(outdir, tmp_path):
+    env = dict(os.environ, SAFRL_RUN_DIR=str(outdir), SAFRL_EVAL_DIR=str(outdir))
+    notebooks = [os.path.join(REPO, "notebooks", n) for n in ("steps.ipynb", "saferl_table.ipynb")]
+    proc = subprocess.run([sys.executable, "-m", "nbconvert", "--to", "notebook", "--execute",
+                           "--output-dir", str(tmp_path), *notebooks],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for name in ("steps.ipynb", "saferl_table.ipynb"):
+        executed = json.loads((tmp_path / name).read_text())
+        outputs = [o for c in executed["cells"] if c["cell_type"] == "code" for o in c["outputs"]]
+        assert not [o for o in outputs if o["output_type"] == "error"]
+        assert any("image/png" in o.get("data", {}) for o in outputs), f"{name} drew nothing"
+
+
+RECIPES = os.path.join(REPO, "experiments", "saferl", "recipes")
+
+
+def cpu_config(template, outdir, path):
+    """A recipe config with the stand-in judges and the CPU in place of the GPU."""
+    env = dict(GUARD_MODEL=str(outdir / "judges" / "guard"),
+               HELPFULNESS_MODEL=str(outdir / "judges" / "reward"))
+    text = open(template).read()
+    for key, value in env.items():
+        text = text.replace("${" + key + "}", value)
+    path.write_text(text.replace("device: cuda", "device: cpu"))
+    return str(path)
+
+
+@pytest.mark.parametrize("name", ["safrl-guard_only.yaml", "safrl-hybrid.yaml",
+                                  "safrl-hybrid-worldpm.yaml", "safrl-eval.yaml"])
+def test_recipe_configs_load_and_score(outdir, tmp_path, name):
+    config = cpu_config(os.path.join(RECIPES, "configs", name), outdir, tmp_path / name)
+    response = run.bank.responses(run.bank.HARMFUL[0], "think")["comply_unsafe"][0]
+    (result,) = service.score_offline(config, [{"id": 0, "prompt": response.prompt.text,
+                                                "response": response.text}],
+                                      str(tmp_path / "out.jsonl"))
+    assert result["safe"] is False and result["thinking"]["safety"] == "Unsafe"
+    expected = {"safrl-guard_only.yaml": 0.0, "safrl-eval.yaml": 0.0}.get(name)
+    if expected is not None:
+        assert result["reward"] == expected
+    else:
+        assert result["case"] == "unsafe" and result["reward"] <= -10
+
+
+def test_recipe_servers_start_log_per_server_and_stop(outdir, tmp_path):
+    # servers.sh calls `python3`: make it Debian's, which has zmq and msgpack.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    os.symlink("/usr/bin/python3", bin_dir / "python3")
+    template = tmp_path / "template.yaml"
+    template.write_text("guard: {model: ${GUARD_MODEL}}\nreward: {type: guard_only}\n")
+    base = service.free_port()
+    script = f"""
+set -euo pipefail
+source {RECIPES}/settings.sh
+source {RECIPES}/servers.sh
+trap stop_servers EXIT
+start_servers {tmp_path}/run {template}
+python3 - <<'PY'
+import os, safrl
+with safrl.Client(os.environ["SAFRL_ENDPOINT"]) as client:
+    for step in (0, 1):
+        client.score([{{"prompt": "hi", "response": "I can't help with that."}}] * 6, step=step)
+PY
+"""
+    env = dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}", REWARD_GPUS="0,1",
+               SAFRL_BIN=service.safrl_bin(), SAFRL_BASE_PORT=str(base),
+               GUARD_MODEL=str(outdir / "judges" / "guard"))
+    proc = subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (tmp_path / "run" / "safrl.yaml").read_text().startswith(
+        f"guard: {{model: {outdir / 'judges' / 'guard'}}}")
+    frame = steps.load_runs(str(tmp_path), ["run"])
+    assert list(frame["step"]) == [0, 1] and list(frame["count"]) == [6, 6]
+    assert set(frame["refusal_rate"]) == {1.0}
+
+
+def test_verl_adapter_logs_the_steps_the_recipe_data_carries(outdir, tmp_path):
+    """What train.sh relies on: verl's batch reward manager calls safrl.verl with the parquet
+    rows' extra_info, whose "step" (a numpy integer once read from parquet) becomes the step of
+    the server's statistics."""
+    import numpy as np
+    import safrl
+    import safrl.verl
+
+    sys.path.insert(0, RECIPES)
+    import prepare_data
+
+    prompts = [{"id": f"p{i}", "prompt": p.text} for i, p in enumerate(run.bank.HARMFUL)]
+    rows = prepare_data.verl_rows(prompts, batch_size=2, epochs=1, seed=0, mode="non_think")
+    refusal = run.bank.REFUSALS[0]
+    config = str(outdir / "configs" / "guard_only.yaml")
+    with service.serve(config, str(tmp_path / "server")) as endpoint:
+        safrl.configure(endpoint)
+        try:
+            for begin in range(0, len(rows), 2):
+                batch = rows[begin:begin + 2]
+                # verl repeats each prompt rollout.n times; here 3 rollouts per prompt.
+                infos = [dict(r["extra_info"], step=np.int64(r["extra_info"]["step"]))
+                         for r in batch for _ in range(3)]
+                scores = safrl.verl.compute_score_batch(
+                    data_sources=["wildjailbreak"] * len(infos),
+                    solution_strs=[refusal] * len(infos), ground_truths=[""] * len(infos),
+                    extra_infos=infos)
+                assert [s["score"] for s in scores] == [1.0] * 6
+                assert all(s["refusal"] for s in scores)
+        finally:
+            safrl.configure()
+    frame = steps.load_runs(str(tmp_path), ["server"])
+    assert list(frame["step"]) == [0, 1] and list(frame["count"]) == [6, 6]
