@@ -48,6 +48,7 @@ class Helpfulness {
   int64_t tokens() const { return tokens_; }
   int64_t tokens_saved() const { return tokens_saved_; }
   double seconds() const { return seconds_; }
+  const engine::Work& work() const { return engine_.work(); }
 
  private:
   HelpfulnessOptions options_;

@@ -76,9 +76,12 @@ nlohmann::json Scorer::models() const {
 ScorerTiming Scorer::timing() const {
   ScorerTiming timing;
   timing.guard = guard_->timing();
+  timing.guard_work = guard_->engine().work();
   if (helpfulness_) {
     timing.helpfulness_seconds = helpfulness_->seconds();
     timing.helpfulness_tokens = helpfulness_->tokens();
+    timing.helpfulness_tokens_saved = helpfulness_->tokens_saved();
+    timing.helpfulness_work = helpfulness_->work();
   }
   return timing;
 }

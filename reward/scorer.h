@@ -38,6 +38,8 @@ struct ScorerTiming {
   GuardTiming guard;
   double helpfulness_seconds = 0;
   int64_t helpfulness_tokens = 0;
+  int64_t helpfulness_tokens_saved = 0;  // by shared prompt prefixes
+  engine::Work guard_work, helpfulness_work;
 };
 
 class Scorer {

@@ -2,11 +2,12 @@
 // machine's float32 matrix-product rate measured in the same run.
 //
 //   prefill_bench CONFIG.json [--tokens 512,1024,2048,4096] [--repeats 2] [--storage float32]
+//                 [--device cpu|cuda] [--dtype float32|bfloat16]
 //
 // Each batch packs sequences of spread lengths (64..512 tokens, like guard prompts) up to the
 // token total, and asks for logits at each sequence's last token only, as the guard does.
-// FLOPs counted: 2 x (linear weights) per token, causal attention (QK^T and PV over the keys each
-// query sees), and the LM head at one row per sequence.
+// FLOPs counted by the engine (engine/work.h): 2 x (linear weights) per token, causal attention
+// (QK^T and PV over the keys each query sees), and the LM head at one row per sequence.
 #include <ATen/ATen.h>
 #include <c10/core/InferenceMode.h>
 
@@ -19,6 +20,7 @@
 #include <vector>
 
 #include "engine/engine.h"
+#include "engine/matmul_rate.h"
 #include "io/model_config.h"
 #include "util/mapped_file.h"
 
@@ -28,21 +30,6 @@ using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
-double matmul_gflops() {
-  // The shape of the largest products in prefill: 2048 tokens x 1024 x 3072.
-  at::Tensor a = at::randn({2048, 1024}), b = at::randn({1024, 3072});
-  at::mm(a, b);
-  // Best of several rounds: the ceiling this machine reaches, not an average disturbed by noise.
-  double best = 0;
-  for (int round = 0; round < 5; ++round) {
-    const int repeats = 3;
-    auto start = Clock::now();
-    for (int i = 0; i < repeats; ++i) at::mm(a, b);
-    best = std::max(best, 2.0 * 2048 * 1024 * 3072 * repeats / seconds_since(start) / 1e9);
-  }
-  return best;
 }
 
 std::vector<int64_t> parse_list(const std::string& text) {
@@ -58,13 +45,14 @@ int main(int argc, char** argv) {
   if (argc < 2) {
     std::fprintf(
         stderr,
-        "usage: %s CONFIG.json [--tokens a,b,c] [--repeats N] [--storage float32|bfloat16]\n",
+        "usage: %s CONFIG.json [--tokens a,b,c] [--repeats N] [--storage float32|bfloat16] "
+        "[--device cpu|cuda] [--dtype float32|bfloat16]\n",
         argv[0]);
     return 2;
   }
   std::vector<int64_t> totals = {512, 1024, 2048, 4096};
   int repeats = 2;
-  std::string storage = "float32";
+  std::string storage = "float32", device = "cpu", dtype = "float32";
   for (int i = 2; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
     if (flag == "--tokens")
@@ -73,23 +61,29 @@ int main(int argc, char** argv) {
       repeats = std::stoi(argv[i + 1]);
     else if (flag == "--storage")
       storage = argv[i + 1];
+    else if (flag == "--device")
+      device = argv[i + 1];
+    else if (flag == "--dtype")
+      dtype = argv[i + 1];
   }
   c10::InferenceMode inference;
   const auto config = safrl::io::parse_model_config(safrl::util::read_text_file(argv[1]), argv[1]);
   safrl::model::RunOptions options;
   options.storage_dtype = safrl::engine::parse_dtype(storage);
+  options.compute_dtype = safrl::engine::parse_dtype(dtype);
+  options.device = safrl::engine::parse_device(device);
   safrl::model::QwenForModel model(config, options.storage_dtype);
   at::manual_seed(0);
   for (auto& p : model->parameters()) p.normal_(0.0, 0.02);
+  model->to(options.device);
   safrl::engine::Engine engine(model, options);
 
-  const double peak = matmul_gflops();
-  std::printf("intra-op threads %d, fp32 matmul 2048x1024x3072: %.1f GFLOP/s\n",
-              at::get_num_threads(), peak);
-  const int64_t h = config.hidden_size, q = config.num_attention_heads * config.head_dim,
-                kv = config.num_key_value_heads * config.head_dim, inner = config.intermediate_size;
-  const double linear_flops_per_token =
-      2.0 * config.num_hidden_layers * (h * q + 2 * h * kv + q * h + 3 * h * inner);
+  const int64_t h = config.hidden_size, inner = config.intermediate_size;
+  // The largest products of prefill: 2048 tokens x hidden x MLP width.
+  const double peak = safrl::engine::matmul_gflops(options, 2048, h, inner);
+  std::printf("intra-op threads %d, %s %s matmul 2048x%lldx%lld: %.1f GFLOP/s\n",
+              at::get_num_threads(), device.c_str(), dtype.c_str(), static_cast<long long>(h),
+              static_cast<long long>(inner), peak);
   std::printf("%8s %6s %10s %10s %9s %7s\n", "tokens", "seqs", "seconds", "tokens/s", "GFLOP/s",
               "ratio");
   std::mt19937 rng(1);
@@ -102,20 +96,14 @@ int main(int argc, char** argv) {
       sequences.push_back(std::move(ids));
       used += length;
     }
-    double flops = 0;
     std::vector<safrl::engine::SequenceInput> inputs;
-    for (const auto& ids : sequences) {
-      const double n = static_cast<double>(ids.size());
-      flops += linear_flops_per_token * n;
-      flops += 2.0 * 2.0 * config.num_hidden_layers * q * n * (n + 1) / 2;  // causal QK^T and PV
-      flops += 2.0 * h * config.vocab_size;                                 // one LM-head row
-      inputs.push_back({ids});
-    }
-    engine.last_logits(inputs);  // warm-up
+    for (const auto& ids : sequences) inputs.push_back({ids});
+    engine.last_logits(inputs).cpu();  // warm-up (cpu(): waits for a GPU)
+    const safrl::engine::Work before = engine.work();
     auto start = Clock::now();
-    for (int r = 0; r < repeats; ++r) engine.last_logits(inputs);
+    for (int r = 0; r < repeats; ++r) engine.last_logits(inputs).cpu();
     const double seconds = seconds_since(start) / repeats;
-    const double gflops = flops / seconds / 1e9;
+    const double gflops = (engine.work() - before).flops() / repeats / seconds / 1e9;
     std::printf("%8lld %6zu %10.3f %10.1f %9.1f %7.2f\n", static_cast<long long>(total),
                 sequences.size(), seconds, total / seconds, gflops, gflops / peak);
   }

@@ -12,9 +12,14 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "engine/matmul_rate.h"
+#include "io/model_config.h"
 #include "reward/scorer.h"
+#ifdef SAFRL_WITH_SERVER
 #include "serve/client.h"
+#endif
 #include "util/error.h"
+#include "util/process_memory.h"
 
 namespace safrl::cli {
 
@@ -72,6 +77,16 @@ std::vector<nlohmann::json> make_groups(const BenchArgs& args) {
   return groups;
 }
 
+// The FLOP figures of one model's share of the run, over the seconds that model ran.
+nlohmann::json work_json(const engine::Work& work, double seconds) {
+  return {{"forwards", work.forwards},
+          {"tokens", work.tokens},
+          {"gflop", work.flops() / 1e9},
+          {"gflop_per_s", seconds > 0 ? work.flops() / seconds / 1e9 : 0.0},
+          {"head_gflop", work.head_flops / 1e9},
+          {"full_head_gflop", work.full_head_flops / 1e9}};
+}
+
 int run_in_process(const BenchArgs& args) {
   reward::Config config = reward::load_config(args.config);
   if (args.no_prefix_reuse) config.batching.share_prefixes = false;
@@ -85,6 +100,12 @@ int run_in_process(const BenchArgs& args) {
                                                   {"step", 0}}));
     }
   }
+  // The ceiling: this machine's rate on a product of the guard's largest prefill shape (2048
+  // tokens x hidden x MLP width), in the run's dtype and device, measured before the run.
+  const io::ModelConfig guard_config = io::load_model_config(config.guard.model);
+  const double matmul =
+      engine::matmul_gflops(reward::run_options(config.runtime), 2048, guard_config.hidden_size,
+                            guard_config.intermediate_size);
   scorer.score({samples.front()});  // warm-up: head caches, allocator
   const auto before = scorer.timing();
   const auto start = Clock::now();
@@ -96,6 +117,11 @@ int run_in_process(const BenchArgs& args) {
   }
   const double seconds = seconds_since(start);
   const auto after = scorer.timing();
+  const engine::Work guard = after.guard_work - before.guard_work;
+  const engine::Work helpfulness = after.helpfulness_work - before.helpfulness_work;
+  engine::Work total = guard;
+  total += helpfulness;
+  const double achieved = total.flops() / seconds / 1e9;
   const nlohmann::json result = {
       {"mode", "in_process"},
       {"prompts", args.prompts},
@@ -104,6 +130,12 @@ int run_in_process(const BenchArgs& args) {
       {"prefix_reuse", config.batching.share_prefixes},
       {"seconds", seconds},
       {"samples_per_s", samples.size() / seconds},
+      {"tokens_per_s", static_cast<double>(total.tokens) / seconds},
+      {"gflop_per_s", achieved},
+      {"matmul_gflop_per_s", matmul},
+      {"fraction_of_matmul", achieved / matmul},
+      {"peak_rss_mib",
+       static_cast<double>(util::process_memory().peak_resident_bytes) / (1024.0 * 1024.0)},
       {"guard_prefill_s", after.guard.prefill_seconds - before.guard.prefill_seconds},
       {"guard_decode_s", after.guard.decode_seconds - before.guard.decode_seconds},
       {"guard_decode_steps", after.guard.decode_steps - before.guard.decode_steps},
@@ -112,16 +144,30 @@ int run_in_process(const BenchArgs& args) {
        after.guard.prefix_tokens_saved - before.guard.prefix_tokens_saved},
       {"helpfulness_s", after.helpfulness_seconds - before.helpfulness_seconds},
       {"helpfulness_tokens", after.helpfulness_tokens - before.helpfulness_tokens},
+      {"helpfulness_prefix_tokens_saved",
+       after.helpfulness_tokens_saved - before.helpfulness_tokens_saved},
+      // What computing the LM head only at verdict positions (and only over the verdict
+      // grammar's tokens) saves against a plain forward's head over every position.
+      {"lm_head_gflop_saved", (guard.full_head_flops - guard.head_flops) / 1e9},
+      {"guard_work",
+       work_json(guard, after.guard.prefill_seconds + after.guard.decode_seconds -
+                            before.guard.prefill_seconds - before.guard.decode_seconds)},
+      {"helpfulness_work",
+       work_json(helpfulness, after.helpfulness_seconds - before.helpfulness_seconds)},
   };
   std::cout << result.dump() << std::endl;
   std::cerr << "safrl bench: " << samples.size() << " samples in " << seconds
-            << " s = " << result["samples_per_s"].get<double>() << " samples/s (guard prefill "
-            << result["guard_prefill_s"].get<double>() << " s, decode "
-            << result["guard_decode_s"].get<double>() << " s, helpfulness "
-            << result["helpfulness_s"].get<double>() << " s)\n";
+            << " s = " << result["samples_per_s"].get<double>() << " samples/s, "
+            << result["tokens_per_s"].get<double>() << " tokens/s, " << achieved
+            << " GFLOP/s = " << achieved / matmul << " of the matmul rate (" << matmul
+            << " GFLOP/s); guard prefill " << result["guard_prefill_s"].get<double>()
+            << " s, decode " << result["guard_decode_s"].get<double>() << " s, helpfulness "
+            << result["helpfulness_s"].get<double>() << " s; peak RSS "
+            << result["peak_rss_mib"].get<double>() << " MiB\n";
   return 0;
 }
 
+#ifdef SAFRL_WITH_SERVER
 int run_through_service(const BenchArgs& args) {
   serve::ClientOptions options;
   options.endpoints = {args.endpoint};
@@ -174,6 +220,11 @@ int run_through_service(const BenchArgs& args) {
   std::cout << result.dump() << std::endl;
   return errors > 0 ? 1 : 0;
 }
+#else
+int run_through_service(const BenchArgs&) {
+  throw util::InputError("this safrl was built without the service (SAFRL_WITH_SERVER=OFF)");
+}
+#endif
 
 }  // namespace
 

@@ -17,7 +17,9 @@ int main(int argc, char** argv) {
 #ifdef SAFRL_WITH_TORCH
   safrl::cli::add_forward_command(app, &exit_code);
   safrl::cli::add_score_command(app, &exit_code);
+#ifdef SAFRL_WITH_SERVER
   safrl::cli::add_serve_command(app, &exit_code);
+#endif
   safrl::cli::add_bench_command(app, &exit_code);
 #endif
   try {

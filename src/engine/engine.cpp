@@ -43,7 +43,35 @@ model::PackedBatch Engine::pack(const std::vector<SequenceInput>& inputs) const 
 at::Tensor Engine::hidden_states(const std::vector<SequenceInput>& inputs) {
   c10::InferenceMode guard;
   const model::PackedBatch batch = pack(inputs);
+  count_layers(inputs);  // before the forward: it appends the new tokens to the caches
   return model_->model->forward(batch, options_.compute_dtype);
+}
+
+void Engine::count_layers(const std::vector<SequenceInput>& inputs) {
+  const io::ModelConfig& c = config();
+  const double q = static_cast<double>(c.num_attention_heads) * c.head_dim;
+  const double kv = static_cast<double>(c.num_key_value_heads) * c.head_dim;
+  const double h = static_cast<double>(c.hidden_size);
+  const double linear_per_token =
+      2.0 * (h * q + 2 * h * kv + q * h + 3 * h * static_cast<double>(c.intermediate_size));
+  for (const SequenceInput& input : inputs) {
+    const double n = static_cast<double>(input.ids.size());
+    const double cached = input.cache ? static_cast<double>(input.cache->length()) : 0.0;
+    // Each new token i (1-based) attends to cached + i keys: QK^T and PV, 2 FLOPs each.
+    const double keys = n * cached + n * (n + 1) / 2;
+    work_.layer_flops += c.num_hidden_layers * (linear_per_token * n + 4.0 * q * keys);
+    work_.tokens += static_cast<int64_t>(input.ids.size());
+  }
+  ++work_.forwards;
+}
+
+void Engine::count_head(const std::vector<SequenceInput>& inputs, int64_t rows, int64_t outputs,
+                        int64_t all_outputs) {
+  int64_t tokens = 0;
+  for (const SequenceInput& input : inputs) tokens += static_cast<int64_t>(input.ids.size());
+  const double h2 = 2.0 * static_cast<double>(config().hidden_size);
+  work_.head_flops += h2 * static_cast<double>(rows) * static_cast<double>(outputs);
+  work_.full_head_flops += h2 * static_cast<double>(tokens) * static_cast<double>(all_outputs);
 }
 
 std::vector<int64_t> Engine::last_rows(const std::vector<SequenceInput>& inputs,
@@ -74,13 +102,22 @@ at::Tensor Engine::last_logits(const std::vector<SequenceInput>& inputs,
   at::Tensor hidden = hidden_states(inputs).index_select(0, rows_tensor(last_rows(inputs, false)));
   std::optional<at::Tensor> subset;
   if (tokens) subset = rows_tensor(*tokens);
+  const int64_t vocab = config().vocab_size;
+  count_head(inputs, static_cast<int64_t>(inputs.size()),
+             tokens ? static_cast<int64_t>(tokens->size()) : vocab, vocab);
   return model_->logits(hidden, subset);
 }
 
 at::Tensor Engine::scores(const std::vector<SequenceInput>& inputs) {
   c10::InferenceMode guard;
   at::Tensor hidden = hidden_states(inputs).index_select(0, rows_tensor(last_rows(inputs, true)));
-  return model_->scores(hidden);
+  at::Tensor out = model_->scores(hidden);
+  // Qwen2ForRewardModel's head is Linear(h, h) -> ReLU -> Linear(h, labels): h + labels columns.
+  const int64_t columns =
+      out.size(1) +
+      (config().architecture == io::Architecture::kQwen2ForRewardModel ? config().hidden_size : 0);
+  count_head(inputs, static_cast<int64_t>(inputs.size()), columns, columns);
+  return out;
 }
 
 c10::ScalarType parse_dtype(const std::string& name) {

@@ -15,6 +15,7 @@
 #include <ATen/core/Tensor.h>
 #include <c10/util/ArrayRef.h>
 
+#include "engine/work.h"
 #include "io/model_config.h"
 #include "model/kv_cache.h"
 #include "model/options.h"
@@ -50,15 +51,21 @@ class Engine {
   at::Tensor scores(const std::vector<SequenceInput>& inputs);
 
   model::QwenForModel& model() { return model_; }
+  // FLOPs computed so far (every call above adds to it).
+  const Work& work() const { return work_; }
 
  private:
   model::PackedBatch pack(const std::vector<SequenceInput>& inputs) const;
   // Row in the packed batch of each input's last token (or last non-pad token).
   std::vector<int64_t> last_rows(const std::vector<SequenceInput>& inputs, bool skip_pad) const;
   at::Tensor rows_tensor(const std::vector<int64_t>& rows) const;
+  void count_layers(const std::vector<SequenceInput>& inputs);
+  void count_head(const std::vector<SequenceInput>& inputs, int64_t rows, int64_t outputs,
+                  int64_t all_outputs);
 
   model::RunOptions options_;
   model::QwenForModel model_;
+  Work work_;
 };
 
 // Parses "float32" | "bfloat16" | "float16"; throws InputError listing them otherwise.

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <sstream>
 
+#include "util/process_memory.h"
+
 namespace safrl::serve {
 
 void Metrics::observe_latency(double seconds) {
@@ -47,6 +49,10 @@ std::string Metrics::prometheus() const {
   counter("last_batch_samples", "Samples in the last scoring pass.", last_batch_samples, "gauge");
   counter("last_batch_tokens", "Tokens computed in the last scoring pass.", last_batch_tokens,
           "gauge");
+  // The Prometheus client libraries' standard name, so dashboards find it; soak checks read it.
+  out << "# HELP process_resident_memory_bytes Resident memory size in bytes.\n"
+      << "# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes "
+      << util::process_memory().resident_bytes << '\n';
   const auto p = latency_percentiles();
   out << "# HELP safrl_request_latency_seconds Score request latency over the last " << kWindow
       << " requests.\n# TYPE safrl_request_latency_seconds summary\n";

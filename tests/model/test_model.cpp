@@ -5,6 +5,7 @@
 
 #include <ATen/Functions.h>
 
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <string>
@@ -13,7 +14,9 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/engine.h"
+#include "engine/matmul_rate.h"
 #include "util/error.h"
+#include "util/process_memory.h"
 
 namespace safrl {
 namespace {
@@ -87,6 +90,24 @@ TEST_P(ReferenceTest, PackedBatchEqualsEachSequenceAlone) {
   for (size_t i = 0; i < ref.inputs.size(); ++i) {
     at::Tensor alone = outputs_of(e, {{ref.inputs[i]}}).squeeze(0);
     EXPECT_LT(relative_difference(packed[i], alone, "packed vs alone " + std::to_string(i)), 1e-5);
+  }
+}
+
+// Over 1024 rows the CPU MLP runs in slices of rows (model/qwen.cpp); the result must not change.
+TEST_P(ReferenceTest, ABatchLargerThanOneMlpSliceEqualsEachSequenceAlone) {
+  engine::Engine e(kCheckpoints + "/" + GetParam(), cpu_options());
+  std::vector<std::vector<int32_t>> sequences;
+  for (int length : {450, 400, 300}) {
+    std::vector<int32_t> ids(length);
+    for (int t = 0; t < length; ++t) ids[t] = (t * 37 + length * 11) % 97;
+    sequences.push_back(ids);
+  }
+  std::vector<engine::SequenceInput> all;
+  for (const auto& ids : sequences) all.push_back({ids});
+  at::Tensor packed = outputs_of(e, all);  // 1150 rows: two slices
+  for (size_t i = 0; i < sequences.size(); ++i) {
+    at::Tensor alone = outputs_of(e, {{sequences[i]}}).squeeze(0);
+    EXPECT_LT(relative_difference(packed[i], alone, "sliced vs alone " + std::to_string(i)), 1e-5);
   }
 }
 
@@ -235,6 +256,46 @@ TEST(StrictLoading, EachDefectIsNamed) {
                 .find("lacks 1 tensor(s) that Qwen3ForSequenceClassification needs: score.weight"),
             std::string::npos)
       << load_error(broken + "wrong_architecture");
+}
+
+// FLOPs counted from the shapes by hand. qwen3_causal_tied_f32: hidden 48, 2 layers, 4 heads and
+// 2 KV heads of 16 (q width 64, k/v width 32), MLP 80, vocabulary 101.
+TEST(WorkCount, LayersAttentionAndTheHeadAreCountedFromTheShapes) {
+  engine::Engine e(kCheckpoints + "/qwen3_causal_tied_f32", cpu_options());
+  // Per token and layer: 2 x (q 48x64 + k, v 2 x 48x32 + o 64x48 + MLP 3 x 48x80) = 41472.
+  model::KvCache cache = e.new_cache();
+  e.hidden_states({{std::vector<int32_t>{1, 2, 3, 4, 5}, &cache}});
+  // 5 new tokens see 1 + 2 + ... + 5 = 15 keys; QK^T and PV: 4 x 64 FLOPs per key.
+  EXPECT_EQ(e.work().layer_flops, 2.0 * (41472 * 5 + 4 * 64 * 15));
+  EXPECT_EQ(e.work().head_flops, 0.0);
+  // Two more tokens after the 5 cached see 6 + 7 = 13 keys; the head over 3 of 101 columns.
+  e.last_logits({{std::vector<int32_t>{6, 7}, &cache}}, std::vector<int64_t>{1, 2, 3});
+  EXPECT_EQ(e.work().forwards, 2);
+  EXPECT_EQ(e.work().tokens, 7);
+  EXPECT_EQ(e.work().layer_flops,
+            2.0 * (41472 * 5 + 4 * 64 * 15) + 2.0 * (41472 * 2 + 4 * 64 * 13));
+  EXPECT_EQ(e.work().head_flops, 2.0 * 48 * 1 * 3);
+  EXPECT_EQ(e.work().full_head_flops, 2.0 * 48 * 2 * 101);  // both new tokens, every column
+}
+
+TEST(WorkCount, TheRewardModelHeadIsTwoLayers) {
+  // qwen2_reward_bf16: hidden 48, heads of 12 (q width 48, k/v 24), MLP 80; score head
+  // Linear(48, 48) -> Linear(48, 1), 49 columns.
+  engine::Engine e(kCheckpoints + "/qwen2_reward_bf16", cpu_options());
+  e.scores({{std::vector<int32_t>{1, 2, 3}}});
+  EXPECT_EQ(e.work().layer_flops,
+            2.0 * (2.0 * (48 * 48 + 2 * 48 * 24 + 48 * 48 + 3 * 48 * 80) * 3 + 4 * 48 * 6));
+  EXPECT_EQ(e.work().head_flops, 2.0 * 48 * 49);
+  EXPECT_EQ(e.work().full_head_flops, 2.0 * 48 * 3 * 49);
+}
+
+TEST(Measurement, MatmulRateAndResidentMemoryAreRead) {
+  const double rate = engine::matmul_gflops(cpu_options(), 64, 48, 80, 1);
+  EXPECT_TRUE(std::isfinite(rate));
+  EXPECT_GT(rate, 0.0);
+  const util::ProcessMemory memory = util::process_memory();
+  EXPECT_GT(memory.resident_bytes, int64_t{1} << 20);  // LibTorch alone is larger
+  EXPECT_GE(memory.peak_resident_bytes, memory.resident_bytes);
 }
 
 TEST(InputValidation, BadSequencesAreInputErrors) {

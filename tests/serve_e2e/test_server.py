@@ -144,6 +144,12 @@ def test_group_prefix_reuse_gives_the_same_rewards_as_unshared_scoring(server):
     metrics = urllib.request.urlopen(f"http://127.0.0.1:{server.http_port}/metrics").read().decode()
     saved = [line for line in metrics.splitlines() if line.startswith("safrl_prefix_tokens_saved_total")]
     assert int(saved[0].split()[1]) > 0
+    # The server's resident memory, as /proc reports it for its pid (soak checks read it here).
+    [rss_line] = [line for line in metrics.splitlines()
+                  if line.startswith("process_resident_memory_bytes ")]
+    with open(f"/proc/{server.proc.pid}/status") as status:
+        vm_rss = next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmRSS:"))
+    assert abs(int(rss_line.split()[1]) - vm_rss) < 64 << 20
 
 
 def test_retried_ids_get_the_same_answer_and_count_once(server):
