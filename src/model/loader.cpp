@@ -10,6 +10,7 @@
 
 #include "io/safetensors.h"
 #include "util/error.h"
+#include "util/mapped_file.h"
 
 namespace safrl::model {
 
@@ -116,6 +117,7 @@ QwenForModel load_model(const std::string& dir, const RunOptions& options) {
                                       "; weights must be F32, F16 or BF16"));
     }
     param.copy_(tensor_of(*view));
+    util::drop_pages(view->data, view->nbytes);  // the file's pages need not stay resident
     claimed.insert(name);
   }
   if (!missing.empty()) {

@@ -114,6 +114,22 @@ MlpImpl::MlpImpl(const io::ModelConfig& config, c10::ScalarType storage) {
 }
 
 at::Tensor MlpImpl::forward(const at::Tensor& x) {
+  // On CPU a large batch goes through in slices of rows, so the [rows, intermediate] activations
+  // stay in cache between the products and the elementwise SiLU and product (single-threaded in
+  // a LibTorch without OpenMP): 8192 tokens of Qwen3-0.6B at once ran at 0.58 of the machine's
+  // matmul rate, against 0.82 at 1024. Rows are independent, so slicing changes no result.
+  constexpr int64_t kCpuRows = 1024;
+  const int64_t rows = x.size(0);
+  if (!x.is_cpu() || rows <= kCpuRows) return forward_slice(x);
+  at::Tensor out = at::empty({rows, down_proj->weight.size(0)}, x.options());
+  for (int64_t start = 0; start < rows; start += kCpuRows) {
+    const int64_t count = std::min(kCpuRows, rows - start);
+    out.narrow(0, start, count).copy_(forward_slice(x.narrow(0, start, count)));
+  }
+  return out;
+}
+
+at::Tensor MlpImpl::forward_slice(const at::Tensor& x) {
   at::Tensor gate = gate_proj(x);
   at::silu_(gate);
   return down_proj(gate.mul_(up_proj(x)));

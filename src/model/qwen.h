@@ -59,6 +59,9 @@ class MlpImpl : public torch::nn::Module {
   at::Tensor forward(const at::Tensor& x);  // down(silu(gate(x)) * up(x))
 
   Linear gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};
+
+ private:
+  at::Tensor forward_slice(const at::Tensor& x);  // the same, for rows that stay in cache
 };
 TORCH_MODULE(Mlp);
 

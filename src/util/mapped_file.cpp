@@ -68,6 +68,14 @@ void MappedFile::release() {
   size_ = 0;
 }
 
+void drop_pages(const uint8_t* data, size_t nbytes) {
+  const auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const auto begin = (reinterpret_cast<uintptr_t>(data) + page - 1) / page * page;
+  const auto end = (reinterpret_cast<uintptr_t>(data) + nbytes) / page * page;
+  // Advice only: a failure leaves the pages resident, which costs memory, not correctness.
+  if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+}
+
 std::string read_text_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw LoadError(cat("cannot open ", path, ": ", std::strerror(errno)));

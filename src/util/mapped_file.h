@@ -33,6 +33,12 @@ class MappedFile {
 };
 
 // Reads a whole file into a string; throws LoadError naming the path on failure.
+// Says the process is done with these bytes of a read-only mapping: the whole pages inside the
+// range leave its resident set (the partial pages at either end stay). Reading them again is
+// still valid: the kernel faults them back in from the file. Loading calls it after copying each
+// tensor, so peak memory is the model plus one tensor rather than the model plus its file.
+void drop_pages(const uint8_t* data, size_t nbytes);
+
 std::string read_text_file(const std::string& path);
 
 }  // namespace safrl::util

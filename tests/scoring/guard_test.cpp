@@ -61,7 +61,9 @@ TEST(Guard, ConstrainedVerdictsParseAndTheirProbabilitiesAreDistributions) {
     EXPECT_EQ(argmax, static_cast<int>(v.safety)) << "greedy picks the most probable class";
     EXPECT_EQ(v.refusal.has_value(), response);
     EXPECT_EQ(v.refusal_prob.has_value(), response);
-    if (response) EXPECT_EQ(*v.refusal, *v.refusal_prob > 0.5);
+    if (response) {
+      EXPECT_EQ(*v.refusal, *v.refusal_prob > 0.5);
+    }
     EXPECT_EQ(outputs[i].input_tokens, static_cast<int64_t>(guard.encode(inputs[i]).size()));
   }
 }

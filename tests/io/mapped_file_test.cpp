@@ -1,0 +1,52 @@
+// util::MappedFile and util::drop_pages: dropped pages leave the resident set and read back the
+// same bytes; the process-memory reading that benchmarks and /metrics use moves with them.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "util/mapped_file.h"
+#include "util/process_memory.h"
+
+namespace safrl::util {
+namespace {
+
+std::string write_pattern_file(size_t bytes) {
+  const std::string path = ::testing::TempDir() + "/mapped_file_test.bin";
+  std::vector<char> data(bytes);
+  for (size_t i = 0; i < bytes; ++i) data[i] = static_cast<char>((i * 131) % 251);
+  std::ofstream(path, std::ios::binary).write(data.data(), static_cast<std::streamsize>(bytes));
+  return path;
+}
+
+TEST(DropPages, PagesLeaveTheResidentSetAndReadBackTheSameBytes) {
+  constexpr size_t kBytes = size_t{64} << 20;
+  const std::string path = write_pattern_file(kBytes);
+  MappedFile file(path);
+  ASSERT_EQ(file.size(), kBytes);
+  uint64_t sum = 0;
+  for (size_t i = 0; i < kBytes; i += 512) sum += file.data()[i];  // fault every page in
+  const int64_t touched = process_memory().resident_bytes;
+  drop_pages(file.data() + 1, kBytes - 1);  // unaligned start: the first page stays
+  const int64_t dropped = process_memory().resident_bytes;
+  EXPECT_GT(touched - dropped, int64_t{48} << 20) << "resident " << touched << " -> " << dropped;
+  for (size_t i = 0; i < kBytes; i += 4093) {
+    ASSERT_EQ(file.data()[i], static_cast<uint8_t>((i * 131) % 251)) << "byte " << i;
+  }
+  EXPECT_GT(sum, 0u);
+  std::remove(path.c_str());
+}
+
+TEST(DropPages, ARangeInsideOnePageIsLeftAlone) {
+  const std::string path = write_pattern_file(10000);
+  MappedFile file(path);
+  drop_pages(file.data() + 10, 100);
+  drop_pages(file.data(), 0);
+  EXPECT_EQ(file.data()[50], static_cast<uint8_t>((50 * 131) % 251));
+  std::remove(path.c_str());
+}
+
+}  // namespace
+}  // namespace safrl::util
