@@ -2,13 +2,15 @@
 reward model, with RANDOM weights and the REAL Qwen3 tokenizer, so every command runs on a fresh
 machine with no downloads.
 
-    /usr/bin/python3 scripts/make_embedded_models.py OUT_DIR TOKENIZER_DIR [--shape tiny|qwen3-0.6b]
+    /usr/bin/python3 scripts/make_embedded_models.py OUT_DIR TOKENIZER_DIR \
+        [--shape tiny|qwen3-0.6b|qwen3-4b|qwen3-8b]
 
 Writes OUT_DIR/guard (Qwen3ForCausalLM, tied embeddings, bf16) and OUT_DIR/reward
 (Qwen3ForSequenceClassification, one label, bf16), each a Hugging Face model directory with
 config.json, model.safetensors, tokenizer.json and tokenizer_config.json. The weights mean
 nothing: verdicts and scores from them are noise. Point the configs at real checkpoints for real
-rewards.
+rewards. The larger shapes are for benchmarks and memory checks; tensors are generated and written
+one at a time, so a 4B pair (16 GB of bf16) is made within a few GB of memory.
 """
 import json
 import os
@@ -30,12 +32,19 @@ TINY = {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
 
 
 def write_model(out_dir, tokenizer_dir, config, seed):
-    weights = make_checkpoints.random_weights(config, torch.Generator().manual_seed(seed))
+    gen = torch.Generator().manual_seed(seed)
+
+    def maker(shape, std, mean):
+        return lambda: torch.randn(*shape, generator=gen) * std + mean
+
+    # Made when written, in checkpoint order (the random stream of the test checkpoints).
+    entries = [(name, shape, maker(shape, std, mean))
+               for name, shape, std, mean in make_checkpoints.weight_specs(config)]
     os.makedirs(out_dir, exist_ok=True)
     with open(os.path.join(out_dir, "config.json"), "w") as f:
         json.dump(config, f, indent=2)
-    safetensors_io.save({k: v.to(torch.bfloat16) for k, v in weights.items()},
-                        os.path.join(out_dir, "model.safetensors"), {"format": "pt"})
+    safetensors_io.save_streaming(entries, os.path.join(out_dir, "model.safetensors"),
+                                  torch.bfloat16, {"format": "pt"})
     for name in ("tokenizer.json", "tokenizer_config.json"):
         shutil.copyfile(os.path.join(tokenizer_dir, name), os.path.join(out_dir, name))
 
@@ -44,13 +53,18 @@ def write_model(out_dir, tokenizer_dir, config, seed):
 # Skywork-Reward-V2-Qwen3-0.6B have them.
 QWEN3_06B = dict(TINY, hidden_size=1024, intermediate_size=3072, num_hidden_layers=28,
                  num_attention_heads=16, num_key_value_heads=8, head_dim=128)
-SHAPES = {"tiny": TINY, "qwen3-0.6b": QWEN3_06B}
+# Qwen3-4B (Qwen3Guard-Gen-4B, Skywork-Reward-V2-Qwen3-4B) and Qwen3-8B; 8B unties its LM head.
+QWEN3_4B = dict(QWEN3_06B, hidden_size=2560, intermediate_size=9728, num_hidden_layers=36,
+                num_attention_heads=32)
+QWEN3_8B = dict(QWEN3_4B, hidden_size=4096, intermediate_size=12288, tie_word_embeddings=False)
+SHAPES = {"tiny": TINY, "qwen3-0.6b": QWEN3_06B, "qwen3-4b": QWEN3_4B, "qwen3-8b": QWEN3_8B}
 
 
 def main():
     out_root, tokenizer_dir = sys.argv[1], sys.argv[2]
     shape = SHAPES[sys.argv[4]] if len(sys.argv) > 4 and sys.argv[3] == "--shape" else TINY
-    guard = make_checkpoints.base_config("qwen3", "Qwen3ForCausalLM", tie_word_embeddings=True, **shape)
+    guard = make_checkpoints.base_config("qwen3", "Qwen3ForCausalLM",
+                                         **dict({"tie_word_embeddings": True}, **shape))
     reward = make_checkpoints.base_config("qwen3", "Qwen3ForSequenceClassification", num_labels=1,
                                           pad_token_id=151643, **shape)
     write_model(os.path.join(out_root, "guard"), tokenizer_dir, guard, seed=1)

@@ -99,8 +99,9 @@ class PaddedModel:
         return rms_norm(x, self.w["model.norm.weight"], self.eps)
 
 
-def guard_batch(model, batch, new_tokens):
-    """Left-padded prefill with logits at every position, then greedy decoding with a cache."""
+def guard_batch(model, batch, new_tokens, last_logits_only):
+    """Left-padded prefill with logits at every position (or, as transformers' generate() does since
+    it passes logits_to_keep=1, at the last one only), then greedy decoding with a cache."""
     lm = model.w.get("lm_head.weight", model.w["model.embed_tokens.weight"])
     width = max(len(x) for x in batch)
     ids = torch.tensor([[0] * (width - len(x)) + x for x in batch])
@@ -108,8 +109,11 @@ def guard_batch(model, batch, new_tokens):
     positions = (mask.long().cumsum(1) - 1).clamp(min=0)
     cache = {}
     hidden = model.forward(ids, positions, mask, cache)
-    logits = hidden @ lm.T  # every position, as a plain forward returns them
-    next_ids = logits[:, -1].argmax(-1)
+    if last_logits_only:
+        next_ids = (hidden[:, -1] @ lm.T).argmax(-1)
+    else:
+        logits = hidden @ lm.T  # every position, as a plain forward returns them
+        next_ids = logits[:, -1].argmax(-1)
     for _ in range(new_tokens - 1):
         mask = torch.cat((mask, torch.ones(len(batch), 1, dtype=torch.bool)), 1)
         positions = positions[:, -1:] + 1
@@ -135,6 +139,12 @@ def main():
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--new-tokens", type=int, default=12)
     parser.add_argument("--safrl", default="build/src/cli/safrl")
+    parser.add_argument("--dump-ids", help="write the token ids of both models here (JSON) and "
+                        "exit: the input of experiments/bench/gpu/transformers_baseline.py")
+    parser.add_argument("--count-only", action="store_true",
+                        help="print the tokens each side computes and exit (no forwards)")
+    parser.add_argument("--last-logits-only", action="store_true",
+                        help="the guard's prefill computes logits at the last position only")
     args = parser.parse_args()
     samples = [json.loads(line) for line in open(args.workload)]
     guard_conversations, reward_conversations = [], []
@@ -154,11 +164,27 @@ def main():
 
     guard_ids = ids_of("guard", guard_conversations, args.guard)
     reward_ids = ids_of("qwen3", reward_conversations, args.reward)
+
+    def padded_tokens(ids):  # what one padded batch of --batch sequences computes
+        return sum(len(chunk) * max(len(x) for x in chunk)
+                   for chunk in (ids[i:i + args.batch] for i in range(0, len(ids), args.batch)))
+    counts = {"guard_sequences": len(guard_ids),
+              "guard_real_tokens": sum(len(x) for x in guard_ids),
+              "guard_padded_tokens": padded_tokens(guard_ids),
+              "helpfulness_real_tokens": sum(len(x) for x in reward_ids),
+              "helpfulness_padded_tokens": padded_tokens(reward_ids)}
+    if args.dump_ids:
+        with open(args.dump_ids, "w") as out:
+            json.dump({"samples": len(samples), "guard": guard_ids, "helpfulness": reward_ids}, out)
+        return
+    if args.count_only:
+        print(json.dumps(dict(counts, batch=args.batch)))
+        return
     torch.set_grad_enabled(False)
     guard, reward = PaddedModel(args.guard), PaddedModel(args.reward)
     start = time.time()
     for i in range(0, len(guard_ids), args.batch):
-        guard_batch(guard, guard_ids[i:i + args.batch], args.new_tokens)
+        guard_batch(guard, guard_ids[i:i + args.batch], args.new_tokens, args.last_logits_only)
     guard_seconds = time.time() - start
     start = time.time()
     for i in range(0, len(reward_ids), args.batch):
@@ -166,9 +192,10 @@ def main():
     reward_seconds = time.time() - start
     total = guard_seconds + reward_seconds
     print(json.dumps({"mode": "hf_style_baseline", "samples": len(samples), "batch": args.batch,
+                      "last_logits_only": args.last_logits_only,
                       "torch_threads": torch.get_num_threads(), "guard_s": guard_seconds,
                       "helpfulness_s": reward_seconds, "seconds": total,
-                      "samples_per_s": len(samples) / total}))
+                      "samples_per_s": len(samples) / total, **counts}))
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ run. tests/serve_e2e/test_load_quick.py runs a small variant through run_load().
 """
 import argparse
 import json
+import math
 import os
 import random
 import socket
@@ -52,6 +53,7 @@ class Tally:
         self.latencies = []
         self.busy = 0
         self.timeouts = 0
+        self.refused_as_expected = 0  # malformed requests answered with their error code
         self.duplicates = 0
         self.wrong = []  # replies that do not match what was sent
         self.errors = []  # other error replies
@@ -65,19 +67,66 @@ class Tally:
                     setattr(self, key, getattr(self, key) + value)
 
 
+WORDS = ("the model should answer every question about chemistry history cooking safety code "
+         "weapons privacy travel money health law music sports garden python network kernel "
+         "refuse explain step first then because however careful").split()
+
+
+def words(rng, low, high):
+    """Log-uniform many words, like rollout lengths."""
+    count = int(math.exp(rng.uniform(math.log(low), math.log(high))))
+    return " ".join(rng.choice(WORDS) for _ in range(count))
+
+
+def short_samples(rng, prefix, count, step):
+    return [{"id": f"{prefix}-{k}", "prompt": f"Question {rng.randrange(1000)}?",
+             "response": "Answer " * rng.randint(1, 12), "step": step} for k in range(count)]
+
+
+def rollout_samples(rng, prefix, count, step):
+    """One GRPO group: a shared prompt of 20-120 words, responses of 20-400, every other with a
+    think block."""
+    prompt = words(rng, 20, 120) + "?"
+    samples = []
+    for k in range(count):
+        response = words(rng, 20, 400)
+        if rng.random() < 0.5:
+            response = f"<think>\n{words(rng, 10, 200)}\n</think>\n\n{response}"
+        samples.append({"id": f"{prefix}-{k}", "prompt": prompt, "response": response,
+                        "step": step})
+    return samples
+
+
+# Malformed requests mixed into a soak, each with the error code it must get.
+BAD_REQUESTS = (
+    (lambda rid: {"v": 1, "type": "score", "id": rid, "samples": [{"id": "x", "prompt": "p"}]},
+     "bad_request"),
+    (lambda rid: {"v": 1, "type": "score", "id": rid, "samples": "not a list"}, "bad_request"),
+    (lambda rid: {"v": 99, "type": "score", "id": rid, "samples": []}, "unsupported_version"),
+    (lambda rid: {"v": 1, "type": "no_such_type", "id": rid}, "bad_request"),
+    (lambda rid: {"v": 1, "type": "score", "id": rid,
+                  "samples": [{"id": "x", "prompt": "x " * 50000, "response": "r"}]}, "too_long"),
+)
+
+
 def client_loop(endpoint, index, requests, in_flight, max_samples, attempt_timeout, stop_at, tally,
-                seed):
+                seed, rollouts=False, bad_every=0):
     """One DEALER with up to `in_flight` requests outstanding; returns when all are answered."""
     rng = random.Random(seed)
     sock = zmq.Context.instance().socket(zmq.DEALER)
     sock.setsockopt(zmq.LINGER, 0)
     sock.connect(endpoint)
-    todo = []
+    todo, expected_error = [], {}
+    make_samples = rollout_samples if rollouts else short_samples
     for r in range(requests):
-        samples = [{"id": f"{index}-{r}-{k}", "prompt": f"Question {rng.randrange(1000)}?",
-                    "response": "Answer " * rng.randint(1, 12), "step": r // 50}
-                   for k in range(rng.randint(1, max_samples))]
-        todo.append({"v": 1, "type": "score", "id": f"c{index}-r{r}", "samples": samples})
+        rid = f"c{index}-r{r}"
+        if bad_every and r % bad_every == bad_every - 1:
+            make, code = BAD_REQUESTS[(r // bad_every) % len(BAD_REQUESTS)]
+            todo.append(make(rid))
+            expected_error[rid] = code
+            continue
+        samples = make_samples(rng, f"{index}-{r}", rng.randint(1, max_samples), r // 50)
+        todo.append({"v": 1, "type": "score", "id": rid, "samples": samples})
     todo.reverse()
     active = {}  # id -> [request, first sent, next attempt at (None: in flight), attempt deadline]
     done = set()
@@ -117,6 +166,14 @@ def client_loop(endpoint, index, requests, in_flight, max_samples, attempt_timeo
                     continue
                 del active[rid]
                 done.add(rid)
+                if rid in expected_error:
+                    code = reply.get("error", {}).get("code") if reply["type"] == "error" else None
+                    if code == expected_error[rid]:
+                        tally.record(answered=1, refused_as_expected=1)
+                    else:
+                        tally.record(answered=1, wrong=f"{rid}: expected {expected_error[rid]}, "
+                                                       f"got {reply}")
+                    continue
                 if reply["type"] != "score":
                     tally.record(errors=reply.get("error"), answered=1)
                     continue
@@ -134,7 +191,7 @@ def client_loop(endpoint, index, requests, in_flight, max_samples, attempt_timeo
 
 
 def run_load(endpoint, pid, clients, requests, in_flight=4, max_samples=4, attempt_timeout=60.0,
-             max_seconds=170.0, seed=0):
+             max_seconds=170.0, seed=0, rollouts=False, bad_every=0, timeline_points=20):
     """Runs the clients against a running server; returns the figures as a dict."""
     tally = Tally(clients * requests)
     started = time.monotonic()
@@ -142,7 +199,7 @@ def run_load(endpoint, pid, clients, requests, in_flight=4, max_samples=4, attem
     rss = {"start": rss_kb(pid)}
     threads = [threading.Thread(target=client_loop,
                                 args=(endpoint, c, requests, in_flight, max_samples, attempt_timeout,
-                                      stop_at, tally, seed * 1000 + c))
+                                      stop_at, tally, seed * 1000 + c, rollouts, bad_every))
                for c in range(clients)]
     for t in threads:
         t.start()
@@ -155,7 +212,7 @@ def run_load(endpoint, pid, clients, requests, in_flight=4, max_samples=4, attem
             rss["middle"] = current
         if now >= next_sample:
             timeline.append([round(now - started), round(current / 1024, 1), tally.answered])
-            next_sample += max(1.0, max_seconds / 20)
+            next_sample += max(1.0, max_seconds / timeline_points)
     for t in threads:
         t.join()
     seconds = time.monotonic() - started
@@ -166,7 +223,8 @@ def run_load(endpoint, pid, clients, requests, in_flight=4, max_samples=4, attem
         "requests": tally.total, "answered": tally.answered,
         "lost": tally.total - tally.answered, "duplicates": tally.duplicates,
         "wrong": tally.wrong, "errors": tally.errors, "busy_replies": tally.busy,
-        "attempt_timeouts": tally.timeouts, "seconds": round(seconds, 1),
+        "attempt_timeouts": tally.timeouts, "refused_as_expected": tally.refused_as_expected,
+        "seconds": round(seconds, 1),
         "requests_per_second": round(tally.answered / seconds, 1),
         "latency_ms": {f"p{q}": round(percentile(ms, q), 1) if ms else None for q in (50, 90, 99)},
         "rss_mb": {k: round(v / 1024, 1) for k, v in rss.items()},
@@ -192,6 +250,12 @@ def main():
     parser.add_argument("--max-queued-samples", type=int, default=48)
     parser.add_argument("--reply-cache-seconds", type=int, default=600)
     parser.add_argument("--max-seconds", type=float, default=170.0)
+    parser.add_argument("--rollouts", action="store_true",
+                        help="GRPO-shaped requests: a group sharing a prompt of 20-120 words, "
+                             "responses of 20-400 words, half with thinking (a soak)")
+    parser.add_argument("--bad-every", type=int, default=0,
+                        help="every Nth request of a client is malformed and must get its code")
+    parser.add_argument("--timeline-points", type=int, default=20)
     parser.add_argument("--json", help="also write the figures here")
     args = parser.parse_args()
 
@@ -224,7 +288,9 @@ def main():
                 sys.exit("load_test: the server did not answer a ping")
             ping.close()
             figures = run_load(endpoint, pid, args.clients, args.requests, args.in_flight,
-                               args.max_samples, max_seconds=args.max_seconds)
+                               args.max_samples, max_seconds=args.max_seconds,
+                               rollouts=args.rollouts, bad_every=args.bad_every,
+                               timeline_points=args.timeline_points)
         finally:
             if server is not None:
                 server.terminate()

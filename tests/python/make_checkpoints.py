@@ -37,46 +37,50 @@ def base_config(model_type, arch, **overrides):
     return config
 
 
-def random_weights(config, gen):
+def weight_specs(config):
+    """Every tensor of the architecture, in checkpoint order: (name, shape, std, mean)."""
     qwen3 = config["model_type"] == "qwen3"
     hidden, inner = config["hidden_size"], config["intermediate_size"]
     heads, kv_heads = config["num_attention_heads"], config["num_key_value_heads"]
     head_dim = config.get("head_dim", hidden // heads)
 
-    def normal(*shape, std=0.2):
-        return torch.randn(*shape, generator=gen) * std
+    def normal(name, *shape, std=0.2):
+        return (name, shape, std, 0.0)
 
-    def norm_weight(n):
-        return 1.0 + normal(n, std=0.1)
+    def norm_weight(name, n):
+        return (name, (n,), 0.1, 1.0)
 
-    w = {"model.embed_tokens.weight": normal(config["vocab_size"], hidden, std=1.0),
-         "model.norm.weight": norm_weight(hidden)}
+    specs = [normal("model.embed_tokens.weight", config["vocab_size"], hidden, std=1.0),
+             norm_weight("model.norm.weight", hidden)]
     for layer in range(config["num_hidden_layers"]):
         p = f"model.layers.{layer}."
-        w[p + "input_layernorm.weight"] = norm_weight(hidden)
-        w[p + "post_attention_layernorm.weight"] = norm_weight(hidden)
+        specs.append(norm_weight(p + "input_layernorm.weight", hidden))
+        specs.append(norm_weight(p + "post_attention_layernorm.weight", hidden))
         for name, out in (("q", heads * head_dim), ("k", kv_heads * head_dim), ("v", kv_heads * head_dim)):
-            w[p + f"self_attn.{name}_proj.weight"] = normal(out, hidden)
+            specs.append(normal(p + f"self_attn.{name}_proj.weight", out, hidden))
             if not qwen3:
-                w[p + f"self_attn.{name}_proj.bias"] = normal(out)
-        w[p + "self_attn.o_proj.weight"] = normal(hidden, heads * head_dim)
+                specs.append(normal(p + f"self_attn.{name}_proj.bias", out))
+        specs.append(normal(p + "self_attn.o_proj.weight", hidden, heads * head_dim))
         if qwen3:
-            w[p + "self_attn.q_norm.weight"] = norm_weight(head_dim)
-            w[p + "self_attn.k_norm.weight"] = norm_weight(head_dim)
-        w[p + "mlp.gate_proj.weight"] = normal(inner, hidden)
-        w[p + "mlp.up_proj.weight"] = normal(inner, hidden)
-        w[p + "mlp.down_proj.weight"] = normal(hidden, inner)
+            specs.append(norm_weight(p + "self_attn.q_norm.weight", head_dim))
+            specs.append(norm_weight(p + "self_attn.k_norm.weight", head_dim))
+        specs.append(normal(p + "mlp.gate_proj.weight", inner, hidden))
+        specs.append(normal(p + "mlp.up_proj.weight", inner, hidden))
+        specs.append(normal(p + "mlp.down_proj.weight", hidden, inner))
     arch = config["architectures"][0]
     if arch.endswith("ForCausalLM") and not config["tie_word_embeddings"]:
-        w["lm_head.weight"] = normal(config["vocab_size"], hidden)
+        specs.append(normal("lm_head.weight", config["vocab_size"], hidden))
     elif arch.endswith("ForSequenceClassification"):
-        w["score.weight"] = normal(config["num_labels"], hidden)
+        specs.append(normal("score.weight", config["num_labels"], hidden))
     elif arch == "Qwen2ForRewardModel":
-        w["score.0.weight"] = normal(hidden, hidden)
-        w["score.0.bias"] = normal(hidden)
-        w["score.2.weight"] = normal(1, hidden)
-        w["score.2.bias"] = normal(1)
-    return w
+        specs += [normal("score.0.weight", hidden, hidden), normal("score.0.bias", hidden),
+                  normal("score.2.weight", 1, hidden), normal("score.2.bias", 1)]
+    return specs
+
+
+def random_weights(config, gen):
+    return {name: torch.randn(*shape, generator=gen) * std + mean
+            for name, shape, std, mean in weight_specs(config)}
 
 
 def write_checkpoint(out_dir, config, weights, dtype, shards):

@@ -42,6 +42,28 @@ def save(tensors, path, metadata=None):
             f.write(blob)
 
 
+def save_streaming(entries, path, dtype, metadata=None):
+    """Writes tensors one at a time, in the order given, so a checkpoint larger than memory can be
+    made: entries are (name, shape, make) with make() returning the tensor, stored as dtype."""
+    header = {"__metadata__": metadata} if metadata else {}
+    itemsize = torch.empty((), dtype=dtype).element_size()
+    offset = 0
+    for name, shape, _ in entries:
+        size = itemsize * int(np.prod(shape, dtype=np.int64))
+        header[name] = {"dtype": _DTYPES[dtype], "shape": list(shape),
+                        "data_offsets": [offset, offset + size]}
+        offset += size
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(text)))
+        f.write(text)
+        for name, shape, make in entries:
+            tensor = make().to(dtype)
+            assert tuple(tensor.shape) == tuple(shape), name
+            f.write(_tensor_bytes(tensor))
+
+
 def load(path):
     """Reads a safetensors file into {name: torch tensor}."""
     with open(path, "rb") as f:

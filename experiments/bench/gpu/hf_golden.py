@@ -1,0 +1,80 @@
+"""Golden outputs from Hugging Face transformers and tokenizers, for the exactness claims of
+issues 2 and 3 (run on the GPU machine, which has both; this machine has neither).
+
+    python3 experiments/bench/gpu/hf_golden.py CHECKPOINTS_DIR TOKENIZER_DIR OUT_DIR
+
+CHECKPOINTS_DIR is what tests/python/make_checkpoints.py writes (the test checkpoints, each with
+the independent Python reference's outputs in reference.json). For each checkpoint transformers
+loads it as a user would (Auto classes, float32) and computes the same outputs: logits at the last
+token (causal LM) or the score read at the last non-pad token (sequence classification).
+Qwen2ForRewardModel is remote code (WorldPM's repository), not in transformers, so it is
+skipped. Tokenizer: `tokenizers` encodes every entry of tests/data/tokenizer/corpus.json; entries
+with hf_pieces are the ones where the JS reference differs, so they are listed apart. Writes
+OUT_DIR/hf_golden.json (the outputs, to become test data) and prints a summary. NOT RUN YET.
+"""
+import json
+import os
+import sys
+
+import torch
+import transformers
+from tokenizers import Tokenizer
+
+SOURCE = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+
+def checkpoint_outputs(directory):
+    config = json.load(open(os.path.join(directory, "config.json")))
+    arch = config["architectures"][0]
+    if arch == "Qwen2ForRewardModel":
+        return None, "skipped: remote code, not in transformers"
+    cls = (transformers.AutoModelForCausalLM if arch.endswith("ForCausalLM")
+           else transformers.AutoModelForSequenceClassification)
+    model = cls.from_pretrained(directory, dtype=torch.float32).eval()
+    reference = json.load(open(os.path.join(directory, "reference.json")))
+    outputs, worst = [], 0.0
+    for ids, expected in zip(reference["inputs"], reference["outputs"]):
+        with torch.no_grad():
+            logits = model(input_ids=torch.tensor([ids])).logits
+        got = logits[0, -1] if arch.endswith("ForCausalLM") else logits[0]
+        outputs.append(got.tolist())
+        expected = torch.tensor(expected)
+        worst = max(worst, ((got - expected).abs().max() / expected.abs().max().clamp(min=1e-12)).item())
+    return outputs, worst
+
+
+def main():
+    checkpoints, tokenizer_dir, out_dir = sys.argv[1:4]
+    os.makedirs(out_dir, exist_ok=True)
+    result = {"transformers": transformers.__version__, "torch": torch.__version__,
+              "checkpoints": {}, "tokenizer": {}}
+    for name in sorted(os.listdir(checkpoints)):
+        directory = os.path.join(checkpoints, name)
+        if not os.path.exists(os.path.join(directory, "reference.json")):
+            continue
+        outputs, worst = checkpoint_outputs(directory)
+        result["checkpoints"][name] = {"outputs": outputs, "max_relative_difference": worst}
+        print(f"{name}: max relative difference to the Python reference {worst}")
+
+    tokenizer = Tokenizer.from_file(os.path.join(tokenizer_dir, "tokenizer.json"))
+    corpus = json.load(open(os.path.join(SOURCE, "tests/data/tokenizer/corpus.json")))["entries"]
+    expected = {e["name"]: e["ids"] for e in json.load(
+        open(os.path.join(SOURCE, "tests/data/tokenizer/reference_ids.json")))["entries"]}
+    differ, hf_only = [], {}
+    for entry in corpus:
+        ids = tokenizer.encode(entry["text"], add_special_tokens=False).ids
+        result["tokenizer"][entry["name"]] = ids
+        if "hf_pieces" in entry:
+            hf_only[entry["name"]] = {"ids": ids, "pieces": [tokenizer.decode([i]) for i in ids]}
+        elif ids != expected.get(entry["name"]):
+            differ.append(entry["name"])
+    result["tokenizer_summary"] = {"entries": len(corpus), "differ_from_reference_ids": differ,
+                                   "hf_only_entries": hf_only}
+    print(f"tokenizer: {len(corpus)} entries, {len(differ)} differ from reference_ids.json: {differ}")
+    print(f"tokenizer: entries where the JS reference differs: {json.dumps(hf_only, ensure_ascii=False)}")
+    with open(os.path.join(out_dir, "hf_golden.json"), "w") as out:
+        json.dump(result, out)
+
+
+if __name__ == "__main__":
+    main()

