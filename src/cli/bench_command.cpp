@@ -174,6 +174,7 @@ int run_through_service(const BenchArgs& args) {
   serve::Client client(options);
   client.ping();
   const auto groups = make_groups(args);
+  const nlohmann::json counters_before = client.stats()["counters"];
   std::map<std::string, Clock::time_point> sent;
   std::vector<double> latencies;
   size_t next = 0, samples = 0, errors = 0;
@@ -199,24 +200,34 @@ int run_through_service(const BenchArgs& args) {
     sent.erase(it);
   }
   const double seconds = seconds_since(start);
+  const nlohmann::json counters = client.stats()["counters"];
   std::sort(latencies.begin(), latencies.end());
   auto pct = [&](double q) {
     return latencies.empty() ? 0.0 : latencies[static_cast<size_t>(q * (latencies.size() - 1))];
   };
-  const nlohmann::json result = {{"mode", "service"},
-                                 {"endpoint", args.endpoint},
-                                 {"prompts", args.prompts},
-                                 {"group", args.group},
-                                 {"in_flight", args.in_flight},
-                                 {"requests", groups.size()},
-                                 {"errors", errors},
-                                 {"samples", samples},
-                                 {"seconds", seconds},
-                                 {"requests_per_s", groups.size() / seconds},
-                                 {"samples_per_s", samples / seconds},
-                                 {"latency_p50_s", pct(0.5)},
-                                 {"latency_p90_s", pct(0.9)},
-                                 {"latency_p99_s", pct(0.99)}};
+  const nlohmann::json result = {
+      {"mode", "service"},
+      {"endpoint", args.endpoint},
+      {"prompts", args.prompts},
+      {"group", args.group},
+      {"in_flight", args.in_flight},
+      {"requests", groups.size()},
+      {"errors", errors},
+      {"samples", samples},
+      {"seconds", seconds},
+      {"requests_per_s", groups.size() / seconds},
+      {"samples_per_s", samples / seconds},
+      // The server's own counters, so also what other clients sent.
+      {"tokens_per_s",
+       (counters.value("tokens", int64_t{0}) - counters_before.value("tokens", int64_t{0})) /
+           seconds},
+      {"prefix_tokens_saved", counters.value("prefix_tokens_saved", int64_t{0}) -
+                                  counters_before.value("prefix_tokens_saved", int64_t{0})},
+      {"server_peak_rss_mib",
+       static_cast<double>(counters.value("peak_resident_bytes", int64_t{0})) / (1024.0 * 1024.0)},
+      {"latency_p50_s", pct(0.5)},
+      {"latency_p90_s", pct(0.9)},
+      {"latency_p99_s", pct(0.99)}};
   std::cout << result.dump() << std::endl;
   return errors > 0 ? 1 : 0;
 }

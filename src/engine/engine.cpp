@@ -61,17 +61,29 @@ void Engine::count_layers(const std::vector<SequenceInput>& inputs) {
     const double keys = n * cached + n * (n + 1) / 2;
     work_.layer_flops += c.num_hidden_layers * (linear_per_token * n + 4.0 * q * keys);
     work_.tokens += static_cast<int64_t>(input.ids.size());
+    // A plain transformers forward applies its head to every new token, whether or not the
+    // caller wanted outputs there (a prefix filled into a cache included).
+    work_.full_head_flops += 2.0 * h * n * static_cast<double>(head_columns());
   }
   ++work_.forwards;
 }
 
-void Engine::count_head(const std::vector<SequenceInput>& inputs, int64_t rows, int64_t outputs,
-                        int64_t all_outputs) {
-  int64_t tokens = 0;
-  for (const SequenceInput& input : inputs) tokens += static_cast<int64_t>(input.ids.size());
-  const double h2 = 2.0 * static_cast<double>(config().hidden_size);
-  work_.head_flops += h2 * static_cast<double>(rows) * static_cast<double>(outputs);
-  work_.full_head_flops += h2 * static_cast<double>(tokens) * static_cast<double>(all_outputs);
+int64_t Engine::head_columns() const {
+  const io::ModelConfig& c = config();
+  switch (c.head) {
+    case io::HeadKind::kCausalLM:
+      return c.vocab_size;
+    case io::HeadKind::kRewardModel:  // Linear(h, h) -> ReLU -> Linear(h, 1)
+      return c.hidden_size + 1;
+    case io::HeadKind::kSequenceClassification:
+      break;
+  }
+  return c.num_labels;
+}
+
+void Engine::count_head(int64_t rows, int64_t columns) {
+  work_.head_flops += 2.0 * static_cast<double>(config().hidden_size) * static_cast<double>(rows) *
+                      static_cast<double>(columns);
 }
 
 std::vector<int64_t> Engine::last_rows(const std::vector<SequenceInput>& inputs,
@@ -102,22 +114,16 @@ at::Tensor Engine::last_logits(const std::vector<SequenceInput>& inputs,
   at::Tensor hidden = hidden_states(inputs).index_select(0, rows_tensor(last_rows(inputs, false)));
   std::optional<at::Tensor> subset;
   if (tokens) subset = rows_tensor(*tokens);
-  const int64_t vocab = config().vocab_size;
-  count_head(inputs, static_cast<int64_t>(inputs.size()),
-             tokens ? static_cast<int64_t>(tokens->size()) : vocab, vocab);
+  count_head(static_cast<int64_t>(inputs.size()),
+             tokens ? static_cast<int64_t>(tokens->size()) : config().vocab_size);
   return model_->logits(hidden, subset);
 }
 
 at::Tensor Engine::scores(const std::vector<SequenceInput>& inputs) {
   c10::InferenceMode guard;
   at::Tensor hidden = hidden_states(inputs).index_select(0, rows_tensor(last_rows(inputs, true)));
-  at::Tensor out = model_->scores(hidden);
-  // Qwen2ForRewardModel's head is Linear(h, h) -> ReLU -> Linear(h, labels): h + labels columns.
-  const int64_t columns =
-      out.size(1) +
-      (config().architecture == io::Architecture::kQwen2ForRewardModel ? config().hidden_size : 0);
-  count_head(inputs, static_cast<int64_t>(inputs.size()), columns, columns);
-  return out;
+  count_head(static_cast<int64_t>(inputs.size()), head_columns());
+  return model_->scores(hidden);
 }
 
 c10::ScalarType parse_dtype(const std::string& name) {

@@ -60,8 +60,9 @@ class Engine {
   std::vector<int64_t> last_rows(const std::vector<SequenceInput>& inputs, bool skip_pad) const;
   at::Tensor rows_tensor(const std::vector<int64_t>& rows) const;
   void count_layers(const std::vector<SequenceInput>& inputs);
-  void count_head(const std::vector<SequenceInput>& inputs, int64_t rows, int64_t outputs,
-                  int64_t all_outputs);
+  void count_head(int64_t rows, int64_t columns);
+  // Output columns of the head (its FLOPs per row are 2 x hidden x this).
+  int64_t head_columns() const;
 
   model::RunOptions options_;
   model::QwenForModel model_;

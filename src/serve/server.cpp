@@ -22,6 +22,7 @@
 #include "serve/protocol.h"
 #include "serve/step_logger.h"
 #include "util/error.h"
+#include "util/process_memory.h"
 
 namespace safrl::serve {
 
@@ -364,7 +365,11 @@ json Server::Impl::stats_reply(const std::string& id, bool flush) {
                        {"requests", metrics_.requests.load()},
                        {"samples", metrics_.samples.load()},
                        {"busy_replies", metrics_.busy_replies.load()},
-                       {"deduplicated", metrics_.deduplicated.load()}};
+                       {"deduplicated", metrics_.deduplicated.load()},
+                       {"tokens", metrics_.tokens.load()},
+                       {"prefix_tokens_saved", metrics_.prefix_tokens_saved.load()},
+                       {"resident_bytes", util::process_memory().resident_bytes},
+                       {"peak_resident_bytes", util::process_memory().peak_resident_bytes}};
   return reply;
 }
 

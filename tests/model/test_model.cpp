@@ -268,6 +268,7 @@ TEST(WorkCount, LayersAttentionAndTheHeadAreCountedFromTheShapes) {
   // 5 new tokens see 1 + 2 + ... + 5 = 15 keys; QK^T and PV: 4 x 64 FLOPs per key.
   EXPECT_EQ(e.work().layer_flops, 2.0 * (41472 * 5 + 4 * 64 * 15));
   EXPECT_EQ(e.work().head_flops, 0.0);
+  EXPECT_EQ(e.work().full_head_flops, 2.0 * 48 * 5 * 101);
   // Two more tokens after the 5 cached see 6 + 7 = 13 keys; the head over 3 of 101 columns.
   e.last_logits({{std::vector<int32_t>{6, 7}, &cache}}, std::vector<int64_t>{1, 2, 3});
   EXPECT_EQ(e.work().forwards, 2);
@@ -275,7 +276,8 @@ TEST(WorkCount, LayersAttentionAndTheHeadAreCountedFromTheShapes) {
   EXPECT_EQ(e.work().layer_flops,
             2.0 * (41472 * 5 + 4 * 64 * 15) + 2.0 * (41472 * 2 + 4 * 64 * 13));
   EXPECT_EQ(e.work().head_flops, 2.0 * 48 * 1 * 3);
-  EXPECT_EQ(e.work().full_head_flops, 2.0 * 48 * 2 * 101);  // both new tokens, every column
+  // A plain forward's head: every new token of both calls (the cached prefix too), every column.
+  EXPECT_EQ(e.work().full_head_flops, 2.0 * 48 * 7 * 101);
 }
 
 TEST(WorkCount, TheRewardModelHeadIsTwoLayers) {

@@ -163,6 +163,8 @@ def test_retried_ids_get_the_same_answer_and_count_once(server):
     [step] = [json.loads(line) for line in open(server.run_dir / "steps.jsonl")]
     assert step["count"] == 3
     assert stats["counters"]["deduplicated"] == 1
+    assert stats["counters"]["samples"] == 3 and stats["counters"]["tokens"] > 0
+    assert stats["counters"]["peak_resident_bytes"] >= stats["counters"]["resident_bytes"] > 50 << 20
 
 
 def test_step_logs_hold_the_statistics_of_the_replies(server):
