@@ -23,6 +23,7 @@
 #include "engine/matmul_rate.h"
 #include "io/model_config.h"
 #include "util/mapped_file.h"
+#include "util/process_memory.h"
 
 namespace {
 
@@ -50,6 +51,7 @@ int main(int argc, char** argv) {
         argv[0]);
     return 2;
   }
+  safrl::util::keep_freed_memory_for_reuse();  // as the safrl program does
   std::vector<int64_t> totals = {512, 1024, 2048, 4096};
   int repeats = 2;
   std::string storage = "float32", device = "cpu", dtype = "float32";

@@ -7,8 +7,10 @@
 
 #include "cli/commands.h"
 #include "util/error.h"
+#include "util/process_memory.h"
 
 int main(int argc, char** argv) {
+  safrl::util::keep_freed_memory_for_reuse();
   CLI::App app{"safrl: Qwen3Guard rewards for safety reinforcement learning"};
   app.require_subcommand(1);
   int exit_code = 0;

@@ -1,5 +1,8 @@
 #include "util/process_memory.h"
 
+#include <malloc.h>
+
+#include <climits>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -18,6 +21,11 @@ ProcessMemory process_memory() {
     if (key == "VmHWM:") memory.peak_resident_bytes = kb * 1024;
   }
   return memory;
+}
+
+void keep_freed_memory_for_reuse() {
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);
+  mallopt(M_TRIM_THRESHOLD, INT_MAX);
 }
 
 }  // namespace safrl::util
