@@ -361,6 +361,7 @@ json Server::Impl::info_reply(const std::string& id, bool deep) {
 json Server::Impl::stats_reply(const std::string& id, bool flush) {
   json reply = {{"type", "stats"}, {"id", id}, {"steps", steps_.pending()}};
   reply["flushed"] = flush ? json(steps_.flush_all()) : json::array();
+  const util::ProcessMemory memory = util::process_memory();  // one read of /proc/self/status
   reply["counters"] = {{"queued_samples", metrics_.queued_samples.load()},
                        {"requests", metrics_.requests.load()},
                        {"samples", metrics_.samples.load()},
@@ -368,8 +369,8 @@ json Server::Impl::stats_reply(const std::string& id, bool flush) {
                        {"deduplicated", metrics_.deduplicated.load()},
                        {"tokens", metrics_.tokens.load()},
                        {"prefix_tokens_saved", metrics_.prefix_tokens_saved.load()},
-                       {"resident_bytes", util::process_memory().resident_bytes},
-                       {"peak_resident_bytes", util::process_memory().peak_resident_bytes}};
+                       {"resident_bytes", memory.resident_bytes},
+                       {"peak_resident_bytes", memory.peak_resident_bytes}};
   return reply;
 }
 
