@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "chat/message.h"
+#include "chat/render.h"
 
 namespace safrl::chat::internal {
 
@@ -32,7 +33,7 @@ inline std::string_view strip_newlines(std::string_view s) {
 // One renderer per format; render() has already checked that `messages` is non-empty and that
 // every role is valid.
 std::string render_guard(const std::vector<Message>& messages);
-std::string render_qwen3(const std::vector<Message>& messages);
-std::string render_chatml(const std::vector<Message>& messages);
+std::string render_qwen3(const std::vector<Message>& messages, const RenderOptions& options);
+std::string render_chatml(const std::vector<Message>& messages, const RenderOptions& options);
 
 }  // namespace safrl::chat::internal

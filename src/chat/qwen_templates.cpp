@@ -69,7 +69,7 @@ void append_qwen3_assistant(std::string& text, std::string_view content, bool af
 
 }  // namespace
 
-std::string render_qwen3(const std::vector<Message>& messages) {
+std::string render_qwen3(const std::vector<Message>& messages, const RenderOptions& options) {
   const size_t last_query = last_query_index(messages);
   std::string text;
   for (size_t i = 0; i < messages.size(); ++i) {
@@ -82,15 +82,20 @@ std::string render_qwen3(const std::vector<Message>& messages) {
       append_turn(text, m.role, m.content);
     }
   }
+  if (options.add_generation_prompt) {
+    text += "<|im_start|>assistant\n";
+    if (!options.enable_thinking) text += "<think>\n\n</think>\n\n";
+  }
   return text;
 }
 
-std::string render_chatml(const std::vector<Message>& messages) {
+std::string render_chatml(const std::vector<Message>& messages, const RenderOptions& options) {
   std::string text;
   // WorldPM was trained with an explicit empty system turn; without it the Qwen2.5 template
   // would insert its default "You are Qwen, created by Alibaba Cloud..." system prompt.
   if (messages.front().role != "system") append_turn(text, "system", "");
   for (const Message& m : messages) append_turn(text, m.role, m.content);
+  if (options.add_generation_prompt) text += "<|im_start|>assistant\n";
   return text;
 }
 

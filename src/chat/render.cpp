@@ -37,17 +37,26 @@ std::string_view chat_format_name(ChatFormat format) {
   throw std::logic_error("chat_format_name: ChatFormat value out of range");
 }
 
-std::string render(ChatFormat format, const std::vector<Message>& messages) {
+std::string render(ChatFormat format, const std::vector<Message>& messages,
+                   const RenderOptions& options) {
   // Messages built in C++ bypass messages_from_json(), so the checks every format needs live here.
   if (messages.empty()) throw util::InputError(std::string(internal::kEmptyConversation));
   for (size_t i = 0; i < messages.size(); ++i) check_role(i, messages[i].role);
   switch (format) {
     case ChatFormat::kGuard:
+      if (options.add_generation_prompt || !options.enable_thinking) {
+        throw util::InputError(
+            "the guard prompt always ends with its own assistant header and empty think block; "
+            "add_generation_prompt and enable_thinking apply to the qwen3 and chatml formats only");
+      }
       return internal::render_guard(messages);
     case ChatFormat::kQwen3:
-      return internal::render_qwen3(messages);
+      return internal::render_qwen3(messages, options);
     case ChatFormat::kChatml:
-      return internal::render_chatml(messages);
+      if (!options.enable_thinking) {
+        throw util::InputError("enable_thinking applies to the qwen3 format only");
+      }
+      return internal::render_chatml(messages, options);
   }
   throw std::logic_error("render: ChatFormat value out of range");
 }

@@ -4,11 +4,12 @@
 //   kGuard   Qwen3Guard-Gen moderation prompt: HEAD + body + TAIL, one user turn ending in the
 //            assistant header and an empty think block. The last message's role picks prompt
 //            moderation (user) or response moderation (assistant).
-//   kQwen3   The Qwen3 chat template as apply_chat_template(messages, tokenize=False) renders it
-//            with no generation prompt (Skywork-Reward-V2-Qwen3 reward models), including the
-//            think block of assistant turns after the last user query.
+//   kQwen3   The Qwen3 chat template as apply_chat_template(messages, tokenize=False,
+//            add_generation_prompt=..., enable_thinking=...) renders it, including the think
+//            block of assistant turns after the last user query. Reward models (Skywork-Reward-V2-
+//            Qwen3) read it with no generation prompt, the default.
 //   kChatml  The Qwen2.5 chat format WorldPM expects; an empty system message is inserted when
-//            the conversation does not start with one, and no generation prompt is added.
+//            the conversation does not start with one.
 // render() validates first (non-empty, known roles, the guard's ordering rules) and throws
 // util::InputError naming the message at fault; it never drops or rewrites a message silently.
 // All functions are pure and thread-safe; returned string_views point at static storage.
@@ -31,8 +32,20 @@ ChatFormat parse_chat_format(std::string_view name);
 // The name parse_chat_format() accepts for `format`.
 std::string_view chat_format_name(ChatFormat format);
 
-// The rendered text of `messages` in `format`. Throws util::InputError on an invalid conversation.
-std::string render(ChatFormat format, const std::vector<Message>& messages);
+// apply_chat_template's switches, for the chat formats (kQwen3, kChatml). The guard prompt has
+// its own fixed ending, so kGuard accepts only the defaults.
+struct RenderOptions {
+  // Ends the text with the assistant header, ready for the model to answer.
+  bool add_generation_prompt = false;
+  // Qwen3 only: false adds an empty think block after the generation prompt (Qwen3's
+  // non-thinking mode); without a generation prompt it changes nothing, as in the template.
+  bool enable_thinking = true;
+};
+
+// The rendered text of `messages` in `format`. Throws util::InputError on an invalid conversation
+// or options the format does not have.
+std::string render(ChatFormat format, const std::vector<Message>& messages,
+                   const RenderOptions& options = {});
 
 // Which question the guard is asked.
 enum class GuardMode {

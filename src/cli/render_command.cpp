@@ -1,5 +1,6 @@
 // safrl render --format guard|qwen3|chatml: JSON lines {"messages": [...]} on stdin, one
-// {"text": "..."} per line on stdout (a developer tool for checking prompts byte for byte).
+// {"text": "..."} per line on stdout (a developer tool for checking prompts byte for byte). A line
+// may also carry apply_chat_template's "add_generation_prompt" and "enable_thinking" (booleans).
 #include <iostream>
 #include <memory>
 #include <string>
@@ -16,6 +17,16 @@
 namespace safrl::cli {
 namespace {
 
+// An optional boolean switch of a line; absent means `fallback`.
+bool switch_of(const nlohmann::json& line, const char* name, bool fallback) {
+  auto value = line.find(name);
+  if (value == line.end()) return fallback;
+  if (!value->is_boolean()) {
+    throw util::InputError(util::cat("\"", name, "\" must be true or false, got ", value->dump()));
+  }
+  return value->get<bool>();
+}
+
 nlohmann::json render_line(chat::ChatFormat format, const nlohmann::json& line) {
   if (!line.is_object()) {
     throw util::InputError(
@@ -23,14 +34,20 @@ nlohmann::json render_line(chat::ChatFormat format, const nlohmann::json& line) 
   }
   for (const auto& item : line.items()) {
     if (item.key() == "tools") throw util::InputError("\"tools\" is not supported");
-    if (item.key() != "messages") {
-      throw util::InputError(
-          util::cat("unknown field \"", item.key(), "\"; a line has only \"messages\""));
+    if (item.key() != "messages" && item.key() != "add_generation_prompt" &&
+        item.key() != "enable_thinking") {
+      throw util::InputError(util::cat("unknown field \"", item.key(),
+                                       "\"; a line has \"messages\" and optionally "
+                                       "\"add_generation_prompt\" and \"enable_thinking\""));
     }
   }
   auto messages = line.find("messages");
   if (messages == line.end()) throw util::InputError("missing field \"messages\"");
-  return {{"text", chat::render(format, chat::messages_from_json(*messages))}};
+  chat::RenderOptions options;
+  options.add_generation_prompt =
+      switch_of(line, "add_generation_prompt", options.add_generation_prompt);
+  options.enable_thinking = switch_of(line, "enable_thinking", options.enable_thinking);
+  return {{"text", chat::render(format, chat::messages_from_json(*messages), options)}};
 }
 
 }  // namespace

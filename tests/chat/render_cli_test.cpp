@@ -125,7 +125,8 @@ TEST(RenderCli, RefusesMalformedLines) {
       << run.err;
   const std::string expected_tail =
       "line 2: \"tools\" is not supported\n"
-      "line 3: unknown field \"prompt\"; a line has only \"messages\"\n"
+      "line 3: unknown field \"prompt\"; a line has \"messages\" and optionally "
+      "\"add_generation_prompt\" and \"enable_thinking\"\n"
       "line 4: missing field \"messages\"\n"
       "line 5: expected an object {\"messages\": [...]}, got array\n"
       "line 6: messages[0].role is \"assistant\"; a guard conversation starts with a user or "

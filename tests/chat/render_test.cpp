@@ -171,5 +171,21 @@ TEST(Chatml, InsertsTheEmptySystemMessageOnlyWhenThereIsNone) {
             "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n");
 }
 
+// The Qwen3 switches are compared with transformers in tests/oracle; ChatML's generation prompt
+// is the Qwen2.5 template's, and the guard prompt has no switches at all.
+TEST(RenderOptions, ChatmlGenerationPromptAndTheGuardRefusingSwitches) {
+  RenderOptions generation_prompt;
+  generation_prompt.add_generation_prompt = true;
+  EXPECT_EQ(render(ChatFormat::kChatml, {{"user", "Hi"}}, generation_prompt),
+            "<|im_start|>system\n<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n"
+            "<|im_start|>assistant\n");
+  RenderOptions no_thinking;
+  no_thinking.enable_thinking = false;
+  EXPECT_THROW(render(ChatFormat::kChatml, {{"user", "Hi"}}, no_thinking), util::InputError);
+  for (const RenderOptions& options : {generation_prompt, no_thinking}) {
+    EXPECT_THROW(render(ChatFormat::kGuard, {{"user", "Hi"}}, options), util::InputError);
+  }
+}
+
 }  // namespace
 }  // namespace safrl::chat
