@@ -1,11 +1,13 @@
 #include "tokenizer/unicode.h"
 
+#include <algorithm>
 #include <array>
 #include <cstdlib>
 #include <memory>
 
 #include <utf8proc.h>
 
+#include "tokenizer/unicode_tables.h"
 #include "tokenizer/utf8.h"
 
 namespace safrl::tokenizer::unicode {
@@ -15,6 +17,29 @@ constexpr char32_t kHangulJamoFirst = 0x1100;
 constexpr char32_t kHangulJamoLast = 0x11FF;
 constexpr char32_t kHangulSyllableFirst = 0xAC00;
 constexpr char32_t kHangulSyllableLast = 0xD7A3;
+
+// The range of the sorted, disjoint `ranges` that holds `cp`, or nullptr.
+template <typename Range>
+const Range* find_range(const Range* ranges, size_t count, char32_t cp) {
+  const Range* const after =
+      std::upper_bound(ranges, ranges + count, cp,
+                       [](char32_t value, const Range& range) { return value < range.first; });
+  return after != ranges && cp <= after[-1].last ? after - 1 : nullptr;
+}
+
+// The general category of Unicode 16.0, the version Hugging Face tokenizers classifies with:
+// utf8proc's, unless unicode_tables.h has a newer one.
+int category(char32_t cp) {
+  const CategoryRange* newer = find_range(kUnicode16Categories, kUnicode16CategoryCount, cp);
+  if (newer != nullptr) return newer->category;
+  return utf8proc_category(static_cast<utf8proc_int32_t>(cp));
+}
+
+// Hugging Face's NFC, of Unicode 9.0, takes a code point assigned later for an unassigned starter
+// that it leaves alone, where utf8proc's may reorder, decompose or compose it.
+bool is_unassigned_for_nfc(char32_t cp) {
+  return find_range(kNfcUnassignedInUnicode9, kNfcUnassignedInUnicode9Count, cp) != nullptr;
+}
 
 bool is_white_space(char32_t cp, int category) {
   return (cp >= 0x09 && cp <= 0x0D) || cp == 0x85 || category == UTF8PROC_CATEGORY_ZS ||
@@ -80,10 +105,28 @@ std::string nfc_with_utf8proc(std::string_view text) {
   return std::string(reinterpret_cast<const char*>(normalized), static_cast<size_t>(length));
 }
 
+// Hugging Face's NFC of `text`: nothing reorders or composes across a starter that composes with
+// nothing, so the pieces between the code points it takes for unassigned are normalized one by
+// one, and those code points kept as they are.
+std::string nfc_as_unicode9(std::string_view text) {
+  std::string result;
+  size_t piece = 0;
+  for (size_t pos = 0; pos < text.size();) {
+    const size_t start = pos;
+    if (!is_unassigned_for_nfc(utf8::decode(text, pos))) continue;
+    result += nfc_with_utf8proc(text.substr(piece, start - piece));
+    result += text.substr(start, pos - start);
+    piece = pos;
+  }
+  return result += nfc_with_utf8proc(text.substr(piece));
+}
+
 // NFC leaves a string unchanged when each of its code points is unchanged in any context: an
 // inert starter that is either not decomposable (or a Hangul syllable: a following T jamo is not
-// inert) or a primary composite that NFC rebuilds from a decomposition that starts inert.
+// inert) or a primary composite that NFC rebuilds from a decomposition that starts inert; or a
+// code point Hugging Face's NFC takes for unassigned.
 bool is_nfc_stable(char32_t cp) {
+  if (is_unassigned_for_nfc(cp)) return true;
   if (!is_inert_starter(cp)) return false;
   if (cp >= kHangulSyllableFirst && cp <= kHangulSyllableLast) return true;
   const utf8proc_property_t* property = utf8proc_get_property(static_cast<utf8proc_int32_t>(cp));
@@ -101,8 +144,7 @@ bool is_nfc_stable(char32_t cp) {
 }
 
 uint8_t compute_flags(char32_t cp) {
-  const utf8proc_property_t* property = utf8proc_get_property(static_cast<utf8proc_int32_t>(cp));
-  const int category = property->category;
+  const int category = unicode::category(cp);
   uint8_t result = 0;
   if (category >= UTF8PROC_CATEGORY_LU && category <= UTF8PROC_CATEGORY_LO) result |= kLetter;
   if (category >= UTF8PROC_CATEGORY_ND && category <= UTF8PROC_CATEGORY_NO) result |= kNumber;
@@ -138,7 +180,7 @@ std::string_view nfc(std::string_view text, std::string& buffer) {
       continue;
     }
     if (!(flags(utf8::decode(text, pos)) & kNfcStable)) {
-      buffer = nfc_with_utf8proc(text);
+      buffer = nfc_as_unicode9(text);
       return buffer;
     }
   }

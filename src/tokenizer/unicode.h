@@ -1,4 +1,4 @@
-// Unicode character classes and NFC normalization for the tokenizer, from utf8proc's tables.
+// Unicode character classes and NFC normalization for the tokenizer, as Hugging Face's.
 //
 // The classes are the ones the Qwen2 pre-tokenizer regex and the added-token rules ask for, with
 // the meaning of the engines Hugging Face tokenizers runs them on:
@@ -8,9 +8,10 @@
 //                       rstrip): U+0009..U+000D, U+0085 and the Zs, Zl, Zp categories -- the
 //                       White_Space property.
 //   kWord        \w     Rust regex's Unicode \w (single_word): Alphabetic, M, Nd, Pc, Join_Control.
-// Everything comes from utf8proc's Unicode tables (15.0 in utf8proc 2.8). Hugging Face tokenizers
-// uses Oniguruma's and unicode-normalization-alignments' tables, of other Unicode versions; they
-// differ only on code points assigned in between (docs/tokenizer.md).
+// Both follow the Unicode versions of Hugging Face tokenizers 0.23: the classes Unicode 16.0's
+// general categories (those of Oniguruma and Rust regex), NFC Unicode 9.0's tables (those of the
+// unicode-normalization-alignments crate). utf8proc 2.8 (Unicode 15.0) provides them, corrected
+// by unicode_tables.h where its version gives another answer (docs/tokenizer.md).
 // All functions are thread-safe; the first call builds a 64 KiB table for the BMP.
 #pragma once
 
@@ -32,8 +33,9 @@ enum CharFlags : uint8_t {
 // The CharFlags of one scalar value.
 uint8_t flags(char32_t cp);
 
-// Unicode NFC of valid UTF-8 `text`. Returns `text` itself when it is already in NFC (checked
-// with a quick scan, the common case), otherwise the normalized string stored in `buffer`.
+// Unicode NFC of valid UTF-8 `text`, as Hugging Face's NFC normalizer computes it. Returns `text`
+// itself when it is already in NFC (checked with a quick scan, the common case), otherwise the
+// normalized string stored in `buffer`.
 std::string_view nfc(std::string_view text, std::string& buffer);
 
 }  // namespace safrl::tokenizer::unicode

@@ -75,7 +75,7 @@ const Pcre2Regex& qwen2_regex() {
   return regex;
 }
 
-// PCRE2 10.42 (Unicode 14) and utf8proc 2.8 (Unicode 15) disagree on code points assigned in
+// PCRE2 10.42 (Unicode 14) and safrl's classes (Unicode 16) disagree on code points assigned in
 // between, and PCRE2's \s adds U+180E MONGOLIAN VOWEL SEPARATOR, which Oniguruma's does not. Random
 // text avoids such code points: the splitting logic is under test here, not the Unicode tables.
 bool classes_agree(char32_t cp) {
@@ -175,6 +175,15 @@ TEST(Qwen2Splitter, FollowsOnigurumaWhereJavaScriptDiffers) {
   EXPECT_EQ(split("a \u0085x"), (Pieces{"a", " ", "\u0085x"}));
   // U+FEFF is not \s for Oniguruma (it is for JavaScript).
   EXPECT_EQ(split("say \uFEFFhi"), (Pieces{"say", " \uFEFF", "hi"}));
+}
+
+// Oniguruma's tables in Hugging Face tokenizers are Unicode 16.0: U+13968 EGYPTIAN HIEROGLYPH-13968
+// is a letter, U+16D70 KIRAT RAI DIGIT ZERO and U+1CCF0 OUTLINED DIGIT ZERO are digits. To
+// utf8proc 2.8 (Unicode 15.0) all three are unassigned.
+TEST(Qwen2Splitter, ClassifiesWithUnicode16) {
+  using Pieces = std::vector<std::string>;
+  EXPECT_EQ(split("x\U00013968's \U00016D70\U00016D71 1\U0001CCF0"),
+            (Pieces{"x\U00013968", "'s", " ", "\U00016D70", "\U00016D71", " ", "1", "\U0001CCF0"}));
 }
 
 }  // namespace

@@ -158,6 +158,8 @@ TEST_F(TinyTokenizer, SingleWordNeedsNonWordNeighbours) {
   EXPECT_EQ(tok->encode("-word_"), concat({{'-'}, bytes("word_")}));
   EXPECT_EQ(tok->encode("wordy"), bytes("wordy"));
   EXPECT_EQ(tok->encode("\u00FCword"), concat({{0xC3, 0xBC}, bytes("word")}));
+  // U+0897 ARABIC PEPET, a mark new in Unicode 16.0, is \w for Hugging Face's Rust regex too.
+  EXPECT_EQ(tok->encode("\u0897word"), concat({{0xE0, 0xA2, 0x97}, bytes("word")}));
   // The rejected "word" match is consumed, so the overlapping "ordo" is not found (Hugging Face's
   // leftmost-longest automaton continues after a match, accepted or not).
   EXPECT_EQ(tok->encode("swordo"), bytes("swordo"));
