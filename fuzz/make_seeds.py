@@ -11,7 +11,7 @@ A libFuzzer run starts from these plus its own corpus folder; docs/fuzzing.md sa
 The tokenizer seeds copy the Qwen3 pre-tokenizer settings from the embedded guard's tokenizer.json;
 run scripts/make_embedded_models.py first, or pass its directory.
 
-    /usr/bin/python3 fuzz/make_seeds.py [BUILD_DIR/embedded/guard]
+    .venv/bin/python fuzz/make_seeds.py [BUILD_DIR/embedded/guard]
 """
 import json
 import shutil

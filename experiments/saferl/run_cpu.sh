@@ -7,7 +7,8 @@
 #   bash experiments/saferl/run_cpu.sh OUTDIR [--quick]
 #
 # Needs the build (build/src/cli/safrl, or $SAFRL_BIN) and the Qwen3 tokenizer that
-# scripts/setup.sh installs (or $SAFRL_TOKENIZER); runs on Debian's /usr/bin/python3.
+# scripts/setup.sh puts in .deps/qwen3-tokenizer (or $SAFRL_TOKENIZER); runs on the project's
+# .venv/bin/python (torch, transformers, pandas, matplotlib, zmq, msgpack).
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 if [ $# -lt 1 ]; then
@@ -15,5 +16,9 @@ if [ $# -lt 1 ]; then
   exit 2
 fi
 cd "$repo"
+if [ ! -x .venv/bin/python ]; then
+  echo "run_cpu.sh: $repo/.venv is missing; make it with bash scripts/setup.sh" >&2
+  exit 1
+fi
 export PYTHONPATH="$repo${PYTHONPATH:+:$PYTHONPATH}"
-exec /usr/bin/python3 -m experiments.saferl.cpu.run "$@"
+exec .venv/bin/python -m experiments.saferl.cpu.run "$@"

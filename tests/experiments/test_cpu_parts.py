@@ -1,5 +1,5 @@
-"""The CPU experiment's parts that need no server: the trainable Qwen3 forward against the
-independent reference forward, GRPO's advantages and update, and the response bank's labels."""
+"""The CPU experiment's parts that need no server: the trainable Qwen3 forward against
+transformers' Qwen3Model, GRPO's advantages and update, and the response bank's labels."""
 import os
 import sys
 
@@ -13,14 +13,13 @@ from experiments.saferl.cpu.tiny_qwen3 import TinyQwen3, common_prefix, pad
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "python"))
 import make_checkpoints  # noqa: E402
-import reference_qwen  # noqa: E402
 
 
 @pytest.mark.parametrize("arch, overrides", [
     ("Qwen3ForCausalLM", {"tie_word_embeddings": True}),
     ("Qwen3ForSequenceClassification", {"num_labels": 1, "pad_token_id": 100}),
 ])
-def test_forward_with_a_shared_prefix_equals_the_reference(arch, overrides):
+def test_forward_with_a_shared_prefix_equals_transformers(arch, overrides):
     config = make_checkpoints.base_config("qwen3", arch, **overrides)
     weights = make_checkpoints.random_weights(config, torch.Generator().manual_seed(0))
     g = torch.Generator().manual_seed(1)
@@ -33,9 +32,10 @@ def test_forward_with_a_shared_prefix_equals_the_reference(arch, overrides):
     # Query every position of each sequence's own part (padding repeats the last one).
     query = pad([list(range(len(s) - n)) for s in sequences], 0)
     hidden = model.hidden(shared, pad([s[n:] for s in sequences], 0), query)
-    reference_weights = {k: v.float() for k, v in weights.items()}
+    reference = make_checkpoints.transformers_model(config, weights).model
     for b, s in enumerate(sequences):
-        want = reference_qwen.forward_hidden(config, reference_weights, s)[n:]
+        with torch.no_grad():
+            want = reference(input_ids=torch.tensor([s])).last_hidden_state[0, n:]
         diff = (hidden[b, :len(s) - n] - want).abs().max().item()
         assert diff < 1e-4, f"sequence {b}: max difference {diff}"
 

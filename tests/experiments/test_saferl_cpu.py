@@ -137,10 +137,13 @@ def test_recipe_configs_load_and_score(outdir, tmp_path, name):
 
 
 def test_recipe_servers_start_log_per_server_and_stop(outdir, tmp_path):
-    # servers.sh calls `python3`: make it Debian's, which has zmq and msgpack.
+    # servers.sh calls the user's `python3`: make it this interpreter (the project's .venv), which
+    # has zmq and msgpack. A wrapper, not a symlink: a venv's python reached through a link in
+    # another folder does not find its pyvenv.cfg and runs without the venv's packages.
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    os.symlink("/usr/bin/python3", bin_dir / "python3")
+    (bin_dir / "python3").write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+    (bin_dir / "python3").chmod(0o755)
     template = tmp_path / "template.yaml"
     template.write_text("guard: {model: ${GUARD_MODEL}}\nreward: {type: guard_only}\n")
     base = service.free_port()

@@ -1,23 +1,37 @@
-"""Generates tiny random checkpoints in the exact Hugging Face layout, with reference outputs.
+"""Generates tiny random checkpoints written by transformers itself, with transformers' outputs.
 
-    /usr/bin/python3 tests/python/make_checkpoints.py OUT_DIR
+    .venv/bin/python tests/python/make_checkpoints.py OUT_DIR
 
-Each OUT_DIR/<name>/ holds config.json, model.safetensors (or shards + model.safetensors.index.json)
-and reference.json: input id lists and the reference forward's outputs at each input's last token
-(see reference_qwen.py). The variants cover tied and untied embeddings, single file and sharded,
-bf16 and fp32, head_dim * heads != hidden, and every head type the engine supports.
+Each OUT_DIR/<name>/ is what `save_pretrained` writes (config.json in transformers' own spelling,
+model.safetensors, or shards + model.safetensors.index.json when a small max_shard_size splits
+it) plus reference.json: the input id lists and, from the checkpoint loaded back with
+`from_pretrained`,
+  outputs          each input alone, fp32: the logits or scores at its last token (scores at its
+                   last non-pad token, as transformers' sequence classifiers read them);
+  padded_outputs   the same inputs as one right-padded batch with an attention mask;
+  bf16_outputs     each input alone with the model computing in bf16 (`dtype=torch.bfloat16`).
+The variants cover tied and untied embeddings, single file and sharded, bf16 and fp32 storage,
+head_dim * heads != hidden, and every head type the engine supports.
+
+Qwen2ForRewardModel (WorldPM) is remote code, not part of transformers: its checkpoint is written
+with the safetensors package, and its reference is transformers' Qwen2Model for the backbone
+plus the two-layer score head written out below (the only part written here).
 """
 import json
 import os
 import sys
 
 import torch
-
-import reference_qwen
-import safetensors_io
+import transformers
+from safetensors.torch import save_file
 
 VOCAB = 101
 PAD = 100
+
+# Quiet: no progress bars, and no load report for the remote-code backbone (whose score.* tensors
+# transformers' Qwen2Model rightly does not claim).
+transformers.logging.set_verbosity_error()
+transformers.logging.disable_progress_bar()
 
 
 def base_config(model_type, arch, **overrides):
@@ -38,7 +52,10 @@ def base_config(model_type, arch, **overrides):
 
 
 def weight_specs(config):
-    """Every tensor of the architecture, in checkpoint order: (name, shape, std, mean)."""
+    """Every tensor of the architecture, in checkpoint order: (name, shape, std, mean).
+
+    Larger than transformers' own initialisation (std 0.02, norms at 1) on purpose: with its
+    values every logit is nearly the same and a wrong forward could still pass."""
     qwen3 = config["model_type"] == "qwen3"
     hidden, inner = config["hidden_size"], config["intermediate_size"]
     heads, kv_heads = config["num_attention_heads"], config["num_key_value_heads"]
@@ -83,24 +100,54 @@ def random_weights(config, gen):
             for name, shape, std, mean in weight_specs(config)}
 
 
+def is_remote_code(config):
+    """Architectures transformers has no class for: written and read without it."""
+    return not hasattr(transformers, config["architectures"][0])
+
+
+def transformers_model(config, weights):
+    """The transformers model of `config` holding exactly `weights` (fp32)."""
+    hf_config = transformers.AutoConfig.for_model(**config)
+    model = getattr(transformers, config["architectures"][0])(hf_config).eval()
+    missing, unexpected = model.load_state_dict(weights, strict=False)
+    tied = {"lm_head.weight"} if config.get("tie_word_embeddings") else set()
+    if set(missing) - tied or unexpected:
+        raise ValueError(f"weights do not fit {config['architectures'][0]}: missing {missing}, "
+                         f"unexpected {unexpected}")
+    return model
+
+
 def write_checkpoint(out_dir, config, weights, dtype, shards):
+    """Writes the checkpoint as transformers' save_pretrained does; with shards > 1, a
+    max_shard_size that splits it into about that many files."""
     os.makedirs(out_dir, exist_ok=True)
     weights = {k: v.to(dtype) for k, v in weights.items()}
-    with open(os.path.join(out_dir, "config.json"), "w") as f:
-        json.dump(config, f, indent=2)
-    if shards == 1:
-        safetensors_io.save(weights, os.path.join(out_dir, "model.safetensors"), {"format": "pt"})
-        return
-    names = sorted(weights)
-    weight_map = {}
-    for s in range(shards):
-        file = f"model-{s + 1:05d}-of-{shards:05d}.safetensors"
-        part = {n: weights[n] for n in names[s::shards]}
-        safetensors_io.save(part, os.path.join(out_dir, file), {"format": "pt"})
-        weight_map.update({n: file for n in part})
     total = sum(t.numel() * t.element_size() for t in weights.values())
-    with open(os.path.join(out_dir, "model.safetensors.index.json"), "w") as f:
-        json.dump({"metadata": {"total_size": total}, "weight_map": weight_map}, f, indent=2)
+    if is_remote_code(config):
+        with open(os.path.join(out_dir, "config.json"), "w") as f:
+            json.dump(config, f, indent=2)
+        save_file(weights, os.path.join(out_dir, "model.safetensors"), {"format": "pt"})
+        return
+    model = transformers_model(config, weights).to(dtype)
+    max_shard_size = total if shards == 1 else total // shards + 1
+    model.save_pretrained(out_dir, max_shard_size=max_shard_size)
+
+
+def write_random_checkpoint(out_dir, config, gen, dtype):
+    """Writes a checkpoint of random_weights(config, gen) without holding an fp32 copy of the
+    model: the model is built empty in `dtype` and filled tensor by tensor in weight_specs order
+    (the same random stream as random_weights), so a 4B model needs only its bf16 size."""
+    hf_config = transformers.AutoConfig.for_model(**config)
+    with torch.device("meta"):
+        model = getattr(transformers, config["architectures"][0])(hf_config)
+    model = model.to_empty(device="cpu").to(dtype)
+    parameters = dict(model.named_parameters(remove_duplicate=False))
+    with torch.no_grad():
+        for name, shape, std, mean in weight_specs(config):
+            parameters[name].copy_(torch.randn(*shape, generator=gen) * std + mean)
+    if config.get("tie_word_embeddings"):
+        model.tie_weights()
+    model.save_pretrained(out_dir)
 
 
 def test_inputs(gen):
@@ -110,18 +157,81 @@ def test_inputs(gen):
     return inputs
 
 
-def write_reference(out_dir, inputs):
-    config, w = reference_qwen.load_checkpoint(out_dir)
-    outputs = []
-    for ids in inputs:
-        last = len(ids) - 1
-        if not config["architectures"][0].endswith("ForCausalLM"):
-            while last > 0 and ids[last] == config.get("pad_token_id"):
-                last -= 1
-        hidden = reference_qwen.forward_hidden(config, w, ids)
-        outputs.append(reference_qwen.head_output(config, w, hidden[last]).tolist())
+class RewardModelReference(torch.nn.Module):
+    """Qwen2ForRewardModel as WorldPM's remote code defines it: transformers' Qwen2Model, then
+    score = Linear(hidden, hidden) -> ReLU -> Linear(hidden, 1), read at the last token."""
+
+    def __init__(self, out_dir, dtype):
+        super().__init__()
+        self.model = transformers.Qwen2Model.from_pretrained(out_dir, dtype=dtype).eval()
+        config = json.load(open(os.path.join(out_dir, "config.json")))
+        hidden = config["hidden_size"]
+        self.score = torch.nn.Sequential(torch.nn.Linear(hidden, hidden), torch.nn.ReLU(),
+                                         torch.nn.Linear(hidden, 1)).to(dtype)
+        from safetensors.torch import load_file
+        weights = load_file(os.path.join(out_dir, "model.safetensors"))
+        self.score.load_state_dict({k[len("score."):]: v for k, v in weights.items()
+                                    if k.startswith("score.")})
+
+    def forward(self, input_ids, attention_mask=None):
+        hidden = self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        return self.score(hidden)  # every position; the caller picks the last token's
+
+
+def load_reference_model(out_dir, config, dtype):
+    if is_remote_code(config):
+        return RewardModelReference(out_dir, dtype)
+    cls = getattr(transformers, config["architectures"][0])
+    return cls.from_pretrained(out_dir, dtype=dtype).eval()
+
+
+def last_position_outputs(model, config, batch, lengths):
+    """The head's output at each row's last real token, from transformers' own forward: a causal
+    LM's logits at position length - 1; a sequence classifier's pooled logits (transformers picks
+    the last non-pad token itself); the reward model's score at length - 1."""
+    out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
+    arch = config["architectures"][0]
+    rows = torch.arange(len(lengths))
+    if arch.endswith("ForSequenceClassification"):
+        return out.logits
+    values = out.logits if arch.endswith("ForCausalLM") else out
+    return values[rows, torch.tensor(lengths) - 1]
+
+
+def right_padded(inputs):
+    width = max(len(ids) for ids in inputs)
+    ids = torch.tensor([x + [PAD] * (width - len(x)) for x in inputs])
+    mask = torch.tensor([[1] * len(x) + [0] * (width - len(x)) for x in inputs])
+    return {"input_ids": ids, "attention_mask": mask}
+
+
+def scored_length(config, ids):
+    """Where the output is read: the last token, or for scores the last token that is not padding."""
+    n = len(ids)
+    if not config["architectures"][0].endswith("ForCausalLM"):
+        while n > 1 and ids[n - 1] == config.get("pad_token_id"):
+            n -= 1
+    return n
+
+
+@torch.no_grad()
+def reference_outputs(out_dir, config, inputs, dtype, batched):
+    model = load_reference_model(out_dir, config, dtype)
+    lengths = [scored_length(config, ids) for ids in inputs]
+    if batched:
+        return last_position_outputs(model, config, right_padded(inputs), lengths).float().tolist()
+    return [last_position_outputs(model, config, right_padded([ids]), [n])[0].float().tolist()
+            for ids, n in zip(inputs, lengths)]
+
+
+def write_reference(out_dir, config, inputs):
+    reference = {"inputs": inputs,
+                 "outputs": reference_outputs(out_dir, config, inputs, torch.float32, False),
+                 "padded_outputs": reference_outputs(out_dir, config, inputs, torch.float32, True),
+                 "bf16_outputs": reference_outputs(out_dir, config, inputs, torch.bfloat16, False),
+                 "transformers": transformers.__version__, "torch": torch.__version__}
     with open(os.path.join(out_dir, "reference.json"), "w") as f:
-        json.dump({"inputs": inputs, "outputs": outputs}, f)
+        json.dump(reference, f)
 
 
 VARIANTS = [
@@ -137,6 +247,8 @@ VARIANTS = [
     ("qwen2_causal_f32", "qwen2", "Qwen2ForCausalLM", {}, torch.float32, 1),
     ("qwen2_seqcls_f32", "qwen2", "Qwen2ForSequenceClassification",
      {"num_labels": 2, "pad_token_id": PAD}, torch.float32, 1),
+    ("qwen2_causal_tied_bf16_sharded", "qwen2", "Qwen2ForCausalLM",
+     {"tie_word_embeddings": True, "torch_dtype": "bfloat16"}, torch.bfloat16, 4),
     ("qwen2_reward_bf16", "qwen2", "Qwen2ForRewardModel", {"torch_dtype": "bfloat16"}, torch.bfloat16, 1),
 ]
 
@@ -160,11 +272,12 @@ def write_broken(out_root, gen):
         os.makedirs(out_dir, exist_ok=True)
         with open(os.path.join(out_dir, "config.json"), "w") as f:
             json.dump(cfg, f, indent=2)
-        safetensors_io.save(w, os.path.join(out_dir, "model.safetensors"))
+        save_file({k: v.contiguous() for k, v in w.items()}, os.path.join(out_dir, "model.safetensors"))
 
 
 def main():
     out_root = sys.argv[1]
+    torch.manual_seed(0)  # transformers initialises the modules before our weights replace them
     write_broken(out_root, torch.Generator().manual_seed(7))
     for i, (name, model_type, arch, overrides, dtype, shards) in enumerate(VARIANTS):
         gen = torch.Generator().manual_seed(1000 + i)
@@ -175,8 +288,8 @@ def main():
             dict(config, num_labels=len(config.get("id2label", {})) or config.get("num_labels", 1)), gen)
         out_dir = os.path.join(out_root, name)
         write_checkpoint(out_dir, config, weights, dtype, shards)
-        write_reference(out_dir, test_inputs(gen))
-    print(f"wrote {len(VARIANTS)} checkpoints to {out_root}")
+        write_reference(out_dir, config, test_inputs(gen))
+    print(f"wrote {len(VARIANTS)} checkpoints (transformers {transformers.__version__}) to {out_root}")
 
 
 if __name__ == "__main__":

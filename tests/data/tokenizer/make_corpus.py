@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
 """Writes tests/data/tokenizer/corpus.json, the texts whose Qwen3 ids test_tokenizer checks.
 
-Run it with the system interpreter, then regenerate the reference ids:
-  /usr/bin/python3 tests/data/tokenizer/make_corpus.py
-  node scripts/reference/tokenize_reference.js
+Run it with the project's interpreter, then regenerate the reference ids with Hugging Face
+tokenizers:
+  .venv/bin/python tests/data/tokenizer/make_corpus.py
+  .venv/bin/python scripts/reference/tokenize_reference.py
 The hand-written entries cover the ten languages, NFC, emoji, white space, digits, contractions,
 code, added tokens inside text and the Qwen3Guard test vectors of docs/qwen3guard.md (checked by
 sha256 and token count). The random entries are seeded; they leave out code points that Unicode
-14 (this interpreter's unicodedata) does not assign, so that utf8proc, Oniguruma and the JS
-reference all know them, and U+0085 / U+FEFF, on which the JS reference differs (see hf_pieces).
+14 (the unicodedata of Python 3.11; another version writes another corpus) does not assign, so
+that utf8proc and Oniguruma both know them, and U+0085 / U+FEFF, on which an earlier JavaScript
+reference differed (the hf_only entries pin them; see hf_pieces).
 """
 import json
 import os
