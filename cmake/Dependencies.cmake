@@ -1,4 +1,5 @@
-# Every third-party dependency comes from Debian packages (scripts/install-deps.sh).
+# Third-party dependencies come from Debian packages (scripts/install-deps.sh), except LibTorch,
+# which is the one inside .venv's torch from PyPI (scripts/configure.sh passes its prefix).
 find_package(PkgConfig REQUIRED)
 find_package(nlohmann_json 3 REQUIRED)
 pkg_check_modules(PCRE2 REQUIRED IMPORTED_TARGET libpcre2-8)

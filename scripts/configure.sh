@@ -7,6 +7,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 build_dir=$1
 shift
+if ! command -v nvcc >/dev/null 2>&1 && [ -x /usr/local/cuda/bin/nvcc ]; then
+  export PATH=/usr/local/cuda/bin:$PATH
+fi
+command -v nvcc >/dev/null 2>&1 || {
+  echo "configure: nvcc not found (neither on PATH nor in /usr/local/cuda/bin). safrl links the CUDA" \
+    "LibTorch of PyPI's torch, whose CMake config needs the CUDA toolkit (13.0, as torch 2.11+cu130)" \
+    "to build, not a GPU: install it, or put its bin/ on PATH" >&2
+  exit 1
+}
+[ -x .venv/bin/python ] || { echo "configure: no .venv; run bash scripts/setup.sh" >&2; exit 1; }
 torch_prefix=$(.venv/bin/python -c 'import torch.utils; print(torch.utils.cmake_prefix_path)')
 # TORCH_CUDA_ARCH_LIST: torch's CMake config would otherwise probe for a GPU; 9.0 is Hopper (the
 # H100 and H200 of the GPU machine).

@@ -50,16 +50,21 @@ PY
 }
 
 mkdir -p "$dest"
+hub_log=$(mktemp)
+trap 'rm -f "$hub_log"' EXIT
 if [ -n "$source_dir" ]; then
   cp "$source_dir/tokenizer.json" "$source_dir/tokenizer_config.json" "$dest/"
-elif ! { download_from_hub "$dest" >/dev/null 2>&1 && verified "$dest"; }; then
+elif ! { download_from_hub "$dest" >"$hub_log" 2>&1 && verified "$dest"; }; then
   rm -rf "$dest"
+  verified_note="the download failed; its last lines:"
+  grep -q . "$hub_log" || verified_note="the downloaded files do not have the sha256 above"
   cat >&2 <<MSG
 get-tokenizer: no Qwen3 tokenizer found. safrl needs the real tokenizer.json and
 tokenizer_config.json of Qwen3 (the files in every Qwen3 / Qwen3Guard checkpoint). Give them by one of:
   1. SAFRL_TOKENIZER_DIR=/path/to/a/folder/with/both/files (unset now)
   2. $beside_clone (missing, or not these bytes)
-  3. the Hugging Face Hub, Qwen/Qwen3-0.6B (not reachable from this machine)
+  3. the Hugging Face Hub, Qwen/Qwen3-0.6B ($verified_note)
 MSG
+  tail -n 3 "$hub_log" | sed 's/^/     /' >&2
   exit 1
 fi

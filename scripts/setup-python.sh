@@ -15,6 +15,8 @@ if [ -x "$venv/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; the
   exit 0
 fi
 python=${SAFRL_PYTHON_FOR_VENV:-python3}
+# install-deps.sh installs Debian's python3-venv when the first python3 on PATH cannot make venvs.
+"$python" -c 'import venv, ensurepip' >/dev/null 2>&1 || python=/usr/bin/python3
 echo "setup-python: making $venv from requirements.lock with $($python --version 2>&1)" >&2
 "$python" -m venv --clear "$venv"
 "$venv/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip

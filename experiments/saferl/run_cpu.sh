@@ -7,7 +7,7 @@
 #   bash experiments/saferl/run_cpu.sh OUTDIR [--quick]
 #
 # Needs the build (build/src/cli/safrl, or $SAFRL_BIN) and the Qwen3 tokenizer that
-# scripts/setup.sh puts in .deps/qwen3-tokenizer (or $SAFRL_TOKENIZER); runs on the project's
+# scripts/setup.sh puts in .deps/qwen3-tokenizer (or $SAFRL_TOKENIZER_DIR); runs on the project's
 # .venv/bin/python (torch, transformers, pandas, matplotlib, zmq, msgpack).
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"

@@ -61,7 +61,8 @@ class Utf8proc:
     def canonical_decomposition(self, cp):
         buffer = (ctypes.c_int32 * 8)()
         boundclass = ctypes.c_int(0)
-        decompose = 1 << 3  # UTF8PROC_DECOMPOSE
+        # UTF8PROC_COMPOSE; utf8proc_decompose_char decomposes under it as under DECOMPOSE (1 << 4).
+        decompose = 1 << 3
         count = self.lib.utf8proc_decompose_char(cp, buffer, 8, decompose, ctypes.byref(boundclass))
         if not 0 < count <= 8:
             sys.exit(f"utf8proc_decompose_char(U+{cp:04X}) returned {count}")

@@ -21,8 +21,16 @@ def clone(tmp_path):
     (repo / "scripts").mkdir(parents=True)
     shutil.copy(REPO / "scripts" / "get-tokenizer.sh", repo / "scripts")
     (repo / ".venv" / "bin").mkdir(parents=True)
-    (repo / ".venv" / "bin" / "python").symlink_to(sys.executable)
+    # A wrapper, not a symlink: a venv's interpreter reached through a link elsewhere loses its
+    # packages (huggingface_hub among them).
+    python = repo / ".venv" / "bin" / "python"
+    python.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+    python.chmod(0o755)
     return repo
+
+
+def share(clone):
+    shutil.copytree(INSTALLED, clone.parent / "shared" / "data" / "qwen3-tokenizer")
 
 
 def run(clone, **env):
@@ -49,13 +57,14 @@ def test_the_variable_comes_first(clone):
 
 
 def test_the_shared_folder_beside_the_clone(clone):
-    shutil.copytree(INSTALLED, clone.parent / "shared" / "data" / "qwen3-tokenizer")
+    share(clone)
     proc = run(clone)
     assert proc.returncode == 0, proc.stderr
     assert_installed(clone)
 
 
-def test_a_variable_pointing_at_other_bytes_is_refused(clone, tmp_path):
+def test_a_variable_pointing_at_other_bytes_is_refused_even_with_shared_beside(clone, tmp_path):
+    share(clone)  # a good source further down the order does not hide the user's mistake
     other = tmp_path / "other"
     other.mkdir()
     (other / "tokenizer.json").write_text("{}")
@@ -71,5 +80,6 @@ def test_no_source_names_all_three(clone):
     assert proc.returncode == 1
     assert "1. SAFRL_TOKENIZER_DIR=" in proc.stderr
     assert f"2. {clone.parent / 'shared' / 'data' / 'qwen3-tokenizer'}" in proc.stderr
-    assert "3. the Hugging Face Hub, Qwen/Qwen3-0.6B" in proc.stderr
+    assert "3. the Hugging Face Hub, Qwen/Qwen3-0.6B (the download failed" in proc.stderr
+    assert "local cache" in proc.stderr  # huggingface_hub's own reason (offline), passed on
     assert not (clone / ".deps" / "qwen3-tokenizer").exists()

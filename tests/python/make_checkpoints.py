@@ -23,7 +23,7 @@ import sys
 
 import torch
 import transformers
-from safetensors.torch import save_file
+from safetensors.torch import load_file, save_file
 
 VOCAB = 101
 PAD = 100
@@ -105,10 +105,15 @@ def is_remote_code(config):
     return not hasattr(transformers, config["architectures"][0])
 
 
+def new_model(config):
+    """An instance of the transformers class `config` names, built from `config`."""
+    cls = getattr(transformers, config["architectures"][0])
+    return cls(transformers.AutoConfig.for_model(**config))
+
+
 def transformers_model(config, weights):
     """The transformers model of `config` holding exactly `weights` (fp32)."""
-    hf_config = transformers.AutoConfig.for_model(**config)
-    model = getattr(transformers, config["architectures"][0])(hf_config).eval()
+    model = new_model(config).eval()
     missing, unexpected = model.load_state_dict(weights, strict=False)
     tied = {"lm_head.weight"} if config.get("tie_word_embeddings") else set()
     if set(missing) - tied or unexpected:
@@ -137,9 +142,8 @@ def write_random_checkpoint(out_dir, config, gen, dtype):
     """Writes a checkpoint of random_weights(config, gen) without holding an fp32 copy of the
     model: the model is built empty in `dtype` and filled tensor by tensor in weight_specs order
     (the same random stream as random_weights), so a 4B model needs only its bf16 size."""
-    hf_config = transformers.AutoConfig.for_model(**config)
-    with torch.device("meta"):
-        model = getattr(transformers, config["architectures"][0])(hf_config)
+    with torch.device("meta"):  # no initialisation: every parameter is filled below
+        model = new_model(config)
     model = model.to_empty(device="cpu").to(dtype)
     parameters = dict(model.named_parameters(remove_duplicate=False))
     with torch.no_grad():
@@ -168,7 +172,6 @@ class RewardModelReference(torch.nn.Module):
         hidden = config["hidden_size"]
         self.score = torch.nn.Sequential(torch.nn.Linear(hidden, hidden), torch.nn.ReLU(),
                                          torch.nn.Linear(hidden, 1)).to(dtype)
-        from safetensors.torch import load_file
         weights = load_file(os.path.join(out_dir, "model.safetensors"))
         self.score.load_state_dict({k[len("score."):]: v for k, v in weights.items()
                                     if k.startswith("score.")})
@@ -250,6 +253,8 @@ VARIANTS = [
     ("qwen2_causal_tied_bf16_sharded", "qwen2", "Qwen2ForCausalLM",
      {"tie_word_embeddings": True, "torch_dtype": "bfloat16"}, torch.bfloat16, 4),
     ("qwen2_reward_bf16", "qwen2", "Qwen2ForRewardModel", {"torch_dtype": "bfloat16"}, torch.bfloat16, 1),
+    ("qwen2_seqcls_bf16_sharded", "qwen2", "Qwen2ForSequenceClassification",
+     {"num_labels": 1, "pad_token_id": PAD, "torch_dtype": "bfloat16"}, torch.bfloat16, 3),
 ]
 
 
@@ -282,8 +287,6 @@ def main():
     for i, (name, model_type, arch, overrides, dtype, shards) in enumerate(VARIANTS):
         gen = torch.Generator().manual_seed(1000 + i)
         config = base_config(model_type, arch, **overrides)
-        if "id2label" in config:
-            config.pop("num_labels", None)
         weights = random_weights(
             dict(config, num_labels=len(config.get("id2label", {})) or config.get("num_labels", 1)), gen)
         out_dir = os.path.join(out_root, name)

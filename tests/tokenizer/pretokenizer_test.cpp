@@ -1,6 +1,6 @@
 // The hand-written Qwen2 splitter against the regex itself, compiled by PCRE2 (UTF + UCP), on the
-// corpus and on random text, plus the places where Hugging Face's Oniguruma and the JS reference
-// differ.
+// corpus and on random text, plus the places where Hugging Face's Oniguruma and a JavaScript
+// regex engine differ (the JavaScript port of tokenizers was the reference before issue 13).
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
@@ -165,8 +165,8 @@ TEST(Qwen2Splitter, ExamplesOfEachBranch) {
   EXPECT_EQ(split("a\r\nb"), (Pieces{"a", "\r\n", "b"}));
 }
 
-// The pieces Hugging Face's Oniguruma produces where the JS port's regex differs
-// (docs/tokenizer.md).
+// The pieces Hugging Face's Oniguruma produces where a JavaScript regex differs (U+0085, U+FEFF;
+// docs/tokenizer.md).
 TEST(Qwen2Splitter, FollowsOnigurumaWhereJavaScriptDiffers) {
   using Pieces = std::vector<std::string>;
   // (?i:'s) also matches U+017F LATIN SMALL LETTER LONG S, which case-folds to s.

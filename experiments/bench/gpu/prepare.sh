@@ -7,6 +7,7 @@
 #   ids.json    the token ids of `safrl bench`'s workload (P x G) for both models, rendered and
 #               tokenized by safrl here, so transformers sees exactly the same inputs
 #   tokenizer/  the real Qwen3 tokenizer.json and tokenizer_config.json
+#   checkpoints/ the test checkpoints with transformers' outputs on this CPU (make_checkpoints.py)
 # Needs the Release build (bash scripts/setup.sh).
 #   bash experiments/bench/gpu/prepare.sh [PROMPTS] [GROUP]     (default 16 x 8)
 set -euo pipefail
@@ -23,6 +24,7 @@ for deb in "$out"/debs/*.deb; do dpkg-deb -x "$deb" "$out/root"; done
 rm -rf "$out/debs" "$out/root/usr/share/doc" "$out/root/usr/share/man" "$out/root/usr/share/lintian"
 
 cp .deps/qwen3-tokenizer/tokenizer.json .deps/qwen3-tokenizer/tokenizer_config.json "$out/tokenizer/"
+.venv/bin/python tests/python/make_checkpoints.py "$out/checkpoints" >/dev/null
 build/src/cli/safrl bench --config configs/default.yaml --prompts "$prompts" --group "$group" \
   --dump-workload "$out/workload.jsonl"
 .venv/bin/python experiments/bench/transformers_peer.py --guard build/embedded/guard \

@@ -3,8 +3,9 @@
 #   run(command="bash experiments/bench/gpu/run.sh", carry=[".deps/gpu"], timeout_s=590)
 # Stages (each reports and the next goes on, so one call gives everything that works):
 #   preflight  what the machine has (GPU, Python packages, compilers, cmake)
-#   golden     transformers and tokenizers against the test checkpoints' Python reference and
-#              the tokenizer corpus (hf_golden.py)
+#   golden     transformers and tokenizers on the GPU machine against the test checkpoints'
+#              outputs that transformers gave on the CPU machine, and the tokenizer corpus
+#              (hf_golden.py)
 #   build      safrl against the machine's CUDA LibTorch (SAFRL_WITH_SERVER=OFF: no ZeroMQ there),
 #              in the background while the models are generated
 #   models     a Qwen3-4B-shaped guard and reward model, random weights, bf16
@@ -56,8 +57,9 @@ fi
 
 if want golden; then
 stage golden
-$python tests/python/make_checkpoints.py "$work/checkpoints" &&
-  $python experiments/bench/gpu/hf_golden.py "$work/checkpoints" .deps/gpu/tokenizer "$out"
+# The checkpoints and transformers' CPU outputs made on the CPU machine (prepare.sh), so that
+# the GPU's transformers is checked against another machine's, not against itself.
+$python experiments/bench/gpu/hf_golden.py .deps/gpu/checkpoints .deps/gpu/tokenizer "$out"
 fi
 
 if want models; then

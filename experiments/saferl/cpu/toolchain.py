@@ -9,15 +9,15 @@ from experiments.saferl.service import REPO, safrl_bin
 
 
 def tokenizer_dir() -> str:
-    """The real Qwen3 tokenizer: $SAFRL_TOKENIZER, else .deps/qwen3-tokenizer (what
+    """The real Qwen3 tokenizer: $SAFRL_TOKENIZER_DIR, else .deps/qwen3-tokenizer (what
     scripts/setup.sh puts there), else the copy inside the embedded models of the default build."""
-    candidates = [os.environ.get("SAFRL_TOKENIZER", ""),
+    candidates = [os.environ.get("SAFRL_TOKENIZER_DIR", ""),
                   os.path.join(REPO, ".deps", "qwen3-tokenizer"),
                   os.path.join(REPO, "build", "embedded", "guard")]
     for path in candidates:
         if path and os.path.exists(os.path.join(path, "tokenizer.json")):
             return path
-    raise FileNotFoundError("no Qwen3 tokenizer.json: run scripts/setup.sh or set SAFRL_TOKENIZER")
+    raise FileNotFoundError("no Qwen3 tokenizer.json: run scripts/setup.sh or set SAFRL_TOKENIZER_DIR")
 
 
 def _json_lines(args: List[str], lines: Sequence[dict]) -> List[dict]:
