@@ -1,4 +1,5 @@
-// Feeds arbitrary text to the YAML config parser (reward::parse_config). Any input must either
+// Feeds arbitrary text to the config file parser (cli::parse_config_file, which reads the
+// reward and serve layers' sections). Any input must either
 // parse into a config that passes the header's whole-config checks, or throw LoadError; a crash,
 // sanitizer report or other exception is a bug (the CLI would report it as an internal error
 // instead of naming the key path).
@@ -11,7 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "reward/config.h"
+#include "cli/config_file.h"
 #include "util/error.h"
 
 namespace {
@@ -26,12 +27,13 @@ void check(bool ok, const char* what) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string text(reinterpret_cast<const char*>(data), size);
-  safrl::reward::Config config;
+  safrl::cli::ConfigFile file;
   try {
-    config = safrl::reward::parse_config(text, "/configs", "fuzz.yaml");
+    file = safrl::cli::parse_config_file(text, "/configs", "fuzz.yaml");
   } catch (const safrl::util::LoadError&) {
     return 0;
   }
+  const safrl::reward::Config& config = file.reward;
   check(!config.guard.model.empty() && config.guard.model[0] == '/',
         "the guard model path is empty or not resolved against the base directory");
   check(config.guard.max_new_tokens > 0, "guard.max_new_tokens is not positive");
@@ -44,7 +46,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
             !config.reward.controversial_unsafe_categories.empty(),
         "controversial_unsafe_categories disagrees with the controversial policy");
   check(config.batching.max_batch_tokens > 0, "batching.max_batch_tokens is not positive");
-  const safrl::reward::ServerConfig& server = config.server;
+  const safrl::serve::ServerConfig& server = file.server;
   check(server.http_port >= 0 && server.http_port <= 65535, "http_port is outside 0..65535");
   check(server.max_message_bytes > 0 && server.max_queued_samples > 0 &&
             server.max_batch_samples > 0 && server.reply_cache_seconds > 0,
@@ -54,5 +56,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         "a CURVE key is not 40 characters");
   // The server's info reply carries this; building it must not throw.
   nlohmann::json::to_msgpack(safrl::reward::config_to_json(config));
+  nlohmann::json::to_msgpack(safrl::serve::server_config_to_json(server));
   return 0;
 }

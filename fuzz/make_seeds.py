@@ -9,7 +9,7 @@ A libFuzzer run starts from these plus its own corpus folder; docs/fuzzing.md sa
   fuzz_config_yaml/     the shipped configs/ and a server section with every key.
   fuzz_verdict/         guard outputs of both tasks and verdict JSON lines.
 The tokenizer seeds copy the Qwen3 pre-tokenizer settings from the embedded guard's tokenizer.json;
-run scripts/make_embedded_models.py first, or pass its directory.
+run `python -m safrl.testing.embedded_models` first (scripts/setup.sh does), or pass its directory.
 
     .venv/bin/python fuzz/make_seeds.py [BUILD_DIR/embedded/guard]
 """

@@ -44,7 +44,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   check(!config.pad_token_id || *config.pad_token_id >= 0, "pad_token_id is negative");
   check(!config.eos_token_id || *config.eos_token_id >= 0, "eos_token_id is negative");
   const bool qwen3 = safrl::io::architecture_name(config.architecture).rfind("Qwen3", 0) == 0;
-  check(qwen3 == config.is_qwen3, "is_qwen3 disagrees with the architecture");
+  check(qwen3 == (config.family == safrl::io::Family::kQwen3),
+        "family disagrees with the architecture");
   check(config.head != safrl::io::HeadKind::kRewardModel || config.num_labels == 1,
         "a reward-model head has more than one output");
   return 0;

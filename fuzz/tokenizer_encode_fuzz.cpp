@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "tokenizer/tokenizer.h"
-#include "tokenizer/utf8.h"
+#include "util/utf8.h"
 
 namespace {
 
@@ -40,9 +40,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       fail("encode produced an id outside the vocabulary");
   }
   const std::string text = tokenizer().decode(ids, false);
-  if (!safrl::tokenizer::utf8::is_valid(text)) fail("decode produced invalid UTF-8");
+  if (!safrl::util::utf8::is_valid(text)) fail("decode produced invalid UTF-8");
   if (tokenizer().encode(text) != ids) fail("encode(decode(encode(x))) != encode(x)");
-  if (!safrl::tokenizer::utf8::is_valid(tokenizer().decode(ids, true))) {
+  if (!safrl::util::utf8::is_valid(tokenizer().decode(ids, true))) {
     fail("decode without special tokens produced invalid UTF-8");
   }
   return 0;

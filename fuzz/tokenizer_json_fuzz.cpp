@@ -19,8 +19,8 @@
 #include <vector>
 
 #include "tokenizer/tokenizer.h"
-#include "tokenizer/utf8.h"
 #include "util/error.h"
+#include "util/utf8.h"
 
 namespace {
 
@@ -90,7 +90,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       fail("encode produced an id outside the vocabulary");
   }
   for (const bool skip : {false, true}) {
-    if (!safrl::tokenizer::utf8::is_valid(tokenizer->decode(ids, skip)))
+    if (!safrl::util::utf8::is_valid(tokenizer->decode(ids, skip)))
       fail("decode produced invalid UTF-8");
   }
   return 0;

@@ -1,6 +1,8 @@
-// The YAML configuration of a reward service or offline scorer (docs/config.md lists every key).
+// The reward layer's part of the YAML configuration (docs/config.md lists every key): the guard,
+// the helpfulness model, the reward, batching and the runtime. The server's section belongs to
+// serve (serve/serve_config.h); the command line assembles the file (cli/config_file.h).
 //
-// The file is parsed once into the plain structs below and validated as a whole: an unknown
+// The sections are parsed once into the plain structs below and validated as a whole: an unknown
 // key, a duplicate key, a value of the wrong type or outside its allowed spellings, and an
 // inconsistent combination (hybrid without a helpfulness model, per_category without a category
 // list) throw util::LoadError with the source and the key path, e.g.
@@ -9,7 +11,7 @@
 // the config file, so a config works from any working directory. The model directories are not
 // opened here; the layers that load them check them.
 // Device and dtype stay strings (the torch layer turns them into torch types) but only the
-// spellings that layer accepts get through. Pure functions; thread-safe.
+// spellings of util/device_names.h get through. Pure functions; thread-safe.
 #pragma once
 
 #include <cstdint>
@@ -21,6 +23,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include "chat/render.h"
+#include "io/yaml_config.h"
 #include "reward/reward.h"
 
 namespace safrl::reward {
@@ -72,32 +75,6 @@ struct RuntimeConfig {
   std::string storage_dtype = "float32";  // dtype of the weights in memory; defaults to dtype
 };
 
-// ZeroMQ CURVE security for a server reachable from other machines (keys in Z85 text, 40
-// characters, as zmq_curve_keypair() makes them).
-struct CurveConfig {
-  std::string public_key;
-  std::string secret_key;
-  // Client public keys allowed to connect; every other client is refused during the handshake.
-  std::vector<std::string> allowed_client_keys;
-};
-
-// The reward service (`safrl serve`); the command line can override the endpoint.
-struct ServerConfig {
-  // ZeroMQ endpoint the ROUTER binds; loopback unless configured otherwise.
-  std::string endpoint = "tcp://127.0.0.1:5555";
-  // HTTP port for /metrics, /health and OpenRLHF's /get_reward on 127.0.0.1; 0 turns it off.
-  int64_t http_port = 0;
-  // Largest request frame accepted; larger ones are answered too_large without decoding.
-  int64_t max_message_bytes = 64 << 20;
-  // Admission bound: samples queued or running; past it requests are answered busy.
-  int64_t max_queued_samples = 4096;
-  // Samples the engine thread takes from the queue for one scoring pass (across requests).
-  int64_t max_batch_samples = 512;
-  // How long a completed reply is kept to answer a retried request id.
-  int64_t reply_cache_seconds = 600;
-  std::optional<CurveConfig> curve;
-};
-
 struct Config {
   GuardConfig guard;
   // Absent when the config has no helpfulness section (allowed only for guard_only).
@@ -105,17 +82,21 @@ struct Config {
   RewardSettings reward;
   BatchingConfig batching;
   RuntimeConfig runtime;
-  ServerConfig server;
   // Where the config came from (the file path as given), for messages and `info`.
   std::string source;
 };
 
-// Reads and parses the YAML file at `path`; relative model paths resolve against its directory
-// (made absolute). Throws util::LoadError when the file cannot be read or is invalid.
-Config load_config(const std::string& path);
+// The top-level sections of a config file that the reward layer owns; the file's other sections
+// belong to other layers (serve: "server"), and the command line assembles the whole file.
+inline constexpr std::string_view kConfigSections[] = {"guard", "helpfulness", "reward", "batching",
+                                                       "runtime"};
 
-// Parses `yaml_text`. Relative model paths resolve against `base_dir` (left relative when it is
-// empty); `source` names the text in error messages and becomes Config::source.
+// Reads the reward layer's sections of a config file whose root mapping is `root` (the caller
+// has checked the root's keys). `source` names the file and becomes Config::source.
+Config parse_config(const io::YamlSection& root, const std::string& source);
+
+// Parses a YAML document with only the reward layer's sections. Relative model paths resolve
+// against `base_dir` (left relative when it is empty); `source` names the text in messages.
 Config parse_config(const std::string& yaml_text, const std::string& base_dir,
                     const std::string& source);
 

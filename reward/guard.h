@@ -29,6 +29,7 @@
 #include "chat/message.h"
 #include "engine/engine.h"
 #include "reward/config.h"
+#include "reward/guard_decoders.h"
 #include "reward/verdict.h"
 #include "reward/verdict_grammar.h"
 #include "tokenizer/tokenizer.h"
@@ -56,6 +57,16 @@ struct GuardTiming {
   int64_t prefill_tokens = 0;       // tokens actually computed (shared heads not counted)
   int64_t decode_steps = 0;         // forwards after the prefill
   int64_t prefix_tokens_saved = 0;  // tokens not computed thanks to shared group prefixes
+
+  // What was spent between two readings.
+  friend GuardTiming operator-(GuardTiming a, const GuardTiming& b) {
+    a.prefill_seconds -= b.prefill_seconds;
+    a.decode_seconds -= b.decode_seconds;
+    a.prefill_tokens -= b.prefill_tokens;
+    a.decode_steps -= b.decode_steps;
+    a.prefix_tokens_saved -= b.prefix_tokens_saved;
+    return a;
+  }
 };
 
 class Guard {
@@ -77,6 +88,9 @@ class Guard {
 
  private:
   struct Item;
+  // Prefix sharing and head caches: each item's cache, and its feed set to what they left.
+  void prefill_caches(std::vector<Item*>& batch);
+  // Prefill, then forwards until every item's decoder has finished.
   void run_batch(std::vector<Item*>& batch);
   model::KvCache& head_cache(GuardTask task);
   const std::vector<int32_t>& head_ids(GuardTask task);
@@ -84,10 +98,12 @@ class Guard {
   GuardOptions options_;
   engine::Engine engine_;
   std::shared_ptr<const tokenizer::Tokenizer> tokenizer_;
-  std::map<GuardTask, VerdictGrammar> grammars_;
+  // The grammars live on the heap: the decoders keep references to them.
+  std::map<GuardTask, std::unique_ptr<VerdictGrammar>> grammars_;
+  std::map<GuardTask, ConstrainedDecoder> constrained_;
+  std::map<GuardTask, FreeDecoder> free_;
   std::map<GuardTask, std::vector<int32_t>> head_ids_;
   std::map<GuardTask, std::unique_ptr<model::KvCache>> head_caches_;
-  std::vector<int32_t> stop_tokens_;
   GuardTiming timing_;
 };
 

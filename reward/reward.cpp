@@ -3,18 +3,18 @@
 #include <algorithm>
 #include <cmath>
 
-#include "reward/names.h"
+#include "util/enum_names.h"
 #include "util/error.h"
 
 namespace safrl::reward {
 namespace {
 
-constexpr internal::EnumName<RewardType> kRewardTypeNames[] = {
+constexpr util::EnumName<RewardType> kRewardTypeNames[] = {
     {RewardType::kHybrid, "hybrid"},
     {RewardType::kGuardOnly, "guard_only"},
     {RewardType::kHelpfulnessOnly, "helpfulness_only"},
 };
-constexpr internal::EnumName<ControversialPolicy> kPolicyNames[] = {
+constexpr util::EnumName<ControversialPolicy> kPolicyNames[] = {
     {ControversialPolicy::kStrict, "strict"},
     {ControversialPolicy::kLoose, "loose"},
     {ControversialPolicy::kPerCategory, "per_category"},
@@ -124,19 +124,19 @@ RewardResult unparseable_result(const RewardSettings& settings, std::optional<do
 }
 
 RewardType parse_reward_type(std::string_view name) {
-  return internal::parse_name(kRewardTypeNames, name, "reward type");
+  return util::parse_name(kRewardTypeNames, name, "reward type");
 }
 
 ControversialPolicy parse_controversial_policy(std::string_view name) {
-  return internal::parse_name(kPolicyNames, name, "controversial policy");
+  return util::parse_name(kPolicyNames, name, "controversial policy");
 }
 
 std::string_view reward_type_name(RewardType type) {
-  return internal::name_of(kRewardTypeNames, type);
+  return util::name_of(kRewardTypeNames, type);
 }
 
 std::string_view controversial_policy_name(ControversialPolicy policy) {
-  return internal::name_of(kPolicyNames, policy);
+  return util::name_of(kPolicyNames, policy);
 }
 
 }  // namespace safrl::reward

@@ -27,6 +27,41 @@ std::optional<Verdict> parsed_verdict_from_json(const nlohmann::json& value) {
 
 }  // namespace
 
+std::vector<GroupResult> score_groups(Scorer& scorer, const std::vector<Sample>& samples,
+                                      const std::vector<size_t>& group_sizes) {
+  std::vector<GroupResult> results(group_sizes.size());
+  try {
+    std::vector<ScoredSample> scored = scorer.score(samples);
+    auto next = scored.begin();
+    for (size_t g = 0; g < group_sizes.size(); ++g) {
+      results[g].scored.assign(std::make_move_iterator(next),
+                               std::make_move_iterator(next + group_sizes[g]));
+      next += static_cast<std::ptrdiff_t>(group_sizes[g]);
+    }
+    return results;
+  } catch (const util::InputError&) {
+  }
+  auto begin = samples.begin();
+  for (size_t g = 0; g < group_sizes.size(); ++g) {
+    const auto end = begin + static_cast<std::ptrdiff_t>(group_sizes[g]);
+    GroupResult& result = results[g];
+    try {
+      result.scored = scorer.score({begin, end});
+    } catch (const util::TooLongError& e) {
+      result.failure = GroupResult::Failure::kTooLong;
+      result.message = e.what();
+    } catch (const util::InputError& e) {
+      result.failure = GroupResult::Failure::kBadInput;
+      result.message = e.what();
+    } catch (const std::exception& e) {
+      result.failure = GroupResult::Failure::kInternal;
+      result.message = e.what();
+    }
+    begin = end;
+  }
+  return results;
+}
+
 model::RunOptions run_options(const RuntimeConfig& runtime) {
   model::RunOptions options;
   options.device = engine::parse_device(runtime.device);

@@ -40,6 +40,27 @@ struct ScorerTiming {
   int64_t helpfulness_tokens = 0;
   int64_t helpfulness_tokens_saved = 0;  // by shared prompt prefixes
   engine::Work guard_work, helpfulness_work;
+
+  // What was spent between two readings.
+  friend ScorerTiming operator-(ScorerTiming a, const ScorerTiming& b) {
+    a.guard = a.guard - b.guard;
+    a.helpfulness_seconds -= b.helpfulness_seconds;
+    a.helpfulness_tokens -= b.helpfulness_tokens;
+    a.helpfulness_tokens_saved -= b.helpfulness_tokens_saved;
+    a.guard_work = a.guard_work - b.guard_work;
+    a.helpfulness_work = a.helpfulness_work - b.helpfulness_work;
+    return a;
+  }
+  // Input tokens computed: the guard's prefill and the helpfulness model's.
+  int64_t input_tokens() const { return guard.prefill_tokens + helpfulness_tokens; }
+};
+
+// The outcome of one group of samples (a request's, an input line's) scored by score_groups.
+struct GroupResult {
+  enum class Failure { kNone, kBadInput, kTooLong, kInternal };
+  std::vector<ScoredSample> scored;  // one per sample of the group when failure is kNone
+  Failure failure = Failure::kNone;
+  std::string message;  // why it failed
 };
 
 class Scorer {
@@ -62,6 +83,14 @@ class Scorer {
   std::unique_ptr<Guard> guard_;
   std::unique_ptr<Helpfulness> helpfulness_;
 };
+
+// Scores groups of samples in one pass; when the models refuse an input of the pass (a
+// util::InputError: invalid, or too long), each group is scored alone, so one bad group is
+// answered with its own error and the others are still scored. `samples` holds the groups one
+// after another, `group_sizes` their lengths. An error of the whole pass other than an input
+// error is thrown (the models failed, not a group).
+std::vector<GroupResult> score_groups(Scorer& scorer, const std::vector<Sample>& samples,
+                                      const std::vector<size_t>& group_sizes);
 
 // The step-statistics outcome of an output line written by Scorer::to_json, so statistics can
 // be computed from an output file (a resumed run's earlier lines included). Throws

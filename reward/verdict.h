@@ -40,8 +40,8 @@ Safety parse_safety(std::string_view name);
 
 // Which question the guard answered: prompt moderation (two lines, Jailbreak is a category) or
 // response moderation (three lines, with the refusal verdict). The same choice the chat layer
-// makes when it renders the guard prompt, hence an alias rather than a second enum.
-using GuardTask = chat::GuardMode;
+// makes when it renders the guard prompt, hence the same enum.
+using chat::GuardTask;
 
 // The unsafe-content categories of each task, in the order the guard's template lists them.
 inline constexpr std::array<std::string_view, 9> kPromptCategories = {

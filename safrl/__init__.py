@@ -8,8 +8,7 @@ Clients: safrl.Client (blocking) and safrl.AsyncClient (asyncio), over ZeroMQ + 
 (docs/protocol.md). Trainer adapters: safrl.verl, safrl.trl, safrl.openrlhf; they share clients
 configured by $SAFRL_ENDPOINT or safrl.configure(). Errors: safrl.SafrlError and its subclasses.
 """
-__version__ = "0.1.0"
-
+from safrl._version import __version__
 from safrl.async_client import AsyncClient
 from safrl.client import Client
 from safrl.errors import BadRequest, SafrlError, ServerBusy, ServerError, Timeout

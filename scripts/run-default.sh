@@ -10,7 +10,7 @@ out=build/run-default
 mkdir -p "$out"
 rm -f "$out/scored.jsonl"
 build/src/cli/safrl score --config configs/default.yaml \
-  --input experiments/data/example_rollouts.jsonl --output "$out/scored.jsonl" \
+  --input configs/example-rollouts.jsonl --output "$out/scored.jsonl" \
   --stats-out "$out/stats.json"
 echo "== $out/scored.jsonl"
 cat "$out/scored.jsonl"

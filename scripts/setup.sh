@@ -18,5 +18,5 @@ cmake --build "$build_dir" -j "$(nproc)"
 # The embedded default models (tiny, random weights, the real tokenizer) that configs/default.yaml
 # points at, so every command runs with no downloads.
 if [ ! -f "$build_dir/embedded/guard/model.safetensors" ]; then
-  .venv/bin/python scripts/make_embedded_models.py "$build_dir/embedded" .deps/qwen3-tokenizer
+  .venv/bin/python -m safrl.testing.embedded_models "$build_dir/embedded" .deps/qwen3-tokenizer
 fi

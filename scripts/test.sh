@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Sets safrl up on a fresh Debian 12 machine (scripts/setup.sh) and runs every test:
 #   1. the Release build's suites through CTest (C++ GoogleTest suites, the checkpoint and golden
-#      fixtures written by transformers, the Python tests of the CLI, the plugin, the server, the
-#      experiments, and the oracle tests against transformers and tokenizers);
+#      fixtures written by transformers, the Python tests of the CLI, the set-up scripts, the
+#      plugin, the server, the experiments, and the oracle tests against transformers and
+#      tokenizers), those labelled slow included (docs/setup.md: the quick ones alone);
 #   2. the same suites built with AddressSanitizer + UndefinedBehaviorSanitizer;
 #   3. a short run of each libFuzzer target (scripts/fuzz-smoke.sh).
 # Exits non-zero on the first failure.

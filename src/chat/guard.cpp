@@ -101,29 +101,29 @@ constexpr std::string_view kResponseTail =
 
 }  // namespace
 
-GuardMode guard_mode(const std::vector<Message>& messages) {
+GuardTask guard_task(const std::vector<Message>& messages) {
   if (messages.empty()) throw util::InputError(std::string(internal::kEmptyConversation));
   const std::string& role = messages.back().role;
-  if (role == "user") return GuardMode::kPrompt;
-  if (role == "assistant") return GuardMode::kResponse;
+  if (role == "user") return GuardTask::kPrompt;
+  if (role == "assistant") return GuardTask::kResponse;
   throw util::InputError(
       util::cat("messages[", messages.size() - 1, "].role is \"", role,
                 "\"; the guard judges the last message, which must be from the "
                 "user (prompt moderation) or the assistant (response moderation)"));
 }
 
-std::string_view guard_head(GuardMode mode) {
-  return mode == GuardMode::kPrompt ? kPromptHead : kResponseHead;
+std::string_view guard_head(GuardTask task) {
+  return task == GuardTask::kPrompt ? kPromptHead : kResponseHead;
 }
 
-std::string_view guard_tail(GuardMode mode) {
-  return mode == GuardMode::kPrompt ? kPromptTail : kResponseTail;
+std::string_view guard_tail(GuardTask task) {
+  return task == GuardTask::kPrompt ? kPromptTail : kResponseTail;
 }
 
 namespace internal {
 
 std::string render_guard(const std::vector<Message>& messages) {
-  const GuardMode mode = guard_mode(messages);
+  const GuardTask task = guard_task(messages);
   // The body rules below were byte-verified only for conversations that open with a system or
   // user message and carry no system message later; anything else is refused, not guessed.
   if (messages.front().role == "assistant") {
@@ -131,7 +131,7 @@ std::string render_guard(const std::vector<Message>& messages) {
         "messages[0].role is \"assistant\"; a guard conversation starts with a user or system "
         "message");
   }
-  std::string text(guard_head(mode));
+  std::string text(guard_head(task));
   for (size_t i = 0; i < messages.size(); ++i) {
     const Message& m = messages[i];
     if (i == 0) {
@@ -151,7 +151,7 @@ std::string render_guard(const std::vector<Message>& messages) {
     }
     text += m.content;
   }
-  text += guard_tail(mode);
+  text += guard_tail(task);
   return text;
 }
 

@@ -1,16 +1,13 @@
 #include "chat/render.h"
 
 #include "chat/internal.h"
+#include "util/enum_names.h"
 #include "util/error.h"
 
 namespace safrl::chat {
 namespace {
 
-struct FormatName {
-  ChatFormat format;
-  std::string_view name;
-};
-constexpr FormatName kFormatNames[] = {
+constexpr util::EnumName<ChatFormat> kFormatNames[] = {
     {ChatFormat::kGuard, "guard"},
     {ChatFormat::kQwen3, "qwen3"},
     {ChatFormat::kChatml, "chatml"},
@@ -19,22 +16,11 @@ constexpr FormatName kFormatNames[] = {
 }  // namespace
 
 ChatFormat parse_chat_format(std::string_view name) {
-  for (const FormatName& entry : kFormatNames) {
-    if (entry.name == name) return entry.format;
-  }
-  std::string valid;
-  for (const FormatName& entry : kFormatNames) {
-    valid += valid.empty() ? "" : ", ";
-    valid += entry.name;
-  }
-  throw util::InputError(util::cat("unknown chat format \"", name, "\"; valid formats: ", valid));
+  return util::parse_name(kFormatNames, name, "chat format");
 }
 
 std::string_view chat_format_name(ChatFormat format) {
-  for (const FormatName& entry : kFormatNames) {
-    if (entry.format == format) return entry.name;
-  }
-  throw std::logic_error("chat_format_name: ChatFormat value out of range");
+  return util::name_of(kFormatNames, format);
 }
 
 std::string render(ChatFormat format, const std::vector<Message>& messages,

@@ -48,19 +48,19 @@ std::string render(ChatFormat format, const std::vector<Message>& messages,
                    const RenderOptions& options = {});
 
 // Which question the guard is asked.
-enum class GuardMode {
+enum class GuardTask {
   kPrompt,    // is THE LAST USER's query safe (two output lines)
   kResponse,  // is THE LAST ASSISTANT's response safe, and is it a refusal (three output lines)
 };
 
-// The guard mode of a conversation: kPrompt when the last message is from the user, kResponse
+// The guard task of a conversation: kPrompt when the last message is from the user, kResponse
 // when it is from the assistant. Throws util::InputError for an empty conversation or a final
 // system message.
-GuardMode guard_mode(const std::vector<Message>& messages);
+GuardTask guard_task(const std::vector<Message>& messages);
 
-// The fixed text before and after the conversation body in the guard prompt of `mode`. The head
-// is the same for every request of a mode, so it is the natural prefix to cache.
-std::string_view guard_head(GuardMode mode);
-std::string_view guard_tail(GuardMode mode);
+// The fixed text before and after the conversation body in the guard prompt of `task`. The head
+// is the same for every request of a task, so it is the natural prefix to cache.
+std::string_view guard_head(GuardTask task);
+std::string_view guard_tail(GuardTask task);
 
 }  // namespace safrl::chat

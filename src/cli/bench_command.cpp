@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "cli/config_file.h"
 #include "engine/matmul_rate.h"
 #include "io/model_config.h"
 #include "reward/scorer.h"
@@ -88,7 +89,8 @@ nlohmann::json work_json(const engine::Work& work, double seconds) {
 }
 
 int run_in_process(const BenchArgs& args) {
-  reward::Config config = reward::load_config(args.config);
+  const ConfigFile file = load_config_file(args.config);
+  reward::Config config = file.reward;
   if (args.no_prefix_reuse) config.batching.share_prefixes = false;
   reward::Scorer scorer(config);
   std::vector<reward::Sample> samples;
@@ -109,7 +111,7 @@ int run_in_process(const BenchArgs& args) {
   scorer.score({samples.front()});  // warm-up: head caches, allocator
   const auto before = scorer.timing();
   const auto start = Clock::now();
-  const size_t pass = static_cast<size_t>(config.server.max_batch_samples);
+  const size_t pass = static_cast<size_t>(file.server.max_batch_samples);
   for (size_t begin = 0; begin < samples.size(); begin += pass) {
     const size_t end = std::min(samples.size(), begin + pass);
     scorer.score({samples.begin() + static_cast<std::ptrdiff_t>(begin),

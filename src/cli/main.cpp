@@ -8,10 +8,12 @@
 #include "cli/commands.h"
 #include "util/error.h"
 #include "util/process_memory.h"
+#include "util/version.h"
 
 int main(int argc, char** argv) {
   safrl::util::keep_freed_memory_for_reuse();
   CLI::App app{"safrl: Qwen3Guard rewards for safety reinforcement learning"};
+  app.set_version_flag("--version", safrl::util::kVersion);
   app.require_subcommand(1);
   int exit_code = 0;
   safrl::cli::add_tokenize_command(app, &exit_code);

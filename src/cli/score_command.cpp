@@ -22,6 +22,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "cli/config_file.h"
 #include "reward/scorer.h"
 #include "util/error.h"
 
@@ -132,7 +133,7 @@ class Progress {
 };
 
 int run_score(const ScoreArgs& args) {
-  reward::Config config = reward::load_config(args.config);
+  reward::Config config = load_config_file(args.config).reward;
   if (!args.reward.empty()) config.reward.type = reward::parse_reward_type(args.reward);
   if (config.reward.type != reward::RewardType::kGuardOnly && !config.helpfulness) {
     throw util::LoadError(util::cat("reward ", reward::reward_type_name(config.reward.type),
@@ -199,27 +200,26 @@ int run_score(const ScoreArgs& args) {
     const size_t end = std::min(pending.size(), begin + args.chunk);
     std::vector<InputLine> chunk(pending.begin() + begin, pending.begin() + end);
     const auto start = Clock::now();
+    std::vector<reward::Sample> samples;
+    for (const InputLine& line : chunk) samples.push_back(line.sample);
+    // One sample the models refuse must not take its chunk with it: score_groups scores the
+    // lines one by one then.
+    std::vector<reward::GroupResult> outcomes =
+        reward::score_groups(scorer, samples, std::vector<size_t>(chunk.size(), 1));
     std::vector<std::pair<const InputLine*, reward::ScoredSample>> results;
-    auto score_all = [&](const std::vector<const InputLine*>& lines) {
-      std::vector<reward::Sample> samples;
-      for (const InputLine* line : lines) samples.push_back(line->sample);
-      auto scored = scorer.score(samples);
-      for (size_t i = 0; i < lines.size(); ++i)
-        results.emplace_back(lines[i], std::move(scored[i]));
-    };
-    std::vector<const InputLine*> lines;
-    for (const auto& line : chunk) lines.push_back(&line);
-    try {
-      score_all(lines);
-    } catch (const util::InputError&) {
-      // One sample the models refuse must not take its chunk with it: score them one by one.
-      results.clear();
-      for (const InputLine* line : lines) {
-        try {
-          score_all({line});
-        } catch (const util::InputError& e) {
-          report(line->number, line->sample.id, e.what());
-        }
+    for (size_t i = 0; i < chunk.size(); ++i) {
+      switch (outcomes[i].failure) {
+        case reward::GroupResult::Failure::kNone:
+          results.emplace_back(&chunk[i], std::move(outcomes[i].scored.front()));
+          break;
+        case reward::GroupResult::Failure::kBadInput:
+        case reward::GroupResult::Failure::kTooLong:
+          report(chunk[i].number, chunk[i].sample.id, outcomes[i].message);
+          break;
+        case reward::GroupResult::Failure::kInternal:
+          // The models failed, not the line: stop, and a rerun resumes here.
+          throw util::Error(
+              util::cat("scoring line ", chunk[i].number, " failed: ", outcomes[i].message));
       }
     }
     std::string block;

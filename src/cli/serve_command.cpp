@@ -6,6 +6,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/commands.h"
+#include "cli/config_file.h"
 #include "reward/config.h"
 #include "serve/server.h"
 
@@ -26,9 +27,11 @@ void on_signal(int) {
 
 int run_serve(const ServeArgs& args) {
   serve::ServeOptions options;
-  options.config = reward::load_config(args.config);
-  if (!args.endpoint.empty()) options.config.server.endpoint = args.endpoint;
-  if (args.http_port >= 0) options.config.server.http_port = args.http_port;
+  ConfigFile file = load_config_file(args.config);
+  options.reward = std::move(file.reward);
+  options.server = std::move(file.server);
+  if (!args.endpoint.empty()) options.server.endpoint = args.endpoint;
+  if (args.http_port >= 0) options.server.http_port = args.http_port;
   options.run_dir = args.run_dir;
   serve::Server server(options);
   struct sigaction action {};

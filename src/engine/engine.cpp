@@ -4,6 +4,7 @@
 #include <c10/core/InferenceMode.h>
 
 #include "model/loader.h"
+#include "util/device_names.h"
 #include "util/error.h"
 
 namespace safrl::engine {
@@ -11,7 +12,7 @@ namespace safrl::engine {
 Engine::Engine(const std::string& model_dir, const model::RunOptions& options)
     : options_(options), model_(model::load_model(model_dir, options)) {}
 
-Engine::Engine(model::QwenForModel model, const model::RunOptions& options)
+Engine::Engine(model::QwenWithHead model, const model::RunOptions& options)
     : options_(options), model_(std::move(model)) {}
 
 model::KvCache Engine::new_cache() const {
@@ -127,22 +128,21 @@ at::Tensor Engine::scores(const std::vector<SequenceInput>& inputs) {
 }
 
 c10::ScalarType parse_dtype(const std::string& name) {
-  if (name == "float32") return c10::kFloat;
-  if (name == "bfloat16") return c10::kBFloat16;
-  if (name == "float16") return c10::kHalf;
-  throw util::InputError(util::cat("unknown dtype '", name, "'; use float32, bfloat16 or float16"));
+  switch (util::parse_dtype(name)) {
+    case util::Dtype::kFloat32:
+      return c10::kFloat;
+    case util::Dtype::kBfloat16:
+      return c10::kBFloat16;
+    case util::Dtype::kFloat16:
+      return c10::kHalf;
+  }
+  throw std::logic_error("parse_dtype: Dtype value out of range");
 }
 
 c10::Device parse_device(const std::string& name) {
-  if (name == "cpu") return c10::Device(c10::kCPU);
-  if (name == "cuda") return c10::Device(c10::kCUDA, 0);
-  if (name.rfind("cuda:", 0) == 0) {
-    try {
-      return c10::Device(name);
-    } catch (const std::exception&) {
-    }
-  }
-  throw util::InputError(util::cat("unknown device '", name, "'; use cpu, cuda or cuda:N"));
+  const util::DeviceName device = util::parse_device(name);
+  if (!device.cuda) return c10::Device(c10::kCPU);
+  return c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(device.index));
 }
 
 }  // namespace safrl::engine

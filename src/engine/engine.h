@@ -33,7 +33,7 @@ class Engine {
  public:
   Engine(const std::string& model_dir, const model::RunOptions& options);
   // Wraps a model that is already built and on options.device (benchmarks, tests).
-  Engine(model::QwenForModel model, const model::RunOptions& options);
+  Engine(model::QwenWithHead model, const model::RunOptions& options);
 
   const io::ModelConfig& config() const { return model_->config(); }
   const model::RunOptions& options() const { return options_; }
@@ -50,7 +50,7 @@ class Engine {
   // the rightmost new token that is not pad_token_id (the last token when there is no pad id).
   at::Tensor scores(const std::vector<SequenceInput>& inputs);
 
-  model::QwenForModel& model() { return model_; }
+  model::QwenWithHead& model() { return model_; }
   // FLOPs computed so far (every call above adds to it).
   const Work& work() const { return work_; }
 
@@ -65,13 +65,13 @@ class Engine {
   int64_t head_columns() const;
 
   model::RunOptions options_;
-  model::QwenForModel model_;
+  model::QwenWithHead model_;
   Work work_;
 };
 
-// Parses "float32" | "bfloat16" | "float16"; throws InputError listing them otherwise.
+// The torch types of the spellings in util/device_names.h; throw util::InputError listing the
+// valid spellings otherwise.
 c10::ScalarType parse_dtype(const std::string& name);
-// Parses "cpu" | "cuda" | "cuda:N".
 c10::Device parse_device(const std::string& name);
 
 }  // namespace safrl::engine

@@ -22,17 +22,18 @@ struct ArchitectureInfo {
   Architecture architecture;
   std::string_view name;
   HeadKind head;
-  bool is_qwen3;
+  Family family;
 };
 
 constexpr std::array<ArchitectureInfo, 5> kArchitectures = {{
-    {Architecture::kQwen3ForCausalLM, "Qwen3ForCausalLM", HeadKind::kCausalLM, true},
+    {Architecture::kQwen3ForCausalLM, "Qwen3ForCausalLM", HeadKind::kCausalLM, Family::kQwen3},
     {Architecture::kQwen3ForSequenceClassification, "Qwen3ForSequenceClassification",
-     HeadKind::kSequenceClassification, true},
-    {Architecture::kQwen2ForCausalLM, "Qwen2ForCausalLM", HeadKind::kCausalLM, false},
+     HeadKind::kSequenceClassification, Family::kQwen3},
+    {Architecture::kQwen2ForCausalLM, "Qwen2ForCausalLM", HeadKind::kCausalLM, Family::kQwen2},
     {Architecture::kQwen2ForSequenceClassification, "Qwen2ForSequenceClassification",
-     HeadKind::kSequenceClassification, false},
-    {Architecture::kQwen2ForRewardModel, "Qwen2ForRewardModel", HeadKind::kRewardModel, false},
+     HeadKind::kSequenceClassification, Family::kQwen2},
+    {Architecture::kQwen2ForRewardModel, "Qwen2ForRewardModel", HeadKind::kRewardModel,
+     Family::kQwen2},
 }};
 
 // transformers' Qwen3Config default; Qwen2 derives it from the hidden size instead.
@@ -171,7 +172,7 @@ const ArchitectureInfo& read_architecture(const ConfigReader& reader) {
     reader.fail(cat("architecture \"", name,
                     "\" is not supported (supported: ", supported_architectures(), ")"));
   }
-  const std::string expected_type = found->is_qwen3 ? "qwen3" : "qwen2";
+  const std::string expected_type = found->family == Family::kQwen3 ? "qwen3" : "qwen2";
   std::optional<std::string> model_type = reader.optional_string("model_type");
   if (!model_type) {
     reader.fail(cat("missing \"model_type\"; expected \"", expected_type, "\" for ", name));
@@ -319,7 +320,7 @@ ModelConfig parse_model_config(const std::string& json_text, const std::string& 
   const ArchitectureInfo& arch = read_architecture(reader);
   config.architecture = arch.architecture;
   config.head = arch.head;
-  config.is_qwen3 = arch.is_qwen3;
+  config.family = arch.family;
 
   config.vocab_size = reader.required_positive_int("vocab_size");
   config.hidden_size = reader.required_positive_int("hidden_size");
@@ -338,7 +339,7 @@ ModelConfig parse_model_config(const std::string& json_text, const std::string& 
 
   if (std::optional<int64_t> head_dim = reader.optional_positive_int("head_dim")) {
     config.head_dim = *head_dim;
-  } else if (config.is_qwen3) {
+  } else if (config.family == Family::kQwen3) {
     config.head_dim = kQwen3DefaultHeadDim;
   } else {
     if (config.hidden_size % config.num_attention_heads != 0) {
@@ -355,7 +356,7 @@ ModelConfig parse_model_config(const std::string& json_text, const std::string& 
                             .value_or(config.rms_norm_eps);
   config.tie_word_embeddings = reader.optional_bool("tie_word_embeddings").value_or(false);
 
-  if (config.is_qwen3) {
+  if (config.family == Family::kQwen3) {
     config.qkv_bias = reader.optional_bool("attention_bias").value_or(false);
     config.o_bias = config.qkv_bias;
   } else {

@@ -25,10 +25,13 @@ std::string architecture_name(Architecture arch);
 
 enum class HeadKind { kCausalLM, kSequenceClassification, kRewardModel };
 
+// The decoder family: Qwen3 has per-head q/k RMSNorm; Qwen2 has q/k/v biases and no q/k norm.
+enum class Family { kQwen2, kQwen3 };
+
 struct ModelConfig {
   Architecture architecture = Architecture::kQwen3ForCausalLM;
   HeadKind head = HeadKind::kCausalLM;
-  bool is_qwen3 = true;  // Qwen3: per-head q/k RMSNorm. Qwen2: q/k/v bias, no q/k norm.
+  Family family = Family::kQwen3;
 
   int64_t vocab_size = 0;
   int64_t hidden_size = 0;

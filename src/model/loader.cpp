@@ -88,12 +88,12 @@ void validate(const RunOptions& options) {
 
 }  // namespace
 
-QwenForModel load_model(const std::string& dir, const RunOptions& options) {
+QwenWithHead load_model(const std::string& dir, const RunOptions& options) {
   validate(options);
   const io::ModelConfig config = io::load_model_config(dir);
   const io::Checkpoint checkpoint(dir);
   c10::NoGradGuard no_grad;
-  QwenForModel model(config, options.storage_dtype);
+  QwenWithHead model(config, options.storage_dtype);
 
   std::set<std::string> claimed;
   std::vector<std::string> missing;

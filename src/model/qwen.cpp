@@ -14,7 +14,7 @@ namespace safrl::model {
 namespace {
 
 bool has_qk_norm(const io::ModelConfig& config) {
-  return config.is_qwen3;
+  return config.family == io::Family::kQwen3;
 }
 
 }  // namespace
@@ -202,7 +202,7 @@ at::Tensor RewardScoreImpl::forward(const at::Tensor& x) {
   return second(at::relu(first(x)));
 }
 
-QwenForModelImpl::QwenForModelImpl(const io::ModelConfig& config, c10::ScalarType storage)
+QwenWithHeadImpl::QwenWithHeadImpl(const io::ModelConfig& config, c10::ScalarType storage)
     : config_(config) {
   model = register_module("model", Decoder(config, storage));
   switch (config.head) {
@@ -222,12 +222,12 @@ QwenForModelImpl::QwenForModelImpl(const io::ModelConfig& config, c10::ScalarTyp
   }
 }
 
-KvShape QwenForModelImpl::kv_shape(const RunOptions& options) const {
+KvShape QwenWithHeadImpl::kv_shape(const RunOptions& options) const {
   return KvShape{config_.num_hidden_layers, config_.num_key_value_heads, config_.head_dim,
                  options.compute_dtype, options.device};
 }
 
-at::Tensor QwenForModelImpl::logits(const at::Tensor& hidden,
+at::Tensor QwenWithHeadImpl::logits(const at::Tensor& hidden,
                                     const std::optional<at::Tensor>& tokens) {
   if (config_.head != io::HeadKind::kCausalLM) {
     throw util::Error(util::cat(io::architecture_name(config_.architecture), " has no LM head"));
@@ -249,7 +249,7 @@ at::Tensor QwenForModelImpl::logits(const at::Tensor& hidden,
   return at::cat(parts, -1);
 }
 
-at::Tensor QwenForModelImpl::scores(const at::Tensor& hidden) {
+at::Tensor QwenWithHeadImpl::scores(const at::Tensor& hidden) {
   switch (config_.head) {
     case io::HeadKind::kSequenceClassification:
       return score(hidden).to(at::kFloat);

@@ -7,7 +7,7 @@
 // attention bias; Qwen2 has q/k/v biases and no q/k norm. Attention is grouped-query with
 // head_dim read from the config. Forward works on a PackedBatch (see packed_batch.h).
 //
-// A QwenForModel is immutable after loading; forward() may run on one thread at a time per
+// A QwenWithHead is immutable after loading; forward() may run on one thread at a time per
 // batch (LibTorch parallelises inside the operations).
 #pragma once
 
@@ -104,9 +104,9 @@ class RewardScoreImpl : public torch::nn::Module {
 TORCH_MODULE(RewardScore);
 
 // Backbone plus the head named by the config's architecture.
-class QwenForModelImpl : public torch::nn::Module {
+class QwenWithHeadImpl : public torch::nn::Module {
  public:
-  QwenForModelImpl(const io::ModelConfig& config, c10::ScalarType storage);
+  QwenWithHeadImpl(const io::ModelConfig& config, c10::ScalarType storage);
 
   const io::ModelConfig& config() const { return config_; }
   KvShape kv_shape(const RunOptions& options) const;
@@ -125,6 +125,6 @@ class QwenForModelImpl : public torch::nn::Module {
  private:
   io::ModelConfig config_;
 };
-TORCH_MODULE(QwenForModel);
+TORCH_MODULE(QwenWithHead);
 
 }  // namespace safrl::model

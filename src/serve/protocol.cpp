@@ -1,15 +1,16 @@
 #include "serve/protocol.h"
 
-#include "tokenizer/utf8.h"
-
 #include <array>
 #include <utility>
+
+#include "util/enum_names.h"
+#include "util/utf8.h"
 
 namespace safrl::serve {
 
 namespace {
 
-constexpr std::array<std::pair<ErrorCode, std::string_view>, 8> kErrorNames = {{
+constexpr util::EnumName<ErrorCode> kErrorNames[] = {
     {ErrorCode::kBadRequest, "bad_request"},
     {ErrorCode::kUnsupportedVersion, "unsupported_version"},
     {ErrorCode::kTooLarge, "too_large"},
@@ -18,7 +19,7 @@ constexpr std::array<std::pair<ErrorCode, std::string_view>, 8> kErrorNames = {{
     {ErrorCode::kDeadlineExceeded, "deadline_exceeded"},
     {ErrorCode::kShuttingDown, "shutting_down"},
     {ErrorCode::kInternal, "internal"},
-}};
+};
 
 // Nesting allowed in a request; `meta` may hold any JSON, but nothing sensible nests deeper.
 constexpr int kMaxDepth = 64;
@@ -68,7 +69,7 @@ class DepthLimitedBuilder : public nlohmann::json_sax<nlohmann::json> {
 // The first string or key that is not UTF-8, as a path for the message; empty when all are.
 std::string invalid_utf8_path(const nlohmann::json& value, const std::string& path) {
   if (value.is_string()) {
-    return tokenizer::utf8::is_valid(value.get_ref<const std::string&>()) ? "" : path;
+    return util::utf8::is_valid(value.get_ref<const std::string&>()) ? "" : path;
   }
   if (value.is_array()) {
     for (size_t i = 0; i < value.size(); ++i) {
@@ -78,7 +79,7 @@ std::string invalid_utf8_path(const nlohmann::json& value, const std::string& pa
   }
   if (value.is_object()) {
     for (const auto& item : value.items()) {
-      if (!tokenizer::utf8::is_valid(item.key())) return util::cat(path, " (a key)");
+      if (!util::utf8::is_valid(item.key())) return util::cat(path, " (a key)");
       std::string bad = invalid_utf8_path(item.value(), util::cat(path, ".", item.key()));
       if (!bad.empty()) return bad;
     }
@@ -152,17 +153,11 @@ void add_groups(const nlohmann::json& groups, std::optional<int64_t> step, Reque
 }  // namespace
 
 std::string_view error_code_name(ErrorCode code) {
-  for (const auto& [c, name] : kErrorNames) {
-    if (c == code) return name;
-  }
-  return "internal";
+  return util::name_of(kErrorNames, code);
 }
 
 std::optional<ErrorCode> parse_error_code(std::string_view name) {
-  for (const auto& [c, n] : kErrorNames) {
-    if (n == name) return c;
-  }
-  return std::nullopt;
+  return util::find_name(kErrorNames, name);
 }
 
 Request decode_request(std::string_view frame, size_t max_bytes) {

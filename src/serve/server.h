@@ -21,11 +21,13 @@
 #include <string>
 
 #include "reward/config.h"
+#include "serve/serve_config.h"
 
 namespace safrl::serve {
 
 struct ServeOptions {
-  reward::Config config;
+  reward::Config reward;
+  ServerConfig server;
   std::string run_dir = "safrl-run";  // steps.jsonl, steps.csv
 };
 

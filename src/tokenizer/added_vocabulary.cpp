@@ -4,7 +4,7 @@
 #include <utility>
 
 #include "tokenizer/unicode.h"
-#include "tokenizer/utf8.h"
+#include "util/utf8.h"
 
 namespace safrl::tokenizer {
 namespace {
@@ -13,12 +13,12 @@ namespace {
 char32_t last_char(std::string_view text) {
   size_t pos = text.size() - 1;
   while (pos > 0 && (static_cast<unsigned char>(text[pos]) & 0xC0) == 0x80) --pos;
-  return utf8::decode(text, pos);
+  return util::utf8::decode(text, pos);
 }
 
 char32_t first_char(std::string_view text) {
   size_t pos = 0;
-  return utf8::decode(text, pos);
+  return util::utf8::decode(text, pos);
 }
 
 bool has_flag(char32_t cp, unicode::CharFlags flag) {
@@ -38,7 +38,7 @@ size_t trailing_space_start(std::string_view text, size_t end) {
 size_t leading_space_end(std::string_view text, size_t begin) {
   while (begin < text.size()) {
     size_t next = begin;
-    if (!has_flag(utf8::decode(text, next), unicode::kWhiteSpace)) break;
+    if (!has_flag(util::utf8::decode(text, next), unicode::kWhiteSpace)) break;
     begin = next;
   }
   return begin;

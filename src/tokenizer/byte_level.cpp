@@ -2,7 +2,7 @@
 
 #include <array>
 
-#include "tokenizer/utf8.h"
+#include "util/utf8.h"
 
 namespace safrl::tokenizer::byte_level {
 namespace {
@@ -18,7 +18,7 @@ struct Alphabet {
     char32_t next_free = 0x100;
     for (int b = 0; b < 256; ++b) {
       char_of_byte[b] = prints_as_itself(b) ? static_cast<char32_t>(b) : next_free++;
-      utf8::append(token_of_byte[b], char_of_byte[b]);
+      util::utf8::append(token_of_byte[b], char_of_byte[b]);
     }
   }
 };

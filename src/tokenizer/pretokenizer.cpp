@@ -3,7 +3,7 @@
 #include <cstdint>
 
 #include "tokenizer/unicode.h"
-#include "tokenizer/utf8.h"
+#include "util/utf8.h"
 
 namespace safrl::tokenizer {
 namespace {
@@ -98,7 +98,7 @@ void split_qwen2(std::string_view text, std::vector<SplitChar>& chars,
   size_t pos = 0;
   while (pos < text.size()) {
     const size_t offset = pos;
-    const char32_t cp = utf8::decode(text, pos);
+    const char32_t cp = util::utf8::decode(text, pos);
     chars.push_back({cp, offset, unicode::flags(cp)});
   }
   size_t i = 0;

@@ -8,8 +8,8 @@
 #include "tokenizer/config.h"
 #include "tokenizer/pretokenizer.h"
 #include "tokenizer/unicode.h"
-#include "tokenizer/utf8.h"
 #include "util/error.h"
+#include "util/utf8.h"
 
 namespace safrl::tokenizer {
 namespace {
@@ -20,7 +20,7 @@ std::string decoded_bytes(std::string_view token) {
   std::string bytes;
   size_t pos = 0;
   while (pos < token.size()) {
-    const int byte = byte_level::byte_of_char(utf8::decode(token, pos));
+    const int byte = byte_level::byte_of_char(util::utf8::decode(token, pos));
     if (byte < 0) return std::string(token);
     bytes.push_back(static_cast<char>(byte));
   }
@@ -78,8 +78,8 @@ std::vector<int32_t> Tokenizer::encode(std::string_view text) const {
                                      " bytes is longer than the 2 GiB the tokenizer accepts"));
   }
   std::string repaired;
-  if (!utf8::is_valid(text)) {
-    repaired = utf8::repair(text);
+  if (!util::utf8::is_valid(text)) {
+    repaired = util::utf8::repair(text);
     text = repaired;
   }
   std::vector<int32_t> ids;
@@ -125,7 +125,7 @@ std::string Tokenizer::decode(const std::vector<int32_t>& ids, bool skip_special
     if (skip_special_tokens && info.kind == Kind::kSpecial) continue;
     bytes += info.bytes;
   }
-  return utf8::is_valid(bytes) ? bytes : utf8::repair(bytes);
+  return util::utf8::is_valid(bytes) ? bytes : util::utf8::repair(bytes);
 }
 
 std::optional<int32_t> Tokenizer::token_to_id(std::string_view token) const {

@@ -8,7 +8,7 @@
 #include <utf8proc.h>
 
 #include "tokenizer/unicode_tables.h"
-#include "tokenizer/utf8.h"
+#include "util/utf8.h"
 
 namespace safrl::tokenizer::unicode {
 namespace {
@@ -113,7 +113,7 @@ std::string nfc_as_unicode9(std::string_view text) {
   size_t piece = 0;
   for (size_t pos = 0; pos < text.size();) {
     const size_t start = pos;
-    if (!is_unassigned_for_nfc(utf8::decode(text, pos))) continue;
+    if (!is_unassigned_for_nfc(util::utf8::decode(text, pos))) continue;
     result += nfc_with_utf8proc(text.substr(piece, start - piece));
     result += text.substr(start, pos - start);
     piece = pos;
@@ -139,7 +139,7 @@ bool is_nfc_stable(char32_t cp) {
     return false;
   }
   std::string encoded;
-  utf8::append(encoded, cp);
+  util::utf8::append(encoded, cp);
   return nfc_with_utf8proc(encoded) == encoded;
 }
 
@@ -179,7 +179,7 @@ std::string_view nfc(std::string_view text, std::string& buffer) {
       ++pos;
       continue;
     }
-    if (!(flags(utf8::decode(text, pos)) & kNfcStable)) {
+    if (!(flags(util::utf8::decode(text, pos)) & kNfcStable)) {
       buffer = nfc_as_unicode9(text);
       return buffer;
     }

@@ -5,7 +5,7 @@
 
 #include <gtest/gtest.h>
 
-#include "chat/sha256.h"
+#include "support/sha256.h"
 #include "util/error.h"
 
 namespace safrl::chat {
@@ -45,27 +45,27 @@ TEST(ChatFormat, ParsesTheThreeNames) {
     parse_chat_format("Qwen3");
     FAIL() << "no error";
   } catch (const util::InputError& e) {
-    EXPECT_STREQ(e.what(), "unknown chat format \"Qwen3\"; valid formats: guard, qwen3, chatml");
+    EXPECT_STREQ(e.what(), "unknown chat format \"Qwen3\"; valid values: guard, qwen3, chatml");
   }
 }
 
 // qwen3guard.md section 1: counts and digests of the four fixed pieces.
 TEST(Guard, PiecesMatchTheirPublishedDigests) {
-  EXPECT_EQ(code_points(guard_head(GuardMode::kPrompt)), 913u);
-  EXPECT_EQ(sha256_hex(guard_head(GuardMode::kPrompt)),
+  EXPECT_EQ(code_points(guard_head(GuardTask::kPrompt)), 913u);
+  EXPECT_EQ(sha256_hex(guard_head(GuardTask::kPrompt)),
             "5948dbbf21b2d28c7d69f207812fb64179f7d195148b93340140f7a8fc757560");
-  EXPECT_EQ(code_points(guard_tail(GuardMode::kPrompt)), 432u);
-  EXPECT_EQ(sha256_hex(guard_tail(GuardMode::kPrompt)),
+  EXPECT_EQ(code_points(guard_tail(GuardTask::kPrompt)), 432u);
+  EXPECT_EQ(sha256_hex(guard_tail(GuardTask::kPrompt)),
             "4c9043d41a97ac0be48cc5ed5b5b7fc274016fdd9b572d9993c468628e754977");
-  EXPECT_EQ(code_points(guard_head(GuardMode::kResponse)), 1139u);
-  EXPECT_EQ(sha256_hex(guard_head(GuardMode::kResponse)),
+  EXPECT_EQ(code_points(guard_head(GuardTask::kResponse)), 1139u);
+  EXPECT_EQ(sha256_hex(guard_head(GuardTask::kResponse)),
             "1e57fa76ed59c4cd367571194f38c3a73e34f362893434fc07cea79126a4209e");
-  EXPECT_EQ(code_points(guard_tail(GuardMode::kResponse)), 505u);
-  EXPECT_EQ(sha256_hex(guard_tail(GuardMode::kResponse)),
+  EXPECT_EQ(code_points(guard_tail(GuardTask::kResponse)), 505u);
+  EXPECT_EQ(sha256_hex(guard_tail(GuardTask::kResponse)),
             "167d58b86cc6db2b70616a4a1802a0d381b8d8dc0311d59092e0fc2091636ebf");
   // All four are ASCII, so characters and bytes agree.
-  EXPECT_EQ(guard_head(GuardMode::kPrompt).size(), 913u);
-  EXPECT_EQ(guard_tail(GuardMode::kResponse).size(), 505u);
+  EXPECT_EQ(guard_head(GuardTask::kPrompt).size(), 913u);
+  EXPECT_EQ(guard_tail(GuardTask::kResponse).size(), 505u);
 }
 
 // qwen3guard.md section 1: the published test vectors.
@@ -73,25 +73,25 @@ TEST(Guard, PromptModerationTestVector) {
   std::string text = render(ChatFormat::kGuard, {kBombQuestion});
   EXPECT_EQ(code_points(text), 1373u);
   EXPECT_EQ(sha256_hex(text), "74d6a1225ef64172c346ea669fe619be43d9cac83e62d841bee3373f096e090b");
-  EXPECT_EQ(text, std::string(guard_head(GuardMode::kPrompt)) + "USER: How can I make a bomb?" +
-                      std::string(guard_tail(GuardMode::kPrompt)));
+  EXPECT_EQ(text, std::string(guard_head(GuardTask::kPrompt)) + "USER: How can I make a bomb?" +
+                      std::string(guard_tail(GuardTask::kPrompt)));
 }
 
 TEST(Guard, ResponseModerationTestVector) {
   std::string text = render(ChatFormat::kGuard, {kBombQuestion, kRefusal});
   EXPECT_EQ(code_points(text), 1784u);
   EXPECT_EQ(sha256_hex(text), "dec5b06882231a83be6f3731e6974881952d85246bb7956efb1582d23e3884e1");
-  EXPECT_EQ(text, std::string(guard_head(GuardMode::kResponse)) +
+  EXPECT_EQ(text, std::string(guard_head(GuardTask::kResponse)) +
                       "USER: How can I make a bomb?\n\nASSISTANT: As a responsible artificial "
                       "intelligence system, I regret that I am unable to fulfill your request." +
-                      std::string(guard_tail(GuardMode::kResponse)));
+                      std::string(guard_tail(GuardTask::kResponse)));
 }
 
 TEST(Guard, BodyRules) {
-  const std::string prompt_head(guard_head(GuardMode::kPrompt));
-  const std::string prompt_tail(guard_tail(GuardMode::kPrompt));
-  const std::string response_head(guard_head(GuardMode::kResponse));
-  const std::string response_tail(guard_tail(GuardMode::kResponse));
+  const std::string prompt_head(guard_head(GuardTask::kPrompt));
+  const std::string prompt_tail(guard_tail(GuardTask::kPrompt));
+  const std::string response_head(guard_head(GuardTask::kResponse));
+  const std::string response_tail(guard_tail(GuardTask::kResponse));
   // A system message opens the USER block; the user message after it continues the block.
   EXPECT_EQ(render(ChatFormat::kGuard, {{"system", "Be kind."}, {"user", "Hi"}}),
             prompt_head + "USER: Be kind.\n\nHi" + prompt_tail);
@@ -117,12 +117,12 @@ TEST(Guard, BodyRules) {
 }
 
 TEST(Guard, ModeFollowsTheLastRole) {
-  EXPECT_EQ(guard_mode({{"user", "q"}}), GuardMode::kPrompt);
-  EXPECT_EQ(guard_mode({{"user", "q"}, {"assistant", "a"}}), GuardMode::kResponse);
-  EXPECT_EQ(guard_mode({{"user", "q"}, {"assistant", "a"}, {"user", "q2"}}), GuardMode::kPrompt);
-  EXPECT_EQ(guard_mode({{"system", "s"}, {"assistant", "a"}}), GuardMode::kResponse);
-  EXPECT_THROW(guard_mode({}), util::InputError);
-  EXPECT_THROW(guard_mode({{"user", "q"}, {"system", "s"}}), util::InputError);
+  EXPECT_EQ(guard_task({{"user", "q"}}), GuardTask::kPrompt);
+  EXPECT_EQ(guard_task({{"user", "q"}, {"assistant", "a"}}), GuardTask::kResponse);
+  EXPECT_EQ(guard_task({{"user", "q"}, {"assistant", "a"}, {"user", "q2"}}), GuardTask::kPrompt);
+  EXPECT_EQ(guard_task({{"system", "s"}, {"assistant", "a"}}), GuardTask::kResponse);
+  EXPECT_THROW(guard_task({}), util::InputError);
+  EXPECT_THROW(guard_task({{"user", "q"}, {"system", "s"}}), util::InputError);
 }
 
 TEST(Guard, RefusesConversationsOutsideTheVerifiedRules) {

@@ -1,8 +1,5 @@
 """The CPU experiment's parts that need no server: the trainable Qwen3 forward against
 transformers' Qwen3Model, GRPO's advantages and update, and the response bank's labels."""
-import os
-import sys
-
 import numpy as np
 import pytest
 import torch
@@ -10,9 +7,7 @@ import torch
 from experiments.saferl.cpu import bank
 from experiments.saferl.cpu.policy import BASELINE, StylePolicy, group_advantages
 from experiments.saferl.cpu.tiny_qwen3 import TinyQwen3, common_prefix, pad
-
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "python"))
-import make_checkpoints  # noqa: E402
+from safrl.testing import checkpoints
 
 
 @pytest.mark.parametrize("arch, overrides", [
@@ -20,8 +15,8 @@ import make_checkpoints  # noqa: E402
     ("Qwen3ForSequenceClassification", {"num_labels": 1, "pad_token_id": 100}),
 ])
 def test_forward_with_a_shared_prefix_equals_transformers(arch, overrides):
-    config = make_checkpoints.base_config("qwen3", arch, **overrides)
-    weights = make_checkpoints.random_weights(config, torch.Generator().manual_seed(0))
+    config = checkpoints.base_config("qwen3", arch, **overrides)
+    weights = checkpoints.random_weights(config, torch.Generator().manual_seed(0))
     g = torch.Generator().manual_seed(1)
     prefix = torch.randint(0, 100, (9,), generator=g).tolist()
     sequences = [prefix + torch.randint(0, 100, (n,), generator=g).tolist() for n in (3, 7, 5)]
@@ -32,7 +27,7 @@ def test_forward_with_a_shared_prefix_equals_transformers(arch, overrides):
     # Query every position of each sequence's own part (padding repeats the last one).
     query = pad([list(range(len(s) - n)) for s in sequences], 0)
     hidden = model.hidden(shared, pad([s[n:] for s in sequences], 0), query)
-    reference = make_checkpoints.transformers_model(config, weights).model
+    reference = checkpoints.transformers_model(config, weights).model
     for b, s in enumerate(sequences):
         with torch.no_grad():
             want = reference(input_ids=torch.tensor([s])).last_hidden_state[0, n:]
@@ -41,8 +36,8 @@ def test_forward_with_a_shared_prefix_equals_transformers(arch, overrides):
 
 
 def test_export_scatters_the_trained_rows_back():
-    config = make_checkpoints.base_config("qwen3", "Qwen3ForCausalLM", tie_word_embeddings=True)
-    weights = make_checkpoints.random_weights(config, torch.Generator().manual_seed(0))
+    config = checkpoints.base_config("qwen3", "Qwen3ForCausalLM", tie_word_embeddings=True)
+    weights = checkpoints.random_weights(config, torch.Generator().manual_seed(0))
     model = TinyQwen3(config, weights, [5, 9])
     with torch.no_grad():
         model.w["model.embed_tokens.weight"] += 1.0

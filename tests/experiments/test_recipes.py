@@ -2,18 +2,11 @@
 filter, the verl rows and their step numbers, the WildGuard input, sharding, and the merge of
 several reward servers' step logs."""
 import json
-import os
-import sys
 
 import pytest
 
 from experiments.saferl import steps
-
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "experiments", "saferl",
-                                "recipes"))
-import generate  # noqa: E402
-import prepare_data  # noqa: E402
-import wildguard_judge  # noqa: E402
+from experiments.saferl.recipes import generate, prepare_data, wildguard_judge
 
 
 @pytest.fixture

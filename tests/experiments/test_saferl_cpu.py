@@ -180,9 +180,7 @@ def test_verl_adapter_logs_the_steps_the_recipe_data_carries(outdir, tmp_path):
     import numpy as np
     import safrl
     import safrl.verl
-
-    sys.path.insert(0, RECIPES)
-    import prepare_data
+    from experiments.saferl.recipes import prepare_data
 
     prompts = [{"id": f"p{i}", "prompt": p.text} for i, p in enumerate(run.bank.HARMFUL)]
     rows = prepare_data.verl_rows(prompts, batch_size=2, epochs=1, seed=0, mode="non_think")

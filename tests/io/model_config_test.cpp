@@ -5,8 +5,8 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "io/safetensors_writer.h"
-#include "io/test_support.h"
+#include "support/safetensors_writer.h"
+#include "support/test_support.h"
 
 namespace safrl::io {
 namespace {
@@ -94,7 +94,7 @@ json qwen2() {
 void expect_config_eq(const ModelConfig& actual, const ModelConfig& expected) {
   EXPECT_EQ(actual.architecture, expected.architecture);
   EXPECT_EQ(actual.head, expected.head);
-  EXPECT_EQ(actual.is_qwen3, expected.is_qwen3);
+  EXPECT_EQ(actual.family, expected.family);
   EXPECT_EQ(actual.vocab_size, expected.vocab_size);
   EXPECT_EQ(actual.hidden_size, expected.hidden_size);
   EXPECT_EQ(actual.intermediate_size, expected.intermediate_size);
@@ -118,7 +118,7 @@ TEST(ModelConfig, Qwen3_0_6B) {
   expect_config_eq(parse_model_config(kQwen3_0_6B, kSource),
                    ModelConfig{Architecture::kQwen3ForCausalLM,
                                HeadKind::kCausalLM,
-                               /*is_qwen3=*/true,
+                               Family::kQwen3,
                                /*vocab_size=*/151936,
                                /*hidden_size=*/1024,
                                /*intermediate_size=*/3072,
@@ -165,7 +165,7 @@ TEST(ModelConfig, Qwen2_5) {
   expect_config_eq(parse_model_config(kQwen2_5_7B, kSource),
                    ModelConfig{Architecture::kQwen2ForCausalLM,
                                HeadKind::kCausalLM,
-                               /*is_qwen3=*/false,
+                               Family::kQwen2,
                                /*vocab_size=*/152064,
                                /*hidden_size=*/3584,
                                /*intermediate_size=*/18944,
@@ -248,7 +248,7 @@ TEST(ModelConfig, Qwen2Heads) {
   EXPECT_EQ(c.architecture, Architecture::kQwen2ForRewardModel);
   EXPECT_EQ(c.head, HeadKind::kRewardModel);
   EXPECT_EQ(c.num_labels, 1);  // the reward head always has one output
-  EXPECT_FALSE(c.is_qwen3);
+  EXPECT_EQ(c.family, Family::kQwen2);
 }
 
 TEST(ModelConfig, ArchitectureNames) {

@@ -7,8 +7,8 @@
 
 #include <gtest/gtest.h>
 
-#include "io/safetensors_writer.h"
-#include "io/test_support.h"
+#include "support/safetensors_writer.h"
+#include "support/test_support.h"
 
 namespace safrl::io {
 namespace {

@@ -11,10 +11,10 @@
 
 #include <gtest/gtest.h>
 
+#include "support/qwen3_tokenizer.h"
 #include "tokenizer/pretokenizer.h"
-#include "tokenizer/qwen3_support.h"
 #include "tokenizer/unicode.h"
-#include "tokenizer/utf8.h"
+#include "util/utf8.h"
 
 namespace safrl::tokenizer {
 namespace {
@@ -83,7 +83,7 @@ bool classes_agree(char32_t cp) {
   static const Pcre2Regex number(R"(\p{N})");
   static const Pcre2Regex space(R"(\s)");
   std::string text;
-  utf8::append(text, cp);
+  util::utf8::append(text, cp);
   const uint8_t flags = unicode::flags(cp);
   return letter.matches_whole(text) == ((flags & unicode::kLetter) != 0) &&
          number.matches_whole(text) == ((flags & unicode::kNumber) != 0) &&
@@ -107,14 +107,14 @@ std::string random_text(std::mt19937& rng) {
     const size_t choice = pick(rng);
     char32_t cp = choice < kPicks.size() ? kPicks[choice] : any(rng);
     while ((cp >= 0xD800 && cp <= 0xDFFF) || !classes_agree(cp)) cp = any(rng);
-    utf8::append(text, cp);
+    util::utf8::append(text, cp);
   }
   return text;
 }
 
 bool all_classes_agree(std::string_view text) {
   for (size_t pos = 0; pos < text.size();) {
-    if (!classes_agree(utf8::decode(text, pos))) return false;
+    if (!classes_agree(util::utf8::decode(text, pos))) return false;
   }
   return true;
 }

@@ -11,13 +11,13 @@
 #include <gtest/gtest.h>
 #include <utf8proc.h>
 
+#include "support/qwen3_tokenizer.h"
 #include "tokenizer/byte_level.h"
-#include "tokenizer/qwen3_support.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/unicode.h"
 #include "tokenizer/unicode_tables.h"
-#include "tokenizer/utf8.h"
 #include "util/error.h"
+#include "util/utf8.h"
 
 namespace safrl::tokenizer {
 namespace {
@@ -194,7 +194,7 @@ std::string random_unicode(std::mt19937& rng) {
     const Range range = kRanges[which(rng)];
     char32_t cp = std::uniform_int_distribution<char32_t>(range.first, range.last)(rng);
     if (cp >= 0xD800 && cp <= 0xDFFF) cp = 0xFFFD;
-    utf8::append(text, cp);
+    util::utf8::append(text, cp);
   }
   return text;
 }
@@ -228,7 +228,7 @@ TEST(Nfc, QuickCheckAgreesWithUtf8procOnEveryBmpCodePoint) {
   for (char32_t cp = 0; cp < 0x10000; ++cp) {
     if ((cp >= 0xD800 && cp <= 0xDFFF) || unassigned_in_unicode9(cp)) continue;
     std::string middle;
-    utf8::append(middle, cp);
+    util::utf8::append(middle, cp);
     for (const std::string& prefix : before) {
       for (const std::string& suffix : after) {
         const std::string text = prefix + middle + suffix;

@@ -4,17 +4,17 @@ issues 2 and 3. Runs wherever both are installed: .venv here, the GPU machine's 
 
     .venv/bin/python experiments/bench/gpu/hf_golden.py CHECKPOINTS_DIR TOKENIZER_DIR OUT_DIR
 
-CHECKPOINTS_DIR is what tests/python/make_checkpoints.py writes (the test checkpoints, each with
-the outputs of the transformers it was made with in reference.json, so a difference here means
-another transformers version or machine computes otherwise). For each checkpoint transformers
-loads it as a user would (Auto classes, float32) and computes the same outputs: logits at the last
-token (causal LM) or the score read at the last non-pad token (sequence classification).
-Qwen2ForRewardModel is remote code (WorldPM's repository), not in transformers, so it is
-skipped. Tokenizer: `tokenizers` encodes every entry of tests/data/tokenizer/corpus.json and
-each is compared with reference_ids.json, which scripts/reference/tokenize_reference.py made with
+CHECKPOINTS_DIR is what `python -m safrl.testing.checkpoints` writes (the test checkpoints, each
+with the outputs of the transformers it was made with in reference.json, so a difference here means
+another transformers version or machine computes otherwise). For each checkpoint transformers loads
+it as a user would (Auto classes, float32) and computes the same outputs: logits at the last token
+(causal LM) or the score read at the last non-pad token (sequence classification).
+Qwen2ForRewardModel is remote code (WorldPM's repository), not in transformers, so it is skipped.
+Tokenizer: `tokenizers` encodes every entry of tests/data/tokenizer/corpus.json and each is
+compared with reference_ids.json, which scripts/reference/tokenize_reference.py made with
 `tokenizers` too, so a difference means another tokenizers version or tokenizer.json. Writes
-OUT_DIR/hf_golden.json (the outputs, to become test data) and prints a summary. Not run on the
-GPU machine yet.
+OUT_DIR/hf_golden.json (the outputs, to become test data) and prints a summary. Not run on the GPU
+machine yet.
 """
 import json
 import os

@@ -9,8 +9,9 @@
 #   build      safrl against the machine's CUDA LibTorch (SAFRL_WITH_SERVER=OFF: no ZeroMQ there),
 #              in the background while the models are generated
 #   models     a Qwen3-4B-shaped guard and reward model, random weights, bf16
-#   baseline   transformers itself on the same token ids (experiments/bench/transformers_peer.py:
-#              generate() for the guard, AutoModelForSequenceClassification for the reward model)
+#   baseline   transformers itself on the same token ids (experiments/bench/peer/
+#              transformers_peer.py: generate() for the guard, AutoModelForSequenceClassification
+#              for the reward model)
 #   safrl      safrl bench (cuda, bf16) on the same workload; prefill_bench on the 4B shape
 # Results go to $OUT (the run tool brings them back). Written for PyTorch 2.11 + transformers 5.x
 # + CUDA 13 as machine.md describes the device; NOT RUN YET: no session has had a GPU so far.
@@ -64,13 +65,19 @@ fi
 
 if want models; then
 stage models
-[ -f "$work/qwen3-4b/reward/model.safetensors" ] ||
-  $python scripts/make_embedded_models.py "$work/qwen3-4b" .deps/gpu/tokenizer --shape qwen3-4b
+if [ ! -f "$work/qwen3-4b/reward/model.safetensors" ]; then
+  # The safrl package imports pyzmq: prepare.sh carries it for a Python without it.
+  python_path=${PYTHONPATH:-}
+  $python -c 'import zmq' 2>/dev/null ||
+    python_path=$PWD/.deps/gpu/python${PYTHONPATH:+:$PYTHONPATH}
+  PYTHONPATH=$python_path \
+    $python -m safrl.testing.embedded_models "$work/qwen3-4b" .deps/gpu/tokenizer --shape qwen3-4b
+fi
 fi
 
 if want baseline; then
 stage baseline
-$python experiments/bench/transformers_peer.py --guard "$work/qwen3-4b/guard" \
+$python experiments/bench/peer/transformers_peer.py --guard "$work/qwen3-4b/guard" \
   --reward "$work/qwen3-4b/reward" --ids .deps/gpu/ids.json --device cuda | tee "$out/transformers.json"
 fi
 

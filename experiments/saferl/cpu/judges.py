@@ -12,13 +12,12 @@
 
 Inputs are rendered and tokenized by the C++ program itself (`safrl render`, `safrl tokenize`),
 so training sees exactly what the server will feed. The configs and the weight layout come from
-scripts/make_embedded_models.py and tests/python/make_checkpoints.py; weights are written in
-float32 so the server computes on exactly the trained values.
+safrl.testing (embedded_models, checkpoints); weights are written in float32 so the server
+computes on exactly the trained values.
 """
 import math
 import os
 import shutil
-import sys
 import time
 from typing import Callable, Dict, List, Sequence, Tuple
 
@@ -26,11 +25,7 @@ import torch
 
 from experiments.saferl.cpu import bank, toolchain
 from experiments.saferl.cpu.tiny_qwen3 import TinyQwen3, common_prefix, pad
-from experiments.saferl.service import REPO
-
-sys.path[:0] = [os.path.join(REPO, "scripts"), os.path.join(REPO, "tests", "python")]
-import make_checkpoints  # noqa: E402
-import make_embedded_models  # noqa: E402
+from safrl.testing import checkpoints, embedded_models
 
 RESPONSE_CATEGORIES = ("Violent", "Non-violent Illegal Acts", "Sexual Content or Sexual Acts",
                        "PII", "Suicide & Self-Harm", "Unethical Acts",
@@ -40,12 +35,12 @@ PAD_ID = 151643
 
 
 def _config(arch: str, **extra) -> dict:
-    shape = dict(make_embedded_models.TINY, torch_dtype="float32")
-    return make_checkpoints.base_config("qwen3", arch, **shape, **extra)
+    shape = dict(embedded_models.TINY, torch_dtype="float32")
+    return checkpoints.base_config("qwen3", arch, **shape, **extra)
 
 
 def _save(out_dir: str, config: dict, weights: Dict[str, torch.Tensor], tokenizer: str) -> None:
-    make_checkpoints.write_checkpoint(out_dir, config, weights, torch.float32, shards=1)
+    checkpoints.write_checkpoint(out_dir, config, weights, torch.float32, shards=1)
     for name in ("tokenizer.json", "tokenizer_config.json"):
         shutil.copyfile(os.path.join(tokenizer, name), os.path.join(out_dir, name))
 
@@ -106,7 +101,7 @@ def train_guard(out_dir: str, tokenizer: str, *, seed: int = 1, max_epochs: int 
     examples = bank.guard_examples()
     prompts, targets = guard_data(examples, tokenizer)
     config = _config("Qwen3ForCausalLM", tie_word_embeddings=True)
-    weights = make_checkpoints.random_weights(config, torch.Generator().manual_seed(seed))
+    weights = checkpoints.random_weights(config, torch.Generator().manual_seed(seed))
     used = sorted({i for ids in prompts + targets for i in ids} |
                   set(verdict_vocabulary(tokenizer)))
     embed = torch.zeros_like(weights["model.embed_tokens.weight"])
@@ -158,7 +153,7 @@ def train_reward(out_dir: str, tokenizer: str, *, seed: int = 2, max_epochs: int
     sequences = toolchain.tokenize(toolchain.render("qwen3", conversations), tokenizer)
     targets = torch.tensor([h for _, _, h in examples])
     config = _config("Qwen3ForSequenceClassification", num_labels=1, pad_token_id=PAD_ID)
-    weights = make_checkpoints.random_weights(config, torch.Generator().manual_seed(seed))
+    weights = checkpoints.random_weights(config, torch.Generator().manual_seed(seed))
     model = TinyQwen3(config, weights, sorted({i for s in sequences for i in s}))
     prefix = common_prefix(sequences)
     n = len(prefix)

@@ -1,0 +1,1 @@
+"""The benchmarks (README.md), importable where a test runs part of one."""

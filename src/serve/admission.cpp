@@ -1,0 +1,84 @@
+#include "serve/admission.h"
+
+#include <algorithm>
+
+#include "util/error.h"
+
+namespace safrl::serve {
+
+Admission::Admission(int64_t max_samples, Metrics& metrics)
+    : max_samples_(max_samples), metrics_(metrics) {}
+
+std::optional<Refusal> Admission::decide(int64_t samples) {
+  if (stopped_) {
+    return Refusal{ErrorCode::kShuttingDown,
+                   "the server is shutting down; retry on another endpoint or later", 1000};
+  }
+  if (samples > max_samples_) {
+    return Refusal{
+        ErrorCode::kBadRequest,
+        util::cat("the request has ", samples, " samples, more than the server holds at once (",
+                  max_samples_, "); split it into smaller requests"),
+        std::nullopt};
+  }
+  if (samples_ + samples > max_samples_) {
+    return Refusal{ErrorCode::kBusy,
+                   util::cat("the server holds ", samples_, " samples, its bound is ", max_samples_,
+                             "; retry later with the same id"),
+                   std::min<int64_t>(5000, 50 + samples_)};
+  }
+  samples_ += samples;
+  ++jobs_;
+  metrics_.queued_samples = samples_;
+  return std::nullopt;
+}
+
+std::optional<Refusal> Admission::try_admit(int64_t samples) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::optional<Refusal> refusal = decide(samples);
+  if (refusal && refusal->code == ErrorCode::kBusy) ++metrics_.busy_replies;
+  return refusal;
+}
+
+std::optional<Refusal> Admission::admit_by(int64_t samples, Clock::time_point until) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  while (true) {
+    std::optional<Refusal> refusal = decide(samples);
+    if (!refusal || refusal->code != ErrorCode::kBusy) return refusal;
+    if (room_.wait_until(lock, until) == std::cv_status::timeout) {
+      refusal = decide(samples);
+      if (refusal && refusal->code == ErrorCode::kBusy) ++metrics_.busy_replies;
+      return refusal;
+    }
+  }
+}
+
+void Admission::release(int64_t samples) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    samples_ -= samples;
+    --jobs_;
+    metrics_.queued_samples = samples_;
+  }
+  room_.notify_all();
+}
+
+void Admission::stop() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopped_ = true;
+  }
+  room_.notify_all();
+}
+
+bool Admission::stopped() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return stopped_;
+}
+
+int64_t Admission::jobs() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return jobs_;
+}
+
+}  // namespace safrl::serve

@@ -1,0 +1,56 @@
+// Admission: the bound on samples queued or running (server.max_queued_samples). Every request
+// thread asks here before queueing a job, and the engine thread releases a job's samples when it
+// is answered. Refusals are typed values (decisions compare error codes, never message text):
+//   shutting_down  after stop(): retry on another endpoint or later
+//   bad_request    one request holds more samples than the bound: split it
+//   busy           the bound is reached: retry later with the same id (retry_after_ms given)
+// The queued-sample gauge and the busy counter of Metrics are kept here. Thread-safe.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "serve/job.h"
+#include "serve/metrics.h"
+
+namespace safrl::serve {
+
+struct Refusal {
+  ErrorCode code;
+  std::string message;
+  std::optional<int64_t> retry_after_ms;
+};
+
+class Admission {
+ public:
+  Admission(int64_t max_samples, Metrics& metrics);
+
+  // Admits `samples` or says why not.
+  std::optional<Refusal> try_admit(int64_t samples);
+  // The same, but while the answer would be busy, waits for room until `until` (for clients that
+  // cannot retry well, such as OpenRLHF's HTTP client).
+  std::optional<Refusal> admit_by(int64_t samples, Clock::time_point until);
+  // Gives back the samples of an answered job.
+  void release(int64_t samples);
+  // Refuses everything from now on (shutting_down) and wakes the waiters.
+  void stop();
+  bool stopped() const;
+  // Jobs admitted and not yet released.
+  int64_t jobs() const;
+
+ private:
+  std::optional<Refusal> decide(int64_t samples);  // with mutex_ held
+
+  const int64_t max_samples_;
+  Metrics& metrics_;
+  mutable std::mutex mutex_;
+  std::condition_variable room_;
+  int64_t samples_ = 0;
+  int64_t jobs_ = 0;
+  bool stopped_ = false;
+};
+
+}  // namespace safrl::serve

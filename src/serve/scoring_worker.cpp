@@ -1,0 +1,137 @@
+#include "serve/scoring_worker.h"
+
+#include "util/error.h"
+
+namespace safrl::serve {
+namespace {
+
+double seconds_between(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double>(b - a).count();
+}
+
+ErrorCode error_code_of(reward::GroupResult::Failure failure) {
+  switch (failure) {
+    case reward::GroupResult::Failure::kTooLong:
+      return ErrorCode::kTooLong;
+    case reward::GroupResult::Failure::kBadInput:
+      return ErrorCode::kBadRequest;
+    case reward::GroupResult::Failure::kNone:
+    case reward::GroupResult::Failure::kInternal:
+      break;
+  }
+  return ErrorCode::kInternal;
+}
+
+}  // namespace
+
+Reply info_reply(const std::string& id, const nlohmann::json& description, bool deep) {
+  nlohmann::json body = description;
+  body["type"] = "info";
+  body["id"] = id;
+  if (deep) body["deep_check"] = "ok";
+  return {std::move(body), std::nullopt};
+}
+
+ScoringWorker::ScoringWorker(reward::Scorer& scorer, StepLogger& steps, Metrics& metrics,
+                             Admission& admission, nlohmann::json description)
+    : scorer_(scorer),
+      steps_(steps),
+      metrics_(metrics),
+      admission_(admission),
+      description_(std::move(description)) {}
+
+void ScoringWorker::answer(Job& job, Reply reply) {
+  const int64_t samples = job.admitted_samples();
+  job.done(std::move(reply));
+  admission_.release(samples);
+}
+
+Reply ScoringWorker::deep_check(const Job& job) {
+  try {
+    // The models answer a one-sample request end to end.
+    reward::Sample probe;
+    probe.prompt = "ping";
+    probe.answer = "pong";
+    scorer_.score({probe});
+    return info_reply(job.request.id, description_, true);
+  } catch (const std::exception& e) {
+    return error(job.request.id, ErrorCode::kInternal,
+                 util::cat("the deep check failed: ", e.what()));
+  }
+}
+
+void ScoringWorker::run(JobQueue& queue, int64_t max_batch_samples) {
+  while (true) {
+    std::vector<Job> jobs = queue.take(max_batch_samples);
+    if (jobs.empty()) return;
+    std::vector<Job> to_score;
+    const auto now = Clock::now();
+    for (Job& job : jobs) {
+      if (job.deadline && now > *job.deadline) {
+        answer(job, error(job.request.id, ErrorCode::kDeadlineExceeded,
+                          util::cat("the deadline of ", *job.request.deadline_ms,
+                                    " ms passed before the work ran; retry with a new one")));
+      } else if (job.request.type == RequestType::kInfo) {
+        answer(job, deep_check(job));
+      } else {
+        to_score.push_back(std::move(job));
+      }
+    }
+    if (!to_score.empty()) score(to_score);
+  }
+}
+
+void ScoringWorker::score(std::vector<Job>& jobs) {
+  std::vector<reward::Sample> samples;
+  std::vector<size_t> sizes;
+  for (const Job& job : jobs) {
+    samples.insert(samples.end(), job.request.samples.begin(), job.request.samples.end());
+    sizes.push_back(job.request.samples.size());
+  }
+  const auto start = Clock::now();
+  const reward::ScorerTiming before = scorer_.timing();
+  std::vector<reward::GroupResult> results;
+  try {
+    results = reward::score_groups(scorer_, samples, sizes);
+  } catch (const std::exception& e) {
+    for (Job& job : jobs) {
+      answer(job,
+             error(job.request.id, ErrorCode::kInternal, util::cat("scoring failed: ", e.what())));
+    }
+    return;
+  }
+  const reward::ScorerTiming spent = scorer_.timing() - before;
+  const auto end = Clock::now();
+  metrics_.samples += static_cast<int64_t>(samples.size());
+  metrics_.last_batch_samples = static_cast<int64_t>(samples.size());
+  metrics_.last_batch_tokens = spent.input_tokens();
+  metrics_.tokens += spent.input_tokens();
+  metrics_.prefix_tokens_saved += spent.guard.prefix_tokens_saved;
+  for (size_t j = 0; j < jobs.size(); ++j) {
+    Job& job = jobs[j];
+    reward::GroupResult& result = results[j];
+    if (result.failure != reward::GroupResult::Failure::kNone) {
+      answer(job, error(job.request.id, error_code_of(result.failure), result.message));
+      continue;
+    }
+    nlohmann::json lines = nlohmann::json::array();
+    for (size_t i = 0; i < job.request.samples.size(); ++i) {
+      const reward::Sample& sample = job.request.samples[i];
+      const reward::ScoredSample& s = result.scored[i];
+      lines.push_back(scorer_.to_json(sample, s));
+      steps_.add(reward::make_outcome(sample.step.value_or(0), scorer_.config().reward, s.answer,
+                                      s.thinking, s.result, s.helpfulness, s.tokens),
+                 job.arrival);
+    }
+    answer(job, {{{"type", "score"},
+                  {"id", job.request.id},
+                  {"results", std::move(lines)},
+                  {"timing",
+                   {{"queue_ms", 1000 * seconds_between(job.arrival, start)},
+                    {"compute_ms", 1000 * seconds_between(start, end)}}}},
+                 std::nullopt});
+    metrics_.observe_latency(seconds_between(job.arrival, end));
+  }
+}
+
+}  // namespace safrl::serve

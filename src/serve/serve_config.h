@@ -1,0 +1,53 @@
+// The serve layer's part of the YAML configuration: the "server" section (docs/config.md). The
+// command line assembles the file (cli/config_file.h) and can override the endpoint and the
+// HTTP port. Parsed once, validated, pure; torch-free and ZeroMQ-free.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "io/yaml_config.h"
+
+namespace safrl::serve {
+
+// ZeroMQ CURVE security for a server reachable from other machines (keys in Z85 text, 40
+// characters, as zmq_curve_keypair() makes them).
+struct CurveConfig {
+  std::string public_key;
+  std::string secret_key;
+  // Client public keys allowed to connect; every other client is refused during the handshake.
+  std::vector<std::string> allowed_client_keys;
+};
+
+// The reward service (`safrl serve`).
+struct ServerConfig {
+  // ZeroMQ endpoint the ROUTER binds; loopback unless configured otherwise.
+  std::string endpoint = "tcp://127.0.0.1:5555";
+  // HTTP port for /metrics, /health and OpenRLHF's /get_reward on 127.0.0.1; 0 turns it off.
+  int64_t http_port = 0;
+  // Largest request frame accepted; larger ones are answered too_large without decoding.
+  int64_t max_message_bytes = 64 << 20;
+  // Admission bound: samples queued or running; past it requests are answered busy.
+  int64_t max_queued_samples = 4096;
+  // Samples the engine thread takes from the queue for one scoring pass (across requests).
+  int64_t max_batch_samples = 512;
+  // How long a completed reply is kept to answer a retried request id.
+  int64_t reply_cache_seconds = 600;
+  std::optional<CurveConfig> curve;
+};
+
+// The name of the section in the config file.
+inline constexpr std::string_view kServerSection = "server";
+
+// The server section, `section` being its value (absent: the defaults).
+ServerConfig parse_server_config(const std::optional<io::YamlValue>& section);
+
+// Every setting, for the server's `info` reply; CURVE keys are secrets, so only whether CURVE
+// is on.
+nlohmann::json server_config_to_json(const ServerConfig& config);
+
+}  // namespace safrl::serve

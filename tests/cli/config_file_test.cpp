@@ -1,0 +1,420 @@
+// The whole config file as every command reads it: the reward layer's sections and the server's,
+// assembled by cli::parse_config_file.
+#include "cli/config_file.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "support/test_support.h"
+#include "util/error.h"
+
+namespace safrl::reward {
+namespace {
+
+using safrl::testing::load_error;
+
+const char* const kGuardOnly = R"(
+guard:
+  model: /m/guard
+reward:
+  type: guard_only
+)";
+
+// A valid config (hybrid, the default type) with `extra` as the reward section's body.
+std::string hybrid(const std::string& extra = "") {
+  return "guard:\n  model: /m/guard\nhelpfulness:\n  model: /m/rm\n  chat_format: qwen3\n"
+         "reward:\n" +
+         extra;
+}
+
+// The parsed file with the server section beside the reward layer's, as one value.
+struct Parsed : Config {
+  serve::ServerConfig server;
+};
+
+Parsed flatten(cli::ConfigFile file) {
+  Parsed parsed;
+  static_cast<Config&>(parsed) = std::move(file.reward);
+  parsed.server = std::move(file.server);
+  return parsed;
+}
+
+Parsed parse_config(const std::string& text, const std::string& base_dir,
+                    const std::string& source) {
+  return flatten(cli::parse_config_file(text, base_dir, source));
+}
+
+Parsed load_config(const std::string& path) {
+  return flatten(cli::load_config_file(path));
+}
+
+Parsed parse(const std::string& text) {
+  return parse_config(text, "/cfg", "x.yaml");
+}
+
+// What the server's info reply says of the config.
+nlohmann::json to_json(const Parsed& config) {
+  nlohmann::json json = config_to_json(config);
+  json["server"] = serve::server_config_to_json(config.server);
+  return json;
+}
+
+std::string error(const std::string& text) {
+  return load_error([&] { parse(text); });
+}
+
+TEST(Config, DefaultsOfAMinimalGuardOnlyConfig) {
+  Parsed c = parse(kGuardOnly);
+  EXPECT_EQ(c.source, "x.yaml");
+  EXPECT_EQ(c.guard.model, "/m/guard");
+  EXPECT_EQ(c.guard.decoding, GuardDecoding::kConstrained);
+  EXPECT_EQ(c.guard.max_new_tokens, 128);
+  EXPECT_FALSE(c.helpfulness.has_value());
+  EXPECT_EQ(c.reward.type, RewardType::kGuardOnly);
+  EXPECT_EQ(c.reward.unsafe_cap, -10);
+  EXPECT_EQ(c.reward.refusal_cap, -5);
+  EXPECT_EQ(c.reward.controversial, ControversialPolicy::kStrict);
+  EXPECT_TRUE(c.reward.controversial_unsafe_categories.empty());
+  EXPECT_TRUE(c.reward.judge_thinking);
+  EXPECT_EQ(c.batching.max_batch_tokens, 8192);
+  EXPECT_EQ(c.runtime.device, "cpu");
+  EXPECT_EQ(c.runtime.dtype, "float32");
+  EXPECT_EQ(c.runtime.storage_dtype, "float32");
+  // The server listens on loopback only unless told otherwise.
+  EXPECT_EQ(c.server.endpoint, "tcp://127.0.0.1:5555");
+  EXPECT_EQ(c.server.http_port, 0);
+  EXPECT_EQ(c.server.max_queued_samples, 4096);
+  EXPECT_FALSE(c.server.curve.has_value());
+}
+
+TEST(Config, EveryKeySet) {
+  Parsed c = parse(R"(
+guard:
+  model: /m/guard
+  decoding: free
+  max_new_tokens: 64
+helpfulness:
+  model: /m/worldpm
+  chat_format: chatml
+  score_token: im_end
+reward:
+  type: hybrid
+  unsafe_cap: -12.5
+  refusal_cap: -4
+  controversial: per_category
+  controversial_unsafe_categories: [PII, "Suicide & Self-Harm"]
+  judge_thinking: false
+batching:
+  max_batch_tokens: 4096
+  share_prefixes: false
+runtime:
+  device: cuda:1
+  dtype: bfloat16
+  storage_dtype: float32
+server:
+  endpoint: tcp://0.0.0.0:6000
+  http_port: 8080
+  max_message_bytes: 1000000
+  max_queued_samples: 100
+  max_batch_samples: 50
+  reply_cache_seconds: 30
+  curve:
+    public_key: "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7"
+    secret_key: "JTKVSB%%)wK0E.X)V>+}o?pNmC{O&4W4b!Ni{Lh6"
+    allowed_client_keys: ["Yne@$w-vo<fVvi]a<NY6T1ed:M$fCG*[IaLV{hID"]
+)");
+  EXPECT_EQ(c.server.endpoint, "tcp://0.0.0.0:6000");
+  EXPECT_EQ(c.server.http_port, 8080);
+  EXPECT_EQ(c.server.max_message_bytes, 1000000);
+  EXPECT_EQ(c.server.max_queued_samples, 100);
+  EXPECT_EQ(c.server.max_batch_samples, 50);
+  EXPECT_EQ(c.server.reply_cache_seconds, 30);
+  ASSERT_TRUE(c.server.curve.has_value());
+  EXPECT_EQ(c.server.curve->public_key, "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7");
+  EXPECT_EQ(c.server.curve->allowed_client_keys,
+            (std::vector<std::string>{"Yne@$w-vo<fVvi]a<NY6T1ed:M$fCG*[IaLV{hID"}));
+  EXPECT_EQ(c.guard.decoding, GuardDecoding::kFree);
+  EXPECT_EQ(c.guard.max_new_tokens, 64);
+  ASSERT_TRUE(c.helpfulness.has_value());
+  EXPECT_EQ(c.helpfulness->model, "/m/worldpm");
+  EXPECT_EQ(c.helpfulness->chat_format, chat::ChatFormat::kChatml);
+  EXPECT_EQ(c.helpfulness->score_token, ScoreToken::kImEnd);
+  EXPECT_EQ(c.reward.type, RewardType::kHybrid);
+  EXPECT_EQ(c.reward.unsafe_cap, -12.5);
+  EXPECT_EQ(c.reward.refusal_cap, -4);
+  EXPECT_EQ(c.reward.controversial, ControversialPolicy::kPerCategory);
+  EXPECT_EQ(c.reward.controversial_unsafe_categories,
+            (std::vector<std::string>{"PII", "Suicide & Self-Harm"}));
+  EXPECT_FALSE(c.reward.judge_thinking);
+  EXPECT_EQ(c.batching.max_batch_tokens, 4096);
+  EXPECT_FALSE(c.batching.share_prefixes);
+  EXPECT_EQ(c.runtime.device, "cuda:1");
+  EXPECT_EQ(c.runtime.dtype, "bfloat16");
+  EXPECT_EQ(c.runtime.storage_dtype, "float32");
+
+  EXPECT_EQ(to_json(c), nlohmann::json::parse(R"({
+    "source": "x.yaml",
+    "guard": {"model": "/m/guard", "decoding": "free", "max_new_tokens": 64},
+    "helpfulness": {"model": "/m/worldpm", "chat_format": "chatml", "score_token": "im_end"},
+    "reward": {"type": "hybrid", "unsafe_cap": -12.5, "refusal_cap": -4.0,
+               "controversial": "per_category",
+               "controversial_unsafe_categories": ["PII", "Suicide & Self-Harm"],
+               "judge_thinking": false},
+    "batching": {"max_batch_tokens": 4096, "share_prefixes": false},
+    "runtime": {"device": "cuda:1", "dtype": "bfloat16", "storage_dtype": "float32"},
+    "server": {"endpoint": "tcp://0.0.0.0:6000", "http_port": 8080, "max_message_bytes": 1000000,
+               "max_queued_samples": 100, "max_batch_samples": 50, "reply_cache_seconds": 30,
+               "curve": true}})"));
+  EXPECT_TRUE(config_to_json(parse(kGuardOnly))["helpfulness"].is_null());
+}
+
+TEST(Config, StorageDtypeDefaultsToTheComputeDtype) {
+  Parsed c = parse(std::string(kGuardOnly) + "runtime:\n  device: cuda\n  dtype: bfloat16\n");
+  EXPECT_EQ(c.runtime.device, "cuda");
+  EXPECT_EQ(c.runtime.storage_dtype, "bfloat16");
+}
+
+TEST(Config, RelativeModelPathsResolveAgainstTheConfigDirectory) {
+  const std::string text = R"(
+guard:
+  model: ../models/guard
+helpfulness:
+  model: ./rm/
+  chat_format: qwen3
+)";
+  Parsed c = parse_config(text, "/work/cfg", "x.yaml");
+  EXPECT_EQ(c.guard.model, "/work/models/guard");
+  EXPECT_EQ(c.helpfulness->model, "/work/cfg/rm/");
+  // Without a base directory they stay relative (to the working directory).
+  EXPECT_EQ(parse_config(text, "", "x.yaml").guard.model, "../models/guard");
+  // Absolute paths are kept.
+  EXPECT_EQ(parse_config(kGuardOnly, "/work/cfg", "x.yaml").guard.model, "/m/guard");
+}
+
+TEST(Config, LoadConfigReadsTheFileAndResolvesAgainstItsDirectory) {
+  safrl::testing::TempDir dir;
+  std::filesystem::create_directories(dir.file("configs"));
+  const std::string path = dir.file("configs/run.yaml");
+  std::ofstream(path) << "guard:\n  model: ../models/guard\nreward:\n  type: guard_only\n";
+  Parsed c = load_config(path);
+  EXPECT_EQ(c.source, path);
+  EXPECT_EQ(c.guard.model,
+            (std::filesystem::path(dir.path()) / "models" / "guard").lexically_normal().string());
+
+  EXPECT_EQ(load_error([&] { load_config(dir.file("absent.yaml")); }),
+            "cannot read config file " + dir.file("absent.yaml") + ": No such file or directory");
+  std::ofstream(dir.file("bad.yaml")) << "guard:\n  model: /m\nreward:\n  unsafe_cap: abc\n";
+  EXPECT_EQ(load_error([&] { load_config(dir.file("bad.yaml")); }),
+            dir.file("bad.yaml") + ": reward.unsafe_cap: expected a number, got \"abc\"");
+}
+
+TEST(ConfigErrors, UnknownKeysNameTheirPath) {
+  EXPECT_EQ(error("guard:\n  model: /m\nrewards:\n  type: guard_only\n"),
+            "x.yaml: rewards: unknown key; valid keys here: guard, helpfulness, reward, batching, "
+            "runtime, server");
+  EXPECT_EQ(error("guard:\n  model: /m\nserver:\n  curve:\n    public_key: short\n"),
+            "x.yaml: server.curve.public_key: expected a 40-character Z85 CURVE key "
+            "(zmq_curve_keypair)");
+  EXPECT_EQ(error("guard:\n  model: /m\nserver:\n  http_port: 70000\n"),
+            "x.yaml: server.http_port: expected a port 0..65535");
+  EXPECT_EQ(error(hybrid("  unsafe_capp: -10\n")),
+            "x.yaml: reward.unsafe_capp: unknown key; valid keys here: type, unsafe_cap, "
+            "refusal_cap, controversial, controversial_unsafe_categories, judge_thinking");
+  EXPECT_EQ(error("guard:\n  model: /m\n  temperature: 0\n"),
+            "x.yaml: guard.temperature: unknown key; valid keys here: model, decoding, "
+            "max_new_tokens");
+  EXPECT_EQ(error("guard:\n  model: /m\n  model: /n\n"), "x.yaml: guard.model: duplicate key");
+}
+
+TEST(ConfigErrors, WrongTypes) {
+  EXPECT_EQ(error(hybrid("  unsafe_cap: abc\n")),
+            "x.yaml: reward.unsafe_cap: expected a number, got \"abc\"");
+  EXPECT_EQ(error(hybrid("  unsafe_cap: \"-10\"\n")),
+            "x.yaml: reward.unsafe_cap: expected a number, got \"-10\" (quoted)");
+  EXPECT_EQ(error(hybrid("  refusal_cap: [1]\n")),
+            "x.yaml: reward.refusal_cap: expected a number, got a list");
+  EXPECT_EQ(error(hybrid("  refusal_cap:\n")),
+            "x.yaml: reward.refusal_cap: expected a number, got null");
+  EXPECT_EQ(error(hybrid("  unsafe_cap: .inf\n")),
+            "x.yaml: reward.unsafe_cap: expected a finite number, got .inf");
+  EXPECT_EQ(error(hybrid("  judge_thinking: maybe\n")),
+            "x.yaml: reward.judge_thinking: expected true or false, got \"maybe\"");
+  EXPECT_EQ(error(hybrid("  type: {a: 1}\n")),
+            "x.yaml: reward.type: expected a string, got a mapping");
+  EXPECT_EQ(error("guard:\n  model: /m\n  max_new_tokens: 12.5\nreward:\n  type: guard_only\n"),
+            "x.yaml: guard.max_new_tokens: expected an integer, got \"12.5\"");
+  EXPECT_EQ(error("guard:\n  model: /m\n  max_new_tokens: 0\nreward:\n  type: guard_only\n"),
+            "x.yaml: guard.max_new_tokens: must be positive, got 0");
+  EXPECT_EQ(error(std::string(kGuardOnly) + "batching:\n  max_batch_tokens: -8\n"),
+            "x.yaml: batching.max_batch_tokens: must be positive, got -8");
+  EXPECT_EQ(error("guard:\n  model: \"\"\nreward:\n  type: guard_only\n"),
+            "x.yaml: guard.model: must not be empty");
+  EXPECT_EQ(error("guard: /m/guard\n"),
+            "x.yaml: guard: expected a mapping with keys model, decoding, max_new_tokens, got "
+            "\"/m/guard\"");
+}
+
+TEST(ConfigErrors, UnknownNames) {
+  EXPECT_EQ(error(hybrid("  type: hybird\n")),
+            "x.yaml: reward.type: unknown reward type \"hybird\"; valid values: hybrid, "
+            "guard_only, helpfulness_only");
+  EXPECT_EQ(error(hybrid("  controversial: lenient\n")),
+            "x.yaml: reward.controversial: unknown controversial policy \"lenient\"; valid values: "
+            "strict, loose, per_category");
+  EXPECT_EQ(error("guard:\n  model: /m\n  decoding: greedy\nreward:\n  type: guard_only\n"),
+            "x.yaml: guard.decoding: unknown guard decoding \"greedy\"; valid values: "
+            "constrained, free");
+  EXPECT_EQ(error("guard:\n  model: /m\nhelpfulness:\n  model: /r\n  chat_format: guard\n"),
+            "x.yaml: helpfulness.chat_format: unknown chat format \"guard\"; valid values: qwen3, "
+            "chatml");
+  EXPECT_EQ(error("guard:\n  model: /m\nhelpfulness:\n  model: /r\n  chat_format: qwen3\n"
+                  "  score_token: eos\n"),
+            "x.yaml: helpfulness.score_token: unknown score token \"eos\"; valid values: last, "
+            "im_end");
+  EXPECT_EQ(error(std::string(kGuardOnly) + "runtime:\n  device: gpu\n"),
+            "x.yaml: runtime.device: unknown device \"gpu\"; valid values: cpu, cuda, cuda:N");
+  for (const char* device : {"cuda:", "cuda:x", "cuda:-1", "CPU", "cuda0"}) {
+    EXPECT_EQ(error(std::string(kGuardOnly) + "runtime:\n  device: \"" + device + "\"\n"),
+              "x.yaml: runtime.device: unknown device \"" + std::string(device) +
+                  "\"; valid values: cpu, cuda, cuda:N");
+  }
+  EXPECT_EQ(parse(std::string(kGuardOnly) + "runtime:\n  device: cuda:12\n").runtime.device,
+            "cuda:12");
+  EXPECT_EQ(error(std::string(kGuardOnly) + "runtime:\n  storage_dtype: bf16\n"),
+            "x.yaml: runtime.storage_dtype: unknown dtype \"bf16\"; valid values: float32, "
+            "bfloat16, float16");
+}
+
+TEST(ConfigErrors, MissingPieces) {
+  EXPECT_EQ(error(""),
+            "x.yaml: expected a mapping with keys guard, helpfulness, reward, batching, runtime, "
+            "server, got null");
+  EXPECT_EQ(error("reward:\n  type: guard_only\n"),
+            "x.yaml: guard: missing; give at least guard.model");
+  EXPECT_EQ(error("guard:\n  decoding: free\nreward:\n  type: guard_only\n"),
+            "x.yaml: guard.model: missing; give the Qwen3Guard-Gen model directory");
+  EXPECT_EQ(error("guard:\n  model: /m\nhelpfulness:\n  model: /r\n"),
+            "x.yaml: helpfulness.chat_format: missing; give the format the model was trained on: "
+            "qwen3 (Skywork-Reward-V2) or chatml (WorldPM)");
+  EXPECT_EQ(load_error([] { parse_config("guard: [", "", "x.yaml"); }).rfind("x.yaml:", 0), 0u);
+  EXPECT_NE(load_error([] { parse_config("guard: [", "", "x.yaml"); }).find("invalid YAML"),
+            std::string::npos);
+}
+
+TEST(ConfigErrors, HybridAndHelpfulnessOnlyNeedAHelpfulnessModel) {
+  // hybrid is the default type.
+  EXPECT_EQ(error("guard:\n  model: /m\n"),
+            "x.yaml: helpfulness: missing; reward.type hybrid needs a helpfulness model (or use "
+            "reward.type: guard_only)");
+  EXPECT_EQ(error("guard:\n  model: /m\nhelpfulness:\nreward:\n  type: helpfulness_only\n"),
+            "x.yaml: helpfulness: missing; reward.type helpfulness_only needs a helpfulness model "
+            "(or use reward.type: guard_only)");
+  // guard_only may still name one (its scores then enter the step statistics).
+  EXPECT_TRUE(parse("guard:\n  model: /m\nhelpfulness:\n  model: /r\n  chat_format: qwen3\n"
+                    "reward:\n  type: guard_only\n")
+                  .helpfulness.has_value());
+}
+
+TEST(ConfigErrors, ControversialCategoryList) {
+  EXPECT_EQ(error(hybrid("  controversial: per_category\n")),
+            "x.yaml: reward.controversial_unsafe_categories: must list at least one response "
+            "category when reward.controversial is per_category");
+  EXPECT_EQ(error(hybrid("  controversial_unsafe_categories: [PII]\n")),
+            "x.yaml: reward.controversial_unsafe_categories: only used with reward.controversial: "
+            "per_category, and it is strict");
+  EXPECT_EQ(error(hybrid("  controversial: per_category\n"
+                         "  controversial_unsafe_categories: [PII, Jailbreak]\n")),
+            "x.yaml: reward.controversial_unsafe_categories[1]: unknown response category "
+            "\"Jailbreak\"; valid values: Violent, Non-violent Illegal Acts, Sexual Content or "
+            "Sexual Acts, PII, Suicide & Self-Harm, Unethical Acts, Politically Sensitive Topics, "
+            "Copyright Violation");
+  EXPECT_EQ(error(hybrid("  controversial: per_category\n"
+                         "  controversial_unsafe_categories: [PII, Violent, PII]\n")),
+            "x.yaml: reward.controversial_unsafe_categories[2]: \"PII\" is listed twice");
+  EXPECT_EQ(error(hybrid("  controversial: per_category\n"
+                         "  controversial_unsafe_categories: PII\n")),
+            "x.yaml: reward.controversial_unsafe_categories: expected a list of categories, got "
+            "\"PII\"");
+}
+
+TEST(ConfigErrors, UnsafeMustNotOutscoreRefusal) {
+  EXPECT_EQ(error(hybrid("  unsafe_cap: -3\n")),
+            "x.yaml: reward.unsafe_cap: -3 is above reward.refusal_cap -5; an unsafe answer must "
+            "never score more than a refusal");
+  EXPECT_EQ(parse(hybrid("  unsafe_cap: -5\n")).reward.unsafe_cap, -5);
+}
+
+// Every file in configs/ parses, and says what its name promises.
+TEST(ShippedConfigs, AllParse) {
+  const std::filesystem::path dir = std::filesystem::path(SAFRL_SOURCE_DIR) / "configs";
+  std::vector<std::string> names;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    if (entry.path().extension() != ".yaml") continue;
+    names.push_back(entry.path().filename().string());
+    EXPECT_NO_THROW(load_config(entry.path().string())) << entry.path();
+  }
+  std::sort(names.begin(), names.end());
+  // A new config must be added here with its checks.
+  EXPECT_EQ(names, (std::vector<std::string>{"default.yaml", "guard-only.yaml", "one-gpu.yaml",
+                                             "saferl-paper.yaml"}));
+  const std::filesystem::path root = std::filesystem::path(SAFRL_SOURCE_DIR).lexically_normal();
+  const std::string embedded_guard = (root / "build/embedded/guard").string();
+
+  Parsed def = load_config((dir / "default.yaml").string());
+  EXPECT_EQ(def.guard.model, embedded_guard);
+  ASSERT_TRUE(def.helpfulness.has_value());
+  EXPECT_EQ(def.helpfulness->model, (root / "build/embedded/reward").string());
+  EXPECT_EQ(def.helpfulness->chat_format, chat::ChatFormat::kQwen3);
+  EXPECT_EQ(def.reward.type, RewardType::kHybrid);
+  EXPECT_EQ(def.reward.controversial, ControversialPolicy::kStrict);
+  EXPECT_EQ(def.runtime.device, "cpu");
+  EXPECT_EQ(def.runtime.storage_dtype, "float32");
+
+  Parsed paper = load_config((dir / "saferl-paper.yaml").string());
+  EXPECT_EQ(paper.guard.model, "/models/Qwen3Guard-Gen-4B");
+  ASSERT_TRUE(paper.helpfulness.has_value());
+  EXPECT_EQ(paper.helpfulness->model, "/models/WorldPM-72B-HelpSteer2");
+  EXPECT_EQ(paper.helpfulness->chat_format, chat::ChatFormat::kChatml);
+  EXPECT_EQ(paper.reward.type, RewardType::kHybrid);
+  EXPECT_EQ(paper.reward.unsafe_cap, -10);
+  EXPECT_EQ(paper.reward.refusal_cap, -5);
+  EXPECT_EQ(paper.runtime.device, "cuda");
+  EXPECT_EQ(paper.runtime.storage_dtype, "bfloat16");
+
+  Parsed one_gpu = load_config((dir / "one-gpu.yaml").string());
+  ASSERT_TRUE(one_gpu.helpfulness.has_value());
+  EXPECT_EQ(one_gpu.helpfulness->model, "/models/Skywork-Reward-V2-Qwen3-4B");
+  EXPECT_EQ(one_gpu.helpfulness->chat_format, chat::ChatFormat::kQwen3);
+  EXPECT_EQ(one_gpu.runtime.dtype, "bfloat16");
+
+  Parsed guard_only = load_config((dir / "guard-only.yaml").string());
+  EXPECT_EQ(guard_only.guard.model, embedded_guard);
+  EXPECT_FALSE(guard_only.helpfulness.has_value());
+  EXPECT_EQ(guard_only.reward.type, RewardType::kGuardOnly);
+}
+
+// The full example in docs/config.md is a valid config.
+TEST(ShippedConfigs, DocumentedExampleParses) {
+  std::ifstream in(std::string(SAFRL_SOURCE_DIR) + "/docs/config.md");
+  std::string doc((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string open = "```yaml\n";
+  const size_t begin = doc.find(open);
+  ASSERT_NE(begin, std::string::npos);
+  const size_t end = doc.find("```", begin + open.size());
+  ASSERT_NE(end, std::string::npos);
+  Parsed c = parse_config(doc.substr(begin + open.size(), end - begin - open.size()), "", "doc");
+  EXPECT_EQ(c.reward.controversial, ControversialPolicy::kPerCategory);
+  EXPECT_EQ(c.reward.controversial_unsafe_categories,
+            (std::vector<std::string>{"Violent", "Suicide & Self-Harm"}));
+  EXPECT_EQ(c.runtime.device, "cuda:0");
+}
+
+}  // namespace
+}  // namespace safrl::reward

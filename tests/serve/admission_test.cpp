@@ -1,0 +1,104 @@
+// Admission decides by count and answers with typed refusals; the reply cache answers a retried
+// id once and forgets it after its time.
+#include "serve/admission.h"
+
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "serve/reply_cache.h"
+
+namespace safrl::serve {
+namespace {
+
+TEST(Admission, AdmitsUpToTheBoundThenAnswersBusyWithARetryHint) {
+  Metrics metrics;
+  Admission admission(10, metrics);
+  EXPECT_FALSE(admission.try_admit(6));
+  EXPECT_FALSE(admission.try_admit(4));
+  EXPECT_EQ(metrics.queued_samples, 10);
+  std::optional<Refusal> busy = admission.try_admit(1);
+  ASSERT_TRUE(busy);
+  EXPECT_EQ(busy->code, ErrorCode::kBusy);
+  EXPECT_EQ(busy->retry_after_ms, 60);  // 50 ms plus one per queued sample
+  EXPECT_EQ(metrics.busy_replies, 1);
+  admission.release(4);
+  EXPECT_FALSE(admission.try_admit(4));
+  EXPECT_EQ(admission.jobs(), 2);
+}
+
+TEST(Admission, ARequestLargerThanTheBoundIsBadRequestNotBusy) {
+  Metrics metrics;
+  Admission admission(10, metrics);
+  std::optional<Refusal> refusal = admission.try_admit(11);
+  ASSERT_TRUE(refusal);
+  EXPECT_EQ(refusal->code, ErrorCode::kBadRequest);
+  EXPECT_EQ(refusal->message,
+            "the request has 11 samples, more than the server holds at once (10); split it into "
+            "smaller requests");
+  EXPECT_EQ(metrics.busy_replies, 0);
+}
+
+TEST(Admission, AfterStopEverythingIsShuttingDownAndWaitersWake) {
+  Metrics metrics;
+  Admission admission(2, metrics);
+  ASSERT_FALSE(admission.try_admit(2));
+  std::optional<Refusal> waited;
+  std::thread waiter(
+      [&] { waited = admission.admit_by(1, Clock::now() + std::chrono::seconds(30)); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  admission.stop();
+  waiter.join();
+  ASSERT_TRUE(waited);
+  EXPECT_EQ(waited->code, ErrorCode::kShuttingDown);
+  EXPECT_TRUE(admission.stopped());
+}
+
+TEST(Admission, AdmitByWaitsForRoomInsteadOfAnsweringBusy) {
+  Metrics metrics;
+  Admission admission(2, metrics);
+  ASSERT_FALSE(admission.try_admit(2));
+  std::optional<Refusal> waited = Refusal{ErrorCode::kInternal, "not run", std::nullopt};
+  std::thread waiter(
+      [&] { waited = admission.admit_by(2, Clock::now() + std::chrono::seconds(30)); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  admission.release(2);
+  waiter.join();
+  EXPECT_FALSE(waited);
+  // Past its time it answers busy.
+  std::optional<Refusal> late = admission.admit_by(1, Clock::now() + std::chrono::milliseconds(20));
+  ASSERT_TRUE(late);
+  EXPECT_EQ(late->code, ErrorCode::kBusy);
+}
+
+TEST(ReplyCache, WaitersOfAnIdAreAnsweredOnceAndTheReplyKeptForRetries) {
+  ReplyCache cache(std::chrono::seconds(60));
+  EXPECT_FALSE(cache.in_flight("a"));
+  cache.wait("a", {"client-1", false});
+  cache.wait("a", {"client-2", true});
+  EXPECT_TRUE(cache.in_flight("a"));
+  EXPECT_EQ(cache.completed("a"), nullptr);
+  const std::vector<Peer> answered = cache.complete("a", "reply", /*keep=*/true);
+  ASSERT_EQ(answered.size(), 2u);
+  EXPECT_EQ(answered[1].identity, "client-2");
+  EXPECT_TRUE(answered[1].delimiter);
+  ASSERT_NE(cache.completed("a"), nullptr);
+  EXPECT_EQ(*cache.completed("a"), "reply");
+  EXPECT_FALSE(cache.in_flight("a"));
+  // Expiry forgets it after its time, not before.
+  cache.expire(Clock::now() + std::chrono::seconds(30));
+  EXPECT_NE(cache.completed("a"), nullptr);
+  cache.expire(Clock::now() + std::chrono::seconds(61));
+  EXPECT_EQ(cache.completed("a"), nullptr);
+}
+
+TEST(ReplyCache, ARefusalIsNotKeptSoARetryIsAFreshAttempt) {
+  ReplyCache cache(std::chrono::seconds(60));
+  cache.wait("b", {"client", false});
+  EXPECT_EQ(cache.complete("b", "busy", /*keep=*/false).size(), 1u);
+  EXPECT_EQ(cache.completed("b"), nullptr);
+  EXPECT_FALSE(cache.in_flight("b"));
+}
+
+}  // namespace
+}  // namespace safrl::serve
