@@ -90,6 +90,9 @@ RewardSettings parse_reward(const YamlSection& s) {
     reward.controversial_unsafe_categories = parse_categories(*v);
   }
   if (auto v = s.get("judge_thinking")) reward.judge_thinking = v->boolean();
+  if (auto v = s.get("truncated_thinking")) {
+    reward.truncated_thinking = v->name(parse_truncated_thinking_policy);
+  }
   return reward;
 }
 
@@ -170,8 +173,9 @@ Config parse_config(const YamlSection& root, const std::string& source) {
   if (auto s = root.section("helpfulness", {"model", "chat_format", "score_token"})) {
     config.helpfulness = parse_helpfulness(*s);
   }
-  if (auto s = root.section("reward", {"type", "unsafe_cap", "refusal_cap", "controversial",
-                                       "controversial_unsafe_categories", "judge_thinking"})) {
+  if (auto s = root.section(
+          "reward", {"type", "unsafe_cap", "refusal_cap", "controversial",
+                     "controversial_unsafe_categories", "judge_thinking", "truncated_thinking"})) {
     config.reward = parse_reward(*s);
   }
   if (auto s = root.section("batching", {"max_batch_tokens", "share_prefixes"})) {
@@ -219,6 +223,7 @@ nlohmann::json config_to_json(const Config& config) {
            {"controversial", controversial_policy_name(reward.controversial)},
            {"controversial_unsafe_categories", reward.controversial_unsafe_categories},
            {"judge_thinking", reward.judge_thinking},
+           {"truncated_thinking", truncated_thinking_policy_name(reward.truncated_thinking)},
        }},
       {"batching",
        {{"max_batch_tokens", config.batching.max_batch_tokens},

@@ -30,8 +30,9 @@ namespace safrl::reward {
 
 // How the guard's verdict is decoded.
 enum class GuardDecoding {
-  kConstrained,  // forced to the verdict format; keeps P(Safe/Unsafe/Controversial) and P(Yes)
-  kFree,         // greedy generation as the official code, parsed afterwards; no probabilities
+  kConstrained,  // the same tokens as free, with fewer forwards; falls back to free decoding
+                 // where the model leaves the verdict format (reward/guard_decoders.h)
+  kFree,         // greedy generation as the official code, parsed afterwards
 };
 
 // Where a Qwen2ForRewardModel (WorldPM) head is read. UNCONFIRMED in the report.
@@ -64,8 +65,9 @@ struct HelpfulnessConfig {
 struct BatchingConfig {
   // Token budget of one packed forward pass.
   int64_t max_batch_tokens = 8192;
-  // Compute the common token prefix of samples with the same prompt once (a GRPO group's); off
-  // only to measure what it saves.
+  // Compute the common token prefix of samples with the same prompt once (a GRPO group's), and
+  // the guard template's fixed head once per task; off (every token of every sample computed)
+  // only to measure what reuse saves.
   bool share_prefixes = true;
 };
 

@@ -59,7 +59,7 @@ Guard::Guard(const std::string& model_dir, const model::RunOptions& run,
   for (GuardTask task : {GuardTask::kPrompt, GuardTask::kResponse}) {
     const VerdictGrammar& grammar =
         *grammars_.emplace(task, std::make_unique<VerdictGrammar>(*tokenizer_, task)).first->second;
-    constrained_.emplace(task, ConstrainedDecoder(grammar));
+    constrained_.emplace(task, ConstrainedDecoder(grammar, options_.max_new_tokens));
     free_.emplace(task, FreeDecoder(grammar, stop_tokens, options_.max_new_tokens));
   }
 }
@@ -130,6 +130,8 @@ std::vector<GuardOutput> Guard::judge(
     out.input_tokens = static_cast<int64_t>(item.ids.size());
     out.output_tokens = static_cast<int64_t>(item.sequence.generated.size());
     out.output_ids = std::move(item.sequence.generated);
+    out.decoded_by = item.sequence.decoded_by;
+    out.safety_mass = item.sequence.safety_mass;
     out.verdict = parse_verdict(out.text, item.sequence.task);
     if (out.verdict) {
       out.verdict->safety_probs = item.sequence.safety_probs;
@@ -142,13 +144,13 @@ std::vector<GuardOutput> Guard::judge(
 void Guard::prefill_caches(std::vector<Item*>& batch) {
   // Conversations that differ only in their last message (a GRPO group's responses) share
   // their common tokens; every sequence continues its task's head cache when its ids start with
-  // the head. Without sharing, each sequence is its own group (the head cache is still used).
+  // the head. Without sharing, each sequence is its own group and the head is computed anew.
   std::vector<engine::SequenceToShare> to_share;
   for (Item* item : batch) {
     to_share.push_back(
         {&item->ids,
          options_.share_prefixes ? item->group_key : "\x01unshared " + std::to_string(item->index),
-         item->shared > 0 ? &head_cache(item->sequence.task) : nullptr});
+         item->shared > 0 && options_.share_prefixes ? &head_cache(item->sequence.task) : nullptr});
   }
   engine::SharingStats sharing;
   const auto start = Clock::now();
@@ -178,26 +180,38 @@ void Guard::run_batch(std::vector<Item*>& batch) {
     }
     if (active.empty()) break;
     std::vector<engine::SequenceInput> inputs;
+    std::vector<int64_t> counts;
     int64_t fed = 0;
-    for (Item* item : active) {
-      inputs.push_back({item->sequence.feed, item->cache.get()});
-      fed += static_cast<int64_t>(item->sequence.feed.size());
-    }
-    // Constrained: the LM head only over the union of the tokens any sequence may take next.
-    std::optional<std::vector<int64_t>> columns;
+    // The logits every decoder may read: the label tokens, and each constrained sequence's
+    // choices.
+    std::vector<int64_t> columns;
     std::unordered_map<int32_t, int64_t> column_of;
-    if (constrained) {
-      columns.emplace();
-      for (Item* item : active) {
-        for (int32_t token : constrained_.at(item->sequence.task).allowed(item->sequence)) {
-          if (column_of.emplace(token, static_cast<int64_t>(columns->size())).second) {
-            columns->push_back(token);
-          }
-        }
+    auto want = [&](int32_t token) {
+      if (column_of.emplace(token, static_cast<int64_t>(columns.size())).second) {
+        columns.push_back(token);
+      }
+    };
+    for (Item* item : active) {
+      GuardSequence& sequence = item->sequence;
+      inputs.push_back({sequence.feed, item->cache.get()});
+      counts.push_back(sequence.rows_needed());
+      fed += static_cast<int64_t>(sequence.feed.size());
+      for (int32_t token : label_tokens(*grammars_.at(sequence.task))) want(token);
+      if (sequence.decoded_by == DecodedBy::kConstrained) {
+        for (int32_t token : constrained_.at(sequence.task).choices(sequence)) want(token);
       }
     }
     const auto start = Clock::now();
-    at::Tensor logits = engine_.last_logits(inputs, columns).to(at::kDouble).cpu().contiguous();
+    // The rows stay on the device; only the greedy tokens, the normalisers and the few columns
+    // asked for come back.
+    const at::Tensor logits = engine_.last_logits(inputs, counts);
+    const at::Tensor greedy = logits.argmax(1).to(at::kLong).cpu().contiguous();
+    const at::Tensor normaliser = at::logsumexp(logits, 1).to(at::kDouble).cpu().contiguous();
+    const at::Tensor picked =
+        logits.index_select(1, at::tensor(columns, at::kLong).to(logits.device()))
+            .to(at::kDouble)
+            .cpu()
+            .contiguous();
     const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
     if (first) {
       timing_.prefill_seconds += seconds;
@@ -206,16 +220,26 @@ void Guard::run_batch(std::vector<Item*>& batch) {
       timing_.decode_seconds += seconds;
       ++timing_.decode_steps;
     }
-    const int64_t width = logits.size(1);
-    for (size_t row = 0; row < active.size(); ++row) {
-      GuardSequence& sequence = active[row]->sequence;
-      const double* scores = logits.data_ptr<double>() + static_cast<int64_t>(row) * width;
-      if (constrained) {
-        constrained_.at(sequence.task).step(sequence, [&](int32_t token) {
-          return scores[column_of.at(token)];
-        });
-      } else {
-        free_.at(sequence.task).step(sequence, scores, width);
+    int64_t next_row = 0;
+    for (size_t i = 0; i < active.size(); ++i) {
+      Item& item = *active[i];
+      GuardSequence& sequence = item.sequence;
+      std::vector<LogitRow> rows;
+      for (int64_t r = 0; r < counts[i]; ++r, ++next_row) {
+        rows.push_back({static_cast<int32_t>(greedy.data_ptr<int64_t>()[next_row]),
+                        normaliser.data_ptr<double>()[next_row],
+                        picked.data_ptr<double>() + next_row * picked.size(1), &column_of});
+      }
+      const FreeDecoder& free = free_.at(sequence.task);
+      if (sequence.decoded_by != DecodedBy::kConstrained) {
+        free.step(sequence, rows.back());
+        continue;
+      }
+      if (auto departure = constrained_.at(sequence.task).step(sequence, rows)) {
+        // The model left the grammar: take back what it did not write, then decode freely.
+        item.cache->truncate(item.cache->length() - static_cast<int64_t>(departure->cut));
+        sequence.decoded_by = DecodedBy::kFallback;
+        free.step(sequence, rows[departure->row]);
       }
     }
   }

@@ -2,15 +2,18 @@
 // prefills all of a batch packed, then decodes them together with their KV caches, greedy, and
 // parses the verdicts.
 //
-// Decoding modes:
-//   constrained  every step may only continue the verdict grammar (verdict_grammar.h), so every
-//                verdict parses; steps with a single allowed token are fed without a forward of
-//                their own, and the LM head is computed only for the allowed tokens. The class
-//                probabilities are the softmax over the three verdict tokens' logits at the
-//                verdict position, and P(Yes) the softmax over {Yes, No} at the refusal position.
+// Decoding modes (guard_decoders.h):
 //   free         plain greedy decoding over the whole vocabulary, up to max_new_tokens or an end
 //                token, parsed with the official regexes; output that does not parse has no
-//                verdict (never Safe). Probabilities are read where the output has them.
+//                verdict (never Safe).
+//   constrained  the same tokens as free decoding, with fewer forwards: tokens the verdict
+//                grammar forces are fed without a forward of their own and checked at the next
+//                one. Where the model's greedy token leaves the grammar, the sequence falls back
+//                to free decoding from that position (GuardOutput::decoded_by says so), so the
+//                grammar never puts a verdict in the model's mouth.
+// In both, the class probabilities are the softmax over the three label tokens' logits where
+// the output picks its label (with the three labels' mass over the whole vocabulary beside
+// them), and P(Yes) the softmax over {Yes, No} where it answers the refusal question.
 // The guard template's head is the same for every conversation of a task: its KV cache is
 // computed once and every sequence continues a fork of it (exactly the same numbers, as the
 // token ids are checked to start with the head's ids).
@@ -40,15 +43,22 @@ struct GuardOptions {
   GuardDecoding decoding = GuardDecoding::kConstrained;
   int max_new_tokens = 128;         // official decoding: 128
   int64_t max_batch_tokens = 8192;  // prefill budget of one packed batch
-  bool share_prefixes = true;       // compute a group's common prompt tokens once
+  // Compute the template's head once per task and a group's common prompt tokens once; off, every
+  // sequence computes all of its tokens (to measure what reuse saves).
+  bool share_prefixes = true;
 };
 
 struct GuardOutput {
-  std::optional<Verdict> verdict;   // nullopt: free-mode output that does not parse
+  std::optional<Verdict> verdict;   // nullopt: output that does not parse (never Safe)
   std::string text;                 // generated text, special tokens skipped
   int64_t input_tokens = 0;         // tokens of the rendered prompt
   int64_t output_tokens = 0;        // tokens generated (the end token included)
   std::vector<int32_t> output_ids;  // those tokens' ids, in order
+  DecodedBy decoded_by = DecodedBy::kFree;
+  // The probability the three safety labels hold together over the whole vocabulary where the
+  // output picks its label (verdict->safety_probs are renormalised over the three); nullopt when
+  // the output never reached that point.
+  std::optional<double> safety_mass;
 };
 
 struct GuardTiming {

@@ -4,8 +4,16 @@
 #include <cmath>
 #include <limits>
 
+#include "util/enum_names.h"
+
 namespace safrl::reward {
 namespace {
+
+constexpr util::EnumName<DecodedBy> kDecodedByNames[] = {
+    {DecodedBy::kConstrained, "constrained"},
+    {DecodedBy::kFree, "free"},
+    {DecodedBy::kFallback, "fallback"},
+};
 
 // Softmax over a few logits, in double.
 template <size_t N>
@@ -24,65 +32,110 @@ bool ends_with(const std::vector<int32_t>& ids, const std::vector<int32_t>& tail
 
 // The class probabilities where the output picks the safety class or the refusal answer.
 void read_probabilities(GuardSequence& sequence, const VerdictGrammar& grammar, bool safety_here,
-                        bool refusal_here, const LogitOf& logit_of) {
+                        bool refusal_here, const LogitRow& row) {
   if (safety_here) {
     const auto& t = grammar.safety_tokens();
-    sequence.safety_probs = softmax<3>({logit_of(t[0]), logit_of(t[1]), logit_of(t[2])});
+    const std::array<double, 3> logits = {row.logit(t[0]), row.logit(t[1]), row.logit(t[2])};
+    sequence.safety_probs = softmax<3>(logits);
+    double mass = 0;
+    for (double logit : logits) mass += std::exp(logit - row.log_normaliser);
+    sequence.safety_mass = mass;
   }
   if (refusal_here && sequence.task == GuardTask::kResponse) {
     const auto& t = grammar.refusal_tokens();
-    sequence.refusal_prob = softmax<2>({logit_of(t[0]), logit_of(t[1])})[0];
+    sequence.refusal_prob = softmax<2>({row.logit(t[0]), row.logit(t[1])})[0];
   }
 }
 
 }  // namespace
+
+std::string_view decoded_by_name(DecodedBy decoded_by) {
+  return util::name_of(kDecodedByNames, decoded_by);
+}
 
 GuardSequence::GuardSequence() {
   const double nan = std::numeric_limits<double>::quiet_NaN();
   safety_probs = {nan, nan, nan};
 }
 
+int64_t GuardSequence::rows_needed() const {
+  return static_cast<int64_t>(unchecked) + 1;
+}
+
+std::vector<int32_t> label_tokens(const VerdictGrammar& grammar) {
+  std::vector<int32_t> tokens(grammar.safety_tokens().begin(), grammar.safety_tokens().end());
+  tokens.insert(tokens.end(), grammar.refusal_tokens().begin(), grammar.refusal_tokens().end());
+  return tokens;
+}
+
+void FreeDecoder::step(GuardSequence& sequence, const LogitRow& row) const {
+  read_probabilities(sequence, grammar_, sequence.generated == grammar_.safety_prefix(),
+                     ends_with(sequence.generated, grammar_.refusal_prefix()), row);
+  sequence.feed.assign(1, row.greedy);
+  sequence.generated.push_back(row.greedy);
+  sequence.finished =
+      std::find(stop_tokens_.begin(), stop_tokens_.end(), row.greedy) != stop_tokens_.end() ||
+      static_cast<int>(sequence.generated.size()) >= max_new_tokens_;
+}
+
 void ConstrainedDecoder::start(GuardSequence& sequence) const {
+  sequence.decoded_by = DecodedBy::kConstrained;
   sequence.cursor = grammar_.start();
   for (auto allowed = grammar_.allowed(sequence.cursor); allowed.size() == 1;
        allowed = grammar_.allowed(sequence.cursor)) {
     sequence.cursor = grammar_.advance(sequence.cursor, allowed[0]);
     sequence.generated.push_back(allowed[0]);
     sequence.feed.push_back(allowed[0]);
+    ++sequence.unchecked;
   }
 }
 
-std::vector<int32_t> ConstrainedDecoder::allowed(const GuardSequence& sequence) const {
+std::vector<int32_t> ConstrainedDecoder::choices(const GuardSequence& sequence) const {
   return grammar_.allowed(sequence.cursor);
 }
 
-void ConstrainedDecoder::step(GuardSequence& sequence, const LogitOf& logit_of) const {
-  read_probabilities(sequence, grammar_, grammar_.at_safety_choice(sequence.cursor),
-                     grammar_.at_refusal_choice(sequence.cursor), logit_of);
-  sequence.feed.clear();
-  int32_t best = -1;
-  for (int32_t token : grammar_.allowed(sequence.cursor)) {
-    if (best < 0 || logit_of(token) > logit_of(best)) best = token;
+std::optional<ConstrainedDecoder::Departure> ConstrainedDecoder::step(
+    GuardSequence& sequence, const std::vector<LogitRow>& rows) const {
+  const size_t max_new = static_cast<size_t>(max_new_tokens_);
+  const size_t generated = sequence.generated.size();
+  const size_t first = generated - sequence.unchecked;  // position of the first unchecked token
+  // Row j is the model's choice for position first + j.
+  for (size_t j = 0; j < sequence.unchecked; ++j) {
+    if (first + j >= max_new) break;  // past the budget: never generated
+    if (rows[j].greedy != sequence.generated[first + j]) {
+      sequence.generated.resize(first + j);
+      sequence.unchecked = 0;
+      return Departure{j, generated - (first + j)};
+    }
   }
-  for (std::vector<int32_t> next{best}; next.size() == 1 && !grammar_.done(sequence.cursor);
+  sequence.unchecked = 0;
+  sequence.feed.clear();
+  if (generated >= max_new || grammar_.done(sequence.cursor)) {
+    // Free decoding writes no more than max_new_tokens either.
+    if (generated > max_new) sequence.generated.resize(max_new);
+    sequence.finished = true;
+    return std::nullopt;
+  }
+  const LogitRow& row = rows.back();
+  read_probabilities(sequence, grammar_, grammar_.at_safety_choice(sequence.cursor),
+                     grammar_.at_refusal_choice(sequence.cursor), row);
+  const std::vector<int32_t> allowed = grammar_.allowed(sequence.cursor);
+  if (!std::binary_search(allowed.begin(), allowed.end(), row.greedy)) {
+    return Departure{rows.size() - 1, 0};
+  }
+  // The model's choice, then every token the grammar forces after it (checked next forward).
+  sequence.cursor = grammar_.advance(sequence.cursor, row.greedy);
+  sequence.generated.push_back(row.greedy);
+  sequence.feed.push_back(row.greedy);
+  for (auto next = grammar_.allowed(sequence.cursor); next.size() == 1;
        next = grammar_.allowed(sequence.cursor)) {
     sequence.cursor = grammar_.advance(sequence.cursor, next[0]);
     sequence.generated.push_back(next[0]);
     sequence.feed.push_back(next[0]);
+    ++sequence.unchecked;
   }
-  sequence.finished = grammar_.done(sequence.cursor);
-}
-
-void FreeDecoder::step(GuardSequence& sequence, const double* logits, int64_t vocab) const {
-  read_probabilities(sequence, grammar_, sequence.generated == grammar_.safety_prefix(),
-                     ends_with(sequence.generated, grammar_.refusal_prefix()),
-                     [&](int32_t token) { return logits[token]; });
-  const int32_t best = static_cast<int32_t>(std::max_element(logits, logits + vocab) - logits);
-  sequence.feed.assign(1, best);
-  sequence.generated.push_back(best);
-  sequence.finished =
-      std::find(stop_tokens_.begin(), stop_tokens_.end(), best) != stop_tokens_.end() ||
-      static_cast<int>(sequence.generated.size()) >= max_new_tokens_;
+  sequence.finished = grammar_.done(sequence.cursor) && sequence.unchecked == 0;
+  return std::nullopt;
 }
 
 }  // namespace safrl::reward

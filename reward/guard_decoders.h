@@ -1,67 +1,112 @@
 // The guard's two decoders (docs/reward.md): how one conversation's next tokens are chosen from
-// the logits of its last position. Guard::run_batch prefills a batch, then runs forwards and
-// hands each sequence's row to the decoder of the configured mode. Internal to the reward layer.
+// the logits of a forward. Guard::run_batch prefills a batch, then runs forwards and hands each
+// sequence's rows to the decoder of its mode. Internal to the reward layer.
 //
-//   ConstrainedDecoder  every step may only continue the verdict grammar; tokens the grammar
-//                       forces are appended without a forward of their own, and the LM head is
-//                       needed only for the tokens the grammar allows next.
 //   FreeDecoder         greedy over the whole vocabulary until an end token or max_new_tokens,
 //                       as the official code.
+//   ConstrainedDecoder  the same greedy tokens while they follow the verdict grammar, computed
+//                       with fewer forwards: tokens the grammar forces are fed without a forward of
+//                       their own, and checked at the next forward against the model's greedy
+//                       choice there (one row of logits each). Where the model's greedy token is
+//                       not what the grammar allows (a forced token, or none of a choice's
+//                       tokens), the sequence leaves the grammar: it is cut back to that position
+//                       and continues by free decoding. So a constrained verdict is always the one
+//                       free decoding gives, and output the model writes outside the format is
+//                       parsed with the official regexes like any free output (unparseable is
+//                       never Safe).
 // Both read the class probabilities where the output picks the safety class and the refusal
-// answer. Stateless: all state is in the GuardSequence they are given.
+// answer. The decoders are stateless: the state is in the GuardSequence.
 #pragma once
 
 #include <array>
 #include <cstdint>
-#include <functional>
 #include <optional>
+#include <unordered_map>
 #include <vector>
 
 #include "reward/verdict_grammar.h"
 
 namespace safrl::reward {
 
+// How a guard output was decoded.
+enum class DecodedBy {
+  kConstrained,  // constrained decoding, the model's greedy tokens followed the grammar
+  kFree,         // free decoding (guard.decoding: free)
+  kFallback,     // constrained decoding until the model left the grammar, free from there
+};
+std::string_view decoded_by_name(DecodedBy decoded_by);  // "constrained" | "free" | "fallback"
+
 // One conversation's decoding state.
 struct GuardSequence {
   GuardTask task = GuardTask::kPrompt;
-  std::vector<int32_t> generated;  // output so far (forced tokens included)
+  DecodedBy decoded_by = DecodedBy::kFree;
+  std::vector<int32_t> generated;  // output so far
   std::vector<int32_t> feed;       // tokens the next forward appends
-  VerdictGrammar::Cursor cursor;   // constrained decoding's place in the grammar
-  std::array<double, 3> safety_probs;
+  // Constrained: its place in the grammar, and how many tokens at the end of `generated` the
+  // grammar forced that the model has not yet been checked on.
+  VerdictGrammar::Cursor cursor;
+  size_t unchecked = 0;
+  std::array<double, 3> safety_probs;  // renormalised over the three labels; NaN: not reached
+  std::optional<double> safety_mass;   // the three labels' probability over the whole vocabulary
   std::optional<double> refusal_prob;
   bool finished = false;
 
   GuardSequence();
+  // Rows of logits the next forward must give: one per unchecked token, and the next choice.
+  int64_t rows_needed() const;
 };
 
-// The logit of a token in a sequence's row of the last forward.
-using LogitOf = std::function<double(int32_t token)>;
+// One row of logits as the decoders read it: the whole-vocabulary greedy token, the log of the
+// softmax's normaliser, and the logits of the few tokens a decoder may ask for.
+struct LogitRow {
+  int32_t greedy = 0;
+  double log_normaliser = 0;
+  const double* columns = nullptr;
+  const std::unordered_map<int32_t, int64_t>* column_of = nullptr;
 
-class ConstrainedDecoder {
- public:
-  explicit ConstrainedDecoder(const VerdictGrammar& grammar) : grammar_(grammar) {}
-  // Appends the grammar's forced opening ("Safety:") to the feed, so it joins the prefill.
-  void start(GuardSequence& sequence) const;
-  // The tokens whose logits the next step reads.
-  std::vector<int32_t> allowed(const GuardSequence& sequence) const;
-  // Greedy among the allowed tokens, then every token the grammar forces after it.
-  void step(GuardSequence& sequence, const LogitOf& logit_of) const;
-
- private:
-  const VerdictGrammar& grammar_;
+  double logit(int32_t token) const { return columns[column_of->at(token)]; }
 };
 
 class FreeDecoder {
  public:
   FreeDecoder(const VerdictGrammar& grammar, std::vector<int32_t> stop_tokens, int max_new_tokens)
       : grammar_(grammar), stop_tokens_(std::move(stop_tokens)), max_new_tokens_(max_new_tokens) {}
-  // Greedy over the row `logits` of `vocab` columns.
-  void step(GuardSequence& sequence, const double* logits, int64_t vocab) const;
+  // Appends the greedy token of `row`, the row after the last generated token.
+  void step(GuardSequence& sequence, const LogitRow& row) const;
 
  private:
   const VerdictGrammar& grammar_;
   std::vector<int32_t> stop_tokens_;
   int max_new_tokens_;
 };
+
+class ConstrainedDecoder {
+ public:
+  ConstrainedDecoder(const VerdictGrammar& grammar, int max_new_tokens)
+      : grammar_(grammar), max_new_tokens_(max_new_tokens) {}
+  // Appends the grammar's forced opening ("Safety:") to the feed, so it joins the prefill.
+  void start(GuardSequence& sequence) const;
+  // The tokens of the grammar's next choice (empty once done), whose logits step() reads.
+  std::vector<int32_t> choices(const GuardSequence& sequence) const;
+
+  // Where the model left the grammar: the row of `rows` whose greedy token it did not allow,
+  // and how many generated tokens after that row were cut (the caller drops them from the
+  // cache too, then lets the free decoder continue from that row).
+  struct Departure {
+    size_t row;
+    size_t cut;
+  };
+  // Checks the unchecked tokens against `rows` (rows_needed() of them, in position order), then
+  // chooses at the last row. Returns the departure when the model left the grammar.
+  std::optional<Departure> step(GuardSequence& sequence, const std::vector<LogitRow>& rows) const;
+
+ private:
+  const VerdictGrammar& grammar_;
+  int max_new_tokens_;
+};
+
+// The token ids whose logits the decoders read besides a constrained sequence's choices: the
+// safety and refusal label tokens.
+std::vector<int32_t> label_tokens(const VerdictGrammar& grammar);
 
 }  // namespace safrl::reward

@@ -19,20 +19,21 @@ constexpr util::EnumName<ControversialPolicy> kPolicyNames[] = {
     {ControversialPolicy::kLoose, "loose"},
     {ControversialPolicy::kPerCategory, "per_category"},
 };
+constexpr util::EnumName<TruncatedThinkingPolicy> kTruncatedNames[] = {
+    {TruncatedThinkingPolicy::kPenalize, "penalize"},
+    {TruncatedThinkingPolicy::kJudgeAsIs, "judge_as_is"},
+};
 
-// A NaN or infinite H would reach the trainer as a silently broken reward, so it is refused
-// even where the reward does not use it (it still enters the step statistics).
-void check_finite(std::optional<double> helpfulness) {
-  if (helpfulness && !std::isfinite(*helpfulness)) {
-    throw util::InputError(util::cat("helpfulness score ", *helpfulness, " is not finite"));
-  }
-}
-
-// H for the reward types that use it.
+// H for the reward types that use it. A NaN or infinite H would reach the trainer as a silently
+// broken reward: the model failed, not the request.
 double required_helpfulness(const RewardSettings& settings, std::optional<double> helpfulness) {
   if (!helpfulness) {
     throw util::InputError(util::cat("reward type ", reward_type_name(settings.type),
                                      " needs a helpfulness score, and none was given"));
+  }
+  if (!std::isfinite(*helpfulness)) {
+    throw util::ModelError(
+        util::cat("the helpfulness model scored ", *helpfulness, ", which is not a finite number"));
   }
   return *helpfulness;
 }
@@ -66,7 +67,6 @@ bool counts_as_unsafe(const RewardSettings& settings, const Verdict& verdict) {
 RewardResult compute_reward(const RewardSettings& settings, const Verdict& answer,
                             const std::optional<Verdict>& thinking,
                             std::optional<double> helpfulness) {
-  check_finite(helpfulness);
   if (!answer.refusal) {
     throw util::InputError(
         "the answer's verdict has no refusal line; it must come from response moderation");
@@ -106,7 +106,6 @@ RewardResult compute_reward(const RewardSettings& settings, const Verdict& answe
 }
 
 RewardResult unparseable_result(const RewardSettings& settings, std::optional<double> helpfulness) {
-  check_finite(helpfulness);
   RewardResult result;
   result.reward_case = kCaseUnparseable;
   switch (settings.type) {
@@ -125,6 +124,25 @@ RewardResult unparseable_result(const RewardSettings& settings, std::optional<do
 
 RewardType parse_reward_type(std::string_view name) {
   return util::parse_name(kRewardTypeNames, name, "reward type");
+}
+
+RewardResult truncated_result(const RewardSettings& settings,
+                              const std::optional<Verdict>& thinking,
+                              std::optional<double> helpfulness) {
+  RewardResult result = unparseable_result(settings, helpfulness);
+  const bool judged = settings.judge_thinking && thinking.has_value();
+  const bool unsafe = judged && counts_as_unsafe(settings, *thinking);
+  result.reward_case = unsafe ? kCaseUnsafe : kCaseTruncated;
+  result.safe = judged && !unsafe;
+  return result;
+}
+
+TruncatedThinkingPolicy parse_truncated_thinking_policy(std::string_view name) {
+  return util::parse_name(kTruncatedNames, name, "truncated_thinking policy");
+}
+
+std::string_view truncated_thinking_policy_name(TruncatedThinkingPolicy policy) {
+  return util::name_of(kTruncatedNames, policy);
 }
 
 ControversialPolicy parse_controversial_policy(std::string_view name) {

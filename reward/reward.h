@@ -38,6 +38,14 @@ enum class ControversialPolicy {
   kPerCategory,  // unsafe iff it names a category in controversial_unsafe_categories
 };
 
+// A response cut off inside its thinking trace has no answer. UNCONFIRMED in the report, which
+// does not say; docs/reward.md gives the reasons for the default.
+enum class TruncatedThinkingPolicy {
+  kPenalize,   // the lowest reward of the type (truncated_result), whatever the empty answer's
+               // verdict: an unfinished response must never earn what a safe answer earns
+  kJudgeAsIs,  // the empty answer is judged like any answer (a safe trace earns a safe reward)
+};
+
 struct RewardSettings {
   RewardType type = RewardType::kHybrid;
   // Eq. 2's caps: an unsafe rollout scores at most unsafe_cap, a refusal at most refusal_cap.
@@ -50,6 +58,8 @@ struct RewardSettings {
   std::vector<std::string> controversial_unsafe_categories;
   // Whether the thinking trace's verdict enters the reward (the report judges it).
   bool judge_thinking = true;
+  // What a response cut off inside its thinking (no </think>, so no answer) earns.
+  TruncatedThinkingPolicy truncated_thinking = TruncatedThinkingPolicy::kPenalize;
 };
 
 // RewardResult::reward_case values.
@@ -59,6 +69,7 @@ inline constexpr std::string_view kCaseHelpful = "helpful";
 inline constexpr std::string_view kCaseSafe = "safe";
 inline constexpr std::string_view kCaseHelpfulness = "helpfulness";
 inline constexpr std::string_view kCaseUnparseable = "unparseable";
+inline constexpr std::string_view kCaseTruncated = "truncated";
 
 struct RewardResult {
   double reward = 0;
@@ -72,8 +83,8 @@ bool counts_as_unsafe(const RewardSettings& settings, const Verdict& verdict);
 
 // The reward of a rollout whose answer verdict (response task) is `answer`, whose thinking
 // verdict is `thinking` (nullopt when there was no trace), and whose helpfulness score is
-// `helpfulness`. Throws util::InputError when H is needed but missing or not finite, or when
-// `answer` has no refusal verdict.
+// `helpfulness`. Throws util::InputError when H is needed but missing or when `answer` has no
+// refusal verdict, and util::ModelError when H is needed and not finite (guard_only ignores H).
 RewardResult compute_reward(const RewardSettings& settings, const Verdict& answer,
                             const std::optional<Verdict>& thinking,
                             std::optional<double> helpfulness);
@@ -84,13 +95,24 @@ RewardResult compute_reward(const RewardSettings& settings, const Verdict& answe
 // compute_reward() when H is needed.
 RewardResult unparseable_result(const RewardSettings& settings, std::optional<double> helpfulness);
 
+// The result for a response cut off inside its thinking under TruncatedThinkingPolicy::kPenalize:
+// the reward of unparseable_result (the lowest of the type); case "unsafe" when the judged trace
+// counts as unsafe, else "truncated"; safe when the trace was judged and is not unsafe; never a
+// refusal. `thinking` is the trace's verdict when it was judged and parsed.
+RewardResult truncated_result(const RewardSettings& settings,
+                              const std::optional<Verdict>& thinking,
+                              std::optional<double> helpfulness);
+
 // Parse "hybrid" | "guard_only" | "helpfulness_only", and "strict" | "loose" | "per_category";
 // anything else throws util::InputError listing the valid names.
 RewardType parse_reward_type(std::string_view name);
 ControversialPolicy parse_controversial_policy(std::string_view name);
+TruncatedThinkingPolicy parse_truncated_thinking_policy(std::string_view name);  // penalize |
+                                                                                 // judge_as_is
 
 // The names the parsers accept.
 std::string_view reward_type_name(RewardType type);
 std::string_view controversial_policy_name(ControversialPolicy policy);
+std::string_view truncated_thinking_policy_name(TruncatedThinkingPolicy policy);
 
 }  // namespace safrl::reward

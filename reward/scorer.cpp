@@ -8,13 +8,16 @@ namespace safrl::reward {
 
 namespace {
 
-nlohmann::json verdict_json(const std::optional<Verdict>& verdict, const std::string& text) {
-  if (!verdict) {
-    return {{"safety", "Unparseable"}, {"categories", nlohmann::json::array()},
-            {"refusal", nullptr},      {"probs", nullptr},
-            {"refusal_prob", nullptr}, {"text", text}};
-  }
-  nlohmann::json out = verdict_to_json(*verdict);
+nlohmann::json verdict_json(const std::optional<Verdict>& verdict, const std::string& text,
+                            DecodedBy decoded_by, const std::optional<double>& safety_mass) {
+  nlohmann::json out = verdict ? verdict_to_json(*verdict)
+                               : nlohmann::json{{"safety", "Unparseable"},
+                                                {"categories", nlohmann::json::array()},
+                                                {"refusal", nullptr},
+                                                {"probs", nullptr},
+                                                {"refusal_prob", nullptr}};
+  out["safety_mass"] = safety_mass ? nlohmann::json(*safety_mass) : nlohmann::json(nullptr);
+  out["decoding"] = decoded_by_name(decoded_by);
   out["text"] = text;
   return out;
 }
@@ -40,6 +43,7 @@ std::vector<GroupResult> score_groups(Scorer& scorer, const std::vector<Sample>&
     }
     return results;
   } catch (const util::InputError&) {
+  } catch (const util::ModelError&) {
   }
   auto begin = samples.begin();
   for (size_t g = 0; g < group_sizes.size(); ++g) {
@@ -52,6 +56,9 @@ std::vector<GroupResult> score_groups(Scorer& scorer, const std::vector<Sample>&
       result.message = e.what();
     } catch (const util::InputError& e) {
       result.failure = GroupResult::Failure::kBadInput;
+      result.message = e.what();
+    } catch (const util::ModelError& e) {
+      result.failure = GroupResult::Failure::kModel;
       result.message = e.what();
     } catch (const std::exception& e) {
       result.failure = GroupResult::Failure::kInternal;
@@ -150,6 +157,8 @@ std::vector<ScoredSample> Scorer::score(const std::vector<Sample>& samples) {
     const GuardOutput& answer = verdicts[i];
     scored.answer = answer.verdict;
     scored.answer_text = answer.text;
+    scored.answer_decoded_by = answer.decoded_by;
+    scored.answer_safety_mass = answer.safety_mass;
     scored.tokens = answer.input_tokens + answer.output_tokens;
     bool parsed = answer.verdict.has_value();
     if (thinking_slot[i] != SIZE_MAX) {
@@ -157,16 +166,26 @@ std::vector<ScoredSample> Scorer::score(const std::vector<Sample>& samples) {
       scored.thinking_judged = true;
       scored.thinking = thinking.verdict;
       scored.thinking_text = thinking.text;
+      scored.thinking_decoded_by = thinking.decoded_by;
+      scored.thinking_safety_mass = thinking.safety_mass;
       scored.tokens += thinking.input_tokens + thinking.output_tokens;
       parsed = parsed && thinking.verdict.has_value();
     }
     if (helpfulness_) {
-      scored.helpfulness = helpfulness[i];
+      // guard_only does not use H: a score the model botched is left out instead of failing.
+      if (std::isfinite(helpfulness[i]) || settings.type != RewardType::kGuardOnly) {
+        scored.helpfulness = helpfulness[i];
+      }
       scored.tokens += helpfulness_tokens[i];
     }
-    scored.result =
-        parsed ? compute_reward(settings, *scored.answer, scored.thinking, scored.helpfulness)
-               : unparseable_result(settings, scored.helpfulness);
+    if (samples[i].truncated_thinking &&
+        settings.truncated_thinking == TruncatedThinkingPolicy::kPenalize) {
+      scored.result = truncated_result(settings, scored.thinking, scored.helpfulness);
+    } else {
+      scored.result =
+          parsed ? compute_reward(settings, *scored.answer, scored.thinking, scored.helpfulness)
+                 : unparseable_result(settings, scored.helpfulness);
+    }
   }
   return out;
 }
@@ -181,9 +200,12 @@ nlohmann::json Scorer::to_json(const Sample& sample, const ScoredSample& scored)
   out["case"] = scored.result.reward_case;
   out["safe"] = scored.result.safe;
   out["refusal"] = scored.result.refusal;
-  out["answer"] = verdict_json(scored.answer, scored.answer_text);
-  out["thinking"] = scored.thinking_judged ? verdict_json(scored.thinking, scored.thinking_text)
-                                           : nlohmann::json(nullptr);
+  out["answer"] = verdict_json(scored.answer, scored.answer_text, scored.answer_decoded_by,
+                               scored.answer_safety_mass);
+  out["thinking"] = scored.thinking_judged
+                        ? verdict_json(scored.thinking, scored.thinking_text,
+                                       scored.thinking_decoded_by, scored.thinking_safety_mass)
+                        : nlohmann::json(nullptr);
   out["truncated_thinking"] = sample.truncated_thinking;
   out["tokens"] = scored.tokens;
   if (!sample.meta.is_null()) out["meta"] = sample.meta;

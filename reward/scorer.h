@@ -29,6 +29,8 @@ struct ScoredSample {
   std::optional<Verdict> thinking;  // nullopt: not judged, or did not parse
   bool thinking_judged = false;
   std::string answer_text, thinking_text;  // the guard's raw outputs
+  DecodedBy answer_decoded_by = DecodedBy::kFree, thinking_decoded_by = DecodedBy::kFree;
+  std::optional<double> answer_safety_mass, thinking_safety_mass;
   std::optional<double> helpfulness;
   RewardResult result;
   int64_t tokens = 0;  // guard and helpfulness input tokens plus generated tokens
@@ -57,7 +59,7 @@ struct ScorerTiming {
 
 // The outcome of one group of samples (a request's, an input line's) scored by score_groups.
 struct GroupResult {
-  enum class Failure { kNone, kBadInput, kTooLong, kInternal };
+  enum class Failure { kNone, kBadInput, kTooLong, kModel, kInternal };
   std::vector<ScoredSample> scored;  // one per sample of the group when failure is kNone
   Failure failure = Failure::kNone;
   std::string message;  // why it failed
@@ -75,7 +77,9 @@ class Scorer {
   nlohmann::json models() const;
 
   // The output line of a scored sample: {"id", "step", "reward", "helpfulness", "case", "safe",
-  // "refusal", "answer": {verdict}, "thinking": {verdict} | null, "tokens", "meta"?}.
+  // "refusal", "answer": {verdict}, "thinking": {verdict} | null, "truncated_thinking",
+  // "tokens", "meta"?}; each verdict also says how it was decoded ("decoding") and the safety
+  // labels' mass over the whole vocabulary ("safety_mass").
   nlohmann::json to_json(const Sample& sample, const ScoredSample& scored) const;
 
  private:
@@ -85,8 +89,9 @@ class Scorer {
 };
 
 // Scores groups of samples in one pass; when the models refuse an input of the pass (a
-// util::InputError: invalid, or too long), each group is scored alone, so one bad group is
-// answered with its own error and the others are still scored. `samples` holds the groups one
+// util::InputError: invalid, or too long) or produce an unusable value for one (a
+// util::ModelError), each group is scored alone, so one bad group is answered with its own error
+// and the others are still scored. `samples` holds the groups one
 // after another, `group_sizes` their lengths. An error of the whole pass other than an input
 // error is thrown (the models failed, not a group).
 std::vector<GroupResult> score_groups(Scorer& scorer, const std::vector<Sample>& samples,

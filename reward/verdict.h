@@ -72,8 +72,9 @@ struct Verdict {
   std::vector<std::string> categories;
   // Response task: whether the guard said "Refusal: Yes". Always nullopt for the prompt task.
   std::optional<bool> refusal;
-  // P(Safe), P(Unsafe), P(Controversial) at the verdict token (constrained decoding); NaN when
-  // not computed (free decoding).
+  // P(Safe), P(Unsafe), P(Controversial) renormalised over the three, where the guard's output
+  // picks its label; NaN when not computed (the output never reached that point, or the verdict
+  // was parsed from text).
   std::array<double, 3> safety_probs = {kNotComputed, kNotComputed, kNotComputed};
   // P(Yes) renormalised over {Yes, No} at the refusal token; nullopt when not computed.
   std::optional<double> refusal_prob;

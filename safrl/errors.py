@@ -9,7 +9,8 @@ Every failure to get a reward ends in one of these, never in a missing or made-u
     ├── ServerBusy        every attempt was refused for load or shutdown (busy, deadline_exceeded,
     │                     shutting_down); .retry_after_ms is the server's last hint
     ├── Timeout           no reply within the timeout on every attempt (also a TimeoutError)
-    └── ServerError       the server failed (internal) or sent a reply that breaks the protocol
+    └── ServerError       the server failed (internal, model_error) or sent a reply that breaks
+                          the protocol
 
 Codes are those of docs/protocol.md.
 """
@@ -49,7 +50,7 @@ class Timeout(SafrlError, TimeoutError):
 
 
 class ServerError(SafrlError):
-    """The server failed (code internal) or its reply does not follow the protocol."""
+    """The server failed (code internal or model_error) or its reply breaks the protocol."""
 
 
 # Codes that say the request is wrong: the same request would be refused again.

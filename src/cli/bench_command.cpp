@@ -254,10 +254,11 @@ void add_bench_command(CLI::App& app, int* exit_code) {
       ->capture_default_str();
   cmd->add_option("--seed", args->seed, "workload seed")->capture_default_str();
   cmd->add_flag("--no-prefix-reuse", args->no_prefix_reuse,
-                "compute every sample's prompt tokens itself (to measure what sharing saves)");
+                "compute every token of every sample, the guard template's head included (to "
+                "measure what reuse saves)");
   cmd->add_option("--dump-workload", args->dump_workload,
                   "write the workload's samples as JSON lines to this file and exit (for the "
-                  "baseline in experiments/bench/transformers_peer.py)");
+                  "baseline in experiments/bench/peer/transformers_peer.py)");
   cmd->callback([args, exit_code] {
     if (!args->dump_workload.empty()) {
       std::ofstream out(args->dump_workload);

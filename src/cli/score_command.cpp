@@ -214,6 +214,7 @@ int run_score(const ScoreArgs& args) {
           break;
         case reward::GroupResult::Failure::kBadInput:
         case reward::GroupResult::Failure::kTooLong:
+        case reward::GroupResult::Failure::kModel:  // reported; a rerun scores it again
           report(chunk[i].number, chunk[i].sample.id, outcomes[i].message);
           break;
         case reward::GroupResult::Failure::kInternal:

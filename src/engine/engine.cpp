@@ -110,14 +110,28 @@ at::Tensor Engine::rows_tensor(const std::vector<int64_t>& rows) const {
 }
 
 at::Tensor Engine::last_logits(const std::vector<SequenceInput>& inputs,
-                               const std::optional<std::vector<int64_t>>& tokens) {
+                               const std::vector<int64_t>& counts) {
   c10::InferenceMode guard;
-  at::Tensor hidden = hidden_states(inputs).index_select(0, rows_tensor(last_rows(inputs, false)));
-  std::optional<at::Tensor> subset;
-  if (tokens) subset = rows_tensor(*tokens);
-  count_head(static_cast<int64_t>(inputs.size()),
-             tokens ? static_cast<int64_t>(tokens->size()) : config().vocab_size);
-  return model_->logits(hidden, subset);
+  if (!counts.empty() && counts.size() != inputs.size()) {
+    throw util::InputError(
+        util::cat("last_logits: ", counts.size(), " counts for ", inputs.size(), " inputs"));
+  }
+  // Checked before the forward, which appends to the caches.
+  std::vector<int64_t> rows;
+  int64_t offset = 0;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const int64_t length = static_cast<int64_t>(inputs[i].ids.size());
+    const int64_t count = counts.empty() ? 1 : counts[i];
+    if (count < 1 || count > length) {
+      throw util::InputError(util::cat("last_logits: sequence ", i, " has ", length,
+                                       " new tokens; cannot give the logits of its last ", count));
+    }
+    for (int64_t r = length - count; r < length; ++r) rows.push_back(offset + r);
+    offset += length;
+  }
+  at::Tensor hidden = hidden_states(inputs).index_select(0, rows_tensor(rows));
+  count_head(static_cast<int64_t>(rows.size()), config().vocab_size);
+  return model_->logits(hidden);
 }
 
 at::Tensor Engine::scores(const std::vector<SequenceInput>& inputs) {

@@ -42,10 +42,12 @@ class Engine {
 
   // Final-norm hidden states of every new token, packed in input order: [sum of lengths, hidden].
   at::Tensor hidden_states(const std::vector<SequenceInput>& inputs);
-  // Causal LM: float32 logits at the last new token of each input, [N, vocab], or only for the
-  // token ids in `tokens`, [N, tokens.size()] (the head's other rows are never computed).
+  // Causal LM: float32 logits over the whole vocabulary at the last `counts[i]` new tokens of
+  // each input (the last one of each when `counts` is empty), packed in input order and position
+  // order: [sum of counts, vocab], on the engine's device. The head is computed for those rows
+  // only. Throws util::InputError for a count outside 1..the input's new tokens.
   at::Tensor last_logits(const std::vector<SequenceInput>& inputs,
-                         const std::optional<std::vector<int64_t>>& tokens = std::nullopt);
+                         const std::vector<int64_t>& counts = {});
   // Classification / reward head: float32 [N, num_labels], read where transformers reads it: at
   // the rightmost new token that is not pad_token_id (the last token when there is no pad id).
   at::Tensor scores(const std::vector<SequenceInput>& inputs);

@@ -83,4 +83,13 @@ void KvCache::commit(int64_t count) {
   pending_ = 0;
 }
 
+void KvCache::truncate(int64_t length) {
+  if (pending_ != 0) throw util::Error("KvCache::truncate during a forward");
+  if (length < frozen_length_ || length > this->length()) {
+    throw util::Error(util::cat("KvCache::truncate to ", length, " tokens: the cache holds ",
+                                this->length(), ", of which ", frozen_length_, " are frozen"));
+  }
+  own_length_ = length - frozen_length_;
+}
+
 }  // namespace safrl::model

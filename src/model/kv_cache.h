@@ -48,6 +48,10 @@ class KvCache {
   std::vector<at::Tensor> values(int64_t layer) const;
   void commit(int64_t count);
 
+  // Drops the tokens past `length` (a speculative continuation the caller takes back). Only the
+  // own segment can shrink: throws util::Error when `length` is inside the frozen contents.
+  void truncate(int64_t length);
+
  private:
   struct Segment {
     std::vector<at::Tensor> k, v;  // per layer, [kv_heads, len, head_dim]

@@ -227,15 +227,12 @@ KvShape QwenWithHeadImpl::kv_shape(const RunOptions& options) const {
                  options.compute_dtype, options.device};
 }
 
-at::Tensor QwenWithHeadImpl::logits(const at::Tensor& hidden,
-                                    const std::optional<at::Tensor>& tokens) {
+at::Tensor QwenWithHeadImpl::logits(const at::Tensor& hidden) {
   if (config_.head != io::HeadKind::kCausalLM) {
     throw util::Error(util::cat(io::architecture_name(config_.architecture), " has no LM head"));
   }
   const at::Tensor& weight = lm_head ? lm_head->weight : model->embed_tokens->weight;
   const auto dtype = hidden.scalar_type();
-  if (tokens)
-    return at::matmul(hidden, as_dtype(weight.index_select(0, *tokens), dtype).t()).to(at::kFloat);
   if (weight.scalar_type() == dtype) return at::matmul(hidden, weight.t()).to(at::kFloat);
   // Stored in another dtype: convert the vocabulary in slices so the full converted matrix
   // (1.5 GB for a 4B model in float32) never exists at once.

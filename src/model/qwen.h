@@ -111,9 +111,8 @@ class QwenWithHeadImpl : public torch::nn::Module {
   const io::ModelConfig& config() const { return config_; }
   KvShape kv_shape(const RunOptions& options) const;
 
-  // Causal LM: logits of hidden rows [N, hidden] -> [N, vocab], or only over `tokens` ([R]
-  // int64) -> [N, R]. Float32.
-  at::Tensor logits(const at::Tensor& hidden, const std::optional<at::Tensor>& tokens = {});
+  // Causal LM: logits of hidden rows [N, hidden] -> [N, vocab], float32.
+  at::Tensor logits(const at::Tensor& hidden);
   // Sequence-classification or reward head: hidden rows [N, hidden] -> [N, num_labels], float32.
   at::Tensor scores(const at::Tensor& hidden);
 

@@ -31,6 +31,7 @@ enum class ErrorCode {
   kBusy,
   kDeadlineExceeded,
   kShuttingDown,
+  kModelError,
   kInternal,
 };
 std::string_view error_code_name(ErrorCode code);  // "bad_request", ...

@@ -15,6 +15,8 @@ ErrorCode error_code_of(reward::GroupResult::Failure failure) {
       return ErrorCode::kTooLong;
     case reward::GroupResult::Failure::kBadInput:
       return ErrorCode::kBadRequest;
+    case reward::GroupResult::Failure::kModel:
+      return ErrorCode::kModelError;
     case reward::GroupResult::Failure::kNone:
     case reward::GroupResult::Failure::kInternal:
       break;

@@ -1,7 +1,8 @@
 // Error types shared by every layer.
 //
 // Load-time problems (a bad checkpoint, config or tokenizer file) throw LoadError; a bad user
-// input (a JSON line, a request field) throws InputError. Both carry a message that says what is
+// input (a JSON line, a request field) throws InputError; a model output that cannot be used
+// throws ModelError. Both carry a message that says what is
 // wrong and how to fix it; callers at a boundary (CLI main, the server's request loop) catch them.
 #pragma once
 
@@ -36,6 +37,13 @@ std::string cat(Args&&... args) {
   (out << ... << std::forward<Args>(args));
   return out.str();
 }
+
+// A model produced a value that cannot be used (a non-finite score): the server's side, not the
+// request's; scoring the same input again gives the same value.
+class ModelError : public Error {
+ public:
+  using Error::Error;
+};
 
 // An input longer than a model's context.
 class TooLongError : public InputError {

@@ -83,6 +83,7 @@ TEST(Config, DefaultsOfAMinimalGuardOnlyConfig) {
   EXPECT_EQ(c.reward.controversial, ControversialPolicy::kStrict);
   EXPECT_TRUE(c.reward.controversial_unsafe_categories.empty());
   EXPECT_TRUE(c.reward.judge_thinking);
+  EXPECT_EQ(c.reward.truncated_thinking, TruncatedThinkingPolicy::kPenalize);
   EXPECT_EQ(c.batching.max_batch_tokens, 8192);
   EXPECT_EQ(c.runtime.device, "cpu");
   EXPECT_EQ(c.runtime.dtype, "float32");
@@ -111,6 +112,7 @@ reward:
   controversial: per_category
   controversial_unsafe_categories: [PII, "Suicide & Self-Harm"]
   judge_thinking: false
+  truncated_thinking: judge_as_is
 batching:
   max_batch_tokens: 4096
   share_prefixes: false
@@ -153,6 +155,7 @@ server:
   EXPECT_EQ(c.reward.controversial_unsafe_categories,
             (std::vector<std::string>{"PII", "Suicide & Self-Harm"}));
   EXPECT_FALSE(c.reward.judge_thinking);
+  EXPECT_EQ(c.reward.truncated_thinking, TruncatedThinkingPolicy::kJudgeAsIs);
   EXPECT_EQ(c.batching.max_batch_tokens, 4096);
   EXPECT_FALSE(c.batching.share_prefixes);
   EXPECT_EQ(c.runtime.device, "cuda:1");
@@ -166,7 +169,7 @@ server:
     "reward": {"type": "hybrid", "unsafe_cap": -12.5, "refusal_cap": -4.0,
                "controversial": "per_category",
                "controversial_unsafe_categories": ["PII", "Suicide & Self-Harm"],
-               "judge_thinking": false},
+               "judge_thinking": false, "truncated_thinking": "judge_as_is"},
     "batching": {"max_batch_tokens": 4096, "share_prefixes": false},
     "runtime": {"device": "cuda:1", "dtype": "bfloat16", "storage_dtype": "float32"},
     "server": {"endpoint": "tcp://0.0.0.0:6000", "http_port": 8080, "max_message_bytes": 1000000,
@@ -226,7 +229,8 @@ TEST(ConfigErrors, UnknownKeysNameTheirPath) {
             "x.yaml: server.http_port: expected a port 0..65535");
   EXPECT_EQ(error(hybrid("  unsafe_capp: -10\n")),
             "x.yaml: reward.unsafe_capp: unknown key; valid keys here: type, unsafe_cap, "
-            "refusal_cap, controversial, controversial_unsafe_categories, judge_thinking");
+            "refusal_cap, controversial, controversial_unsafe_categories, judge_thinking, "
+            "truncated_thinking");
   EXPECT_EQ(error("guard:\n  model: /m\n  temperature: 0\n"),
             "x.yaml: guard.temperature: unknown key; valid keys here: model, decoding, "
             "max_new_tokens");

@@ -15,7 +15,7 @@ EMBEDDED = os.environ["SAFRL_EMBEDDED"]
 def write_config(tmp_path, extra=""):
     config = tmp_path / "config.yaml"
     config.write_text(
-        f"guard: {{model: {EMBEDDED}/guard}}\n"
+        f"guard: {{model: {EMBEDDED}/guard, max_new_tokens: 16}}\n"
         f"helpfulness: {{model: {EMBEDDED}/reward, chat_format: qwen3}}\n"
         f"reward: {{type: hybrid}}\n{extra}")
     return config
@@ -67,8 +67,14 @@ def test_every_input_gets_one_output_line_with_the_documented_fields(reference):
     assert len(lines) == 24
     for line in lines:
         assert set(line) >= {"id", "step", "reward", "helpfulness", "case", "answer", "thinking"}
-        assert line["answer"]["safety"] in ("Safe", "Unsafe", "Controversial")
-        assert sum(line["answer"]["probs"].values()) == pytest.approx(1.0, abs=1e-9)
+        answer = line["answer"]
+        assert answer["decoding"] in ("constrained", "fallback")
+        if answer["decoding"] == "constrained":  # the model wrote the format: a verdict
+            assert answer["safety"] in ("Safe", "Unsafe", "Controversial")
+            assert sum(answer["probs"].values()) == pytest.approx(1.0, abs=1e-9)
+            assert 0 < answer["safety_mass"] <= 1
+        elif answer["safety"] == "Unparseable":  # it did not, and free decoding found none
+            assert answer["probs"] is None and line["case"] == "unparseable"
         assert (line["thinking"] is not None) == (int(line["id"][1:]) % 3 == 0)
 
 

@@ -1,5 +1,5 @@
 // The engine against transformers on the tiny checkpoints that transformers itself writes
-// (tests/python/make_checkpoints.py: save_pretrained, then the outputs of from_pretrained), plus
+// (safrl/testing/checkpoints.py: save_pretrained, then the outputs of from_pretrained), plus
 // the equivalences the engine promises: packed == alone, prefix + continuation == whole,
 // incremental == full.
 #include <gtest/gtest.h>
@@ -257,15 +257,35 @@ TEST_P(CacheTest, ForkedPrefixContinuedBySeveralSequencesInOneBatch) {
   EXPECT_LT(relative_difference(resumed, whole(14), "prefix resumed after forks"), 1e-5);
 }
 
-TEST_P(CacheTest, LogitsOverATokenSubsetEqualThoseColumnsOfTheFullLogits) {
+TEST_P(CacheTest, LogitsAtTheLastTokensEqualThoseOfEachPrefix) {
   std::vector<int32_t> ids(ids_.begin(), ids_.begin() + 9);
-  at::Tensor full = engine_->last_logits({{ids}}).squeeze(0);
-  const std::vector<int64_t> tokens = {3, 99, 0, 42};
-  at::Tensor subset = engine_->last_logits({{ids}}, tokens).squeeze(0);
-  ASSERT_EQ(subset.size(0), 4);
-  for (size_t j = 0; j < tokens.size(); ++j) {
-    EXPECT_NEAR(subset[j].item<float>(), full[tokens[j]].item<float>(), 1e-5);
+  std::vector<int32_t> other(ids_.begin() + 2, ids_.begin() + 6);
+  // The last 3 positions of the first sequence, the last 1 of the second.
+  at::Tensor rows = engine_->last_logits({{ids}, {other}}, {3, 1});
+  ASSERT_EQ(rows.size(0), 4);
+  for (int k = 0; k < 3; ++k) {
+    std::vector<int32_t> prefix(ids.begin(), ids.begin() + 7 + k);
+    EXPECT_LT(relative_difference(rows[k], engine_->last_logits({{prefix}})[0], "tail row"), 1e-5);
   }
+  EXPECT_LT(relative_difference(rows[3], engine_->last_logits({{other}})[0], "last row"), 1e-5);
+  EXPECT_THROW(engine_->last_logits({{other}}, {5}), util::InputError);
+  EXPECT_THROW(engine_->last_logits({{other}}, {0}), util::InputError);
+}
+
+TEST_P(CacheTest, ATruncatedCacheContinuesAsIfTheDroppedTokensWereNeverFed) {
+  model::KvCache cache = engine_->new_cache();
+  std::vector<int32_t> head(ids_.begin(), ids_.begin() + 6);
+  engine_->hidden_states({{head, &cache}});
+  model::KvCache branch = cache.fork();
+  // A speculative continuation whose first token is right and the others wrong: the wrong ones
+  // are taken back, then the real continuation follows.
+  engine_->hidden_states({{std::vector<int32_t>{ids_[6], ids_[20], ids_[21]}, &branch}});
+  branch.truncate(7);
+  EXPECT_EQ(branch.length(), 7);
+  std::vector<int32_t> tail(ids_.begin() + 7, ids_.begin() + 10);
+  at::Tensor continued = engine_->last_logits({{tail, &branch}}).squeeze(0);
+  EXPECT_LT(relative_difference(continued, whole(10), "after truncate"), 1e-5);
+  EXPECT_THROW(branch.truncate(5), util::Error);  // inside the frozen prefix
 }
 
 INSTANTIATE_TEST_SUITE_P(CausalCheckpoints, CacheTest,
@@ -333,13 +353,13 @@ TEST(WorkCount, LayersAttentionAndTheHeadAreCountedFromTheShapes) {
   EXPECT_EQ(e.work().layer_flops, 2.0 * (41472 * 5 + 4 * 64 * 15));
   EXPECT_EQ(e.work().head_flops, 0.0);
   EXPECT_EQ(e.work().full_head_flops, 2.0 * 48 * 5 * 101);
-  // Two more tokens after the 5 cached see 6 + 7 = 13 keys; the head over 3 of 101 columns.
-  e.last_logits({{std::vector<int32_t>{6, 7}, &cache}}, std::vector<int64_t>{1, 2, 3});
+  // Two more tokens after the 5 cached see 6 + 7 = 13 keys; the head over both rows.
+  e.last_logits({{std::vector<int32_t>{6, 7}, &cache}}, {2});
   EXPECT_EQ(e.work().forwards, 2);
   EXPECT_EQ(e.work().tokens, 7);
   EXPECT_EQ(e.work().layer_flops,
             2.0 * (41472 * 5 + 4 * 64 * 15) + 2.0 * (41472 * 2 + 4 * 64 * 13));
-  EXPECT_EQ(e.work().head_flops, 2.0 * 48 * 1 * 3);
+  EXPECT_EQ(e.work().head_flops, 2.0 * 48 * 2 * 101);
   // A plain forward's head: every new token of both calls (the cached prefix too), every column.
   EXPECT_EQ(e.work().full_head_flops, 2.0 * 48 * 7 * 101);
 }

@@ -174,16 +174,27 @@ TEST(Hybrid, ControversialUnderEachPolicy) {
 
 TEST(Hybrid, NeedsAFiniteHelpfulness) {
   EXPECT_THROW(compute_reward(kHybrid, kSafe, std::nullopt, std::nullopt), util::InputError);
+  // A score the model botched is the server's failure, not the request's.
   EXPECT_THROW(
       compute_reward(kHybrid, kUnsafe, std::nullopt, std::numeric_limits<double>::quiet_NaN()),
-      util::InputError);
+      util::ModelError);
   EXPECT_THROW(
       compute_reward(kHybrid, kSafe, std::nullopt, std::numeric_limits<double>::infinity()),
-      util::InputError);
+      util::ModelError);
+  EXPECT_THROW(compute_reward(kHelpfulnessOnly, kSafe, std::nullopt, NAN), util::ModelError);
   EXPECT_EQ(input_error([] { compute_reward(kHybrid, kSafe, std::nullopt, std::nullopt); }),
             "reward type hybrid needs a helpfulness score, and none was given");
-  EXPECT_EQ(input_error([] { compute_reward(kHybrid, kSafe, std::nullopt, -INFINITY); }),
-            "helpfulness score -inf is not finite");
+  try {
+    compute_reward(kHybrid, kSafe, std::nullopt, -INFINITY);
+    ADD_FAILURE() << "no ModelError";
+  } catch (const util::ModelError& e) {
+    EXPECT_STREQ(e.what(), "the helpfulness model scored -inf, which is not a finite number");
+  }
+}
+
+TEST(GuardOnly, AScoreThatIsNotFiniteDoesNotMatter) {
+  expect_result(compute_reward(kGuardOnly, kSafe, std::nullopt, NAN), 1.0, "safe", true, false);
+  expect_result(unparseable_result(kGuardOnly, INFINITY), 0.0, "unparseable", false, false);
 }
 
 TEST(Hybrid, AnswerVerdictMustComeFromResponseModeration) {
@@ -255,8 +266,31 @@ TEST(Unparseable, ScoredAsUnsafeNeverSafe) {
   s.unsafe_cap = -20;
   expect_result(unparseable_result(s, 1), -20, "unparseable", false, false);
   EXPECT_THROW(unparseable_result(kHybrid, std::nullopt), util::InputError);
-  EXPECT_THROW(unparseable_result(kGuardOnly, std::numeric_limits<double>::quiet_NaN()),
-               util::InputError);
+  EXPECT_THROW(unparseable_result(kHybrid, std::numeric_limits<double>::quiet_NaN()),
+               util::ModelError);
+}
+
+// A response cut off inside its thinking earns the lowest reward of its type, whatever its
+// (empty) answer would be judged; an unsafe trace still says unsafe.
+TEST(TruncatedThinking, EveryRewardTypeGivesItsLowestReward) {
+  EXPECT_EQ(RewardSettings().truncated_thinking, TruncatedThinkingPolicy::kPenalize);
+  // Trace judged safe, judged unsafe, not judged (judge_thinking off), unparseable.
+  expect_result(truncated_result(kHybrid, kSafe, 3.5), -10, "truncated", true, false);
+  expect_result(truncated_result(kHybrid, kUnsafe, 3.5), -10, "unsafe", false, false);
+  expect_result(truncated_result(kHybrid, kSafe, -12), -12, "truncated", true, false);
+  expect_result(truncated_result(kHybrid, std::nullopt, 3.5), -10, "truncated", false, false);
+  expect_result(truncated_result(kGuardOnly, kSafe, std::nullopt), 0.0, "truncated", true, false);
+  expect_result(truncated_result(kGuardOnly, kUnsafe, std::nullopt), 0.0, "unsafe", false, false);
+  expect_result(truncated_result(kGuardOnly, std::nullopt, std::nullopt), 0.0, "truncated", false,
+                false);
+  expect_result(truncated_result(kHelpfulnessOnly, kSafe, 2), 2, "truncated", true, false);
+  expect_result(truncated_result(kHelpfulnessOnly, kUnsafe, 2), 2, "unsafe", false, false);
+  RewardSettings unjudged = kGuardOnly;
+  unjudged.judge_thinking = false;
+  expect_result(truncated_result(unjudged, kUnsafe, std::nullopt), 0.0, "truncated", false, false);
+  // Under guard_only the safe trace with an empty answer earns 0, not the 1.0 of a safe answer.
+  EXPECT_EQ(compute_reward(kGuardOnly, kSafe, kSafe, std::nullopt).reward, 1.0);
+  EXPECT_THROW(truncated_result(kHybrid, kSafe, std::nullopt), util::InputError);
 }
 
 TEST(Names, ParseAndPrintRoundTrip) {
@@ -270,6 +304,8 @@ TEST(Names, ParseAndPrintRoundTrip) {
   }
   EXPECT_EQ(parse_reward_type("guard_only"), RewardType::kGuardOnly);
   EXPECT_EQ(parse_controversial_policy("per_category"), ControversialPolicy::kPerCategory);
+  EXPECT_EQ(parse_truncated_thinking_policy("judge_as_is"), TruncatedThinkingPolicy::kJudgeAsIs);
+  EXPECT_EQ(truncated_thinking_policy_name(TruncatedThinkingPolicy::kPenalize), "penalize");
 }
 
 TEST(Names, UnknownNamesListTheValidOnes) {

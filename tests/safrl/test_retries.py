@@ -137,7 +137,8 @@ def test_an_invalid_sample_is_refused_by_the_server_as_a_bad_request(fake):
     assert len(fake.ids("score")) == 1
 
 
-@pytest.mark.parametrize("action", [("error", "internal"), ("error", "no_such_code"),
+@pytest.mark.parametrize("action", [("error", "internal"), ("error", "model_error"),
+                                    ("error", "no_such_code"),
                                     ("short",), ("nan",)])
 def test_server_failures_and_broken_replies_raise_server_error_without_retrying(fake, action):
     fake.plan(action)

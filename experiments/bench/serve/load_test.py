@@ -266,7 +266,9 @@ def main():
             embedded = os.path.join(args.build, "embedded")
             config = os.path.join(tmp, "load.yaml")
             with open(config, "w") as out:
-                out.write(f"guard: {{model: {embedded}/guard}}\n"
+                # The random guard never writes a verdict (every sample falls back to free
+                # decoding): 16 new tokens keep the work near a real verdict's.
+                out.write(f"guard: {{model: {embedded}/guard, max_new_tokens: 16}}\n"
                           f"helpfulness: {{model: {embedded}/reward, chat_format: qwen3}}\n"
                           f"server: {{endpoint: '{endpoint}', "
                           f"max_queued_samples: {args.max_queued_samples}, "

@@ -19,7 +19,7 @@ import math
 import os
 import shutil
 import time
-from typing import Callable, Dict, List, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 
@@ -34,12 +34,13 @@ IM_END = "<|im_end|>"
 PAD_ID = 151643
 
 
-def _config(arch: str, **extra) -> dict:
+def tiny_config(arch: str, **extra) -> dict:
     shape = dict(embedded_models.TINY, torch_dtype="float32")
     return checkpoints.base_config("qwen3", arch, **shape, **extra)
 
 
-def _save(out_dir: str, config: dict, weights: Dict[str, torch.Tensor], tokenizer: str) -> None:
+def save_judge(out_dir: str, config: dict, weights: Dict[str, torch.Tensor],
+               tokenizer: str) -> None:
     checkpoints.write_checkpoint(out_dir, config, weights, torch.float32, shards=1)
     for name in ("tokenizer.json", "tokenizer_config.json"):
         shutil.copyfile(os.path.join(tokenizer, name), os.path.join(out_dir, name))
@@ -79,28 +80,34 @@ def verdict_vocabulary(tokenizer: str) -> List[int]:
     return sorted({i for ids in toolchain.tokenize(texts, tokenizer) for i in ids})
 
 
-def guard_data(examples: Sequence[Tuple[str, str, bank.Verdict]], tokenizer: str):
-    """Prompt ids (the exact guard rendering) and target ids (the verdict and <|im_end|>)."""
-    conversations = [[{"role": "user", "content": p}, {"role": "assistant", "content": t}]
-                     for p, t, _ in examples]
-    prompts = toolchain.tokenize(toolchain.render("guard", conversations), tokenizer)
-    targets = toolchain.tokenize([v.target() + IM_END for _, _, v in examples], tokenizer)
+def bank_guard_examples() -> List[Tuple[List[dict], str]]:
+    """The bank's (conversation, guard output) pairs: each answer or thinking trace judged as a
+    response to its prompt, and the verdict's text with <|im_end|>."""
+    return [([{"role": "user", "content": p}, {"role": "assistant", "content": t}],
+             v.target() + IM_END) for p, t, v in bank.guard_examples()]
+
+
+def guard_data(examples: Sequence[Tuple[List[dict], str]], tokenizer: str):
+    """Prompt ids (the exact guard rendering) and target ids (the output text)."""
+    prompts = toolchain.tokenize(toolchain.render("guard", [c for c, _ in examples]), tokenizer)
+    targets = toolchain.tokenize([t for _, t in examples], tokenizer)
     return prompts, targets
 
 
-def train_guard(out_dir: str, tokenizer: str, *, seed: int = 1, max_epochs: int = 60,
-                margin: float = 1.0, log=print) -> dict:
-    """Trains until every output token of every bank example beats every other token of the
-    vocabulary by `margin` logits, so that greedy decoding, free or constrained, writes the
-    bank's verdicts. Returns a summary.
+def train_guard(out_dir: str, tokenizer: str, *,
+                examples: Optional[Sequence[Tuple[List[dict], str]]] = None, seed: int = 1,
+                max_epochs: int = 60, margin: float = 1.0, log=print) -> dict:
+    """Trains until every output token of every example (default: the bank's) beats every other
+    token of the vocabulary by `margin` logits, so that greedy decoding, free or constrained,
+    writes the examples' outputs. Returns a summary.
 
     The embedding rows of tokens that occur nowhere in the bank (and are not verdict tokens) are
     zero, so their logits are exactly 0: the full-vocabulary cross-entropy is then the softmax
     over the used rows plus one column holding log(number of zero rows), exact and cheap (a
     softmax over all 151,936 rows costs about 3 s a step here)."""
-    examples = bank.guard_examples()
+    examples = bank_guard_examples() if examples is None else list(examples)
     prompts, targets = guard_data(examples, tokenizer)
-    config = _config("Qwen3ForCausalLM", tie_word_embeddings=True)
+    config = tiny_config("Qwen3ForCausalLM", tie_word_embeddings=True)
     weights = checkpoints.random_weights(config, torch.Generator().manual_seed(seed))
     used = sorted({i for ids in prompts + targets for i in ids} |
                   set(verdict_vocabulary(tokenizer)))
@@ -140,7 +147,7 @@ def train_guard(out_dir: str, tokenizer: str, *, seed: int = 1, max_epochs: int 
 
     summary = _fit(model, len(examples), batch_loss, check, lr=1e-2, batch_size=8,
                    max_epochs=max_epochs, seed=seed, name="guard", log=log)
-    _save(out_dir, config, model.export(), tokenizer)
+    save_judge(out_dir, config, model.export(), tokenizer)
     return summary
 
 
@@ -152,7 +159,7 @@ def train_reward(out_dir: str, tokenizer: str, *, seed: int = 2, max_epochs: int
                      for p, a, _ in examples]
     sequences = toolchain.tokenize(toolchain.render("qwen3", conversations), tokenizer)
     targets = torch.tensor([h for _, _, h in examples])
-    config = _config("Qwen3ForSequenceClassification", num_labels=1, pad_token_id=PAD_ID)
+    config = tiny_config("Qwen3ForSequenceClassification", num_labels=1, pad_token_id=PAD_ID)
     weights = checkpoints.random_weights(config, torch.Generator().manual_seed(seed))
     model = TinyQwen3(config, weights, sorted({i for s in sequences for i in s}))
     prefix = common_prefix(sequences)
@@ -173,5 +180,5 @@ def train_reward(out_dir: str, tokenizer: str, *, seed: int = 2, max_epochs: int
 
     summary = _fit(model, len(examples), batch_loss, check, lr=1e-2, batch_size=8,
                    max_epochs=max_epochs, seed=seed, name="reward", log=log)
-    _save(out_dir, config, model.export(), tokenizer)
+    save_judge(out_dir, config, model.export(), tokenizer)
     return summary

@@ -20,16 +20,21 @@ def free_port():
 
 
 class Server:
-    def __init__(self, tmp_path, server_yaml="", name="run", port=None):
-        # port: bind this port (a restarted server takes over its predecessor's endpoint).
+    def __init__(self, tmp_path, server_yaml="", name="run", port=None, models_yaml=None):
+        # port: bind this port (a restarted server takes over its predecessor's endpoint);
+        # models_yaml: the guard, helpfulness and reward sections, instead of the embedded pair.
         self.port, self.http_port = port or free_port(), free_port()
         self.endpoint = f"tcp://127.0.0.1:{self.port}"
         self.run_dir = tmp_path / name
         self.config = tmp_path / f"{name}.yaml"
-        self.config.write_text(
-            f"guard: {{model: {EMBEDDED}/guard}}\n"
+        # The embedded guard's random weights never write a verdict, so constrained decoding falls
+        # back to free decoding for every sample: 16 new tokens keep the work near a verdict's.
+        models_yaml = models_yaml or (
+            f"guard: {{model: {EMBEDDED}/guard, max_new_tokens: 16}}\n"
             f"helpfulness: {{model: {EMBEDDED}/reward, chat_format: qwen3}}\n"
-            f"reward: {{type: hybrid}}\n"
+            f"reward: {{type: hybrid}}\n")
+        self.config.write_text(
+            f"{models_yaml}"
             f"server:\n  endpoint: {self.endpoint}\n  http_port: {self.http_port}\n{server_yaml}")
         self.log = open(tmp_path / f"{name}.log", "w")
         self.proc = subprocess.Popen([SAFRL, "serve", "--config", str(self.config),

@@ -231,6 +231,43 @@ def test_a_server_sigkilled_mid_step_loses_no_reward_the_client_asked_for(tmp_pa
 # -- hostile request fields -----------------------------------------------------------------------
 
 @pytest.mark.skipif(shutil.which("strace") is None, reason="needs strace")
+def nan_reward_model(tmp_path):
+    """The embedded reward model with a NaN score head: every score it gives is NaN."""
+    from safetensors.torch import load_file, save_file
+    out = tmp_path / "nan-reward"
+    shutil.copytree(f"{EMBEDDED}/reward", out)
+    weights = load_file(str(out / "model.safetensors"))
+    weights["score.weight"].fill_(float("nan"))
+    save_file(weights, str(out / "model.safetensors"), metadata={"format": "pt"})
+    return out
+
+
+@pytest.mark.parametrize("reward", ["hybrid", "guard_only"])
+def test_a_helpfulness_score_that_is_not_finite_is_model_error_and_spares_guard_only(tmp_path,
+                                                                                   reward):
+    models = (f"guard: {{model: {EMBEDDED}/guard, max_new_tokens: 4}}\n"
+              f"helpfulness: {{model: {nan_reward_model(tmp_path)}, chat_format: qwen3}}\n"
+              f"reward: {{type: {reward}}}\n")
+    server = Server(tmp_path, models_yaml=models)
+    try:
+        client = Client(server.endpoint)
+        reply = client.call({"type": "score", "samples": [sample(1), sample(2)]})
+        if reward == "hybrid":
+            # The models failed, not the request: a server-side code, kept out of bad_request.
+            assert reply["type"] == "error", reply
+            assert reply["error"]["code"] == "model_error"
+            assert "not a finite number" in reply["error"]["message"]
+        else:
+            assert reply["type"] == "score", reply
+            assert [r["helpfulness"] for r in reply["results"]] == [None, None]
+            assert [r["id"] for r in reply["results"]] == [1, 2]
+        # The server goes on serving.
+        assert client.call({"type": "ping"})["type"] == "pong"
+        client.close()
+    finally:
+        server.stop()
+
+
 def test_no_request_field_reaches_the_file_system(tmp_path):
     """Requests never name files: a server traced with strace, sent path-like strings in every
     string field a request has, makes no file system call that names one of them (and opens

@@ -138,8 +138,13 @@ def test_group_prefix_reuse_gives_the_same_rewards_as_unshared_scoring(server):
             {"id": 0, "prompt": "How do I pick a lock?", "response": response}]})["results"]
         assert alone["reward"] == pytest.approx(result["reward"], abs=1e-6)
         assert alone["helpfulness"] == pytest.approx(result["helpfulness"], abs=1e-5)
-        for k in ("Safe", "Unsafe", "Controversial"):
-            assert alone["answer"]["probs"][k] == pytest.approx(result["answer"]["probs"][k], abs=1e-6)
+        # The same tokens, hence the same verdict (or none) and probabilities.
+        assert alone["answer"]["text"] == result["answer"]["text"]
+        assert alone["answer"]["safety"] == result["answer"]["safety"]
+        if result["answer"]["probs"] is not None:
+            for k in ("Safe", "Unsafe", "Controversial"):
+                assert alone["answer"]["probs"][k] == pytest.approx(result["answer"]["probs"][k],
+                                                                    abs=1e-6)
     metrics = urllib.request.urlopen(f"http://127.0.0.1:{server.http_port}/metrics").read().decode()
     saved = [line for line in metrics.splitlines() if line.startswith("safrl_prefix_tokens_saved_total")]
     assert int(saved[0].split()[1]) > 0
