@@ -110,7 +110,9 @@ std::vector<GuardOutput> Guard::judge(
     if (item.ids.size() > head.size() && std::equal(head.begin(), head.end(), item.ids.begin())) {
       item.shared = head.size();
     }
-    lengths.push_back(static_cast<int64_t>(item.ids.size() - item.shared));
+    // The tokens the batch computes: without reuse the head is computed too.
+    lengths.push_back(
+        static_cast<int64_t>(item.ids.size() - (options_.share_prefixes ? item.shared : 0)));
   }
   for (const auto& indices : engine::plan_batches(lengths, options_.max_batch_tokens)) {
     std::vector<Item*> batch;
@@ -147,10 +149,13 @@ void Guard::prefill_caches(std::vector<Item*>& batch) {
   // the head. Without sharing, each sequence is its own group and the head is computed anew.
   std::vector<engine::SequenceToShare> to_share;
   for (Item* item : batch) {
+    const bool from_head = item->shared > 0 && options_.share_prefixes;
     to_share.push_back(
         {&item->ids,
          options_.share_prefixes ? item->group_key : "\x01unshared " + std::to_string(item->index),
-         item->shared > 0 && options_.share_prefixes ? &head_cache(item->sequence.task) : nullptr});
+         from_head ? &head_cache(item->sequence.task) : nullptr});
+    // The head's tokens this sequence does not compute.
+    if (from_head) timing_.prefix_tokens_saved += static_cast<int64_t>(item->shared);
   }
   engine::SharingStats sharing;
   const auto start = Clock::now();

@@ -66,7 +66,8 @@ struct GuardTiming {
   double decode_seconds = 0;
   int64_t prefill_tokens = 0;       // tokens actually computed (shared heads not counted)
   int64_t decode_steps = 0;         // forwards after the prefill
-  int64_t prefix_tokens_saved = 0;  // tokens not computed thanks to shared group prefixes
+  int64_t prefix_tokens_saved = 0;  // tokens not computed thanks to the template head's cache
+                                    // and shared group prefixes
 
   // What was spent between two readings.
   friend GuardTiming operator-(GuardTiming a, const GuardTiming& b) {

@@ -18,7 +18,7 @@ constexpr auto kAdmissionWait = std::chrono::seconds(120);
 }  // namespace
 
 HttpGateway::HttpGateway(const ServerConfig& config, Metrics& metrics, Admission& admission,
-                         std::function<void(Job)> submit)
+                         std::function<bool(Job&)> submit)
     : config_(config),
       metrics_(metrics),
       admission_(admission),
@@ -89,8 +89,13 @@ void HttpGateway::get_reward(const std::string& body, int* status, std::string* 
           admission_.admit_by(job.admitted_samples(), Clock::now() + kAdmissionWait)) {
     return answer_error(refusal->code, refusal->message, refusal->retry_after_ms);
   }
+  const int64_t admitted = job.admitted_samples();
+  if (!submit_(job)) {  // the server stopped between admission and queueing
+    admission_.release(admitted);
+    return answer_error(ErrorCode::kShuttingDown,
+                        "the server is shutting down; retry on another endpoint or later", 1000);
+  }
   ++metrics_.score_requests;
-  submit_(std::move(job));
   const Reply done = result.get();
   if (done.error) {
     return answer_error(*done.error, done.body["error"].value("message", ""));

@@ -25,9 +25,9 @@ namespace safrl::serve {
 class HttpGateway {
  public:
   // Binds the port (throws util::LoadError when it cannot) and starts serving; `submit` queues
-  // an admitted job.
+  // an admitted job and returns false when the queue no longer takes jobs.
   HttpGateway(const ServerConfig& config, Metrics& metrics, Admission& admission,
-              std::function<void(Job)> submit);
+              std::function<bool(Job&)> submit);
   // Stops serving and joins the threads.
   ~HttpGateway();
   HttpGateway(const HttpGateway&) = delete;
@@ -40,7 +40,7 @@ class HttpGateway {
   const ServerConfig& config_;
   Metrics& metrics_;
   Admission& admission_;
-  std::function<void(Job)> submit_;
+  std::function<bool(Job&)> submit_;
   std::unique_ptr<httplib::Server> http_;
   std::thread thread_;
 };

@@ -13,12 +13,14 @@ int64_t Job::admitted_samples() const {
   return std::max<int64_t>(1, static_cast<int64_t>(request.samples.size()));
 }
 
-void JobQueue::push(Job job) {
+bool JobQueue::push(Job& job) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
+    if (closed_) return false;
     jobs_.push_back(std::move(job));
   }
   ready_.notify_one();
+  return true;
 }
 
 std::vector<Job> JobQueue::take(int64_t max_samples) {

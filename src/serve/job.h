@@ -45,9 +45,10 @@ struct Job {
 // FIFO between the request threads and the engine thread. Thread-safe.
 class JobQueue {
  public:
-  void push(Job job);
+  // Queues `job`; false (the job left untouched) once closed.
+  bool push(Job& job);
   // Jobs from the front until `max_samples` samples are taken (at least one job); blocks while
-  // empty; empty once closed and drained.
+  // empty; empty once closed and drained. Close refuses new jobs; those queued are still taken.
   std::vector<Job> take(int64_t max_samples);
   void close();
 

@@ -102,13 +102,14 @@ void ScoringWorker::score(std::vector<Job>& jobs) {
     }
     return;
   }
+  // Tokens count every pass the models ran (a pass retried group by group after an input error
+  // included); samples count those scored.
   const reward::ScorerTiming spent = scorer_.timing() - before;
   const auto end = Clock::now();
-  metrics_.samples += static_cast<int64_t>(samples.size());
-  metrics_.last_batch_samples = static_cast<int64_t>(samples.size());
   metrics_.last_batch_tokens = spent.input_tokens();
   metrics_.tokens += spent.input_tokens();
   metrics_.prefix_tokens_saved += spent.guard.prefix_tokens_saved;
+  int64_t scored = 0;
   for (size_t j = 0; j < jobs.size(); ++j) {
     Job& job = jobs[j];
     reward::GroupResult& result = results[j];
@@ -116,24 +117,35 @@ void ScoringWorker::score(std::vector<Job>& jobs) {
       answer(job, error(job.request.id, error_code_of(result.failure), result.message));
       continue;
     }
-    nlohmann::json lines = nlohmann::json::array();
-    for (size_t i = 0; i < job.request.samples.size(); ++i) {
-      const reward::Sample& sample = job.request.samples[i];
-      const reward::ScoredSample& s = result.scored[i];
-      lines.push_back(scorer_.to_json(sample, s));
-      steps_.add(reward::make_outcome(sample.step.value_or(0), scorer_.config().reward, s.answer,
-                                      s.thinking, s.result, s.helpfulness, s.tokens),
-                 job.arrival);
+    Reply reply;
+    try {
+      nlohmann::json lines = nlohmann::json::array();
+      for (size_t i = 0; i < job.request.samples.size(); ++i) {
+        const reward::Sample& sample = job.request.samples[i];
+        const reward::ScoredSample& s = result.scored[i];
+        lines.push_back(scorer_.to_json(sample, s));
+        // Can throw: a step it completes is written to the run directory.
+        steps_.add(reward::make_outcome(sample.step.value_or(0), scorer_.config().reward, s.answer,
+                                        s.thinking, s.result, s.helpfulness, s.tokens),
+                   job.arrival);
+      }
+      reply = {{{"type", "score"},
+                {"id", job.request.id},
+                {"results", std::move(lines)},
+                {"timing",
+                 {{"queue_ms", 1000 * seconds_between(job.arrival, start)},
+                  {"compute_ms", 1000 * seconds_between(start, end)}}}},
+               std::nullopt};
+      scored += static_cast<int64_t>(job.request.samples.size());
+    } catch (const std::exception& e) {
+      reply = error(job.request.id, ErrorCode::kInternal,
+                    util::cat("the scores could not be recorded: ", e.what()));
     }
-    answer(job, {{{"type", "score"},
-                  {"id", job.request.id},
-                  {"results", std::move(lines)},
-                  {"timing",
-                   {{"queue_ms", 1000 * seconds_between(job.arrival, start)},
-                    {"compute_ms", 1000 * seconds_between(start, end)}}}},
-                 std::nullopt});
+    answer(job, std::move(reply));
     metrics_.observe_latency(seconds_between(job.arrival, end));
   }
+  metrics_.samples += scored;
+  metrics_.last_batch_samples = scored;
 }
 
 }  // namespace safrl::serve

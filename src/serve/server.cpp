@@ -93,6 +93,9 @@ struct Server::Impl {
   ~Impl();
 
   int run();
+  // Stops everything the constructor started, in an order that leaves no thread waiting; safe to
+  // call more than once.
+  void shut_down();
   void handle_request(const Peer& peer, const std::string& frame);
   void send(const Peer& peer, const std::string& frame);
   json stats_reply(const std::string& id, bool flush);
@@ -130,15 +133,16 @@ Server::Impl::Impl(const ServeOptions& options)
   // Frames far over the limit drop the connection inside ZeroMQ; those just over it get a
   // too_large reply from decode_request.
   router_.set(zmq::sockopt::maxmsgsize, server.max_message_bytes * 2 + (1 << 20));
-  if (server.curve) {
-    zap_ = std::make_unique<ZapHandler>(context_, server.curve->allowed_client_keys);
-    router_.set(zmq::sockopt::curve_server, 1);
-    router_.set(zmq::sockopt::curve_secretkey, server.curve->secret_key);
-    router_.set(zmq::sockopt::zap_domain, "safrl");
-  }
   try {
+    if (server.curve) {
+      zap_ = std::make_unique<ZapHandler>(context_, server.curve->allowed_client_keys);
+      router_.set(zmq::sockopt::curve_server, 1);
+      router_.set(zmq::sockopt::curve_secretkey, server.curve->secret_key);
+      router_.set(zmq::sockopt::zap_domain, "safrl");
+    }
     router_.bind(server.endpoint);
   } catch (const zmq::error_t& e) {
+    shut_down();
     throw util::LoadError(util::cat("cannot bind ", server.endpoint, ": ", e.what(),
                                     "; is another server running there? Give another "
                                     "--endpoint"));
@@ -153,19 +157,31 @@ Server::Impl::Impl(const ServeOptions& options)
   worker_ = std::make_unique<ScoringWorker>(scorer_, steps_, metrics_, admission_, description_);
   engine_thread_ = std::thread([this] { worker_->run(queue_, options_.server.max_batch_samples); });
   if (server.http_port > 0) {
-    http_ = std::make_unique<HttpGateway>(options_.server, metrics_, admission_,
-                                          [this](Job job) { queue_.push(std::move(job)); });
+    try {
+      http_ = std::make_unique<HttpGateway>(options_.server, metrics_, admission_,
+                                            [this](Job& job) { return queue_.push(job); });
+    } catch (...) {
+      shut_down();
+      throw;
+    }
   }
 }
 
 Server::Impl::~Impl() {
+  shut_down();
+}
+
+void Server::Impl::shut_down() {
+  // Admission first, so no thread queues work after the queue closes; then the HTTP threads
+  // (their jobs are answered by the engine thread, which drains the queue before it ends).
+  admission_.stop();
   queue_.close();
-  if (engine_thread_.joinable()) engine_thread_.join();
   http_.reset();
+  if (engine_thread_.joinable()) engine_thread_.join();
   router_.close();
   outbox_.close();
   context_.shutdown();
-  zap_.reset();
+  zap_.reset();  // joins the ZAP thread, which the context's shutdown ended
 }
 
 void Server::Impl::send(const Peer& peer, const std::string& frame) {
@@ -245,8 +261,14 @@ void Server::Impl::handle_request(const Peer& peer, const std::string& frame) {
     send(peer, encode(error_reply(id, refusal->code, refusal->message, refusal->retry_after_ms)));
     return;
   }
+  const int64_t admitted = job.admitted_samples();
+  if (!queue_.push(job)) {  // not before run() has ended, which closes the queue
+    admission_.release(admitted);
+    send(peer, encode(error_reply(id, ErrorCode::kShuttingDown,
+                                  "the server is shutting down; retry later", 1000)));
+    return;
+  }
   ++metrics_.score_requests;
-  queue_.push(std::move(job));
   replies_.wait(id, peer);
 }
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cerrno>
 
 #include <zmq_addon.hpp>
 
@@ -17,7 +18,8 @@ ZapHandler::ZapHandler(zmq::context_t& context, std::vector<std::string> allowed
       std::vector<zmq::message_t> request;
       try {
         if (!zmq::recv_multipart(*socket, std::back_inserter(request))) continue;
-      } catch (const zmq::error_t&) {
+      } catch (const zmq::error_t& e) {
+        if (e.num() == EINTR) continue;  // a signal landed on this thread
         socket->close();
         return;  // context shut down
       }
@@ -36,7 +38,16 @@ ZapHandler::ZapHandler(zmq::context_t& context, std::vector<std::string> allowed
           zmq::str_buffer("1.0"), zmq::buffer(request[1].data(), request[1].size()),
           zmq::buffer(status),    zmq::buffer(text),
           zmq::str_buffer(""),    zmq::str_buffer("")};
-      zmq::send_multipart(*socket, reply);
+      while (true) {
+        try {
+          zmq::send_multipart(*socket, reply);
+          break;
+        } catch (const zmq::error_t& e) {
+          if (e.num() == EINTR) continue;  // send the answer again
+          socket->close();
+          return;  // context shut down
+        }
+      }
     }
   });
 }

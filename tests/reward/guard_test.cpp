@@ -89,7 +89,9 @@ void expect_same_output(const GuardOutput& a, const GuardOutput& b, const std::s
   EXPECT_EQ(a.text, b.text) << what;
   ASSERT_EQ(a.verdict.has_value(), b.verdict.has_value()) << what;
   EXPECT_EQ(a.safety_mass.has_value(), b.safety_mass.has_value()) << what;
-  if (a.safety_mass) EXPECT_NEAR(*a.safety_mass, *b.safety_mass, 1e-5) << what;
+  if (a.safety_mass) {
+    EXPECT_NEAR(*a.safety_mass, *b.safety_mass, 1e-5) << what;
+  }
   if (!a.verdict) return;
   EXPECT_EQ(a.verdict->safety, b.verdict->safety) << what;
   EXPECT_EQ(a.verdict->categories, b.verdict->categories) << what;
@@ -137,8 +139,8 @@ TEST(ConstrainedDecoding, WritesWhatFreeDecodingWritesAndFallsBackWhereTheModelL
 
 TEST(ConstrainedDecoding, EqualsFreeDecodingOnRandomGuards) {
   const auto inputs = conversations();
-  for (const std::string dir : {kEmbedded + "/guard", kFormatGuards + "/random-guard-1",
-                                kFormatGuards + "/random-guard-2"}) {
+  for (const std::string& dir : {kEmbedded + "/guard", kFormatGuards + "/random-guard-1",
+                                 kFormatGuards + "/random-guard-2"}) {
     Guard constrained(dir, {}, options(GuardDecoding::kConstrained, 24));
     Guard free(dir, {}, options(GuardDecoding::kFree, 24));
     const auto with_grammar = constrained.judge(inputs);
@@ -186,7 +188,9 @@ TEST(Guard, VerdictsThatFollowTheFormatCarryDistributions) {
     EXPECT_LE(*outputs[i].safety_mass, 1.0);
     EXPECT_EQ(v.refusal.has_value(), response);
     EXPECT_EQ(v.refusal_prob.has_value(), response);
-    if (response) EXPECT_EQ(*v.refusal, *v.refusal_prob > 0.5);
+    if (response) {
+      EXPECT_EQ(*v.refusal, *v.refusal_prob > 0.5);
+    }
     EXPECT_EQ(outputs[i].input_tokens,
               static_cast<int64_t>(guard.encode(cases[i].messages).size()));
   }
@@ -214,7 +218,7 @@ TEST(Guard, VerdictProbabilitiesEqualAFullForwardWithoutSharedHead) {
 TEST(Guard, BatchedEqualsOneByOne) {
   const auto cases = format_cases();
   for (auto decoding : {GuardDecoding::kConstrained, GuardDecoding::kFree}) {
-    for (const std::string dir : {kEmbedded + "/guard", kFormatGuards + "/format-guard"}) {
+    for (const std::string& dir : {kEmbedded + "/guard", kFormatGuards + "/format-guard"}) {
       Guard guard(dir, {}, options(decoding, 12));
       auto inputs = conversations();
       for (const auto& m : messages_of(cases)) inputs.push_back(m);
@@ -227,7 +231,7 @@ TEST(Guard, BatchedEqualsOneByOne) {
 }
 
 TEST(Guard, AGroupSharingItsPromptEqualsEachMemberAlone) {
-  for (const std::string dir : {kEmbedded + "/guard", kFormatGuards + "/format-guard"}) {
+  for (const std::string& dir : {kEmbedded + "/guard", kFormatGuards + "/format-guard"}) {
     Guard guard(dir, {}, options(GuardDecoding::kConstrained));
     std::vector<std::vector<chat::Message>> group;
     for (const char* answer : {"Hit them hard.", "I can't help with that.", "No.",
