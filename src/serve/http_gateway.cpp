@@ -33,13 +33,54 @@ HttpGateway::HttpGateway(const ServerConfig& config, Metrics& metrics, Admission
     response.status = stopping ? 503 : 200;
   });
   http_->Post("/get_reward", [this](const httplib::Request& request, httplib::Response& response) {
+    ++metrics_.requests;
     std::string body;
     std::optional<int64_t> retry_after_ms;
     get_reward(request.body, &response.status, &body, &retry_after_ms);
+    if (response.status != 200) ++metrics_.error_replies;
     if (retry_after_ms) {
       response.set_header("Retry-After", std::to_string((*retry_after_ms + 999) / 1000));
     }
     response.set_content(body, "application/json");
+  });
+  // /get_reward takes POST only: the other methods get 405 with a JSON error, not an empty 404.
+  const auto wrong_method = [this](const httplib::Request& request, httplib::Response& response) {
+    ++metrics_.requests;
+    ++metrics_.error_replies;
+    response.status = 405;
+    response.set_header("Allow", "POST");
+    response.set_content(
+        json{{"error", error_reply("", ErrorCode::kBadRequest,
+                                   util::cat(request.method, " /get_reward: use POST"))["error"]}}
+            .dump(),
+        "application/json");
+  };
+  http_->Get("/get_reward", wrong_method);
+  http_->Put("/get_reward", wrong_method);
+  http_->Delete("/get_reward", wrong_method);
+  http_->Patch("/get_reward", wrong_method);
+  // A body over the bound is refused from its Content-Length, or once that much has arrived,
+  // without reading the rest into memory.
+  http_->set_payload_max_length(static_cast<size_t>(config_.max_message_bytes));
+  // What the library answers itself (an unknown path, a body over the bound, a request it cannot
+  // read) gets a JSON error too.
+  http_->set_error_handler([this](const httplib::Request& request, httplib::Response& response) {
+    if (!response.body.empty()) return;
+    ++metrics_.requests;
+    ++metrics_.error_replies;
+    const ErrorCode code = response.status == 413 ? ErrorCode::kTooLarge : ErrorCode::kBadRequest;
+    const std::string message =
+        response.status == 413
+            ? util::cat("the body is over the server's limit of ", config_.max_message_bytes,
+                        " bytes (server.max_message_bytes); send fewer queries per request")
+        : response.status == 404
+            ? util::cat("no endpoint ", request.path,
+                        "; the endpoints are POST /get_reward, GET /health "
+                        "and GET /metrics")
+            : util::cat("the request could not be read (HTTP ", response.status, ")");
+    response.set_content(json{{"error", error_reply("", code, message)["error"]}}.dump(
+                             -1, ' ', false, json::error_handler_t::replace),
+                         "application/json");
   });
   const int port = static_cast<int>(config_.http_port);
   if (!http_->bind_to_port("127.0.0.1", port)) {
@@ -60,7 +101,9 @@ void HttpGateway::get_reward(const std::string& body, int* status, std::string* 
                           std::optional<int64_t> retry_after = std::nullopt) {
     *status = openrlhf::http_status(std::string(error_code_name(code)));
     *retry_after_ms = retry_after;
-    *reply = json{{"error", error_reply("", code, message, retry_after)["error"]}}.dump();
+    // The message may quote the request's bytes (a JSON parse error does): never fail on them.
+    *reply = json{{"error", error_reply("", code, message, retry_after)["error"]}}.dump(
+        -1, ' ', false, json::error_handler_t::replace);
   };
   if (static_cast<int64_t>(body.size()) > config_.max_message_bytes) {
     return answer_error(ErrorCode::kTooLarge, util::cat("the body of ", body.size(),
@@ -100,7 +143,8 @@ void HttpGateway::get_reward(const std::string& body, int* status, std::string* 
   if (done.error) {
     return answer_error(*done.error, done.body["error"].value("message", ""));
   }
-  *reply = openrlhf::reply_from_results(done.body["results"]).dump();
+  *reply = openrlhf::reply_from_results(done.body["results"])
+               .dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
 }  // namespace safrl::serve

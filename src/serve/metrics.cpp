@@ -35,7 +35,8 @@ std::string Metrics::prometheus() const {
     out << "# HELP safrl_" << name << ' ' << help << "\n# TYPE safrl_" << name << ' ' << type
         << "\nsafrl_" << name << ' ' << value << '\n';
   };
-  counter("requests_total", "Requests received.", requests, "counter");
+  counter("requests_total", "Requests received (ZeroMQ, and HTTP /get_reward).", requests,
+          "counter");
   counter("score_requests_total", "Score requests admitted.", score_requests, "counter");
   counter("samples_total", "Samples scored.", samples, "counter");
   counter("busy_replies_total", "Requests refused with busy.", busy_replies, "counter");

@@ -109,7 +109,14 @@ void ScoringWorker::score(std::vector<Job>& jobs) {
   metrics_.last_batch_tokens = spent.input_tokens();
   metrics_.tokens += spent.input_tokens();
   metrics_.prefix_tokens_saved += spent.guard.prefix_tokens_saved;
+  // Every counter is set before the replies leave: a client's next request may read them.
   int64_t scored = 0;
+  for (const reward::GroupResult& result : results) {
+    if (result.failure == reward::GroupResult::Failure::kNone) {
+      scored += static_cast<int64_t>(result.scored.size());
+    }
+  }
+  metrics_.last_batch_samples = scored;
   for (size_t j = 0; j < jobs.size(); ++j) {
     Job& job = jobs[j];
     reward::GroupResult& result = results[j];
@@ -136,16 +143,14 @@ void ScoringWorker::score(std::vector<Job>& jobs) {
                  {{"queue_ms", 1000 * seconds_between(job.arrival, start)},
                   {"compute_ms", 1000 * seconds_between(start, end)}}}},
                std::nullopt};
-      scored += static_cast<int64_t>(job.request.samples.size());
+      metrics_.samples += static_cast<int64_t>(job.request.samples.size());
     } catch (const std::exception& e) {
       reply = error(job.request.id, ErrorCode::kInternal,
                     util::cat("the scores could not be recorded: ", e.what()));
     }
-    answer(job, std::move(reply));
     metrics_.observe_latency(seconds_between(job.arrival, end));
+    answer(job, std::move(reply));
   }
-  metrics_.samples += scored;
-  metrics_.last_batch_samples = scored;
 }
 
 }  // namespace safrl::serve

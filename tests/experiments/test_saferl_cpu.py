@@ -53,6 +53,21 @@ def test_the_judges_reproduce_every_label_of_the_bank_in_both_decodings(outdir):
     for decoding in ("constrained", "free"):
         assert report[decoding]["verdict_mismatches"] == []
         assert report[decoding]["max_helpfulness_error"] < 0.5
+    # Constrained decoding writes exactly what free decoding writes on the trained guard, and
+    # never had to fall back: the guard writes the format itself.
+    lines = {d: {json.dumps(x["id"]): x for x in map(json.loads,
+                                                     open(outdir / "judges" / f"bank.{d}.jsonl"))}
+             for d in ("constrained", "free")}
+    assert lines["constrained"].keys() == lines["free"].keys() and len(lines["free"]) == 96
+    for key, line in lines["constrained"].items():
+        free = lines["free"][key]
+        for part in ("answer", "thinking"):
+            if line[part] is None:
+                assert free[part] is None
+                continue
+            assert line[part]["text"] == free[part]["text"], key
+            assert line[part]["decoding"] == "constrained" and free[part]["decoding"] == "free"
+            assert line[part]["safety_mass"] == pytest.approx(free[part]["safety_mass"], abs=1e-5)
     for name, arch in (("guard", "Qwen3ForCausalLM"), ("reward", "Qwen3ForSequenceClassification")):
         config = json.loads((outdir / "judges" / name / "config.json").read_text())
         assert config["architectures"] == [arch] and config["vocab_size"] == 151936

@@ -11,6 +11,8 @@ import msgpack
 import pytest
 import zmq
 
+import safrl
+
 from conftest import Client, Server
 
 
@@ -227,6 +229,8 @@ def test_info_and_deep_health_check(server):
     assert info["models"]["guard"]["architecture"] == "Qwen3ForCausalLM"
     assert info["models"]["helpfulness"]["architecture"] == "Qwen3ForSequenceClassification"
     assert info["config"]["reward"]["type"] == "hybrid"
+    assert info["config"]["server"]["endpoint"] == server.endpoint
+    assert info["version"] == safrl.__version__  # the one version string
 
 
 def post(server, body):
@@ -266,6 +270,47 @@ def test_openrlhf_get_reward_follows_the_contract(server):
     assert "query[0] does not start with prompts[0]" in error["error"]["message"]
     status, error = post(server, {"query": ["x"]})
     assert status == 400 and error["error"]["message"] == '"prompts" must be an array of strings'
+
+
+def raw_http(server, method, body=b"", headers=None):
+    """One HTTP request with exactly these bytes: (status, JSON body)."""
+    import http.client
+    connection = http.client.HTTPConnection("127.0.0.1", server.http_port, timeout=60)
+    connection.request(method, "/get_reward", body=body,
+                       headers={"Content-Type": "application/json", **(headers or {})})
+    reply = connection.getresponse()
+    status, text = reply.status, reply.read()
+    connection.close()
+    return status, json.loads(text)
+
+
+def metric(server, name):
+    text = urllib.request.urlopen(f"http://127.0.0.1:{server.http_port}/metrics").read().decode()
+    return int(next(line.split()[1] for line in text.splitlines() if line.startswith(name + " ")))
+
+
+def test_http_answers_every_malformed_request_with_a_json_error(tmp_path):
+    server = Server(tmp_path, server_yaml="  max_message_bytes: 100000\n")
+    try:
+        requests, errors = metric(server, "safrl_requests_total"), metric(server,
+                                                                          "safrl_error_replies_total")
+        # Invalid UTF-8, even in the ignored labels: 400, not 500 with an empty body.
+        for bad in (b'{"query": ["\xff"], "prompts": [""]}',
+                    b'{"query": ["a"], "prompts": ["a"], "labels": ["\xc3"]}'):
+            status, reply = raw_http(server, "POST", bad)
+            assert status == 400 and reply["error"]["code"] == "bad_request", reply
+        # Another method: 405 with the one that works.
+        status, reply = raw_http(server, "GET")
+        assert status == 405 and "use POST" in reply["error"]["message"]
+        # A body over server.max_message_bytes, refused from its length.
+        status, reply = raw_http(server, "POST", b"[" + b" " * 200000 + b"]")
+        assert status == 413 and reply["error"]["code"] == "too_large", reply
+        assert "server.max_message_bytes" in reply["error"]["message"]
+        # HTTP requests and their error replies are counted like ZeroMQ ones.
+        assert metric(server, "safrl_requests_total") == requests + 4
+        assert metric(server, "safrl_error_replies_total") == errors + 4
+    finally:
+        server.stop()
 
 
 def test_curve_admits_only_allowed_clients(tmp_path):
