@@ -1,5 +1,6 @@
 #include "serve/http_gateway.h"
 
+#include <algorithm>
 #include <future>
 
 #include <httplib.h>
@@ -82,9 +83,29 @@ HttpGateway::HttpGateway(const ServerConfig& config, Metrics& metrics, Admission
                              -1, ' ', false, json::error_handler_t::replace),
                          "application/json");
   });
+  // Only the listed clients get past routing (HTTP has no authentication of its own).
+  if (!config_.http_allowed_clients.empty()) {
+    http_->set_pre_routing_handler([this](const httplib::Request& request,
+                                          httplib::Response& response) {
+      const auto& allowed = config_.http_allowed_clients;
+      if (std::find(allowed.begin(), allowed.end(), request.remote_addr) != allowed.end()) {
+        return httplib::Server::HandlerResponse::Unhandled;
+      }
+      ++metrics_.requests;
+      ++metrics_.error_replies;
+      response.status = 403;
+      response.set_content(
+          json{{"error", error_reply("", ErrorCode::kBadRequest,
+                                     util::cat("client ", request.remote_addr,
+                                               " is not in server.http_allowed_clients"))["error"]}}
+              .dump(),
+          "application/json");
+      return httplib::Server::HandlerResponse::Handled;
+    });
+  }
   const int port = static_cast<int>(config_.http_port);
-  if (!http_->bind_to_port("127.0.0.1", port)) {
-    throw util::LoadError(util::cat("cannot listen on 127.0.0.1:", port,
+  if (!http_->bind_to_port(config_.http_address.c_str(), port)) {
+    throw util::LoadError(util::cat("cannot listen on ", config_.http_address, ":", port,
                                     " for HTTP; give another --http-port or 0 to turn it off"));
   }
   thread_ = std::thread([this] { http_->listen_after_bind(); });
@@ -109,42 +130,58 @@ void HttpGateway::get_reward(const std::string& body, int* status, std::string* 
     return answer_error(ErrorCode::kTooLarge, util::cat("the body of ", body.size(),
                                                         " bytes is over the server's limit"));
   }
-  Job job;
+  std::vector<reward::Sample> samples;
   try {
-    job.request.samples = openrlhf::samples_from_body(json::parse(body));
+    samples = openrlhf::samples_from_body(json::parse(body));
   } catch (const json::exception& e) {
     return answer_error(ErrorCode::kBadRequest, util::cat("the body is not JSON: ", e.what()));
   } catch (const ProtocolError& e) {
     return answer_error(e.code(), e.what());
   }
+  // OpenRLHF cannot split a batch (up to 0.9.0 it posts the whole rollout batch): a batch over
+  // the admission bound is scored in parts, each admitted as room frees up, and answered whole.
+  const size_t part =
+      static_cast<size_t>(std::min(config_.max_queued_samples, config_.max_batch_samples));
+  std::vector<std::future<Reply>> parts;
+  const auto give_up = Clock::now() + kAdmissionWait;
+  for (size_t begin = 0; begin < samples.size(); begin += part) {
+    const size_t end = std::min(samples.size(), begin + part);
+    Job job;
+    job.request.type = RequestType::kScore;
+    job.request.samples.assign(samples.begin() + static_cast<std::ptrdiff_t>(begin),
+                               samples.begin() + static_cast<std::ptrdiff_t>(end));
+    job.request.group_of.assign(job.request.samples.size(), -1);
+    job.arrival = Clock::now();
+    auto promise = std::make_shared<std::promise<Reply>>();
+    parts.push_back(promise->get_future());
+    job.done = [promise](Reply done) { promise->set_value(std::move(done)); };
+    if (std::optional<Refusal> refusal = admission_.admit_by(job.admitted_samples(), give_up)) {
+      // Parts already queued are still scored (and enter the step statistics); the trainer
+      // retries the batch.
+      return answer_error(refusal->code, refusal->message, refusal->retry_after_ms);
+    }
+    const int64_t admitted = job.admitted_samples();
+    if (!submit_(job)) {  // the server stopped between admission and queueing
+      admission_.release(admitted);
+      return answer_error(ErrorCode::kShuttingDown,
+                          "the server is shutting down; retry on another endpoint or later", 1000);
+    }
+    ++metrics_.score_requests;
+  }
+  json results = json::array();
+  std::optional<Reply> failed;
+  for (auto& pending : parts) {
+    Reply done = pending.get();
+    if (done.error) {
+      if (!failed) failed = std::move(done);
+      continue;
+    }
+    for (auto& result : done.body["results"]) results.push_back(std::move(result));
+  }
+  if (failed) return answer_error(*failed->error, failed->body["error"].value("message", ""));
   *status = 200;
-  if (job.request.samples.empty()) {
-    *reply = openrlhf::reply_from_results(json::array()).dump();
-    return;
-  }
-  job.request.type = RequestType::kScore;
-  job.request.group_of.assign(job.request.samples.size(), -1);
-  job.arrival = Clock::now();
-  auto promise = std::make_shared<std::promise<Reply>>();
-  std::future<Reply> result = promise->get_future();
-  job.done = [promise](Reply done) { promise->set_value(std::move(done)); };
-  if (std::optional<Refusal> refusal =
-          admission_.admit_by(job.admitted_samples(), Clock::now() + kAdmissionWait)) {
-    return answer_error(refusal->code, refusal->message, refusal->retry_after_ms);
-  }
-  const int64_t admitted = job.admitted_samples();
-  if (!submit_(job)) {  // the server stopped between admission and queueing
-    admission_.release(admitted);
-    return answer_error(ErrorCode::kShuttingDown,
-                        "the server is shutting down; retry on another endpoint or later", 1000);
-  }
-  ++metrics_.score_requests;
-  const Reply done = result.get();
-  if (done.error) {
-    return answer_error(*done.error, done.body["error"].value("message", ""));
-  }
-  *reply = openrlhf::reply_from_results(done.body["results"])
-               .dump(-1, ' ', false, json::error_handler_t::replace);
+  *reply =
+      openrlhf::reply_from_results(results).dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
 }  // namespace safrl::serve

@@ -1,5 +1,7 @@
 #include "serve/serve_config.h"
 
+#include <arpa/inet.h>
+
 #include <algorithm>
 #include <string_view>
 
@@ -22,12 +24,40 @@ std::string z85_key(const io::YamlValue& value) {
   return key;
 }
 
+// A dotted-quad IPv4 address ("10.0.0.7"), as the HTTP socket binds and reports peers.
+std::string ipv4_address(const io::YamlValue& value) {
+  std::string text = value.string();
+  in_addr parsed{};
+  if (inet_pton(AF_INET, text.c_str(), &parsed) != 1) {
+    value.fail(util::cat("expected an IPv4 address such as 127.0.0.1, got \"", text, "\""));
+  }
+  return text;
+}
+
+bool is_loopback(const std::string& address) {
+  return address.rfind("127.", 0) == 0;
+}
+
 ServerConfig parse_section(const io::YamlSection& s) {
   ServerConfig server;
   if (auto v = s.get("endpoint")) server.endpoint = v->string();
   if (auto v = s.get("http_port")) {
     server.http_port = v->integer();
     if (server.http_port < 0 || server.http_port > 65535) v->fail("expected a port 0..65535");
+  }
+  if (auto v = s.get("http_address")) server.http_address = ipv4_address(*v);
+  if (auto v = s.get("http_allowed_clients")) {
+    for (const io::YamlValue& item : v->items("IPv4 addresses")) {
+      server.http_allowed_clients.push_back(ipv4_address(item));
+    }
+    if (server.http_allowed_clients.empty()) v->fail("must list at least one address");
+  }
+  if (!is_loopback(server.http_address) && server.http_allowed_clients.empty()) {
+    s.value()
+        .child("http_address", YAML::Node())
+        .fail(util::cat(server.http_address,
+                        " is reachable from other hosts and HTTP has no authentication: list the "
+                        "trainer nodes in server.http_allowed_clients (docs/security.md)"));
   }
   if (auto v = s.get("max_message_bytes")) server.max_message_bytes = v->positive_integer();
   if (auto v = s.get("max_queued_samples")) server.max_queued_samples = v->positive_integer();
@@ -51,15 +81,18 @@ ServerConfig parse_section(const io::YamlSection& s) {
 
 ServerConfig parse_server_config(const std::optional<io::YamlValue>& section) {
   if (!section || section->node().IsNull()) return {};
-  return parse_section(
-      io::YamlSection(*section, {"endpoint", "http_port", "max_message_bytes", "max_queued_samples",
-                                 "max_batch_samples", "reply_cache_seconds", "curve"}));
+  return parse_section(io::YamlSection(
+      *section,
+      {"endpoint", "http_port", "http_address", "http_allowed_clients", "max_message_bytes",
+       "max_queued_samples", "max_batch_samples", "reply_cache_seconds", "curve"}));
 }
 
 nlohmann::json server_config_to_json(const ServerConfig& config) {
   return {
       {"endpoint", config.endpoint},
       {"http_port", config.http_port},
+      {"http_address", config.http_address},
+      {"http_allowed_clients", config.http_allowed_clients},
       {"max_message_bytes", config.max_message_bytes},
       {"max_queued_samples", config.max_queued_samples},
       {"max_batch_samples", config.max_batch_samples},

@@ -27,8 +27,13 @@ struct CurveConfig {
 struct ServerConfig {
   // ZeroMQ endpoint the ROUTER binds; loopback unless configured otherwise.
   std::string endpoint = "tcp://127.0.0.1:5555";
-  // HTTP port for /metrics, /health and OpenRLHF's /get_reward on 127.0.0.1; 0 turns it off.
+  // HTTP port for /metrics, /health and OpenRLHF's /get_reward; 0 turns it off.
   int64_t http_port = 0;
+  // The IPv4 address HTTP binds: loopback unless configured otherwise. Any other address needs
+  // http_allowed_clients, as HTTP has no authentication.
+  std::string http_address = "127.0.0.1";
+  // Client IPv4 addresses allowed on HTTP (others get 403); empty: anyone who can connect.
+  std::vector<std::string> http_allowed_clients;
   // Largest request frame accepted; larger ones are answered too_large without decoding.
   int64_t max_message_bytes = 64 << 20;
   // Admission bound: samples queued or running; past it requests are answered busy.

@@ -123,6 +123,8 @@ runtime:
 server:
   endpoint: tcp://0.0.0.0:6000
   http_port: 8080
+  http_address: 10.0.0.7
+  http_allowed_clients: [10.0.0.8, 10.0.0.9]
   max_message_bytes: 1000000
   max_queued_samples: 100
   max_batch_samples: 50
@@ -134,6 +136,8 @@ server:
 )");
   EXPECT_EQ(c.server.endpoint, "tcp://0.0.0.0:6000");
   EXPECT_EQ(c.server.http_port, 8080);
+  EXPECT_EQ(c.server.http_address, "10.0.0.7");
+  EXPECT_EQ(c.server.http_allowed_clients, (std::vector<std::string>{"10.0.0.8", "10.0.0.9"}));
   EXPECT_EQ(c.server.max_message_bytes, 1000000);
   EXPECT_EQ(c.server.max_queued_samples, 100);
   EXPECT_EQ(c.server.max_batch_samples, 50);
@@ -172,7 +176,8 @@ server:
                "judge_thinking": false, "truncated_thinking": "judge_as_is"},
     "batching": {"max_batch_tokens": 4096, "share_prefixes": false},
     "runtime": {"device": "cuda:1", "dtype": "bfloat16", "storage_dtype": "float32"},
-    "server": {"endpoint": "tcp://0.0.0.0:6000", "http_port": 8080, "max_message_bytes": 1000000,
+    "server": {"endpoint": "tcp://0.0.0.0:6000", "http_port": 8080, "http_address": "10.0.0.7",
+               "http_allowed_clients": ["10.0.0.8", "10.0.0.9"], "max_message_bytes": 1000000,
                "max_queued_samples": 100, "max_batch_samples": 50, "reply_cache_seconds": 30,
                "curve": true}})"));
   EXPECT_TRUE(config_to_json(parse(kGuardOnly))["helpfulness"].is_null());
@@ -227,6 +232,16 @@ TEST(ConfigErrors, UnknownKeysNameTheirPath) {
             "(zmq_curve_keypair)");
   EXPECT_EQ(error("guard:\n  model: /m\nserver:\n  http_port: 70000\n"),
             "x.yaml: server.http_port: expected a port 0..65535");
+  // HTTP has no authentication: a routable address needs the list of clients allowed in.
+  EXPECT_EQ(error("guard:\n  model: /m\nserver:\n  http_address: 0.0.0.0\n"),
+            "x.yaml: server.http_address: 0.0.0.0 is reachable from other hosts and HTTP has no "
+            "authentication: list the trainer nodes in server.http_allowed_clients "
+            "(docs/security.md)");
+  EXPECT_EQ(error("guard:\n  model: /m\nserver:\n  http_address: reward-node\n"),
+            "x.yaml: server.http_address: expected an IPv4 address such as 127.0.0.1, got "
+            "\"reward-node\"");
+  EXPECT_EQ(error("guard:\n  model: /m\nserver:\n  http_allowed_clients: []\n"),
+            "x.yaml: server.http_allowed_clients: must list at least one address");
   EXPECT_EQ(error(hybrid("  unsafe_capp: -10\n")),
             "x.yaml: reward.unsafe_capp: unknown key; valid keys here: type, unsafe_cap, "
             "refusal_cap, controversial, controversial_unsafe_categories, judge_thinking, "

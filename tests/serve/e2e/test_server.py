@@ -313,6 +313,36 @@ def test_http_answers_every_malformed_request_with_a_json_error(tmp_path):
         server.stop()
 
 
+def test_http_clients_outside_the_allow_list_get_403(tmp_path):
+    server = Server(tmp_path, server_yaml="  http_allowed_clients: [127.0.0.2]\n")
+    try:
+        status, reply = raw_http(server, "POST", json.dumps({"query": ["a"], "prompts": ["a"]}))
+        assert status == 403, reply
+        assert reply["error"]["message"] == \
+            "client 127.0.0.1 is not in server.http_allowed_clients"
+    finally:
+        server.stop()
+
+
+def test_an_openrlhf_batch_larger_than_the_admission_bound_is_scored_in_parts(tmp_path):
+    # OpenRLHF up to 0.9.0 posts the whole rollout batch and cannot split it.
+    server = Server(tmp_path, server_yaml="  max_queued_samples: 4\n")
+    try:
+        queries = [f"Q{k}: hi? A: answer {k}" for k in range(10)]
+        status, reply = post(server, {"query": queries, "prompts": [f"Q{k}: hi?" for k in range(10)]})
+        assert status == 200, reply
+        assert len(reply["rewards"]) == 10
+        client = Client(server.endpoint)
+        # In order: each reward is the one that query gets alone.
+        for k in (0, 5, 9):
+            [alone] = client.call({"type": "score", "samples": [
+                {"id": k, "prompt": f"Q{k}: hi?", "response": f" A: answer {k}"}]})["results"]
+            assert reply["rewards"][k] == pytest.approx(alone["reward"], abs=1e-6)
+        client.close()
+    finally:
+        server.stop()
+
+
 def test_curve_admits_only_allowed_clients(tmp_path):
     server_public, server_secret = zmq.curve_keypair()
     client_public, client_secret = zmq.curve_keypair()
