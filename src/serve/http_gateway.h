@@ -1,10 +1,13 @@
-// The HTTP side of the server, on 127.0.0.1:server.http_port, with cpp-httplib's worker threads:
+// The HTTP side of the server, on server.http_address:http_port (loopback by default; only the
+// server.http_allowed_clients when listed), with cpp-httplib's worker threads:
 //   GET  /metrics     Prometheus text of the server's counters
 //   GET  /health      200 "ok", or 503 "draining" once the server is stopping
-//   POST /get_reward  OpenRLHF's remote reward model (serve/openrlhf.h)
-// A /get_reward request becomes a job on the same queue as ZeroMQ requests, so both meet in the
-// same engine batches. OpenRLHF cannot retry a busy answer well, so the gateway waits for
-// admission (up to two minutes) instead of answering busy while the work can still be done.
+//   POST /get_reward  OpenRLHF's remote reward model (serve/openrlhf.h); other methods get 405
+// A /get_reward request becomes jobs on the same queue as ZeroMQ requests, so both meet in the
+// same engine batches; a body over the admission bound becomes several, answered as one.
+// OpenRLHF cannot retry a busy answer well, so the gateway waits for admission (up to two
+// minutes) instead of answering busy while the work can still be done. Every error is a JSON
+// body {"error": {code, message}}.
 #pragma once
 
 #include <functional>
