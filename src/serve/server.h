@@ -1,18 +1,19 @@
 // The reward server: `safrl serve`.
 //
-// Threads (each socket has exactly one owner; threads talk through the job queue and an inproc
-// socket, never by sharing a socket):
+// Threads (each socket has exactly one owner; threads talk through the job queue and an outbox
+// of typed replies, never by sharing a socket), each part in its own file:
 //   I/O thread (run())  owns the ROUTER: receives, decodes and validates requests, answers ping,
-//                       info and stats itself, applies admission (busy beyond the bound) and the
-//                       request-id cache (retries are answered once), queues score jobs, and
-//                       sends the replies the engine thread hands back over inproc.
-//   engine thread       owns the models: takes queued jobs across requests (up to
-//                       max_batch_samples), drops those whose deadline passed, scores them in one
-//                       pass (packed batches under the token budget, shared group prefixes), adds
-//                       the outcomes to the step logs and hands the replies back.
-//   HTTP thread(s)      optional: GET /metrics, GET /health, POST /get_reward (OpenRLHF); they
-//                       queue jobs like the I/O thread and wait for their replies.
-//   ZAP thread          with CURVE only: admits the configured client keys.
+//                       info and stats itself, asks admission (admission.h: busy beyond the
+//                       bound), keeps the request-id cache (reply_cache.h: retries are answered
+//                       once), queues score jobs (job.h), and sends the replies the engine thread
+//                       posts to its outbox (woken through an inproc pair).
+//   engine thread       scoring_worker.h: owns the models, takes queued jobs across requests (up
+//                       to max_batch_samples), drops those whose deadline passed, scores them in
+//                       one pass (packed batches under the token budget, shared group prefixes),
+//                       adds the outcomes to the step logs and hands the replies back.
+//   HTTP thread(s)      http_gateway.h, optional: GET /metrics, GET /health, POST /get_reward
+//                       (OpenRLHF); they queue jobs like the I/O thread and wait for their replies.
+//   ZAP thread          zap.h, with CURVE only: admits the configured client keys.
 // request_stop() (safe in a signal handler) makes run() stop accepting score requests, finish
 // the work in flight, flush the step logs and return 0.
 #pragma once
