@@ -61,6 +61,11 @@ Guard::Guard(const std::string& model_dir, const model::RunOptions& run,
         *grammars_.emplace(task, std::make_unique<VerdictGrammar>(*tokenizer_, task)).first->second;
     constrained_.emplace(task, ConstrainedDecoder(grammar, options_.max_new_tokens));
     free_.emplace(task, FreeDecoder(grammar, stop_tokens, options_.max_new_tokens));
+    for (int32_t token : label_tokens(grammar)) {
+      if (std::find(label_columns_.begin(), label_columns_.end(), token) == label_columns_.end()) {
+        label_columns_.push_back(token);
+      }
+    }
   }
 }
 
@@ -196,12 +201,12 @@ void Guard::run_batch(std::vector<Item*>& batch) {
         columns.push_back(token);
       }
     };
+    for (int32_t token : label_columns_) want(token);
     for (Item* item : active) {
       GuardSequence& sequence = item->sequence;
       inputs.push_back({sequence.feed, item->cache.get()});
       counts.push_back(sequence.rows_needed());
       fed += static_cast<int64_t>(sequence.feed.size());
-      for (int32_t token : label_tokens(*grammars_.at(sequence.task))) want(token);
       if (sequence.decoded_by == DecodedBy::kConstrained) {
         for (int32_t token : constrained_.at(sequence.task).choices(sequence)) want(token);
       }

@@ -113,6 +113,8 @@ class Guard {
   std::map<GuardTask, std::unique_ptr<VerdictGrammar>> grammars_;
   std::map<GuardTask, ConstrainedDecoder> constrained_;
   std::map<GuardTask, FreeDecoder> free_;
+  // The safety and refusal label tokens of both tasks: every forward returns their logits.
+  std::vector<int32_t> label_columns_;
   std::map<GuardTask, std::vector<int32_t>> head_ids_;
   std::map<GuardTask, std::unique_ptr<model::KvCache>> head_caches_;
   GuardTiming timing_;

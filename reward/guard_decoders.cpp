@@ -78,16 +78,24 @@ void FreeDecoder::step(GuardSequence& sequence, const LogitRow& row) const {
       static_cast<int>(sequence.generated.size()) >= max_new_tokens_;
 }
 
+void ConstrainedDecoder::append(GuardSequence& sequence, int32_t token) const {
+  sequence.cursor = grammar_.advance(sequence.cursor, token);
+  sequence.generated.push_back(token);
+  sequence.feed.push_back(token);
+}
+
+void ConstrainedDecoder::append_forced(GuardSequence& sequence) const {
+  for (auto next = grammar_.allowed(sequence.cursor); next.size() == 1;
+       next = grammar_.allowed(sequence.cursor)) {
+    append(sequence, next[0]);
+    ++sequence.unchecked;
+  }
+}
+
 void ConstrainedDecoder::start(GuardSequence& sequence) const {
   sequence.decoded_by = DecodedBy::kConstrained;
   sequence.cursor = grammar_.start();
-  for (auto allowed = grammar_.allowed(sequence.cursor); allowed.size() == 1;
-       allowed = grammar_.allowed(sequence.cursor)) {
-    sequence.cursor = grammar_.advance(sequence.cursor, allowed[0]);
-    sequence.generated.push_back(allowed[0]);
-    sequence.feed.push_back(allowed[0]);
-    ++sequence.unchecked;
-  }
+  append_forced(sequence);
 }
 
 std::vector<int32_t> ConstrainedDecoder::choices(const GuardSequence& sequence) const {
@@ -124,16 +132,8 @@ std::optional<ConstrainedDecoder::Departure> ConstrainedDecoder::step(
     return Departure{rows.size() - 1, 0};
   }
   // The model's choice, then every token the grammar forces after it (checked next forward).
-  sequence.cursor = grammar_.advance(sequence.cursor, row.greedy);
-  sequence.generated.push_back(row.greedy);
-  sequence.feed.push_back(row.greedy);
-  for (auto next = grammar_.allowed(sequence.cursor); next.size() == 1;
-       next = grammar_.allowed(sequence.cursor)) {
-    sequence.cursor = grammar_.advance(sequence.cursor, next[0]);
-    sequence.generated.push_back(next[0]);
-    sequence.feed.push_back(next[0]);
-    ++sequence.unchecked;
-  }
+  append(sequence, row.greedy);
+  append_forced(sequence);
   sequence.finished = grammar_.done(sequence.cursor) && sequence.unchecked == 0;
   return std::nullopt;
 }

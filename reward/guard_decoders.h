@@ -101,6 +101,11 @@ class ConstrainedDecoder {
   std::optional<Departure> step(GuardSequence& sequence, const std::vector<LogitRow>& rows) const;
 
  private:
+  // Appends `token` to the output and the next feed, advancing the grammar.
+  void append(GuardSequence& sequence, int32_t token) const;
+  // Appends every token the grammar forces from here; each is unchecked until the next forward.
+  void append_forced(GuardSequence& sequence) const;
+
   const VerdictGrammar& grammar_;
   int max_new_tokens_;
 };

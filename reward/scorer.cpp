@@ -8,17 +8,17 @@ namespace safrl::reward {
 
 namespace {
 
-nlohmann::json verdict_json(const std::optional<Verdict>& verdict, const std::string& text,
-                            DecodedBy decoded_by, const std::optional<double>& safety_mass) {
+nlohmann::json verdict_json(const std::optional<Verdict>& verdict, const GuardReport& report) {
   nlohmann::json out = verdict ? verdict_to_json(*verdict)
                                : nlohmann::json{{"safety", "Unparseable"},
                                                 {"categories", nlohmann::json::array()},
                                                 {"refusal", nullptr},
                                                 {"probs", nullptr},
                                                 {"refusal_prob", nullptr}};
-  out["safety_mass"] = safety_mass ? nlohmann::json(*safety_mass) : nlohmann::json(nullptr);
-  out["decoding"] = decoded_by_name(decoded_by);
-  out["text"] = text;
+  out["safety_mass"] =
+      report.safety_mass ? nlohmann::json(*report.safety_mass) : nlohmann::json(nullptr);
+  out["decoding"] = decoded_by_name(report.decoded_by);
+  out["text"] = report.text;
   return out;
 }
 
@@ -156,18 +156,14 @@ std::vector<ScoredSample> Scorer::score(const std::vector<Sample>& samples) {
     ScoredSample& scored = out[i];
     const GuardOutput& answer = verdicts[i];
     scored.answer = answer.verdict;
-    scored.answer_text = answer.text;
-    scored.answer_decoded_by = answer.decoded_by;
-    scored.answer_safety_mass = answer.safety_mass;
+    scored.answer_report = GuardReport(answer);
     scored.tokens = answer.input_tokens + answer.output_tokens;
     bool parsed = answer.verdict.has_value();
     if (thinking_slot[i] != SIZE_MAX) {
       const GuardOutput& thinking = verdicts[thinking_slot[i]];
       scored.thinking_judged = true;
       scored.thinking = thinking.verdict;
-      scored.thinking_text = thinking.text;
-      scored.thinking_decoded_by = thinking.decoded_by;
-      scored.thinking_safety_mass = thinking.safety_mass;
+      scored.thinking_report = GuardReport(thinking);
       scored.tokens += thinking.input_tokens + thinking.output_tokens;
       parsed = parsed && thinking.verdict.has_value();
     }
@@ -200,12 +196,9 @@ nlohmann::json Scorer::to_json(const Sample& sample, const ScoredSample& scored)
   out["case"] = scored.result.reward_case;
   out["safe"] = scored.result.safe;
   out["refusal"] = scored.result.refusal;
-  out["answer"] = verdict_json(scored.answer, scored.answer_text, scored.answer_decoded_by,
-                               scored.answer_safety_mass);
-  out["thinking"] = scored.thinking_judged
-                        ? verdict_json(scored.thinking, scored.thinking_text,
-                                       scored.thinking_decoded_by, scored.thinking_safety_mass)
-                        : nlohmann::json(nullptr);
+  out["answer"] = verdict_json(scored.answer, scored.answer_report);
+  out["thinking"] = scored.thinking_judged ? verdict_json(scored.thinking, scored.thinking_report)
+                                           : nlohmann::json(nullptr);
   out["truncated_thinking"] = sample.truncated_thinking;
   out["tokens"] = scored.tokens;
   if (!sample.meta.is_null()) out["meta"] = sample.meta;

@@ -24,13 +24,21 @@
 
 namespace safrl::reward {
 
+// What the output line says of one guard output besides its verdict.
+struct GuardReport {
+  std::string text;  // the guard's raw output
+  DecodedBy decoded_by = DecodedBy::kFree;
+  std::optional<double> safety_mass;
+
+  explicit GuardReport(const GuardOutput& output = {})
+      : text(output.text), decoded_by(output.decoded_by), safety_mass(output.safety_mass) {}
+};
+
 struct ScoredSample {
   std::optional<Verdict> answer;    // nullopt: the guard's output did not parse (free decoding)
   std::optional<Verdict> thinking;  // nullopt: not judged, or did not parse
   bool thinking_judged = false;
-  std::string answer_text, thinking_text;  // the guard's raw outputs
-  DecodedBy answer_decoded_by = DecodedBy::kFree, thinking_decoded_by = DecodedBy::kFree;
-  std::optional<double> answer_safety_mass, thinking_safety_mass;
+  GuardReport answer_report, thinking_report;
   std::optional<double> helpfulness;
   RewardResult result;
   int64_t tokens = 0;  // guard and helpfulness input tokens plus generated tokens

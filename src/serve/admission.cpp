@@ -6,14 +6,16 @@
 
 namespace safrl::serve {
 
+Refusal shutting_down() {
+  return {ErrorCode::kShuttingDown,
+          "the server is shutting down; retry on another endpoint or later", 1000};
+}
+
 Admission::Admission(int64_t max_samples, Metrics& metrics)
     : max_samples_(max_samples), metrics_(metrics) {}
 
 std::optional<Refusal> Admission::decide(int64_t samples) {
-  if (stopped_) {
-    return Refusal{ErrorCode::kShuttingDown,
-                   "the server is shutting down; retry on another endpoint or later", 1000};
-  }
+  if (stopped_) return shutting_down();
   if (samples > max_samples_) {
     return Refusal{
         ErrorCode::kBadRequest,

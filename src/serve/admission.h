@@ -24,6 +24,9 @@ struct Refusal {
   std::optional<int64_t> retry_after_ms;
 };
 
+// The refusal of work that arrives while the server stops.
+Refusal shutting_down();
+
 class Admission {
  public:
   Admission(int64_t max_samples, Metrics& metrics);

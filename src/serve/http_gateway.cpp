@@ -163,8 +163,8 @@ void HttpGateway::get_reward(const std::string& body, int* status, std::string* 
     const int64_t admitted = job.admitted_samples();
     if (!submit_(job)) {  // the server stopped between admission and queueing
       admission_.release(admitted);
-      return answer_error(ErrorCode::kShuttingDown,
-                          "the server is shutting down; retry on another endpoint or later", 1000);
+      const Refusal refusal = shutting_down();
+      return answer_error(refusal.code, refusal.message, refusal.retry_after_ms);
     }
     ++metrics_.score_requests;
   }

@@ -256,16 +256,15 @@ void Server::Impl::handle_request(const Peer& peer, const std::string& frame) {
   job.done = [this, id](Reply reply) {
     outbox_.post({id, encode(std::move(reply.body)), reply.error});
   };
-  if (std::optional<Refusal> refusal = admission_.try_admit(job.admitted_samples())) {
+  const int64_t admitted = job.admitted_samples();
+  std::optional<Refusal> refusal = admission_.try_admit(admitted);
+  if (!refusal && !queue_.push(job)) {  // the queue closes only as run() ends
+    admission_.release(admitted);
+    refusal = shutting_down();
+  }
+  if (refusal) {
     ++metrics_.error_replies;
     send(peer, encode(error_reply(id, refusal->code, refusal->message, refusal->retry_after_ms)));
-    return;
-  }
-  const int64_t admitted = job.admitted_samples();
-  if (!queue_.push(job)) {  // not before run() has ended, which closes the queue
-    admission_.release(admitted);
-    send(peer, encode(error_reply(id, ErrorCode::kShuttingDown,
-                                  "the server is shutting down; retry later", 1000)));
     return;
   }
   ++metrics_.score_requests;

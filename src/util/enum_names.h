@@ -33,12 +33,9 @@ std::string join_names(const Names& names) {
 // "a, b, c": the names of `table`.
 template <typename Enum, size_t N>
 std::string valid_names(const EnumName<Enum> (&table)[N]) {
-  std::string valid;
-  for (const EnumName<Enum>& entry : table) {
-    valid += valid.empty() ? "" : ", ";
-    valid += entry.name;
-  }
-  return valid;
+  std::string_view names[N];
+  for (size_t i = 0; i < N; ++i) names[i] = table[i].name;
+  return join_names(names);
 }
 
 // The value named `name`, or nullopt.
