@@ -8,6 +8,8 @@ A libFuzzer run starts from these plus its own corpus folder; docs/fuzzing.md sa
   fuzz_model_config/    the embedded models' config.json and variants of each architecture.
   fuzz_config_yaml/     the shipped configs/ and a server section with every key.
   fuzz_verdict/         guard outputs of both tasks and verdict JSON lines.
+  fuzz_http_request/    HTTP requests (a body by length, chunked, pipelined, Expect), cut in
+                        pieces of 1 and 8 bytes.
 The tokenizer seeds copy the Qwen3 pre-tokenizer settings from the embedded guard's tokenizer.json;
 run `python -m safrl.testing.embedded_models` first (scripts/setup.sh does), or pass its directory.
 
@@ -72,9 +74,11 @@ def model_config_seeds(embedded_root):
                  layer_types=["full_attention"] * guard["num_hidden_layers"])
     del qwen2["head_dim"]
     (out / "qwen2_reward_model.json").write_text(json.dumps(qwen2, indent=1))
+    # transformers 5 writes rope_parameters; older versions wrote rope_theta at the top level.
+    rope_theta = guard.get("rope_theta") or guard["rope_parameters"]["rope_theta"]
     classifier = dict(qwen2, architectures=["Qwen2ForSequenceClassification"],
                       id2label={"0": "LABEL_0"}, num_labels=1, pad_token_id=151643,
-                      rope_parameters={"rope_type": "default", "rope_theta": guard["rope_theta"]})
+                      rope_parameters={"rope_type": "default", "rope_theta": rope_theta})
     (out / "qwen2_sequence_classification.json").write_text(json.dumps(classifier, indent=1))
 
 
@@ -91,6 +95,7 @@ def config_yaml_seeds():
         "batching: {max_batch_tokens: 4096, share_prefixes: false}\n"
         "runtime: {device: 'cuda:1', dtype: bfloat16, storage_dtype: float16}\n"
         "server:\n  endpoint: tcp://127.0.0.1:5555\n  http_port: 8000\n  max_message_bytes: 1024\n"
+        "  http_max_connections: 8\n  http_read_timeout_seconds: 2\n  http_idle_timeout_seconds: 3\n"
         "  max_queued_samples: 8\n  max_batch_samples: 4\n  reply_cache_seconds: 1\n"
         "  curve:\n    public_key: \"rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7\"\n"
         "    secret_key: \"JTKVSB%%)wK0E.X)V>+}o?pNmC{O&4W4b!Ni{Lh6\"\n"
@@ -114,12 +119,32 @@ def verdict_seeds():
         (out / name).write_text(text)
 
 
+def http_request_seeds():
+    # The first byte sets the size of the pieces the rest is cut into.
+    out = SEEDS / "fuzz_http_request"
+    out.mkdir(parents=True, exist_ok=True)
+    body = b'{"query": ["Q: hi? A: hello"], "prompts": ["Q: hi?"]}'
+    requests = {
+        "post": b"POST /get_reward HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body,
+        "chunked": b"POST /get_reward HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+                   b"5;x=y\r\nhello\r\n0\r\nTrailer: 1\r\n\r\n",
+        "pipelined": b"GET /health HTTP/1.1\r\n\r\nGET /metrics HTTP/1.0\nConnection: keep-alive\n\n",
+        "expect": b"POST / HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 2\r\n"
+                  b"Content-Length: 2\r\n\r\n{}",
+    }
+    for name, request in requests.items():
+        for piece in (b"\x00", b"\x07"):
+            (out / f"{name}-{piece[0]}").write_bytes(piece + request)
+
+
 def main():
     embedded = Path(sys.argv[1]) if len(sys.argv) > 1 else SOURCE / "build" / "embedded" / "guard"
     tokenizer_seeds(embedded)
     model_config_seeds(embedded.parent)
     config_yaml_seeds()
     verdict_seeds()
+    http_request_seeds()
 
 
 if __name__ == "__main__":

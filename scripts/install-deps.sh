@@ -11,7 +11,7 @@ packages=(
   libeigen3-dev libyaml-cpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   nlohmann-json3-dev libpcre2-dev libutf8proc-dev
-  libcli11-dev libspdlog-dev libcpp-httplib-dev
+  libcli11-dev libspdlog-dev
   clang libclang-rt-14-dev clang-format strace
 )
 # The interpreter the virtual environment is made from: the machine's python3 where it has the

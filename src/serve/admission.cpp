@@ -35,24 +35,11 @@ std::optional<Refusal> Admission::decide(int64_t samples) {
   return std::nullopt;
 }
 
-std::optional<Refusal> Admission::try_admit(int64_t samples) {
+std::optional<Refusal> Admission::try_admit(int64_t samples, bool count_busy) {
   std::lock_guard<std::mutex> lock(mutex_);
   std::optional<Refusal> refusal = decide(samples);
-  if (refusal && refusal->code == ErrorCode::kBusy) ++metrics_.busy_replies;
+  if (refusal && refusal->code == ErrorCode::kBusy && count_busy) ++metrics_.busy_replies;
   return refusal;
-}
-
-std::optional<Refusal> Admission::admit_by(int64_t samples, Clock::time_point until) {
-  std::unique_lock<std::mutex> lock(mutex_);
-  while (true) {
-    std::optional<Refusal> refusal = decide(samples);
-    if (!refusal || refusal->code != ErrorCode::kBusy) return refusal;
-    if (room_.wait_until(lock, until) == std::cv_status::timeout) {
-      refusal = decide(samples);
-      if (refusal && refusal->code == ErrorCode::kBusy) ++metrics_.busy_replies;
-      return refusal;
-    }
-  }
 }
 
 void Admission::release(int64_t samples) {
@@ -62,15 +49,11 @@ void Admission::release(int64_t samples) {
     --jobs_;
     metrics_.queued_samples = samples_;
   }
-  room_.notify_all();
 }
 
 void Admission::stop() {
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    stopped_ = true;
-  }
-  room_.notify_all();
+  std::lock_guard<std::mutex> lock(mutex_);
+  stopped_ = true;
 }
 
 bool Admission::stopped() const {

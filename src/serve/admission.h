@@ -7,7 +7,6 @@
 // The queued-sample gauge and the busy counter of Metrics are kept here. Thread-safe.
 #pragma once
 
-#include <condition_variable>
 #include <cstdint>
 #include <mutex>
 #include <optional>
@@ -31,14 +30,12 @@ class Admission {
  public:
   Admission(int64_t max_samples, Metrics& metrics);
 
-  // Admits `samples` or says why not.
-  std::optional<Refusal> try_admit(int64_t samples);
-  // The same, but while the answer would be busy, waits for room until `until` (for clients that
-  // cannot retry well, such as OpenRLHF's HTTP client).
-  std::optional<Refusal> admit_by(int64_t samples, Clock::time_point until);
+  // Admits `samples` or says why not. A caller that will ask again instead of answering busy
+  // (the HTTP gateway, for clients that cannot retry well) passes count_busy = false.
+  std::optional<Refusal> try_admit(int64_t samples, bool count_busy = true);
   // Gives back the samples of an answered job.
   void release(int64_t samples);
-  // Refuses everything from now on (shutting_down) and wakes the waiters.
+  // Refuses everything from now on (shutting_down).
   void stop();
   bool stopped() const;
   // Jobs admitted and not yet released.
@@ -50,7 +47,6 @@ class Admission {
   const int64_t max_samples_;
   Metrics& metrics_;
   mutable std::mutex mutex_;
-  std::condition_variable room_;
   int64_t samples_ = 0;
   int64_t jobs_ = 0;
   bool stopped_ = false;

@@ -1,27 +1,31 @@
 // The HTTP side of the server, on server.http_address:http_port (loopback by default; only the
-// server.http_allowed_clients when listed), with cpp-httplib's worker threads:
+// server.http_allowed_clients when listed):
 //   GET  /metrics     Prometheus text of the server's counters
 //   GET  /health      200 "ok", or 503 "draining" once the server is stopping
 //   POST /get_reward  OpenRLHF's remote reward model (serve/openrlhf.h); other methods get 405
-// A /get_reward request becomes jobs on the same queue as ZeroMQ requests, so both meet in the
-// same engine batches; a body over the admission bound becomes several, answered as one.
-// OpenRLHF cannot retry a busy answer well, so the gateway waits for admission (up to two
-// minutes) instead of answering busy while the work can still be done. Every error is a JSON
-// body {"error": {code, message}}.
+// One thread owns the listening socket and every connection, none of which it ever blocks on: it
+// polls them with the engine's replies (an eventfd), reads requests incrementally
+// (http_request.h: bounds checked while the bytes arrive), answers /metrics and /health itself, and
+// turns a /get_reward body into jobs on the same queue as ZeroMQ requests, so both meet in the same
+// engine batches. A slow or idle client holds one connection slot and nothing else: a request must
+// arrive within server.http_read_timeout_seconds, a kept-alive connection is closed after
+// server.http_idle_timeout_seconds, and at server.http_max_connections a new connection is answered
+// 503. Bodies being read or scored are bounded together (four times server.max_message_bytes;
+// past that, 503 busy). A body over the admission bound is scored in parts, at most two queued at a
+// time so small requests are not stuck behind it, and answered whole; OpenRLHF cannot retry a busy
+// answer well, so a part waits for admission (up to two minutes) instead. Once the server stops,
+// idle and half-sent requests are closed, new ones answered 503, and the replies of work in flight
+// written; the destructor gives them two seconds. Every error is a JSON body {"error": {code,
+// message}}.
 #pragma once
 
 #include <functional>
 #include <memory>
-#include <thread>
 
 #include "serve/admission.h"
 #include "serve/job.h"
 #include "serve/metrics.h"
 #include "serve/serve_config.h"
-
-namespace httplib {
-class Server;
-}
 
 namespace safrl::serve {
 
@@ -31,21 +35,14 @@ class HttpGateway {
   // an admitted job and returns false when the queue no longer takes jobs.
   HttpGateway(const ServerConfig& config, Metrics& metrics, Admission& admission,
               std::function<bool(Job&)> submit);
-  // Stops serving and joins the threads.
+  // Closes the connections (replies being written get two seconds) and joins the thread.
   ~HttpGateway();
   HttpGateway(const HttpGateway&) = delete;
   HttpGateway& operator=(const HttpGateway&) = delete;
 
  private:
-  void get_reward(const std::string& body, int* status, std::string* reply,
-                  std::optional<int64_t>* retry_after_ms);
-
-  const ServerConfig& config_;
-  Metrics& metrics_;
-  Admission& admission_;
-  std::function<bool(Job&)> submit_;
-  std::unique_ptr<httplib::Server> http_;
-  std::thread thread_;
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
 };
 
 }  // namespace safrl::serve

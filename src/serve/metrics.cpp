@@ -46,6 +46,9 @@ std::string Metrics::prometheus() const {
   counter("tokens_total", "Tokens computed by the models.", tokens, "counter");
   counter("prefix_tokens_saved_total", "Tokens not computed thanks to shared prefixes.",
           prefix_tokens_saved, "counter");
+  counter("batches_total", "Scoring passes (each takes queued requests together).", batches,
+          "counter");
+  counter("http_connections", "HTTP connections open.", http_connections, "gauge");
   counter("queue_samples", "Samples waiting or being scored.", queued_samples, "gauge");
   counter("last_batch_samples", "Samples in the last scoring pass.", last_batch_samples, "gauge");
   counter("last_batch_tokens", "Tokens computed in the last scoring pass.", last_batch_tokens,

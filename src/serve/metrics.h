@@ -12,13 +12,15 @@ namespace safrl::serve {
 
 class Metrics {
  public:
-  std::atomic<int64_t> requests{0};        // requests received (all types)
-  std::atomic<int64_t> score_requests{0};  // score requests admitted
-  std::atomic<int64_t> samples{0};         // samples scored
-  std::atomic<int64_t> busy_replies{0};    // requests refused with busy
-  std::atomic<int64_t> error_replies{0};   // error replies of any code
-  std::atomic<int64_t> deduplicated{0};    // retried ids answered without recomputing
-  std::atomic<int64_t> queued_samples{0};  // samples waiting or running now
+  std::atomic<int64_t> requests{0};          // requests received (all types)
+  std::atomic<int64_t> score_requests{0};    // score requests admitted
+  std::atomic<int64_t> samples{0};           // samples scored
+  std::atomic<int64_t> busy_replies{0};      // requests refused with busy
+  std::atomic<int64_t> error_replies{0};     // error replies of any code
+  std::atomic<int64_t> deduplicated{0};      // retried ids answered without recomputing
+  std::atomic<int64_t> queued_samples{0};    // samples waiting or running now
+  std::atomic<int64_t> batches{0};           // scoring passes of the engine thread
+  std::atomic<int64_t> http_connections{0};  // open now
   std::atomic<int64_t> last_batch_samples{0};
   std::atomic<int64_t> last_batch_tokens{0};
   std::atomic<int64_t> tokens{0};  // tokens computed

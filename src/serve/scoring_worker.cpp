@@ -117,6 +117,7 @@ void ScoringWorker::score(std::vector<Job>& jobs) {
     }
   }
   metrics_.last_batch_samples = scored;
+  ++metrics_.batches;
   for (size_t j = 0; j < jobs.size(); ++j) {
     Job& job = jobs[j];
     reward::GroupResult& result = results[j];

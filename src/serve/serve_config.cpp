@@ -59,6 +59,13 @@ ServerConfig parse_section(const io::YamlSection& s) {
                         " is reachable from other hosts and HTTP has no authentication: list the "
                         "trainer nodes in server.http_allowed_clients (docs/security.md)"));
   }
+  if (auto v = s.get("http_max_connections")) server.http_max_connections = v->positive_integer();
+  if (auto v = s.get("http_read_timeout_seconds")) {
+    server.http_read_timeout_seconds = v->positive_integer();
+  }
+  if (auto v = s.get("http_idle_timeout_seconds")) {
+    server.http_idle_timeout_seconds = v->positive_integer();
+  }
   if (auto v = s.get("max_message_bytes")) server.max_message_bytes = v->positive_integer();
   if (auto v = s.get("max_queued_samples")) server.max_queued_samples = v->positive_integer();
   if (auto v = s.get("max_batch_samples")) server.max_batch_samples = v->positive_integer();
@@ -83,7 +90,8 @@ ServerConfig parse_server_config(const std::optional<io::YamlValue>& section) {
   if (!section || section->node().IsNull()) return {};
   return parse_section(io::YamlSection(
       *section,
-      {"endpoint", "http_port", "http_address", "http_allowed_clients", "max_message_bytes",
+      {"endpoint", "http_port", "http_address", "http_allowed_clients", "http_max_connections",
+       "http_read_timeout_seconds", "http_idle_timeout_seconds", "max_message_bytes",
        "max_queued_samples", "max_batch_samples", "reply_cache_seconds", "curve"}));
 }
 
@@ -93,6 +101,9 @@ nlohmann::json server_config_to_json(const ServerConfig& config) {
       {"http_port", config.http_port},
       {"http_address", config.http_address},
       {"http_allowed_clients", config.http_allowed_clients},
+      {"http_max_connections", config.http_max_connections},
+      {"http_read_timeout_seconds", config.http_read_timeout_seconds},
+      {"http_idle_timeout_seconds", config.http_idle_timeout_seconds},
       {"max_message_bytes", config.max_message_bytes},
       {"max_queued_samples", config.max_queued_samples},
       {"max_batch_samples", config.max_batch_samples},

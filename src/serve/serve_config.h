@@ -34,6 +34,13 @@ struct ServerConfig {
   std::string http_address = "127.0.0.1";
   // Client IPv4 addresses allowed on HTTP (others get 403); empty: anyone who can connect.
   std::vector<std::string> http_allowed_clients;
+  // Open HTTP connections at most; one more is answered 503 and closed.
+  int64_t http_max_connections = 256;
+  // A request's line and headers must arrive within this many seconds of its first byte, and its
+  // body must not pause longer; a reply the client does not read for this long is dropped.
+  int64_t http_read_timeout_seconds = 10;
+  // A kept-alive connection with no request for this long is closed.
+  int64_t http_idle_timeout_seconds = 60;
   // Largest request frame accepted; larger ones are answered too_large without decoding.
   int64_t max_message_bytes = 64 << 20;
   // Admission bound: samples queued or running; past it requests are answered busy.

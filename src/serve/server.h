@@ -11,8 +11,10 @@
 //                       to max_batch_samples), drops those whose deadline passed, scores them in
 //                       one pass (packed batches under the token budget, shared group prefixes),
 //                       adds the outcomes to the step logs and hands the replies back.
-//   HTTP thread(s)      http_gateway.h, optional: GET /metrics, GET /health, POST /get_reward
-//                       (OpenRLHF); they queue jobs like the I/O thread and wait for their replies.
+//   HTTP thread         http_gateway.h, optional: owns the HTTP listening socket and connections
+//                       (one poll loop; requests read by http_request.h), answers GET /metrics and
+//                       GET /health, queues POST /get_reward (OpenRLHF) bodies as jobs like the I/O
+//                       thread, and writes the replies the engine thread posts to its eventfd.
 //   ZAP thread          zap.h, with CURVE only: admits the configured client keys.
 // request_stop() (safe in a signal handler) makes run() stop accepting score requests, finish
 // the work in flight, flush the step logs and return 0.

@@ -125,6 +125,9 @@ server:
   http_port: 8080
   http_address: 10.0.0.7
   http_allowed_clients: [10.0.0.8, 10.0.0.9]
+  http_max_connections: 32
+  http_read_timeout_seconds: 3
+  http_idle_timeout_seconds: 7
   max_message_bytes: 1000000
   max_queued_samples: 100
   max_batch_samples: 50
@@ -138,6 +141,9 @@ server:
   EXPECT_EQ(c.server.http_port, 8080);
   EXPECT_EQ(c.server.http_address, "10.0.0.7");
   EXPECT_EQ(c.server.http_allowed_clients, (std::vector<std::string>{"10.0.0.8", "10.0.0.9"}));
+  EXPECT_EQ(c.server.http_max_connections, 32);
+  EXPECT_EQ(c.server.http_read_timeout_seconds, 3);
+  EXPECT_EQ(c.server.http_idle_timeout_seconds, 7);
   EXPECT_EQ(c.server.max_message_bytes, 1000000);
   EXPECT_EQ(c.server.max_queued_samples, 100);
   EXPECT_EQ(c.server.max_batch_samples, 50);
@@ -177,7 +183,9 @@ server:
     "batching": {"max_batch_tokens": 4096, "share_prefixes": false},
     "runtime": {"device": "cuda:1", "dtype": "bfloat16", "storage_dtype": "float32"},
     "server": {"endpoint": "tcp://0.0.0.0:6000", "http_port": 8080, "http_address": "10.0.0.7",
-               "http_allowed_clients": ["10.0.0.8", "10.0.0.9"], "max_message_bytes": 1000000,
+               "http_allowed_clients": ["10.0.0.8", "10.0.0.9"], "http_max_connections": 32,
+               "http_read_timeout_seconds": 3, "http_idle_timeout_seconds": 7,
+               "max_message_bytes": 1000000,
                "max_queued_samples": 100, "max_batch_samples": 50, "reply_cache_seconds": 30,
                "curve": true}})"));
   EXPECT_TRUE(config_to_json(parse(kGuardOnly))["helpfulness"].is_null());
@@ -273,6 +281,10 @@ TEST(ConfigErrors, WrongTypes) {
             "x.yaml: guard.max_new_tokens: must be positive, got 0");
   EXPECT_EQ(error(std::string(kGuardOnly) + "batching:\n  max_batch_tokens: -8\n"),
             "x.yaml: batching.max_batch_tokens: must be positive, got -8");
+  EXPECT_EQ(error(std::string(kGuardOnly) + "server:\n  http_read_timeout_seconds: 0\n"),
+            "x.yaml: server.http_read_timeout_seconds: must be positive, got 0");
+  EXPECT_EQ(error(std::string(kGuardOnly) + "server:\n  http_max_connections: many\n"),
+            "x.yaml: server.http_max_connections: expected an integer, got \"many\"");
   EXPECT_EQ(error("guard:\n  model: \"\"\nreward:\n  type: guard_only\n"),
             "x.yaml: guard.model: must not be empty");
   EXPECT_EQ(error("guard: /m/guard\n"),

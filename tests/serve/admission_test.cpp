@@ -2,8 +2,6 @@
 // id once and forgets it after its time.
 #include "serve/admission.h"
 
-#include <thread>
-
 #include <gtest/gtest.h>
 
 #include "serve/reply_cache.h"
@@ -39,36 +37,33 @@ TEST(Admission, ARequestLargerThanTheBoundIsBadRequestNotBusy) {
   EXPECT_EQ(metrics.busy_replies, 0);
 }
 
-TEST(Admission, AfterStopEverythingIsShuttingDownAndWaitersWake) {
+TEST(Admission, AfterStopEverythingIsShuttingDown) {
   Metrics metrics;
   Admission admission(2, metrics);
-  ASSERT_FALSE(admission.try_admit(2));
-  std::optional<Refusal> waited;
-  std::thread waiter(
-      [&] { waited = admission.admit_by(1, Clock::now() + std::chrono::seconds(30)); });
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  ASSERT_FALSE(admission.try_admit(1));
   admission.stop();
-  waiter.join();
-  ASSERT_TRUE(waited);
-  EXPECT_EQ(waited->code, ErrorCode::kShuttingDown);
   EXPECT_TRUE(admission.stopped());
+  std::optional<Refusal> refused = admission.try_admit(1);
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->code, ErrorCode::kShuttingDown);
+  // Work admitted before the stop is still counted until it is answered.
+  EXPECT_EQ(admission.jobs(), 1);
+  admission.release(1);
+  EXPECT_EQ(admission.jobs(), 0);
 }
 
-TEST(Admission, AdmitByWaitsForRoomInsteadOfAnsweringBusy) {
+TEST(Admission, ACallerThatWillAskAgainIsNotCountedBusy) {
   Metrics metrics;
   Admission admission(2, metrics);
   ASSERT_FALSE(admission.try_admit(2));
-  std::optional<Refusal> waited = Refusal{ErrorCode::kInternal, "not run", std::nullopt};
-  std::thread waiter(
-      [&] { waited = admission.admit_by(2, Clock::now() + std::chrono::seconds(30)); });
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  std::optional<Refusal> quiet = admission.try_admit(1, /*count_busy=*/false);
+  ASSERT_TRUE(quiet);
+  EXPECT_EQ(quiet->code, ErrorCode::kBusy);
+  EXPECT_EQ(metrics.busy_replies.load(), 0);
+  ASSERT_TRUE(admission.try_admit(1));
+  EXPECT_EQ(metrics.busy_replies.load(), 1);
   admission.release(2);
-  waiter.join();
-  EXPECT_FALSE(waited);
-  // Past its time it answers busy.
-  std::optional<Refusal> late = admission.admit_by(1, Clock::now() + std::chrono::milliseconds(20));
-  ASSERT_TRUE(late);
-  EXPECT_EQ(late->code, ErrorCode::kBusy);
+  EXPECT_FALSE(admission.try_admit(1, /*count_busy=*/false));
 }
 
 TEST(ReplyCache, WaitersOfAnIdAreAnsweredOnceAndTheReplyKeptForRetries) {

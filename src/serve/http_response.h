@@ -1,0 +1,34 @@
+// Writing HTTP/1.1 responses, and the JSON error body every refusal carries:
+// {"error": {"code": ..., "message": ...}} (docs/protocol.md's codes). Pure.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "serve/protocol.h"
+
+namespace safrl::serve {
+
+struct HttpResponse {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;  // beyond the ones always written
+  bool close = false;                                        // "Connection: close", then close
+};
+
+// The standard reason phrase of a status ("Unknown" for others).
+std::string_view reason_phrase(int status);
+// The response's bytes: status line, Content-Type, Content-Length, Connection when it closes,
+// the extra headers, the body (left out for HEAD, whose Content-Length is the GET body's).
+std::string serialize(const HttpResponse& response, bool head_only = false);
+// A JSON error response; the message may quote a client's bytes, so invalid UTF-8 is replaced.
+// A retry hint becomes retry_after_ms in the body and a Retry-After header (whole seconds).
+HttpResponse json_error(int status, ErrorCode code, const std::string& message,
+                        std::optional<int64_t> retry_after_ms = std::nullopt);
+
+}  // namespace safrl::serve

@@ -1,0 +1,478 @@
+"""The HTTP gateway end to end (issue 18): OpenRLHF's /get_reward, /health and /metrics on a real
+`safrl serve`, probed as careless and hostile clients would: slow and idle connections, bodies
+over the bound, malformed requests, many at once, shutdown while they hang on."""
+import contextlib
+import http.client
+import json
+import socket
+import threading
+import time
+import urllib.error
+import urllib.request
+import weakref
+
+import pytest
+
+from conftest import Client, Server
+
+
+@contextlib.contextmanager
+def serving(tmp_path, server_yaml):
+    server = Server(tmp_path, server_yaml=server_yaml)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def url(server, path):
+    return f"http://127.0.0.1:{server.http_port}{path}"
+
+
+def connect(server, timeout=10):
+    return socket.create_connection(("127.0.0.1", server.http_port), timeout=timeout)
+
+
+class _Stream:
+    """A socket's one buffered reader, shared by the responses read from it (http.client reads
+    ahead, so a reader per response would lose the next pipelined one)."""
+
+    def __init__(self, sock):
+        self.file = sock.makefile("rb")
+
+    def makefile(self, *args, **kwargs):
+        return self
+
+    def readline(self, *args):
+        return self.file.readline(*args)
+
+    def read(self, *args):
+        return self.file.read(*args)
+
+    def readinto(self, buffer):
+        return self.file.readinto(buffer)
+
+    def close(self):
+        pass  # http.client closes its file after each response; the socket's stream goes on
+
+
+_streams = weakref.WeakKeyDictionary()
+
+
+def stream_of(sock):
+    if sock not in _streams:
+        _streams[sock] = _Stream(sock)
+    return _streams[sock]
+
+
+def read_response(sock, method="GET"):
+    """One response from a raw socket: (status, headers, body bytes)."""
+    reply = http.client.HTTPResponse(stream_of(sock), method=method)
+    reply.begin()
+    return reply.status, dict(reply.getheaders()), reply.read()
+
+
+def exchange(server, raw, timeout=10):
+    """Sends exactly these bytes and reads one response: (status, headers, JSON or text body)."""
+    with connect(server, timeout) as sock:
+        sock.sendall(raw)
+        status, headers, body = read_response(sock)
+    try:
+        return status, headers, json.loads(body)
+    except ValueError:
+        return status, headers, body.decode()
+
+
+def closed_by_server(sock, within):
+    """Whether the server closes `sock` within `within` seconds (reading what it sends first)."""
+    sock.settimeout(within)
+    try:
+        while sock.recv(65536):
+            pass
+        return True
+    except (socket.timeout, TimeoutError):
+        return False
+    except ConnectionResetError:
+        return True
+
+
+def timed_get(server, path, timeout=5):
+    start = time.monotonic()
+    try:
+        with urllib.request.urlopen(url(server, path), timeout=timeout) as reply:
+            return reply.status, reply.read().decode(), time.monotonic() - start
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode(), time.monotonic() - start
+
+
+def peak_memory(server):
+    with open(f"/proc/{server.proc.pid}/status") as status:
+        line = next(line for line in status if line.startswith("VmHWM:"))
+    return int(line.split()[1]) * 1024
+
+
+def one_query(k):
+    return {"query": [f"Q{k}: hi? A: answer {k}"], "prompts": [f"Q{k}: hi?"]}
+
+
+class Dripper:
+    """Connections that send a request's first bytes, then one more byte every `every` s."""
+
+    def __init__(self, server, count, every=0.5):
+        self.sockets = [connect(server) for _ in range(count)]
+        for sock in self.sockets:
+            sock.sendall(b"POST /get_reward HTTP/1.1\r\nX")
+        self.every, self.stop = every, threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        while not self.stop.wait(self.every):
+            for sock in self.sockets:
+                try:
+                    sock.send(b"x")
+                except OSError:
+                    pass
+
+    def close(self):
+        self.stop.set()
+        self.thread.join()
+        for sock in self.sockets:
+            sock.close()
+
+
+def post(server, body):
+    request = urllib.request.Request(f"http://127.0.0.1:{server.http_port}/get_reward",
+                                     data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request) as reply:
+            return reply.status, json.loads(reply.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def test_openrlhf_get_reward_follows_the_contract(server):
+    chatml = "<|im_start|>user\nQ: hi<|im_end|>\n<|im_start|>assistant\n"
+    status, reply = post(server, {"query": [chatml + "hello<|im_end|>\n", "Q: bomb? A: no"],
+                                  "prompts": [chatml, "Q: bomb?"], "labels": ["", ""]})
+    assert status == 200 and len(reply["rewards"]) == 2 and reply["rewards"] == reply["scores"]
+    assert set(reply["extra_logs"]) == {"safrl_safe", "safrl_refusal", "safrl_unparseable",
+                                        "safrl_helpfulness"}
+    client = Client(server.endpoint)
+    # The mapping: the last user turn is the prompt, end markers are cut off the response.
+    [alone] = client.call({"type": "score", "samples": [
+        {"id": 0, "prompt": "Q: hi", "response": "hello"}]})["results"]
+    assert reply["rewards"][0] == pytest.approx(alone["reward"], abs=1e-6)
+    assert reply["extra_logs"]["safrl_helpfulness"][0] == pytest.approx(alone["helpfulness"], abs=1e-5)
+    # The same mapping as the Python reference in safrl/openrlhf.py.
+    from safrl import openrlhf
+    assert openrlhf.clean_response("Ok. <|im_end|> \n<|endoftext|>\n") == "Ok."
+    assert openrlhf.user_prompt(chatml) == "Q: hi"
+    assert post(server, {"query": [], "prompts": []}) == (
+        200, {"rewards": [], "scores": [], "extra_logs": {"safrl_safe": [], "safrl_refusal": [],
+                                                          "safrl_unparseable": [],
+                                                          "safrl_helpfulness": []}})
+    status, error = post(server, {"query": ["x"], "prompts": ["y"]})
+    assert status == 400 and error["error"]["code"] == "bad_request"
+    assert "query[0] does not start with prompts[0]" in error["error"]["message"]
+    status, error = post(server, {"query": ["x"]})
+    assert status == 400 and error["error"]["message"] == '"prompts" must be an array of strings'
+
+
+def raw_http(server, method, body=b"", headers=None):
+    """One HTTP request with exactly these bytes: (status, JSON body)."""
+    connection = http.client.HTTPConnection("127.0.0.1", server.http_port, timeout=60)
+    connection.request(method, "/get_reward", body=body,
+                       headers={"Content-Type": "application/json", **(headers or {})})
+    reply = connection.getresponse()
+    status, text = reply.status, reply.read()
+    connection.close()
+    return status, json.loads(text)
+
+
+def metric(server, name):
+    text = urllib.request.urlopen(f"http://127.0.0.1:{server.http_port}/metrics").read().decode()
+    return int(next(line.split()[1] for line in text.splitlines() if line.startswith(name + " ")))
+
+
+def test_http_answers_every_malformed_request_with_a_json_error(tmp_path):
+    with serving(tmp_path, server_yaml="  max_message_bytes: 100000\n") as server:
+        requests, errors = metric(server, "safrl_requests_total"), metric(server,
+                                                                          "safrl_error_replies_total")
+        # Invalid UTF-8, even in the ignored labels: 400, not 500 with an empty body.
+        for bad in (b'{"query": ["\xff"], "prompts": [""]}',
+                    b'{"query": ["a"], "prompts": ["a"], "labels": ["\xc3"]}'):
+            status, reply = raw_http(server, "POST", bad)
+            assert status == 400 and reply["error"]["code"] == "bad_request", reply
+        # Another method: 405 with the one that works.
+        status, reply = raw_http(server, "GET")
+        assert status == 405 and "use POST" in reply["error"]["message"]
+        # A body over server.max_message_bytes, refused from its length.
+        status, reply = raw_http(server, "POST", b"[" + b" " * 200000 + b"]")
+        assert status == 413 and reply["error"]["code"] == "too_large", reply
+        assert "server.max_message_bytes" in reply["error"]["message"]
+        # HTTP requests and their error replies are counted like ZeroMQ ones.
+        assert metric(server, "safrl_requests_total") == requests + 4
+        assert metric(server, "safrl_error_replies_total") == errors + 4
+
+
+def test_http_clients_outside_the_allow_list_get_403(tmp_path):
+    with serving(tmp_path, server_yaml="  http_allowed_clients: [127.0.0.2]\n") as server:
+        status, reply = raw_http(server, "POST", json.dumps({"query": ["a"], "prompts": ["a"]}))
+        assert status == 403, reply
+        assert reply["error"]["message"] == \
+            "client 127.0.0.1 is not in server.http_allowed_clients"
+
+
+def test_an_openrlhf_batch_larger_than_the_admission_bound_is_scored_in_parts(tmp_path):
+    # OpenRLHF up to 0.9.0 posts the whole rollout batch and cannot split it.
+    with serving(tmp_path, server_yaml="  max_queued_samples: 4\n") as server:
+        queries = [f"Q{k}: hi? A: answer {k}" for k in range(10)]
+        status, reply = post(server, {"query": queries, "prompts": [f"Q{k}: hi?" for k in range(10)]})
+        assert status == 200, reply
+        assert len(reply["rewards"]) == 10
+        client = Client(server.endpoint)
+        # In order: each reward is the one that query gets alone.
+        for k in (0, 5, 9):
+            [alone] = client.call({"type": "score", "samples": [
+                {"id": k, "prompt": f"Q{k}: hi?", "response": f" A: answer {k}"}]})["results"]
+            assert reply["rewards"][k] == pytest.approx(alone["reward"], abs=1e-6)
+        client.close()
+
+
+
+
+def test_malformed_requests_get_4xx_json_errors_that_name_the_problem(server):
+    cases = [
+        # (raw request, status, words of the message)
+        (b"GET /health HTTP/1.1\r\n" + b"".join(b"X-%d: 1\r\n" % k for k in range(200)) + b"\r\n",
+         431, "more than 100 headers"),
+        (b"GET /health HTTP/1.1\r\nX: " + b"a" * 40000 + b"\r\n\r\n", 431, "over 32768 bytes"),
+        (b"POST /get_reward HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n12345",
+         400, "two different Content-Length values (5 and 6)"),
+        (b"POST /get_reward HTTP/1.1\r\nContent-Length: abc\r\n\r\n", 400,
+         'Content-Length "abc" is not a number of bytes'),
+        (b"POST /get_reward HTTP/1.1\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n",
+         400, "both Content-Length and Transfer-Encoding"),
+        (b"POST /get_reward HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n", 501,
+         'Transfer-Encoding "gzip" is not supported'),
+        (b"GET /health HTTP/2.0\r\n\r\n", 505, "HTTP/2.0 is not supported"),
+        (b"GET /health\r\n\r\n", 400, "is not METHOD TARGET HTTP/1.1"),
+        (b"POST /get_reward HTTP/1.1\r\nExpect: magic\r\n\r\n", 417, "only 100-continue"),
+        (b"GET /nothing HTTP/1.1\r\n\r\n", 404, "no endpoint /nothing"),
+        (b"POST /health HTTP/1.1\r\nContent-Length: 0\r\n\r\n", 405, "POST /health: use GET"),
+        (b"DELETE /get_reward HTTP/1.1\r\n\r\n", 405, "DELETE /get_reward: use POST"),
+    ]
+    for raw, status, words in cases:
+        got, headers, body = exchange(server, raw)
+        assert got == status, (raw[:60], body)
+        assert headers["Content-Type"] == "application/json"
+        assert words in body["error"]["message"], (raw[:60], body)
+        assert body["error"]["code"] in ("bad_request", "too_large")
+
+
+def test_slow_clients_do_not_hold_the_port(server):
+    # Eight slow clients blocked all of HTTP with the old library's eight threads; here 64 drip
+    # while /health, /metrics and a scoring request are answered at once.
+    drippers = Dripper(server, 64, every=0.2)
+    try:
+        time.sleep(0.5)
+        for path in ("/health", "/metrics"):
+            status, _, seconds = timed_get(server, path)
+            assert status == 200 and seconds < 1.0, (path, seconds)
+        start = time.monotonic()
+        status, reply = post(server, one_query(1))
+        assert status == 200 and len(reply["rewards"]) == 1
+        assert time.monotonic() - start < 5.0
+        _, text, _ = timed_get(server, "/metrics")
+        assert "safrl_http_connections 65" in text  # the drippers and this one
+    finally:
+        drippers.close()
+
+
+def test_slow_and_idle_connections_are_closed_after_their_timeouts(tmp_path):
+    with serving(tmp_path, server_yaml="  http_read_timeout_seconds: 1\n"
+                                          "  http_idle_timeout_seconds: 2\n") as server:
+        silent = connect(server)  # connects and says nothing
+        drip = Dripper(server, 1, every=0.2)  # headers that never end, a byte at a time
+        kept = connect(server)  # one request, then idles on a kept-alive connection
+        kept.sendall(b"GET /health HTTP/1.1\r\n\r\n")
+        status, _, body = read_response(kept)
+        assert (status, body) == (200, b"ok\n")
+        start = time.monotonic()
+        assert closed_by_server(silent, within=3)
+        status, _, body = read_response(drip.sockets[0])
+        assert status == 408, body
+        assert "within 1 s (server.http_read_timeout_seconds)" in json.loads(body)["error"]["message"]
+        assert time.monotonic() - start < 2.5
+        assert closed_by_server(kept, within=4)
+        drip.close()
+        silent.close()
+        kept.close()
+
+
+def test_connections_past_the_limit_are_refused_with_503(tmp_path):
+    with serving(tmp_path, server_yaml="  http_max_connections: 4\n") as server:
+        held = [connect(server) for _ in range(4)]
+        time.sleep(0.3)
+        status, headers, body = exchange(server, b"GET /health HTTP/1.1\r\n\r\n")
+        assert status == 503 and headers["Retry-After"] == "1"
+        assert "server.http_max_connections" in body["error"]["message"]
+        held.pop().close()
+        time.sleep(0.3)
+        assert timed_get(server, "/health")[:2] == (200, "ok\n")
+        for sock in held:
+            sock.close()
+
+
+def test_bodies_over_the_bound_are_refused_while_they_arrive(tmp_path):
+    with serving(tmp_path, server_yaml="  max_message_bytes: 1000000\n") as server:
+        # Declared: refused from the headers, before a body byte is sent.
+        status, _, body = exchange(
+            server, b"POST /get_reward HTTP/1.1\r\nContent-Length: 200000000\r\n\r\n")
+        assert status == 413 and body["error"]["code"] == "too_large"
+        assert body["error"]["message"] == (
+            "the body of 200000000 bytes is over the limit of 1000000 bytes "
+            "(server.max_message_bytes); send fewer queries per request")
+        # Undeclared (chunked): refused once the bound is passed; six 50 MB streams at once
+        # leave the server's peak memory where it was (it held 2.39 GB this way before).
+        before = peak_memory(server)
+        outcomes = []
+
+        def stream():
+            sock = connect(server)
+            sock.sendall(b"POST /get_reward HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n")
+            chunk = b"100000\r\n" + b" " * 0x100000 + b"\r\n"
+            try:
+                for _ in range(50):
+                    sock.sendall(chunk)
+            except OSError:
+                pass  # the server stopped reading
+            try:
+                outcomes.append(read_response(sock)[0])
+            except OSError as error:
+                outcomes.append(repr(error))
+            sock.close()
+
+        threads = [threading.Thread(target=stream) for _ in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        assert outcomes.count(413) >= 1, outcomes
+        assert all(o == 413 or "Reset" in o or "Broken" in o for o in outcomes), outcomes
+        assert peak_memory(server) - before < 40 << 20
+        assert timed_get(server, "/health")[:2] == (200, "ok\n")
+
+
+def test_keep_alive_pipelining_chunked_bodies_and_expect_continue(server):
+    body = json.dumps(one_query(3)).encode()
+    by_length = (b"POST /get_reward HTTP/1.1\r\nContent-Type: application/json\r\n"
+                 b"Content-Length: %d\r\n\r\n" % len(body) + body)
+    with connect(server) as sock:
+        # Two requests in one write: two responses, in order, on the same connection.
+        sock.sendall(b"GET /health HTTP/1.1\r\n\r\n" + by_length)
+        assert read_response(sock)[::2] == (200, b"ok\n")
+        status, _, first = read_response(sock)
+        assert status == 200
+        # The same body chunked, on the same connection.
+        chunked = b"".join(b"%x\r\n%s\r\n" % (len(piece), piece) for piece in
+                           (body[:10], body[10:]))
+        sock.sendall(b"POST /get_reward HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n" +
+                     chunked + b"0\r\n\r\n")
+        status, _, second = read_response(sock)
+        assert status == 200 and json.loads(second) == json.loads(first)
+        # Expect: 100-continue gets its interim response before the body is sent.
+        sock.sendall(b"POST /get_reward HTTP/1.1\r\nExpect: 100-continue\r\n"
+                     b"Content-Length: %d\r\n\r\n" % len(body))
+        assert stream_of(sock).read(25) == b"HTTP/1.1 100 Continue\r\n\r\n"
+        sock.sendall(body)
+        status, _, third = read_response(sock)
+        assert status == 200 and json.loads(third) == json.loads(first)
+        # HEAD: the headers of GET, no body.
+        sock.sendall(b"HEAD /health HTTP/1.1\r\n\r\nGET /health HTTP/1.1\r\nConnection: close\r\n\r\n")
+        status, headers, text = read_response(sock, method="HEAD")
+        assert (status, headers["Content-Length"], text) == (200, "3", b"")
+        status, headers, text = read_response(sock)
+        assert (status, text, headers["Connection"]) == (200, b"ok\n", "close")
+        assert closed_by_server(sock, within=3)
+
+
+def test_concurrent_requests_meet_in_the_same_engine_batches(server):
+    # OpenRLHF's current head sends one query per request, from many workers at once.
+    before = metric(server, "safrl_batches_total")
+    barrier = threading.Barrier(64)
+    replies = {}
+
+    def worker(k):
+        barrier.wait()
+        replies[k] = post(server, one_query(k))
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(64)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert all(replies[k][0] == 200 and len(replies[k][1]["rewards"]) == 1 for k in range(64))
+    batches = metric(server, "safrl_batches_total") - before
+    assert batches <= 16, batches  # 64 one-sample requests in at most 16 passes
+    # Each reward is the one the query gets alone over ZeroMQ.
+    client = Client(server.endpoint)
+    for k in (0, 31, 63):
+        [alone] = client.call({"type": "score", "samples": [
+            {"id": k, "prompt": f"Q{k}: hi?", "response": f" A: answer {k}"}]})["results"]
+        assert replies[k][1]["rewards"][0] == pytest.approx(alone["reward"], abs=1e-6)
+    client.close()
+
+
+def test_small_requests_are_not_stuck_behind_a_large_one(tmp_path):
+    with serving(tmp_path, server_yaml="  max_batch_samples: 16\n") as server:
+        large = {"query": [f"Q{k}: hi? A: a long answer {k}" for k in range(600)],
+                 "prompts": [f"Q{k}: hi?" for k in range(600)]}
+        done = {}
+
+        def send_large():
+            start = time.monotonic()
+            done["large"] = post(server, large)
+            done["large_seconds"] = time.monotonic() - start
+
+        thread = threading.Thread(target=send_large)
+        thread.start()
+        while metric(server, "safrl_samples_total") < 32:
+            time.sleep(0.01)
+        start = time.monotonic()
+        status, reply = post(server, one_query(7))
+        small_seconds = time.monotonic() - start
+        metrics_status, _, metrics_seconds = timed_get(server, "/metrics")
+        assert "large" not in done, "the large request ended too soon to tell"
+        thread.join(120)
+        assert status == 200 and done["large"][0] == 200
+        assert len(done["large"][1]["rewards"]) == 600
+        assert small_seconds < done["large_seconds"] / 4, (small_seconds, done["large_seconds"])
+        assert metrics_status == 200 and metrics_seconds < 1.0
+
+
+def test_sigterm_closes_slow_clients_and_answers_work_in_flight(tmp_path):
+    server = Server(tmp_path)
+    drippers = Dripper(server, 16, every=0.3)
+    kept = connect(server)
+    kept.sendall(b"GET /health HTTP/1.1\r\n\r\n")
+    read_response(kept)  # an idle kept-alive connection too
+    replies = []
+    thread = threading.Thread(target=lambda: replies.append((post(server, {
+        "query": [f"Q{k}: hi? A: answer {k}" for k in range(128)],
+        "prompts": [f"Q{k}: hi?" for k in range(128)]}), time.monotonic())))
+    thread.start()
+    while metric(server, "safrl_score_requests_total") < 1:
+        time.sleep(0.01)
+    assert server.stop() == 0
+    exited = time.monotonic()
+    thread.join(10)
+    drippers.close()
+    # The work in flight is answered; the slow and idle clients do not hold the exit up (they
+    # held it 25 s and more before): it follows the last reply within the two seconds' grace.
+    (status, reply), answered = replies[0]
+    assert status == 200 and len(reply["rewards"]) == 128
+    assert exited - answered < 2.5, exited - answered
+    assert closed_by_server(kept, within=1)
