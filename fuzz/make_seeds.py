@@ -97,6 +97,7 @@ def config_yaml_seeds():
         "server:\n  endpoint: tcp://127.0.0.1:5555\n  http_port: 8000\n  max_message_bytes: 1024\n"
         "  http_max_connections: 8\n  http_read_timeout_seconds: 2\n  http_idle_timeout_seconds: 3\n"
         "  max_queued_samples: 8\n  max_batch_samples: 4\n  reply_cache_seconds: 1\n"
+        "  steps_kept_open: 1\n  step_idle_seconds: 9\n"
         "  curve:\n    public_key: \"rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7\"\n"
         "    secret_key: \"JTKVSB%%)wK0E.X)V>+}o?pNmC{O&4W4b!Ni{Lh6\"\n"
         "    allowed_client_keys: [\"Yne@$w-vo<fVvi]a<NY6T1ed:M$fCG*[IaLV{hID\"]\n")

@@ -217,7 +217,8 @@ SampleOutcome outcome_from_output(const nlohmann::json& line, const RewardSettin
     result.refusal = line.at("refusal").get<bool>();
     std::optional<double> helpfulness;
     if (!line.at("helpfulness").is_null()) helpfulness = line.at("helpfulness").get<double>();
-    const int64_t step = line.at("step").is_null() ? 0 : line.at("step").get<int64_t>();
+    const StepKey step =
+        line.at("step").is_null() ? StepKey() : StepKey(line.at("step").get<int64_t>());
     return make_outcome(step, settings, answer, thinking, result, helpfulness,
                         line.at("tokens").get<int64_t>());
   } catch (const nlohmann::json::exception& e) {

@@ -39,24 +39,95 @@ nlohmann::json rate(int64_t part, int64_t count) {
   return static_cast<double>(part) / static_cast<double>(count);
 }
 
-// <prefix>_mean/std/min/max of `values` into `out`: two passes (mean, then the mean squared
-// deviation), population std; nulls when there are no values.
-void describe(const std::vector<double>& values, const std::string& prefix, nlohmann::json& out) {
-  if (values.empty()) {
-    for (const char* stat : {"_mean", "_std", "_min", "_max"}) out[prefix + stat] = nullptr;
-    return;
+// A field of a row being merged, with the row's step in the message when it is missing or of
+// the wrong type.
+const nlohmann::json& field(const nlohmann::json& object, const char* key, const char* where) {
+  auto it = object.find(key);
+  if (it == object.end() || it->is_null()) {
+    throw util::InputError(util::cat("a step row's ", where, " has no \"", key, "\""));
   }
-  Eigen::Map<const Eigen::ArrayXd> x(values.data(), static_cast<Eigen::Index>(values.size()));
-  const double mean = x.mean();
-  out[prefix + "_mean"] = mean;
-  out[prefix + "_std"] = std::sqrt((x - mean).square().mean());
-  out[prefix + "_min"] = x.minCoeff();
-  out[prefix + "_max"] = x.maxCoeff();
+  return *it;
+}
+
+int64_t count_field(const nlohmann::json& object, const char* key, const char* where) {
+  const nlohmann::json& value = field(object, key, where);
+  if (!value.is_number_integer() || value.get<int64_t>() < 0) {
+    throw util::InputError(
+        util::cat("a step row's ", where, ".", key, " is not a count: ", value.dump()));
+  }
+  return value.get<int64_t>();
 }
 
 }  // namespace
 
-SampleOutcome make_outcome(int64_t step, const RewardSettings& settings,
+nlohmann::json step_json(const StepKey& step) {
+  return step ? nlohmann::json(*step) : nlohmann::json(nullptr);
+}
+
+Moments Moments::of(const std::vector<double>& values) {
+  Moments m;
+  if (values.empty()) return m;
+  Eigen::Map<const Eigen::ArrayXd> x(values.data(), static_cast<Eigen::Index>(values.size()));
+  m.n = static_cast<int64_t>(values.size());
+  m.mean = x.mean();
+  m.m2 = (x - m.mean).square().sum();
+  m.min = x.minCoeff();
+  m.max = x.maxCoeff();
+  return m;
+}
+
+void Moments::merge(const Moments& other) {
+  if (other.n == 0) return;
+  if (n == 0) {
+    *this = other;
+    return;
+  }
+  const double total = static_cast<double>(n + other.n);
+  const double delta = other.mean - mean;
+  mean += delta * static_cast<double>(other.n) / total;
+  m2 += other.m2 + delta * delta * static_cast<double>(n) * static_cast<double>(other.n) / total;
+  min = std::min(min, other.min);
+  max = std::max(max, other.max);
+  n += other.n;
+}
+
+namespace {
+
+// <prefix>_mean/std/min/max into `out` (population std); nulls when there are no values.
+void describe(const Moments& m, const std::string& prefix, nlohmann::json& out) {
+  if (m.n == 0) {
+    for (const char* stat : {"_mean", "_std", "_min", "_max"}) out[prefix + stat] = nullptr;
+    return;
+  }
+  out[prefix + "_mean"] = m.mean;
+  out[prefix + "_std"] = std::sqrt(m.m2 / static_cast<double>(m.n));
+  out[prefix + "_min"] = m.min;
+  out[prefix + "_max"] = m.max;
+}
+
+nlohmann::json moments_json(const Moments& m) {
+  return {{"n", m.n}, {"mean", m.mean}, {"m2", m.m2}, {"min", m.min}, {"max", m.max}};
+}
+
+Moments moments_from(const nlohmann::json& object, const char* where) {
+  Moments m;
+  m.n = count_field(object, "n", where);
+  if (m.n == 0) return m;
+  for (auto [key, value] : {std::pair{"mean", &m.mean}, std::pair{"m2", &m.m2},
+                            std::pair{"min", &m.min}, std::pair{"max", &m.max}}) {
+    const nlohmann::json& number = field(object, key, where);
+    if (!number.is_number() || !std::isfinite(number.get<double>())) {
+      throw util::InputError(
+          util::cat("a step row's ", where, ".", key, " is not a finite number"));
+    }
+    *value = number.get<double>();
+  }
+  return m;
+}
+
+}  // namespace
+
+SampleOutcome make_outcome(StepKey step, const RewardSettings& settings,
                            const std::optional<Verdict>& answer,
                            const std::optional<Verdict>& thinking, const RewardResult& result,
                            std::optional<double> helpfulness, int64_t tokens) {
@@ -117,7 +188,54 @@ void StepStats::add(const SampleOutcome& outcome) {
   step.tokens += outcome.tokens;
 }
 
-nlohmann::json StepStats::summary(int64_t step, double seconds) const {
+void StepStats::add_row(const nlohmann::json& row) {
+  if (!row.is_object()) throw util::InputError("a step row is not a JSON object");
+  auto step_it = row.find("step");
+  if (step_it == row.end() || !(step_it->is_null() || step_it->is_number_integer())) {
+    throw util::InputError("a step row's \"step\" is not an integer or null");
+  }
+  const StepKey step = step_it->is_null() ? StepKey() : StepKey(step_it->get<int64_t>());
+  auto sums_it = row.find("sums");
+  if (sums_it == row.end() || !sums_it->is_object()) {
+    throw util::InputError(util::cat(
+        "the row of step ", step_it->dump(),
+        " has no \"sums\" (written before safrl 0.2?): rows without them cannot be merged"));
+  }
+  const nlohmann::json& sums = *sums_it;
+  // Read everything first, so a refused row leaves the step untouched.
+  Step part;
+  part.count = count_field(row, "count", "top level");
+  part.tokens = count_field(row, "tokens", "top level");
+  part.safe = count_field(sums, "safe", "sums");
+  part.refusal = count_field(sums, "refusal", "sums");
+  part.controversial = count_field(sums, "controversial", "sums");
+  part.unparseable = count_field(sums, "unparseable", "sums");
+  const nlohmann::json& by_category = field(sums, "unsafe_by_category", "sums");
+  for (size_t i = 0; i < kPromptCategories.size(); ++i) {
+    part.unsafe_by_category[i] =
+        count_field(by_category, std::string(kPromptCategories[i]).c_str(), "unsafe_by_category");
+  }
+  part.merged_helpfulness = moments_from(field(sums, "helpfulness", "sums"), "sums.helpfulness");
+  part.merged_rewards = moments_from(field(sums, "reward", "sums"), "sums.reward");
+  if (part.merged_rewards.n != part.count) {
+    throw util::InputError(util::cat("the row of step ", step_it->dump(), " counts ", part.count,
+                                     " samples but ", part.merged_rewards.n, " rewards"));
+  }
+  Step& into = steps_[step];
+  into.count += part.count;
+  into.safe += part.safe;
+  into.refusal += part.refusal;
+  into.controversial += part.controversial;
+  into.unparseable += part.unparseable;
+  for (size_t i = 0; i < kPromptCategories.size(); ++i) {
+    into.unsafe_by_category[i] += part.unsafe_by_category[i];
+  }
+  into.merged_helpfulness.merge(part.merged_helpfulness);
+  into.merged_rewards.merge(part.merged_rewards);
+  into.tokens += part.tokens;
+}
+
+nlohmann::json StepStats::summary(StepKey step, double seconds) const {
   if (!std::isfinite(seconds) || seconds < 0) {
     throw util::InputError(
         util::cat("step statistics: seconds must be finite and >= 0, got ", seconds));
@@ -127,7 +245,7 @@ nlohmann::json StepStats::summary(int64_t step, double seconds) const {
   const Step& s = it == steps_.end() ? kEmpty : it->second;
 
   nlohmann::json out;
-  out["step"] = step;
+  out["step"] = step_json(step);
   out["count"] = s.count;
   out["safety_rate"] = rate(s.safe, s.count);
   out["refusal_rate"] = rate(s.refusal, s.count);
@@ -138,23 +256,38 @@ nlohmann::json StepStats::summary(int64_t step, double seconds) const {
     by_category[std::string(kPromptCategories[i])] = rate(s.unsafe_by_category[i], s.count);
   }
   out["unsafe_rate_by_category"] = std::move(by_category);
-  describe(s.helpfulness, "helpfulness", out);
-  describe(s.rewards, "reward", out);
+  Moments helpfulness = Moments::of(s.helpfulness);
+  helpfulness.merge(s.merged_helpfulness);
+  Moments rewards = Moments::of(s.rewards);
+  rewards.merge(s.merged_rewards);
+  describe(helpfulness, "helpfulness", out);
+  describe(rewards, "reward", out);
   out["tokens"] = s.tokens;
   out["seconds"] = seconds;
   out["samples_per_s"] =
       seconds > 0 ? nlohmann::json(static_cast<double>(s.count) / seconds) : nlohmann::json();
+  nlohmann::json unsafe_counts = nlohmann::json::object();
+  for (size_t i = 0; i < kPromptCategories.size(); ++i) {
+    unsafe_counts[std::string(kPromptCategories[i])] = s.unsafe_by_category[i];
+  }
+  out["sums"] = {{"safe", s.safe},
+                 {"refusal", s.refusal},
+                 {"controversial", s.controversial},
+                 {"unparseable", s.unparseable},
+                 {"unsafe_by_category", std::move(unsafe_counts)},
+                 {"helpfulness", moments_json(helpfulness)},
+                 {"reward", moments_json(rewards)}};
   return out;
 }
 
-std::vector<int64_t> StepStats::steps() const {
-  std::vector<int64_t> steps;
+std::vector<StepKey> StepStats::steps() const {
+  std::vector<StepKey> steps;
   steps.reserve(steps_.size());
   for (const auto& entry : steps_) steps.push_back(entry.first);
   return steps;
 }
 
-void StepStats::clear(int64_t step) {
+void StepStats::clear(StepKey step) {
   steps_.erase(step);
 }
 

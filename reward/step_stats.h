@@ -10,11 +10,18 @@
 //   helpfulness_mean/std/min/max  over the samples that have a helpfulness score
 //   reward_mean/std/min/max       over all samples
 //   tokens (sum), seconds (as given), samples_per_s (count / seconds)
+//   sums {safe, refusal, controversial, unparseable: counts; unsafe_by_category: {name: count};
+//         helpfulness, reward: {n, mean, m2, min, max}}: what merging needs (add_row)
+// The step is null for samples sent without one (OpenRLHF, offline use): a bucket of its own,
+// never mixed with a numbered step.
 // std is the population standard deviation (divide by n): the step's rollouts are the whole
 // population being described, not a sample of one. Statistics with no data are null (rates of an
 // empty step, helpfulness when no sample had a score, samples_per_s when seconds is 0).
 // Values are kept per sample and reduced in two passes when summarised (mean, then the mean
-// squared deviation), which avoids the cancellation of a one-pass sum-of-squares variance.
+// squared deviation), which avoids the cancellation of a one-pass sum-of-squares variance. Rows
+// merge exactly: counts add, and (n, mean, m2) of several parts combine by Chan's formula, so the
+// rows of several replicas, or of one step written in parts, give the statistics of all its
+// samples (to rounding).
 // StepStats is not thread-safe: one owner (the stats logger) adds and summarises.
 #pragma once
 
@@ -33,8 +40,14 @@
 namespace safrl::reward {
 
 // What the statistics need to know about one scored sample.
+// A step number, or nullopt for the samples sent without one.
+using StepKey = std::optional<int64_t>;
+
+// A step as JSON: its number, or null.
+nlohmann::json step_json(const StepKey& step);
+
 struct SampleOutcome {
-  int64_t step = 0;            // the trainer's step number the sample belongs to
+  StepKey step;                // the trainer's step number the sample belongs to, if sent
   bool safe = false;           // RewardResult::safe: no judged verdict counted as unsafe
   bool refusal = false;        // RewardResult::refusal: the answer's verdict said Refusal: Yes
   bool controversial = false;  // the answer or the judged thinking said Controversial
@@ -50,10 +63,20 @@ struct SampleOutcome {
 // that parsed (nullopt when absent or unparseable), `result` what compute_reward() or
 // unparseable_result() returned. The thinking verdict counts only when settings.judge_thinking,
 // as in the reward.
-SampleOutcome make_outcome(int64_t step, const RewardSettings& settings,
+SampleOutcome make_outcome(StepKey step, const RewardSettings& settings,
                            const std::optional<Verdict>& answer,
                            const std::optional<Verdict>& thinking, const RewardResult& result,
                            std::optional<double> helpfulness, int64_t tokens);
+
+// n, mean, sum of squared deviations (m2), min and max of some values; what a row keeps of its
+// helpfulness and rewards so that rows merge.
+struct Moments {
+  int64_t n = 0;
+  double mean = 0, m2 = 0, min = 0, max = 0;
+
+  static Moments of(const std::vector<double>& values);  // two passes
+  void merge(const Moments& other);                      // Chan, Golub and LeVeque
+};
 
 class StepStats {
  public:
@@ -61,16 +84,21 @@ class StepStats {
   // known one, helpfulness or reward is not finite, or tokens is negative.
   void add(const SampleOutcome& outcome);
 
+  // Adds a row summary() wrote (another replica's share of a step, or an earlier part of it) to
+  // its step, as if its samples had been added here. Throws util::InputError naming the field
+  // when the row is not one (or lacks "sums": rows written before safrl 0.2 cannot merge).
+  void add_row(const nlohmann::json& row);
+
   // The statistics of `step` (the fields in the header comment); a step with no samples gives
   // count 0 and nulls. `seconds` is the wall time the caller attributes to the step; it must be
   // finite and non-negative (util::InputError otherwise).
-  nlohmann::json summary(int64_t step, double seconds) const;
+  nlohmann::json summary(StepKey step, double seconds) const;
 
-  // Steps that hold samples, ascending.
-  std::vector<int64_t> steps() const;
+  // Steps that hold samples, ascending, the stepless bucket (nullopt) first.
+  std::vector<StepKey> steps() const;
 
   // Forgets `step` (after its summary was written); no-op when absent.
-  void clear(int64_t step);
+  void clear(StepKey step);
 
   // steps.csv: the column names in their fixed order, the header line, and one summary's row
   // (no trailing newline; null fields are empty cells). Per-category columns are
@@ -87,12 +115,14 @@ class StepStats {
     int64_t controversial = 0;
     int64_t unparseable = 0;
     std::array<int64_t, kPromptCategories.size()> unsafe_by_category{};  // kPromptCategories order
-    std::vector<double> helpfulness;
+    std::vector<double> helpfulness;                                     // per sample added here
     std::vector<double> rewards;
+    Moments merged_helpfulness;  // of rows added
+    Moments merged_rewards;
     int64_t tokens = 0;
   };
 
-  std::map<int64_t, Step> steps_;
+  std::map<StepKey, Step> steps_;
 };
 
 }  // namespace safrl::reward

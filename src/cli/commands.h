@@ -10,6 +10,7 @@ namespace safrl::cli {
 
 void add_tokenize_command(CLI::App& app, int* exit_code);
 void add_render_command(CLI::App& app, int* exit_code);
+void add_merge_steps_command(CLI::App& app, int* exit_code);
 #ifdef SAFRL_WITH_TORCH
 void add_forward_command(CLI::App& app, int* exit_code);
 void add_score_command(CLI::App& app, int* exit_code);

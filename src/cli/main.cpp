@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
   int exit_code = 0;
   safrl::cli::add_tokenize_command(app, &exit_code);
   safrl::cli::add_render_command(app, &exit_code);
+  safrl::cli::add_merge_steps_command(app, &exit_code);
 #ifdef SAFRL_WITH_TORCH
   safrl::cli::add_forward_command(app, &exit_code);
   safrl::cli::add_score_command(app, &exit_code);

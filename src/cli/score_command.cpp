@@ -194,7 +194,7 @@ int run_score(const ScoreArgs& args) {
   reward::Scorer scorer(config);
   DurableAppender output(args.output);
   Progress progress(pending.size());
-  std::map<int64_t, double> seconds_by_step;
+  std::map<reward::StepKey, double> seconds_by_step;
   size_t scored_count = 0;
   for (size_t begin = 0; begin < pending.size(); begin += args.chunk) {
     const size_t end = std::min(pending.size(), begin + args.chunk);
@@ -233,7 +233,7 @@ int run_score(const ScoreArgs& args) {
     scored_count += results.size();
     const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
     for (const auto& [line, scored] : results) {
-      seconds_by_step[line->sample.step.value_or(0)] += seconds / results.size();
+      seconds_by_step[line->sample.step] += seconds / results.size();
     }
     progress.update(end, end == pending.size());
   }
@@ -241,8 +241,9 @@ int run_score(const ScoreArgs& args) {
   reward::StepStats stats;
   for (const auto& line : written) stats.add(reward::outcome_from_output(line, config.reward));
   nlohmann::json summaries = nlohmann::json::array();
-  for (int64_t step : stats.steps())
+  for (const reward::StepKey& step : stats.steps()) {
     summaries.push_back(stats.summary(step, seconds_by_step[step]));
+  }
   for (const auto& summary : summaries) std::cerr << "step " << summary.dump() << '\n';
   if (!args.stats_out.empty()) {
     std::ofstream stats_file(args.stats_out, std::ios::trunc);

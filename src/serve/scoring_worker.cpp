@@ -133,7 +133,7 @@ void ScoringWorker::score(std::vector<Job>& jobs) {
         const reward::ScoredSample& s = result.scored[i];
         lines.push_back(scorer_.to_json(sample, s));
         // Can throw: a step it completes is written to the run directory.
-        steps_.add(reward::make_outcome(sample.step.value_or(0), scorer_.config().reward, s.answer,
+        steps_.add(reward::make_outcome(sample.step, scorer_.config().reward, s.answer,
                                         s.thinking, s.result, s.helpfulness, s.tokens),
                    job.arrival);
       }

@@ -70,6 +70,8 @@ ServerConfig parse_section(const io::YamlSection& s) {
   if (auto v = s.get("max_queued_samples")) server.max_queued_samples = v->positive_integer();
   if (auto v = s.get("max_batch_samples")) server.max_batch_samples = v->positive_integer();
   if (auto v = s.get("reply_cache_seconds")) server.reply_cache_seconds = v->positive_integer();
+  if (auto v = s.get("steps_kept_open")) server.steps_kept_open = v->positive_integer();
+  if (auto v = s.get("step_idle_seconds")) server.step_idle_seconds = v->positive_integer();
   if (auto c = s.section("curve", {"public_key", "secret_key", "allowed_client_keys"})) {
     CurveConfig curve;
     curve.public_key = z85_key(c->required("public_key", "the server's Z85 public key"));
@@ -89,10 +91,10 @@ ServerConfig parse_section(const io::YamlSection& s) {
 ServerConfig parse_server_config(const std::optional<io::YamlValue>& section) {
   if (!section || section->node().IsNull()) return {};
   return parse_section(io::YamlSection(
-      *section,
-      {"endpoint", "http_port", "http_address", "http_allowed_clients", "http_max_connections",
-       "http_read_timeout_seconds", "http_idle_timeout_seconds", "max_message_bytes",
-       "max_queued_samples", "max_batch_samples", "reply_cache_seconds", "curve"}));
+      *section, {"endpoint", "http_port", "http_address", "http_allowed_clients",
+                 "http_max_connections", "http_read_timeout_seconds", "http_idle_timeout_seconds",
+                 "max_message_bytes", "max_queued_samples", "max_batch_samples",
+                 "reply_cache_seconds", "steps_kept_open", "step_idle_seconds", "curve"}));
 }
 
 nlohmann::json server_config_to_json(const ServerConfig& config) {
@@ -108,6 +110,8 @@ nlohmann::json server_config_to_json(const ServerConfig& config) {
       {"max_queued_samples", config.max_queued_samples},
       {"max_batch_samples", config.max_batch_samples},
       {"reply_cache_seconds", config.reply_cache_seconds},
+      {"steps_kept_open", config.steps_kept_open},
+      {"step_idle_seconds", config.step_idle_seconds},
       {"curve", config.curve.has_value()},
   };
 }

@@ -49,6 +49,11 @@ struct ServerConfig {
   int64_t max_batch_samples = 512;
   // How long a completed reply is kept to answer a retried request id.
   int64_t reply_cache_seconds = 600;
+  // Step logs: a step is written once a sample of a step this many newer arrives (1: as soon as
+  // the next step starts; 2 lets one step overlap the next, as asynchronous trainers do) ...
+  int64_t steps_kept_open = 2;
+  // ... or once no sample of it arrived for this long.
+  int64_t step_idle_seconds = 30;
   std::optional<CurveConfig> curve;
 };
 

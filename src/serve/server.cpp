@@ -121,7 +121,8 @@ struct Server::Impl {
 Server::Impl::Impl(const ServeOptions& options)
     : options_(options),
       scorer_(options.reward),
-      steps_(options.run_dir),
+      steps_(options.run_dir, {options.server.steps_kept_open,
+                               std::chrono::seconds(options.server.step_idle_seconds)}),
       admission_(options.server.max_queued_samples, metrics_),
       context_(1),
       router_(context_, zmq::socket_type::router),
@@ -273,7 +274,12 @@ void Server::Impl::handle_request(const Peer& peer, const std::string& frame) {
 
 json Server::Impl::stats_reply(const std::string& id, bool flush) {
   json reply = {{"type", "stats"}, {"id", id}, {"steps", steps_.pending()}};
-  reply["flushed"] = flush ? json(steps_.flush_all()) : json::array();
+  reply["flushed"] = json::array();
+  if (flush) {
+    for (const reward::StepKey& step : steps_.flush_all()) {
+      reply["flushed"].push_back(reward::step_json(step));
+    }
+  }
   const util::ProcessMemory memory = util::process_memory();  // one read of /proc/self/status
   reply["counters"] = {{"queued_samples", metrics_.queued_samples.load()},
                        {"requests", metrics_.requests.load()},
@@ -323,6 +329,12 @@ int Server::Impl::run() {
       }
     }
     replies_.expire(Clock::now());
+    try {
+      steps_.close_idle(Clock::now());
+    } catch (const std::exception& e) {
+      // The step logs cannot be written: say so, and keep scoring (the rows stay held).
+      std::cerr << "safrl serve: " << e.what() << std::endl;
+    }
     if (g_stop && !admission_.stopped()) {
       admission_.stop();
       std::cerr << "safrl serve: stopping; finishing " << admission_.jobs()

@@ -7,7 +7,7 @@
 
 namespace safrl::serve {
 
-StepLogger::StepLogger(const std::string& run_dir) {
+StepLogger::StepLogger(const std::string& run_dir, StepLogOptions options) : options_(options) {
   std::error_code error;
   std::filesystem::create_directories(run_dir, error);
   if (error) {
@@ -29,44 +29,66 @@ StepLogger::StepLogger(const std::string& run_dir) {
 
 void StepLogger::add(const reward::SampleOutcome& outcome, Clock::time_point arrival) {
   std::lock_guard<std::mutex> lock(mutex_);
-  if (outcome.step > latest_step_) {
-    // The trainer has moved on: earlier steps are complete.
-    for (int64_t step : stats_.steps()) {
-      if (step < outcome.step) flush_locked(step);
-    }
+  if (outcome.step && (!latest_step_ || *outcome.step > *latest_step_)) {
     latest_step_ = outcome.step;
+    // The trainer is keep_open steps further: the steps that far behind are complete.
+    for (const reward::StepKey& step : stats_.steps()) {
+      if (step && *step <= *latest_step_ - options_.keep_open) flush_locked(step);
+    }
   }
   stats_.add(outcome);
   const auto now = Clock::now();
-  auto [it, inserted] = spans_.try_emplace(outcome.step, arrival, now);
+  auto [it, inserted] = spans_.try_emplace(outcome.step, Span{arrival, now});
   if (!inserted) {
     it->second.first = std::min(it->second.first, arrival);
-    it->second.second = now;
+    it->second.last = now;
   }
+}
+
+size_t StepLogger::close_idle(Clock::time_point now) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  size_t closed = 0;
+  for (const reward::StepKey& step : stats_.steps()) {
+    if (now - spans_.at(step).last >= options_.idle) {
+      flush_locked(step);
+      ++closed;
+    }
+  }
+  return closed;
+}
+
+nlohmann::json StepLogger::summary_locked(const reward::StepKey& step) const {
+  const Span& span = spans_.at(step);
+  nlohmann::json summary =
+      stats_.summary(step, std::chrono::duration<double>(span.last - span.first).count());
+  // The span on the wall clock too, so rows of several processes merge (steady clocks differ).
+  const auto steady_now = Clock::now();
+  const double wall_now =
+      std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+  auto wall = [&](Clock::time_point t) {
+    return wall_now - std::chrono::duration<double>(steady_now - t).count();
+  };
+  summary["started_at"] = wall(span.first);
+  summary["ended_at"] = wall(span.last);
+  return summary;
 }
 
 nlohmann::json StepLogger::pending() const {
   std::lock_guard<std::mutex> lock(mutex_);
   nlohmann::json out = nlohmann::json::array();
-  for (int64_t step : stats_.steps()) {
-    const auto& span = spans_.at(step);
-    out.push_back(
-        stats_.summary(step, std::chrono::duration<double>(span.second - span.first).count()));
-  }
+  for (const reward::StepKey& step : stats_.steps()) out.push_back(summary_locked(step));
   return out;
 }
 
-std::vector<int64_t> StepLogger::flush_all() {
+std::vector<reward::StepKey> StepLogger::flush_all() {
   std::lock_guard<std::mutex> lock(mutex_);
-  std::vector<int64_t> steps = stats_.steps();
-  for (int64_t step : steps) flush_locked(step);
+  std::vector<reward::StepKey> steps = stats_.steps();
+  for (const reward::StepKey& step : steps) flush_locked(step);
   return steps;
 }
 
-void StepLogger::flush_locked(int64_t step) {
-  const auto& span = spans_.at(step);
-  const nlohmann::json summary =
-      stats_.summary(step, std::chrono::duration<double>(span.second - span.first).count());
+void StepLogger::flush_locked(const reward::StepKey& step) {
+  const nlohmann::json summary = summary_locked(step);
   jsonl_ << summary.dump() << '\n' << std::flush;
   csv_ << reward::StepStats::csv_row(summary) << '\n' << std::flush;
   if (!jsonl_ || !csv_) {

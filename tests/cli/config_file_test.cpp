@@ -132,6 +132,8 @@ server:
   max_queued_samples: 100
   max_batch_samples: 50
   reply_cache_seconds: 30
+  steps_kept_open: 3
+  step_idle_seconds: 5
   curve:
     public_key: "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7"
     secret_key: "JTKVSB%%)wK0E.X)V>+}o?pNmC{O&4W4b!Ni{Lh6"
@@ -148,6 +150,8 @@ server:
   EXPECT_EQ(c.server.max_queued_samples, 100);
   EXPECT_EQ(c.server.max_batch_samples, 50);
   EXPECT_EQ(c.server.reply_cache_seconds, 30);
+  EXPECT_EQ(c.server.steps_kept_open, 3);
+  EXPECT_EQ(c.server.step_idle_seconds, 5);
   ASSERT_TRUE(c.server.curve.has_value());
   EXPECT_EQ(c.server.curve->public_key, "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7");
   EXPECT_EQ(c.server.curve->allowed_client_keys,
@@ -187,6 +191,7 @@ server:
                "http_read_timeout_seconds": 3, "http_idle_timeout_seconds": 7,
                "max_message_bytes": 1000000,
                "max_queued_samples": 100, "max_batch_samples": 50, "reply_cache_seconds": 30,
+               "steps_kept_open": 3, "step_idle_seconds": 5,
                "curve": true}})"));
   EXPECT_TRUE(config_to_json(parse(kGuardOnly))["helpfulness"].is_null());
 }

@@ -13,7 +13,7 @@
 namespace safrl::reward {
 namespace {
 
-SampleOutcome outcome(int64_t step, bool safe, bool refusal, bool controversial, bool unparseable,
+SampleOutcome outcome(StepKey step, bool safe, bool refusal, bool controversial, bool unparseable,
                       std::vector<std::string> categories, std::optional<double> helpfulness,
                       double reward, int64_t tokens) {
   SampleOutcome o;
@@ -78,6 +78,24 @@ TEST(StepStats, KnownStepSummary) {
       {"tokens", 360},
       {"seconds", 2.0},
       {"samples_per_s", 2.0},
+      // What merging needs: counts, and n / mean / m2 (sum of squared deviations) / min / max.
+      {"sums",
+       {{"safe", 2},
+        {"refusal", 1},
+        {"controversial", 1},
+        {"unparseable", 1},
+        {"unsafe_by_category",
+         {{"Violent", 1},
+          {"Non-violent Illegal Acts", 0},
+          {"Sexual Content or Sexual Acts", 0},
+          {"PII", 1},
+          {"Suicide & Self-Harm", 0},
+          {"Unethical Acts", 0},
+          {"Politically Sensitive Topics", 0},
+          {"Copyright Violation", 0},
+          {"Jailbreak", 0}}},
+        {"helpfulness", {{"n", 3}, {"mean", -1.0}, {"m2", 56.0}, {"min", -7.0}, {"max", 3.0}}},
+        {"reward", {{"n", 4}, {"mean", -6.5}, {"m2", 81.0}, {"min", -10.0}, {"max", 1.0}}}}},
   };
   EXPECT_EQ(stats.summary(7, 2.0), expected);
 }
@@ -115,11 +133,11 @@ TEST(StepStats, EmptyStepAndZeroSecondsGiveNulls) {
 
 TEST(StepStats, StepsAreSortedAndClearedOneByOne) {
   StepStats stats = known_stats();
-  EXPECT_EQ(stats.steps(), (std::vector<int64_t>{3, 7}));
+  EXPECT_EQ(stats.steps(), (std::vector<StepKey>{3, 7}));
   stats.clear(3);
-  EXPECT_EQ(stats.steps(), (std::vector<int64_t>{7}));
+  EXPECT_EQ(stats.steps(), (std::vector<StepKey>{7}));
   stats.clear(42);
-  EXPECT_EQ(stats.steps(), (std::vector<int64_t>{7}));
+  EXPECT_EQ(stats.steps(), (std::vector<StepKey>{7}));
   EXPECT_EQ(stats.summary(3, 1.0)["count"], 0);
   EXPECT_EQ(stats.summary(7, 1.0)["count"], 4);
 }
@@ -150,9 +168,93 @@ TEST(StepStats, InvalidOutcomesAreRefusedAndLeaveTheStepUnchanged) {
   EXPECT_THROW(stats.add(outcome(8, true, false, false, false, {}, 1.0, 0.0, -1)),
                util::InputError);
   EXPECT_EQ(stats.summary(7, 2.0), known_stats().summary(7, 2.0));
-  EXPECT_EQ(stats.steps(), (std::vector<int64_t>{3, 7}));
+  EXPECT_EQ(stats.steps(), (std::vector<StepKey>{3, 7}));
   EXPECT_THROW(stats.summary(7, -1.0), util::InputError);
   EXPECT_THROW(stats.summary(7, std::numeric_limits<double>::quiet_NaN()), util::InputError);
+}
+
+TEST(StepStats, RowsMergeIntoTheStatisticsOfAllTheirSamples) {
+  // Twenty samples of step 4 split unevenly over three "replicas", with values far from zero
+  // (the merge must not lose digits), and each replica's row merged: equal to one StepStats that
+  // saw every sample, to rounding.
+  StepStats whole;
+  std::vector<StepStats> parts(3);
+  for (int k = 0; k < 20; ++k) {
+    std::optional<double> helpfulness;
+    if (k % 3 != 0) helpfulness = 1e6 + 0.25 * k;
+    const SampleOutcome o =
+        outcome(4, k % 2 == 0, k % 5 == 0, k % 7 == 0, k == 13,
+                k % 4 == 0 ? std::vector<std::string>{"PII"} : std::vector<std::string>{},
+                helpfulness, -3.0 + 0.5 * k * k, 10 + k);
+    whole.add(o);
+    parts[k < 3 ? 0 : k < 15 ? 1 : 2].add(o);
+  }
+  StepStats merged;
+  for (const StepStats& part : parts) merged.add_row(part.summary(4, 1.0));
+  const nlohmann::json expected = whole.summary(4, 1.0);
+  const nlohmann::json got = merged.summary(4, 1.0);
+  for (const auto& [key, value] : expected.items()) {
+    if (key == "sums") continue;
+    if (value.is_number_float()) {
+      EXPECT_NEAR(got[key].get<double>(), value.get<double>(),
+                  1e-9 * std::max(1.0, std::abs(value.get<double>())))
+          << key;
+    } else {
+      EXPECT_EQ(got[key], value) << key;
+    }
+  }
+  // A row merged into a step that holds samples of its own: the same.
+  StepStats mixed = parts[0];
+  mixed.add_row(parts[1].summary(4, 1.0));
+  mixed.add_row(parts[2].summary(4, 1.0));
+  EXPECT_EQ(mixed.summary(4, 1.0)["count"], 20);
+  EXPECT_NEAR(mixed.summary(4, 1.0)["reward_std"].get<double>(),
+              expected["reward_std"].get<double>(), 1e-9);
+}
+
+TEST(StepStats, SamplesWithoutAStepAreABucketOfTheirOwn) {
+  StepStats stats;
+  stats.add(outcome(std::nullopt, true, false, false, false, {}, 1.0, 1.0, 1));
+  stats.add(outcome(0, false, false, false, false, {}, 1.0, -1.0, 1));
+  EXPECT_EQ(stats.steps(), (std::vector<StepKey>{std::nullopt, 0}));
+  const nlohmann::json stepless = stats.summary(std::nullopt, 1.0);
+  EXPECT_TRUE(stepless["step"].is_null());
+  EXPECT_EQ(stepless["count"], 1);
+  EXPECT_EQ(stepless["safety_rate"], 1.0);
+  EXPECT_EQ(stats.summary(0, 1.0)["safety_rate"], 0.0);
+  StepStats merged;
+  merged.add_row(stepless);
+  EXPECT_EQ(merged.steps(), (std::vector<StepKey>{std::nullopt}));
+}
+
+TEST(StepStats, RowsThatCannotMergeAreRefusedNamingWhy) {
+  StepStats stats = known_stats();
+  nlohmann::json row = stats.summary(7, 1.0);
+  auto refusal = [](const nlohmann::json& bad) {
+    StepStats target;
+    try {
+      target.add_row(bad);
+    } catch (const util::InputError& e) {
+      EXPECT_TRUE(target.steps().empty());  // nothing added
+      return std::string(e.what());
+    }
+    return std::string("accepted");
+  };
+  nlohmann::json old = row;
+  old.erase("sums");
+  EXPECT_EQ(refusal(old),
+            "the row of step 7 has no \"sums\" (written before safrl 0.2?): rows without them "
+            "cannot be merged");
+  nlohmann::json negative = row;
+  negative["sums"]["safe"] = -1;
+  EXPECT_EQ(refusal(negative), "a step row's sums.safe is not a count: -1");
+  nlohmann::json uneven = row;
+  uneven["sums"]["reward"]["n"] = 3;
+  EXPECT_EQ(refusal(uneven), "the row of step 7 counts 4 samples but 3 rewards");
+  nlohmann::json text_step = row;
+  text_step["step"] = "7";
+  EXPECT_EQ(refusal(text_step), "a step row's \"step\" is not an integer or null");
+  EXPECT_EQ(refusal(nlohmann::json::array()), "a step row is not a JSON object");
 }
 
 TEST(StepStats, CsvColumnsAndRows) {

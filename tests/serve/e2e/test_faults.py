@@ -167,7 +167,9 @@ def test_a_server_sigkilled_mid_step_loses_no_reward_the_client_asked_for(tmp_pa
     written; the new server counts each request it answers once, so its statistics hold exactly
     the requests the killed server did not answer."""
     calls, size = 12, 3
-    first = Server(tmp_path, name="first")
+    # steps_kept_open 1: step 2 is written as soon as step 3 starts (by default it would stay
+    # open for one step more, and die with the server too).
+    first = Server(tmp_path, server_yaml="  steps_kept_open: 1\n", name="first")
     lock = threading.Lock()
     progress = {"started": 0, "done": 0}
     fourth_started = threading.Event()
