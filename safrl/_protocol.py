@@ -85,6 +85,7 @@ class Settings:
     max_backoff: float = 5.0
     max_samples_per_request: int = 256
     max_in_flight: int = 8
+    busy_wait: float = 600.0
 
     def __post_init__(self) -> None:
         if not (self.timeout > 0 and math.isfinite(self.timeout)):
@@ -95,6 +96,8 @@ class Settings:
             raise ValueError("backoff must be >= 0 and max_backoff >= backoff")
         if self.max_samples_per_request < 1 or self.max_in_flight < 1:
             raise ValueError("max_samples_per_request and max_in_flight must be >= 1")
+        if not (self.busy_wait >= 0 and math.isfinite(self.busy_wait)):
+            raise ValueError(f"busy_wait must be a number of seconds >= 0, got {self.busy_wait!r}")
 
     def backoff_delay(self, failures: int, retry_after_ms: Optional[int] = None) -> float:
         """Seconds to wait before retry number `failures` (1 for the first retry).
@@ -111,24 +114,40 @@ class Settings:
 
 
 class RetryState:
-    """The retry budget of one logical request (one id, every attempt)."""
+    """The retry budget of one logical request (one id, every attempt).
+
+    A `busy` answer means the server is up and will do the work: it is waited out, each time at
+    least as long as the server's retry_after_ms, until busy_wait seconds have passed since the
+    request started, without counting against `retries`. Timeouts, deadline_exceeded and
+    shutting_down count against `retries`."""
 
     def __init__(self, settings: Settings, request_id: str) -> None:
         self.settings = settings
         self.request_id = request_id
         self.failures = 0
+        self.busy = 0
         self.started = time.monotonic()
 
     def failed(self, error: SafrlError) -> float:
         """Records a failed attempt: the delay before the next one, or raises the final error."""
         if not isinstance(error, (ServerBusy, Timeout)):
             raise error
-        self.failures += 1
-        if self.failures > self.settings.retries:
-            attempts = self.failures
-            elapsed = time.monotonic() - self.started
+        elapsed = time.monotonic() - self.started
+        if error.code == "busy":
+            self.busy += 1
+            delay = self.settings.backoff_delay(self.busy, error.retry_after_ms)
+            if elapsed + delay <= self.settings.busy_wait:
+                return delay
+            give_up = True
+        else:
+            self.failures += 1
+            give_up = self.failures > self.settings.retries
+        if give_up:
+            attempts = self.failures + self.busy
+            limit = (f"busy for busy_wait={self.settings.busy_wait:g} s" if error.code == "busy"
+                     else f"retries={self.settings.retries}")
             message = (f"{error.message} (request {self.request_id}: gave up after {attempts} "
-                       f"attempt{'s' if attempts > 1 else ''} in {elapsed:.1f} s)")
+                       f"attempt{'s' if attempts > 1 else ''} in {elapsed:.1f} s, {limit})")
             if isinstance(error, ServerBusy):
                 raise ServerBusy(message, code=error.code, request_id=self.request_id,
                                  retry_after_ms=error.retry_after_ms)

@@ -31,10 +31,11 @@ class AsyncClient:
 
     def __init__(self, endpoint: proto.Endpoint = None, *, timeout: float = 60.0,
                  retries: int = 5, backoff: float = 0.2, max_backoff: float = 5.0,
-                 max_samples_per_request: int = 256, max_in_flight: int = 8) -> None:
+                 max_samples_per_request: int = 256, max_in_flight: int = 8,
+                 busy_wait: float = 600.0) -> None:
         self.endpoints = proto.resolve_endpoints(endpoint)
         self.settings = proto.Settings(timeout, retries, backoff, max_backoff,
-                                       max_samples_per_request, max_in_flight)
+                                       max_samples_per_request, max_in_flight, busy_wait)
         self._context = zmq.asyncio.Context()
         self._socket: Optional[zmq.asyncio.Socket] = None
         self._loop: Optional[asyncio.AbstractEventLoop] = None

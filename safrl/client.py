@@ -55,17 +55,20 @@ class Client:
 
     endpoint: a ZeroMQ address ("tcp://host:5555"), several separated by commas, or a list of
     them; None reads $SAFRL_ENDPOINT, else tcp://127.0.0.1:5555. timeout: seconds to wait for the
-    reply to one attempt. retries: attempts after the first on busy, deadline_exceeded,
-    shutting_down and timeouts. backoff, max_backoff: the exponential backoff between attempts.
+    reply to one attempt. retries: attempts after the first on deadline_exceeded, shutting_down and
+    timeouts. busy_wait: seconds a busy server is waited out (a busy answer is retried after the
+    server's retry_after_ms until then, not counted in retries): a trainer must not die because
+    the reward service was busy. backoff, max_backoff: the exponential backoff between attempts.
     max_samples_per_request, max_in_flight: how large calls are split and pipelined.
     """
 
     def __init__(self, endpoint: proto.Endpoint = None, *, timeout: float = 60.0,
                  retries: int = 5, backoff: float = 0.2, max_backoff: float = 5.0,
-                 max_samples_per_request: int = 256, max_in_flight: int = 8) -> None:
+                 max_samples_per_request: int = 256, max_in_flight: int = 8,
+                 busy_wait: float = 600.0) -> None:
         self.endpoints = proto.resolve_endpoints(endpoint)
         self.settings = proto.Settings(timeout, retries, backoff, max_backoff,
-                                       max_samples_per_request, max_in_flight)
+                                       max_samples_per_request, max_in_flight, busy_wait)
         self._context = zmq.Context()
         self._local = threading.local()
         self._sockets: List[zmq.Socket] = []

@@ -14,6 +14,15 @@ Refusal shutting_down() {
 Admission::Admission(int64_t max_samples, Metrics& metrics)
     : max_samples_(max_samples), metrics_(metrics) {}
 
+int64_t Admission::retry_after_ms(int64_t samples_to_drain) const {
+  // Room for the request frees up once that many queued samples are scored: at the engine's
+  // measured rate, that long (before any pass was measured, a guess that grows with the queue).
+  const double rate = metrics_.scoring_rate.load();
+  const double ms = rate > 0 ? 1000.0 * static_cast<double>(samples_to_drain) / rate
+                             : 50.0 + static_cast<double>(samples_);
+  return std::clamp<int64_t>(static_cast<int64_t>(ms), 50, 30000);
+}
+
 std::optional<Refusal> Admission::decide(int64_t samples) {
   if (stopped_) return shutting_down();
   if (samples > max_samples_) {
@@ -27,7 +36,7 @@ std::optional<Refusal> Admission::decide(int64_t samples) {
     return Refusal{ErrorCode::kBusy,
                    util::cat("the server holds ", samples_, " samples, its bound is ", max_samples_,
                              "; retry later with the same id"),
-                   std::min<int64_t>(5000, 50 + samples_)};
+                   retry_after_ms(samples_ + samples - max_samples_)};
   }
   samples_ += samples;
   ++jobs_;

@@ -3,7 +3,9 @@
 // is answered. Refusals are typed values (decisions compare error codes, never message text):
 //   shutting_down  after stop(): retry on another endpoint or later
 //   bad_request    one request holds more samples than the bound: split it
-//   busy           the bound is reached: retry later with the same id (retry_after_ms given)
+//   busy           the bound is reached: retry later with the same id; retry_after_ms is when
+//                  room for the request should be free at the engine's measured rate
+//                  (Metrics::scoring_rate), 50 ms to 30 s
 // The queued-sample gauge and the busy counter of Metrics are kept here. Thread-safe.
 #pragma once
 
@@ -42,7 +44,8 @@ class Admission {
   int64_t jobs() const;
 
  private:
-  std::optional<Refusal> decide(int64_t samples);  // with mutex_ held
+  std::optional<Refusal> decide(int64_t samples);          // with mutex_ held
+  int64_t retry_after_ms(int64_t samples_to_drain) const;  // with mutex_ held
 
   const int64_t max_samples_;
   Metrics& metrics_;

@@ -118,6 +118,13 @@ void ScoringWorker::score(std::vector<Job>& jobs) {
   }
   metrics_.last_batch_samples = scored;
   ++metrics_.batches;
+  const double pass_seconds = std::chrono::duration<double>(end - start).count();
+  if (scored > 0 && pass_seconds > 0) {
+    // An exponential average over recent passes: the engine's rate on the current load.
+    const double rate = static_cast<double>(scored) / pass_seconds;
+    const double previous = metrics_.scoring_rate.load();
+    metrics_.scoring_rate = previous > 0 ? 0.7 * previous + 0.3 * rate : rate;
+  }
   for (size_t j = 0; j < jobs.size(); ++j) {
     Job& job = jobs[j];
     reward::GroupResult& result = results[j];
@@ -133,8 +140,8 @@ void ScoringWorker::score(std::vector<Job>& jobs) {
         const reward::ScoredSample& s = result.scored[i];
         lines.push_back(scorer_.to_json(sample, s));
         // Can throw: a step it completes is written to the run directory.
-        steps_.add(reward::make_outcome(sample.step, scorer_.config().reward, s.answer,
-                                        s.thinking, s.result, s.helpfulness, s.tokens),
+        steps_.add(reward::make_outcome(sample.step, scorer_.config().reward, s.answer, s.thinking,
+                                        s.result, s.helpfulness, s.tokens),
                    job.arrival);
       }
       reply = {{{"type", "score"},

@@ -224,6 +224,11 @@ class FakeServer:
         with self._lock:
             self._actions.extend(actions)
 
+    def unplan(self) -> None:
+        """Drops the planned actions not used yet."""
+        with self._lock:
+            self._actions.clear()
+
     def ids(self, kind: Optional[str] = None) -> List[str]:
         """Request ids in arrival order (retries appear once per attempt)."""
         with self._lock:

@@ -78,17 +78,19 @@ def test_busy_is_retried_with_the_same_id_after_retry_after_ms(fake):
 
 def test_endless_busy_and_lost_replies_raise_typed_errors_after_the_budget(fake):
     async def main():
-        async with safrl.AsyncClient(fake.endpoint, **dict(FAST, timeout=0.2, retries=2)) as client:
-            fake.plan(*[("busy", 1)] * 3)
-            with pytest.raises(safrl.ServerBusy):
+        async with safrl.AsyncClient(fake.endpoint, **dict(FAST, timeout=0.2, retries=2,
+                                                           busy_wait=0.3)) as client:
+            fake.plan(*[("busy", 100)] * 30)
+            with pytest.raises(safrl.ServerBusy, match="busy_wait=0.3 s"):
                 await client.score(items("x"))
+            fake.unplan()
             fake.plan(*[("drop",)] * 3)
             with pytest.raises(safrl.Timeout, match="no reply"):
                 await client.ping()
 
     run(main())
     score_ids, ping_ids = fake.ids("score"), fake.ids("ping")
-    assert len(score_ids) == 3 and len(set(score_ids)) == 1
+    assert 2 <= len(score_ids) <= 5 and len(set(score_ids)) == 1
     assert len(ping_ids) == 3 and len(set(ping_ids)) == 1
 
 

@@ -55,15 +55,34 @@ def test_backoff_delays_are_jittered_capped_and_floored_by_the_hint():
     assert min(hinted) >= 0.3 and max(hinted) <= 0.33
 
 
-def test_endless_busy_raises_server_busy_after_the_budget(fake):
-    fake.plan(*[("busy", 5)] * 10)
-    with safrl.Client(fake.endpoint, **dict(FAST, retries=2)) as client:
+def test_busy_is_waited_out_beyond_the_retry_count(fake):
+    # A server busy for many answers in a row (a full queue for seconds) does not end the call:
+    # busy answers do not count against retries, only busy_wait bounds them.
+    fake.plan(*[("busy", 5)] * 12)
+    with safrl.Client(fake.endpoint, **dict(FAST, retries=2, busy_wait=60)) as client:
+        assert client.score(ITEMS) == EXPECTED
+    ids = fake.ids("score")
+    assert len(ids) == 13 and len(set(ids)) == 1
+    assert fake.counted[ids[0]] == len(ITEMS)
+
+
+def test_endless_busy_raises_server_busy_after_busy_wait(fake):
+    fake.plan(*[("busy", 50)] * 1000)
+    started = time.monotonic()
+    with safrl.Client(fake.endpoint, **dict(FAST, retries=0, busy_wait=0.5)) as client:
         with pytest.raises(safrl.ServerBusy) as caught:
             client.score(ITEMS)
-    assert caught.value.code == "busy" and caught.value.retry_after_ms == 5
-    assert "3 attempts" in str(caught.value)
+    elapsed = time.monotonic() - started
+    assert 0.4 <= elapsed < 2.0, elapsed
+    assert caught.value.code == "busy" and caught.value.retry_after_ms == 50
+    assert "busy for busy_wait=0.5 s" in str(caught.value)
     ids = fake.ids("score")
-    assert len(ids) == 3 and caught.value.request_id == ids[0] and len(set(ids)) == 1
+    assert len(ids) >= 5 and caught.value.request_id == ids[0] and len(set(ids)) == 1
+
+
+def test_busy_wait_must_be_a_number_of_seconds():
+    with pytest.raises(ValueError, match="busy_wait"):
+        safrl.Client(busy_wait=-1)
 
 
 @pytest.mark.parametrize("code", ["deadline_exceeded", "shutting_down"])

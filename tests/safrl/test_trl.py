@@ -119,6 +119,10 @@ def test_malformed_inputs_and_server_failures_raise(server):
     with pytest.raises(safrl.BadRequest, match="assistant"):
         safrl.trl.reward_func([[{"role": "user", "content": "p"}]],
                               [[{"role": "tool", "content": "x"}]])
+    # A server busy for ten answers in a row is waited out (a training step must not die of it);
+    # one that fails is an error.
     server.plan(*[("busy", 1)] * 10)
-    with pytest.raises(safrl.ServerBusy):
+    assert len(safrl.trl.reward_func(["p"], ["answer"])) == 1
+    server.plan(("error", "internal"))
+    with pytest.raises(safrl.ServerError):
         safrl.trl.reward_func(["p"], ["answer"])

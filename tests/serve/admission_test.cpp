@@ -18,8 +18,16 @@ TEST(Admission, AdmitsUpToTheBoundThenAnswersBusyWithARetryHint) {
   std::optional<Refusal> busy = admission.try_admit(1);
   ASSERT_TRUE(busy);
   EXPECT_EQ(busy->code, ErrorCode::kBusy);
-  EXPECT_EQ(busy->retry_after_ms, 60);  // 50 ms plus one per queued sample
+  EXPECT_EQ(busy->retry_after_ms, 60);  // before any pass: 50 ms plus one per queued sample
   EXPECT_EQ(metrics.busy_replies, 1);
+  // Once the engine's rate is measured: the time to score what must leave for the request to
+  // fit (here 1 + 5 - 0 = 6 samples at 20 samples/s), within 50 ms .. 30 s.
+  metrics.scoring_rate = 20.0;
+  EXPECT_EQ(admission.try_admit(6)->retry_after_ms, 300);
+  metrics.scoring_rate = 1e6;
+  EXPECT_EQ(admission.try_admit(6)->retry_after_ms, 50);
+  metrics.scoring_rate = 0.01;
+  EXPECT_EQ(admission.try_admit(6)->retry_after_ms, 30000);
   admission.release(4);
   EXPECT_FALSE(admission.try_admit(4));
   EXPECT_EQ(admission.jobs(), 2);
