@@ -4,9 +4,11 @@
         results = await asyncio.gather(*(client.score(batch, step=7) for batch in batches))
 
 One DEALER socket per client serves any number of concurrent requests: each request registers a
-future under its id and a reader task hands every reply to the future of its id. Replies to ids
-nobody waits for any more (an attempt that timed out in an earlier call) are dropped. A client is
-bound to the event loop that first uses it.
+future under its id and a reader task hands every reply to the future of its id. The reader runs
+only while a request waits, so a client left open (a trainer's module-level client) leaves no
+pending task behind when its loop goes away. Replies to ids nobody waits for any more (an attempt
+that timed out in an earlier call) are dropped. A client is bound to the event loop that first
+uses it.
 """
 from __future__ import annotations
 
@@ -134,7 +136,6 @@ class AsyncClient:
             for endpoint in self.endpoints:
                 sock.connect(endpoint)
             self._socket, self._loop = sock, loop
-            self._reader = loop.create_task(self._read(sock))
         elif loop is not self._loop:
             raise SafrlError("a safrl.AsyncClient belongs to the event loop that first used it; "
                              "create one client per event loop")
@@ -181,6 +182,8 @@ class AsyncClient:
         retry = proto.RetryState(self.settings, request_id)
         timeout = self.settings.timeout
         future = self._waiters[request_id] = loop.create_future()
+        if self._reader is None or self._reader.done():
+            self._reader = loop.create_task(self._read(sock))
         try:
             while True:
                 sent = False
@@ -209,6 +212,11 @@ class AsyncClient:
         finally:
             if self._waiters.get(request_id) is future:
                 del self._waiters[request_id]
+            if not self._waiters and self._reader is not None:
+                # Nobody waits: the reader stops (the next request starts one), so no task is
+                # left pending on a client that is never closed.
+                self._reader.cancel()
+                self._reader = None
 
 
 def _runs_here(loop: asyncio.AbstractEventLoop) -> bool:

@@ -1,6 +1,8 @@
 """safrl.AsyncClient against the fake server: concurrency on one socket, retries, errors."""
 import asyncio
 import random
+import subprocess
+import sys
 import time
 
 import pytest
@@ -175,3 +177,18 @@ def test_a_client_belongs_to_one_event_loop(fake):
     with pytest.raises(safrl.SafrlError, match="event loop"):
         run(client.ping())
     client.close_threadsafe()
+
+
+def test_a_client_never_closed_leaves_no_pending_task_at_exit(fake):
+    # A trainer's module-level client is often never closed, and its loop simply goes away:
+    # "Task was destroyed but it is pending! ... AsyncClient._read()" at exit before.
+    script = (
+        "import asyncio, safrl\n"
+        f"client = safrl.AsyncClient({fake.endpoint!r})\n"
+        "loop = asyncio.new_event_loop()\n"
+        "print(sorted(loop.run_until_complete(client.ping())))\n")
+    done = subprocess.run([sys.executable, "-X", "dev", "-c", script], capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "['time_ms']"
+    assert "pending" not in done.stderr and "destroyed" not in done.stderr, done.stderr
