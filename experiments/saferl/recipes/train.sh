@@ -30,6 +30,14 @@ case "$arm" in
   guard_only) config="$here/configs/safrl-guard_only.yaml" ;;
   hybrid) config="${HYBRID_CONFIG:-$here/configs/safrl-hybrid.yaml}" ;;
 esac
+# A relative HYBRID_CONFIG is the caller's path if it exists there, else one under recipes/
+# (the docs write HYBRID_CONFIG=configs/safrl-hybrid-worldpm.yaml).
+if [ ! -f "$config" ] && [ -f "$here/$config" ]; then config="$here/$config"; fi
+if [ ! -f "$config" ]; then
+  echo "no config $config (HYBRID_CONFIG is read from the current directory or recipes/)" >&2
+  exit 2
+fi
+config="$(cd "$(dirname "$config")" && pwd)/$(basename "$config")"
 case "$ALGO" in
   # GSPO (Zheng et al. 2025): sequence-level ratio and clipping, with the paper's clip range.
   gspo) algo=(actor_rollout_ref.actor.policy_loss.loss_mode=gspo
