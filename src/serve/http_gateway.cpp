@@ -383,6 +383,8 @@ void HttpGateway::Impl::on_readable(uint64_t id, Connection& c, Clock::time_poin
     if (n > 0) {
       if (c.state == State::kLingering) continue;
       read_requests(id, c, std::string_view(buffer, static_cast<size_t>(n)), now);
+      // An answer that could not be sent closes the connection: `c` is gone then.
+      if (!connections_.count(id)) return;
       if (c.state != State::kReading) return;  // one request at a time; the rest stays queued
       continue;
     }
