@@ -44,6 +44,9 @@ constexpr auto kAdmissionRetry = std::chrono::milliseconds(5);
 // that a small request arriving meanwhile waits for at most two parts.
 constexpr size_t kPartsInFlight = 2;
 constexpr size_t kReadChunk = 64 << 10;
+// A body must keep arriving at this rate on average (after one read timeout's grace), so a client
+// that sends a byte just before each timeout cannot hold a connection and its bytes for good.
+constexpr double kMinBodyBytesPerSecond = 16 << 10;
 
 std::string system_error(const char* what) {
   return util::cat(what, ": ", std::strerror(errno));
@@ -113,16 +116,17 @@ enum class State {
 };
 
 struct Connection {
-  Connection(int socket, std::string address, bool allowed_client, HttpLimits limits)
-      : fd(socket), peer(std::move(address)), allowed(allowed_client), reader(limits) {}
+  Connection(int socket, std::string address, bool is_refused, HttpLimits limits)
+      : fd(socket), peer(std::move(address)), refused(is_refused), reader(limits) {}
 
   int fd;
   std::string peer;
-  bool allowed;
+  bool refused;  // answered at accept (not allowed, or over the limit); not counted as open
   HttpRequestReader reader;
   State state = State::kReading;
   Clock::time_point deadline;
-  bool started = false;  // a byte of the current request has arrived
+  Clock::time_point request_start;  // the current request's first byte
+  bool started = false;             // a byte of the current request has arrived
   bool in_body = false;
   uint64_t request = 0;
   bool keep_alive = true;
@@ -153,8 +157,16 @@ struct HttpGateway::Impl {
   void on_readable(uint64_t id, Connection& c, Clock::time_point now);
   void on_writable(uint64_t id, Connection& c, Clock::time_point now);
   void read_requests(uint64_t id, Connection& c, std::string_view bytes, Clock::time_point now);
-  // Checks a request once its headers are in, before its body is read; throws HttpError.
-  void accept_headers(Connection& c, Clock::time_point now);
+  // A request whose headers are in, before its body is read: answers 100 Continue when asked;
+  // false when the connection must close.
+  bool accept_headers(Connection& c, Clock::time_point now);
+  // Counts a body's bytes against the bound (HttpError 503 past it) and sets its deadline.
+  void track_body(Connection& c, Clock::time_point now);
+  // Runs a connection's handler; an exception ends that connection only (500 where possible).
+  void guarded(uint64_t id, Clock::time_point now, const std::function<void()>& handle);
+  // Answers a connection at accept and closes it, outside the open connections' count.
+  void refuse(int fd, const std::string& peer, HttpResponse response, Clock::time_point now);
+  size_t open_connections() const { return connections_.size() - refused_; }
   void serve(uint64_t id, Connection& c, HttpRequest request, Clock::time_point now);
   void start_post(uint64_t id, Connection& c, const HttpRequest& request, Clock::time_point now);
   void advance_post(uint64_t id, Connection& c, Clock::time_point now);
@@ -185,6 +197,7 @@ struct HttpGateway::Impl {
   std::map<uint64_t, Connection> connections_;
   uint64_t next_id_ = 1;
   size_t held_bytes_ = 0;
+  size_t refused_ = 0;           // connections in connections_ that were refused at accept
   std::vector<uint64_t> ready_;  // connections with a buffered request to read
   bool draining_ = false;
   std::optional<Clock::time_point> stop_by_;
@@ -277,8 +290,12 @@ void HttpGateway::Impl::step() {
   const bool listening = listener_ >= 0 && now >= accept_paused_until_;
   if (listening) fds.push_back({listener_, POLLIN, 0});
   for (const auto& [id, c] : connections_) {
-    if (c.state == State::kServing) continue;  // nothing to read until the reply is out
-    fds.push_back({c.fd, static_cast<short>(c.state == State::kWriting ? POLLOUT : POLLIN), 0});
+    // While its reply is computed a connection is not read (one request at a time), only
+    // watched for the client hanging up.
+    const short events = c.state == State::kWriting   ? POLLOUT
+                         : c.state == State::kServing ? POLLRDHUP
+                                                      : POLLIN;
+    fds.push_back({c.fd, events, 0});
     ids.push_back(id);
   }
   const int timeout = static_cast<int>(poll_timeout(now).count());
@@ -288,7 +305,9 @@ void HttpGateway::Impl::step() {
   now = Clock::now();
 
   if (fds[0].revents & POLLIN) {
-    for (Mailbox::Letter& letter : mailbox_->take()) on_letter(letter, now);
+    for (Mailbox::Letter& letter : mailbox_->take()) {
+      guarded(letter.connection, now, [&] { on_letter(letter, now); });
+    }
   }
   if (listening && (fds[1].revents & POLLIN)) accept_connections(now);
   const size_t first = listening ? 2 : 1;
@@ -298,11 +317,15 @@ void HttpGateway::Impl::step() {
     auto found = connections_.find(ids[k]);
     if (found == connections_.end()) continue;
     Connection& c = found->second;
-    if (c.state == State::kWriting && (events & (POLLOUT | POLLERR | POLLHUP))) {
-      on_writable(ids[k], c, now);
+    if (c.state == State::kServing && (events & (POLLRDHUP | POLLERR | POLLHUP))) {
+      // The client left (OpenRLHF timing out, say): its parts not yet queued never are, its
+      // slot and bytes are free now; parts already queued are scored and their replies dropped.
+      close_connection(ids[k]);
+    } else if (c.state == State::kWriting && (events & (POLLOUT | POLLERR | POLLHUP))) {
+      guarded(ids[k], now, [&] { on_writable(ids[k], c, now); });
     } else if ((c.state == State::kReading || c.state == State::kLingering) &&
                (events & (POLLIN | POLLERR | POLLHUP))) {
-      on_readable(ids[k], c, now);
+      guarded(ids[k], now, [&] { on_readable(ids[k], c, now); });
     }
   }
   // Requests already held (pipelined behind an answered one), then bodies waiting for room.
@@ -311,15 +334,63 @@ void HttpGateway::Impl::step() {
     ready_.pop_back();
     auto found = connections_.find(id);
     if (found != connections_.end() && found->second.state == State::kReading) {
-      read_requests(id, found->second, {}, now);
+      guarded(id, now, [&] { read_requests(id, found->second, {}, now); });
     }
   }
   for (uint64_t id : ids_where([](const Connection& c) {
          return c.state == State::kServing && c.post && c.post->waiting;
        })) {
-    advance_post(id, connections_.at(id), now);  // it may answer, never closes
+    guarded(id, now, [&] { advance_post(id, connections_.at(id), now); });
   }
   expire(now);
+}
+
+void HttpGateway::Impl::guarded(uint64_t id, Clock::time_point now,
+                                const std::function<void()>& handle) {
+  try {
+    handle();
+  } catch (const std::exception& e) {
+    // One connection's failure (a reply that cannot be built, memory) ends that connection,
+    // answered 500 where it still can be, never the others nor the thread.
+    std::cerr << "safrl serve: HTTP: " << e.what() << std::endl;
+    auto found = connections_.find(id);
+    if (found == connections_.end()) return;
+    Connection& c = found->second;
+    if (c.state == State::kReading || c.state == State::kServing) {
+      try {
+        c.keep_alive = false;
+        respond_error(id, c, 500, ErrorCode::kInternal,
+                      util::cat("the HTTP gateway failed: ", e.what()), now);
+        return;
+      } catch (const std::exception&) {
+      }
+    }
+    close_connection(id);
+  }
+}
+
+void HttpGateway::Impl::refuse(int fd, const std::string& peer, HttpResponse response,
+                               Clock::time_point now) {
+  ++metrics_.requests;
+  response.close = true;
+  if (refused_ >= static_cast<size_t>(config_.http_max_connections)) {
+    // Too many refusals at once as well: best effort, then close.
+    ++metrics_.error_replies;
+    const std::string bytes = serialize(response);
+    [[maybe_unused]] const ssize_t n =
+        ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    ::close(fd);
+    return;
+  }
+  // Answered and closed like any reply (written, then what the client sends read and dropped
+  // for a moment so the answer is not reset away), without taking an open connection's slot.
+  const uint64_t id = next_id_++;
+  Connection& c =
+      connections_.try_emplace(id, fd, peer, /*is_refused=*/true, limits_).first->second;
+  ++refused_;
+  c.keep_alive = false;
+  c.state = State::kServing;
+  respond(id, c, std::move(response), now);
 }
 
 void HttpGateway::Impl::accept_connections(Clock::time_point now) {
@@ -337,31 +408,32 @@ void HttpGateway::Impl::accept_connections(Clock::time_point now) {
     }
     char text[INET_ADDRSTRLEN] = {};
     ::inet_ntop(AF_INET, &address.sin_addr, text, sizeof text);
-    if (static_cast<int64_t>(connections_.size()) >= config_.http_max_connections) {
-      ++metrics_.requests;
-      ++metrics_.error_replies;
-      HttpResponse refusal =
-          json_error(503, ErrorCode::kBusy,
-                     util::cat("the server has ", config_.http_max_connections,
-                               " HTTP connections open (server.http_max_connections); retry later"),
-                     1000);
-      refusal.close = true;
-      const std::string bytes = serialize(refusal);
-      [[maybe_unused]] const ssize_t n =
-          ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
-      ::shutdown(fd, SHUT_WR);
-      ::close(fd);
-      continue;
-    }
     const int on = 1;
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
     const auto& allowed = config_.http_allowed_clients;
-    const bool is_allowed =
-        allowed.empty() || std::find(allowed.begin(), allowed.end(), text) != allowed.end();
+    if (!allowed.empty() && std::find(allowed.begin(), allowed.end(), text) == allowed.end()) {
+      // Refused before anything is read: such a client cannot hold a slot.
+      refuse(fd, text,
+             json_error(403, ErrorCode::kBadRequest,
+                        util::cat("client ", text, " is not in server.http_allowed_clients")),
+             now);
+      continue;
+    }
+    if (open_connections() >= static_cast<size_t>(config_.http_max_connections)) {
+      refuse(fd, text,
+             json_error(503, ErrorCode::kBusy,
+                        util::cat("the server has ", config_.http_max_connections,
+                                  " HTTP connections open (server.http_max_connections); retry "
+                                  "later"),
+                        1000),
+             now);
+      continue;
+    }
     const uint64_t id = next_id_++;
     Connection& c =
-        connections_.try_emplace(id, fd, std::string(text), is_allowed, limits_).first->second;
-    metrics_.http_connections = static_cast<int64_t>(connections_.size());
+        connections_.try_emplace(id, fd, std::string(text), /*is_refused=*/false, limits_)
+            .first->second;
+    metrics_.http_connections = static_cast<int64_t>(open_connections());
     start_reading(id, c, now, /*fresh=*/true);
   }
 }
@@ -371,6 +443,7 @@ void HttpGateway::Impl::start_reading(uint64_t id, Connection& c, Clock::time_po
   c.state = State::kReading;
   c.started = false;
   c.in_body = false;
+  c.head_only = false;
   // A new connection must bring its request promptly; a kept-alive one may idle longer.
   c.deadline = now + (fresh ? read_timeout_ : idle_timeout_);
   if (c.reader.buffered() > 0) ready_.push_back(id);
@@ -424,15 +497,16 @@ void HttpGateway::Impl::read_requests(uint64_t id, Connection& c, std::string_vi
                                       Clock::time_point now) {
   try {
     HttpRequestReader::Progress progress = c.reader.feed(bytes);
-    if (c.in_body && !bytes.empty()) c.deadline = now + read_timeout_;
     if (!c.started && c.reader.started()) {
       c.started = true;
-      c.deadline = now + read_timeout_;
+      c.request_start = now;
+      c.deadline = now + read_timeout_;  // for the request line and headers
     }
     while (progress == HttpRequestReader::Progress::kHeadersDone) {
-      accept_headers(c, now);
+      if (!accept_headers(c, now)) return close_connection(id);
       progress = c.reader.feed();
     }
+    if (c.in_body) track_body(c, now);
     if (progress == HttpRequestReader::Progress::kComplete) {
       serve(id, c, c.reader.take(), now);
     }
@@ -447,26 +521,37 @@ void HttpGateway::Impl::read_requests(uint64_t id, Connection& c, std::string_vi
   }
 }
 
-void HttpGateway::Impl::accept_headers(Connection& c, Clock::time_point now) {
+bool HttpGateway::Impl::accept_headers(Connection& c, Clock::time_point now) {
   c.in_body = true;
-  c.deadline = now + read_timeout_;
-  const HttpRequest& request = c.reader.request();
-  if (!c.allowed) {
-    throw HttpError(403, util::cat("client ", c.peer, " is not in server.http_allowed_clients"));
-  }
-  const uint64_t declared = request.content_length.value_or(0);
-  if (held_bytes_ + declared > max_held_bytes_) {
-    throw HttpError(
-        503, util::cat("the server holds ", held_bytes_, " bytes of HTTP requests; its bound is ",
-                       max_held_bytes_, " (4 x server.max_message_bytes); retry later"));
-  }
-  hold(c, static_cast<size_t>(declared));
-  if (request.expect_continue) {
+  track_body(c, now);
+  if (c.reader.request().expect_continue) {
     static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-    // Best effort: a client that gets no 100 sends its body after its own short wait.
-    [[maybe_unused]] const ssize_t n =
-        ::send(c.fd, kContinue.data(), kContinue.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    // A client that gets no 100 sends its body after its own short wait; a 100 cut short
+    // would break the stream, so that connection is closed.
+    const ssize_t n = ::send(c.fd, kContinue.data(), kContinue.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n > 0 && static_cast<size_t>(n) < kContinue.size()) return false;
   }
+  return true;
+}
+
+void HttpGateway::Impl::track_body(Connection& c, Clock::time_point now) {
+  // Bytes are counted as they arrive (a declared length costs nothing), against the bound on
+  // what all requests hold together.
+  const size_t received = c.reader.request().body.size();
+  if (received > c.held_bytes) {
+    if (held_bytes_ - c.held_bytes + received > max_held_bytes_) {
+      throw HttpError(
+          503, util::cat("the server holds ", held_bytes_, " bytes of HTTP requests; its bound is ",
+                         max_held_bytes_, " (4 x server.max_message_bytes); retry later"));
+    }
+    hold(c, received);
+  }
+  // No pause longer than the read timeout, and the body's average rate at least
+  // kMinBodyBytesPerSecond after one read timeout's grace.
+  const auto by_rate = c.request_start + read_timeout_ +
+                       std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(
+                           static_cast<double>(received) / kMinBodyBytesPerSecond));
+  c.deadline = std::min(now + read_timeout_, by_rate);
 }
 
 void HttpGateway::Impl::hold(Connection& c, size_t bytes) {
@@ -648,8 +733,9 @@ void HttpGateway::Impl::close_connection(uint64_t id) {
   if (found == connections_.end()) return;
   hold(found->second, 0);
   ::close(found->second.fd);
+  if (found->second.refused) --refused_;
   connections_.erase(found);
-  metrics_.http_connections = static_cast<int64_t>(connections_.size());
+  metrics_.http_connections = static_cast<int64_t>(open_connections());
 }
 
 std::vector<uint64_t> HttpGateway::Impl::ids_where(

@@ -94,6 +94,9 @@ std::optional<std::string_view> HttpRequestReader::next_line(size_t max_bytes, c
   }
   std::string_view line(buffer_.data() + position_, newline - position_);
   if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  if (line.size() > max_bytes) {  // the whole line arrived in one read
+    throw HttpError(400, util::cat("the ", what, " is longer than ", max_bytes, " bytes"));
+  }
   position_ = newline + 1;
   return line;
 }
@@ -155,11 +158,17 @@ HttpRequestReader::Progress HttpRequestReader::feed(std::string_view bytes) {
       case Stage::kChunkSize: {
         const auto line = next_line(kMaxChunkLine, "chunk size line");
         if (!line) return Progress::kNeedMore;
-        const std::string_view digits = trim(line->substr(0, line->find(';')));
-        if (digits.empty() || !std::all_of(digits.begin(), digits.end(), [](char c) {
-              return std::isxdigit(static_cast<unsigned char>(c));
+        // chunk-size [ws] [; extensions]: hexadecimal digits first, nothing else before them.
+        const size_t digits_end =
+            std::min(line->size(), line->find_first_not_of("0123456789abcdefABCDEF"));
+        const std::string_view digits = line->substr(0, digits_end);
+        const std::string_view rest = trim(line->substr(digits_end));
+        if (digits.empty() || (!rest.empty() && rest.front() != ';') ||
+            std::any_of(rest.begin(), rest.end(), [](char c) {
+              return (static_cast<unsigned char>(c) < ' ' && c != '\t') || c == 127;
             })) {
-          throw HttpError(400, util::cat("the chunk size ", quoted(*line), " is not hexadecimal"));
+          throw HttpError(400, util::cat("the chunk size line ", quoted(*line),
+                                         " is not HEX-SIZE [; extensions]"));
         }
         const std::string_view significant =
             digits.substr(std::min(digits.size(), digits.find_first_not_of('0')));
@@ -203,7 +212,11 @@ HttpRequestReader::Progress HttpRequestReader::feed(std::string_view bytes) {
           throw HttpError(
               431, util::cat("the trailer section is over ", limits_.max_header_bytes, " bytes"));
         }
-        if (line->empty()) stage_ = Stage::kComplete;  // trailers are read and dropped
+        if (line->empty()) {
+          stage_ = Stage::kComplete;  // trailers are read and dropped
+        } else {
+          check_field_line(*line);
+        }
         break;
       }
       case Stage::kComplete:
@@ -273,7 +286,7 @@ void HttpRequestReader::read_request_line(std::string_view line) {
   request_.target = target;
 }
 
-void HttpRequestReader::read_header_line(std::string_view line) {
+size_t HttpRequestReader::check_field_line(std::string_view line) {
   if (line.front() == ' ' || line.front() == '\t') {
     throw HttpError(400, "folded header lines (a line starting with a space) are not accepted");
   }
@@ -288,6 +301,12 @@ void HttpRequestReader::read_header_line(std::string_view line) {
     throw HttpError(
         400, util::cat("the header ", quoted(line.substr(0, colon)), " holds control characters"));
   }
+  return colon;
+}
+
+void HttpRequestReader::read_header_line(std::string_view line) {
+  const size_t colon = check_field_line(line);
+  const std::string_view value = trim(line.substr(colon + 1));
   if (request_.headers.size() >= limits_.max_headers) {
     throw HttpError(431, util::cat("the request has more than ", limits_.max_headers, " headers"));
   }
@@ -321,7 +340,9 @@ void HttpRequestReader::finish_head() {
         length = parsed;
       }
     } else if (name == "transfer-encoding") {
-      for (std::string_view element : list_elements(value)) codings.push_back(lower(element));
+      const auto elements = list_elements(value);
+      if (elements.empty()) throw HttpError(400, "an empty Transfer-Encoding header");
+      for (std::string_view element : elements) codings.push_back(lower(element));
     } else if (name == "connection") {
       for (std::string_view element : list_elements(value)) {
         const std::string option = lower(element);
@@ -361,7 +382,9 @@ void HttpRequestReader::finish_head() {
   }
   request_.content_length = length.value_or(0);
   if (*request_.content_length > 0) {
-    request_.body.reserve(static_cast<size_t>(*request_.content_length));
+    // Memory follows the bytes received, not the length a client declares.
+    request_.body.reserve(
+        static_cast<size_t>(std::min<uint64_t>(*request_.content_length, 1 << 20)));
     stage_ = Stage::kBody;
   } else {
     request_.expect_continue = false;  // nothing to continue with

@@ -86,6 +86,8 @@ class HttpRequestReader {
   void read_head(size_t end);
   void read_request_line(std::string_view line);
   void read_header_line(std::string_view line);
+  // Checks a NAME: VALUE line (a header or a trailer); returns the colon's position.
+  static size_t check_field_line(std::string_view line);
   void finish_head();
   // The next line from position_ (without its line end), or nullopt while incomplete.
   std::optional<std::string_view> next_line(size_t max_bytes, const char* what);

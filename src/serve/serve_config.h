@@ -37,7 +37,8 @@ struct ServerConfig {
   // Open HTTP connections at most; one more is answered 503 and closed.
   int64_t http_max_connections = 256;
   // A request's line and headers must arrive within this many seconds of its first byte, and its
-  // body must not pause longer; a reply the client does not read for this long is dropped.
+  // body must not pause longer (and must average 16 KiB/s after that grace); a reply the client
+  // does not read for this long is dropped.
   int64_t http_read_timeout_seconds = 10;
   // A kept-alive connection with no request for this long is closed.
   int64_t http_idle_timeout_seconds = 60;

@@ -149,6 +149,17 @@ TEST(HttpRequestReader, EveryMalformedRequestHasItsStatus) {
   EXPECT_EQ(refusal_status("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"), 400);
   EXPECT_EQ(refusal_status("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nab\r\n"),
             400);
+  // Strict framing where leniency would let two parsers disagree (request smuggling).
+  EXPECT_EQ(refusal_status("POST / HTTP/1.1\r\nTransfer-Encoding: ,\r\nContent-Length: 1\r\n\r\n",
+                           small_limits(), &message),
+            400);
+  EXPECT_EQ(message, "an empty Transfer-Encoding header");
+  const std::string chunked = "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n";
+  EXPECT_EQ(refusal_status(chunked + " 3 \r\nabc\r\n0\r\n\r\n"), 400);
+  EXPECT_EQ(refusal_status(chunked + "3;a\x01b\r\nabc\r\n0\r\n\r\n"), 400);
+  EXPECT_EQ(refusal_status(chunked + "3x\r\nabc\r\n0\r\n\r\n"), 400);
+  EXPECT_EQ(refusal_status(chunked + "3 ;a=b\r\nabc\r\n0\r\nnot a trailer\r\n\r\n"), 400);
+  EXPECT_EQ(refusal_status(chunked + "3;" + std::string(5000, 'e') + "\r\nabc\r\n"), 400);
   // Headers: count, size, shape.
   std::string many = "GET / HTTP/1.1\r\n";
   for (int k = 0; k < 6; ++k) many += "X-" + std::to_string(k) + ": 1\r\n";

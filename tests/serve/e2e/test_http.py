@@ -476,3 +476,67 @@ def test_sigterm_closes_slow_clients_and_answers_work_in_flight(tmp_path):
     assert status == 200 and len(reply["rewards"]) == 128
     assert exited - answered < 2.5, exited - answered
     assert closed_by_server(kept, within=1)
+
+
+def test_bytes_are_counted_as_they_arrive_and_trickled_bodies_time_out(tmp_path):
+    # Four clients declare the largest body and trickle it: they once held the whole bound on
+    # bodies (4 x max_message_bytes) for good and every other POST got 503. Now a declared length
+    # costs nothing, and a body slower than 16 KiB/s on average ends in 408.
+    with serving(tmp_path, server_yaml="  max_message_bytes: 1000000\n"
+                                       "  http_read_timeout_seconds: 2\n") as server:
+        tricklers = [connect(server) for _ in range(4)]
+        for sock in tricklers:
+            sock.sendall(b"POST /get_reward HTTP/1.1\r\nContent-Length: 1000000\r\n\r\n{")
+        time.sleep(0.3)
+        status, reply = post(server, one_query(2))
+        assert status == 200, reply
+        started = time.monotonic()
+        for sock in tricklers:
+            sock.sendall(b" ")
+        for sock in tricklers:
+            status, _, body = read_response(sock)
+            assert status == 408, body
+        assert time.monotonic() - started < 3.5
+        for sock in tricklers:
+            sock.close()
+
+
+def test_a_client_that_hangs_up_while_scored_frees_its_slot(tmp_path):
+    with serving(tmp_path, server_yaml="  max_batch_samples: 16\n") as server:
+        body = json.dumps({"query": [f"Q{k}: hi? A: answer {k}" for k in range(400)],
+                           "prompts": [f"Q{k}: hi?" for k in range(400)]}).encode()
+        sock = connect(server)
+        sock.sendall(b"POST /get_reward HTTP/1.1\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+        while metric(server, "safrl_samples_total") < 16:
+            time.sleep(0.01)
+        sock.close()  # OpenRLHF timing out, say
+        time.sleep(0.5)
+        _, text, _ = timed_get(server, "/metrics")
+        assert "safrl_http_connections 1\n" in text  # this one only
+        # Its parts not yet queued never are: far fewer than 400 samples get scored.
+        time.sleep(1.0)
+        assert metric(server, "safrl_samples_total") < 200
+
+
+def test_head_does_not_strip_the_body_of_a_later_error(server):
+    with connect(server) as sock:
+        sock.sendall(b"HEAD /health HTTP/1.1\r\n\r\n")
+        assert read_response(sock, method="HEAD")[0] == 200
+        sock.sendall(b"GARBAGE\r\n\r\n")
+        status, headers, body = read_response(sock)
+        assert status == 400 and json.loads(body)["error"]["code"] == "bad_request"
+
+
+def test_clients_outside_the_allow_list_take_no_connection_slot(tmp_path):
+    with serving(tmp_path, server_yaml="  http_allowed_clients: [127.0.0.2]\n"
+                                       "  http_max_connections: 2\n") as server:
+        outsiders = [connect(server) for _ in range(6)]  # from 127.0.0.1: refused at once
+        for sock in outsiders:
+            status, _, body = read_response(sock)
+            assert status == 403 and b"not in server.http_allowed_clients" in body
+        with socket.create_connection(("127.0.0.1", server.http_port), timeout=10,
+                                      source_address=("127.0.0.2", 0)) as inside:
+            inside.sendall(b"GET /health HTTP/1.1\r\n\r\n")
+            assert read_response(inside)[::2] == (200, b"ok\n")
+        for sock in outsiders:
+            sock.close()
