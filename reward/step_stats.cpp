@@ -188,7 +188,7 @@ void StepStats::add(const SampleOutcome& outcome) {
   step.tokens += outcome.tokens;
 }
 
-void StepStats::add_row(const nlohmann::json& row) {
+StepKey StepStats::add_row(const nlohmann::json& row) {
   if (!row.is_object()) throw util::InputError("a step row is not a JSON object");
   auto step_it = row.find("step");
   if (step_it == row.end() || !(step_it->is_null() || step_it->is_number_integer())) {
@@ -233,6 +233,7 @@ void StepStats::add_row(const nlohmann::json& row) {
   into.merged_helpfulness.merge(part.merged_helpfulness);
   into.merged_rewards.merge(part.merged_rewards);
   into.tokens += part.tokens;
+  return step;
 }
 
 nlohmann::json StepStats::summary(StepKey step, double seconds) const {

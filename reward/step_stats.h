@@ -87,7 +87,8 @@ class StepStats {
   // Adds a row summary() wrote (another replica's share of a step, or an earlier part of it) to
   // its step, as if its samples had been added here. Throws util::InputError naming the field
   // when the row is not one (or lacks "sums": rows written before safrl 0.2 cannot merge).
-  void add_row(const nlohmann::json& row);
+  // Returns the row's step.
+  StepKey add_row(const nlohmann::json& row);
 
   // The statistics of `step` (the fields in the header comment); a step with no samples gives
   // count 0 and nulls. `seconds` is the wall time the caller attributes to the step; it must be

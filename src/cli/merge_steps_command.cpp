@@ -49,9 +49,7 @@ int merge_steps(const std::vector<std::string>& inputs, const std::string& out_d
       if (text.find_first_not_of(" \t\r") == std::string::npos) continue;
       try {
         const nlohmann::json row = nlohmann::json::parse(text);
-        stats.add_row(row);
-        const reward::StepKey step =
-            row["step"].is_null() ? reward::StepKey() : reward::StepKey(row["step"].get<int64_t>());
+        const reward::StepKey step = stats.add_row(row);
         const bool wall = row.contains("started_at") && row["started_at"].is_number() &&
                           row.contains("ended_at") && row["ended_at"].is_number();
         auto [it, inserted] = spans.try_emplace(step);

@@ -116,11 +116,10 @@ enum class State {
 };
 
 struct Connection {
-  Connection(int socket, std::string address, bool is_refused, HttpLimits limits)
-      : fd(socket), peer(std::move(address)), refused(is_refused), reader(limits) {}
+  Connection(int socket, bool is_refused, HttpLimits limits)
+      : fd(socket), refused(is_refused), reader(limits) {}
 
   int fd;
-  std::string peer;
   bool refused;  // answered at accept (not allowed, or over the limit); not counted as open
   HttpRequestReader reader;
   State state = State::kReading;
@@ -136,6 +135,14 @@ struct Connection {
   size_t written = 0;
   size_t held_bytes = 0;  // counted against the gateway's bound on bodies held
 };
+
+HttpResponse method_not_allowed(std::string_view method, std::string_view path,
+                                std::string_view use, const char* allow) {
+  HttpResponse refusal =
+      json_error(405, ErrorCode::kBadRequest, util::cat(method, " ", path, ": use ", use));
+  refusal.headers.emplace_back("Allow", allow);
+  return refusal;
+}
 
 ErrorCode code_of_status(int status) {
   if (status == 413 || status == 431) return ErrorCode::kTooLarge;
@@ -165,7 +172,7 @@ struct HttpGateway::Impl {
   // Runs a connection's handler; an exception ends that connection only (500 where possible).
   void guarded(uint64_t id, Clock::time_point now, const std::function<void()>& handle);
   // Answers a connection at accept and closes it, outside the open connections' count.
-  void refuse(int fd, const std::string& peer, HttpResponse response, Clock::time_point now);
+  void refuse(int fd, HttpResponse response, Clock::time_point now);
   size_t open_connections() const { return connections_.size() - refused_; }
   void serve(uint64_t id, Connection& c, HttpRequest request, Clock::time_point now);
   void start_post(uint64_t id, Connection& c, const HttpRequest& request, Clock::time_point now);
@@ -369,8 +376,7 @@ void HttpGateway::Impl::guarded(uint64_t id, Clock::time_point now,
   }
 }
 
-void HttpGateway::Impl::refuse(int fd, const std::string& peer, HttpResponse response,
-                               Clock::time_point now) {
+void HttpGateway::Impl::refuse(int fd, HttpResponse response, Clock::time_point now) {
   ++metrics_.requests;
   response.close = true;
   if (refused_ >= static_cast<size_t>(config_.http_max_connections)) {
@@ -385,8 +391,7 @@ void HttpGateway::Impl::refuse(int fd, const std::string& peer, HttpResponse res
   // Answered and closed like any reply (written, then what the client sends read and dropped
   // for a moment so the answer is not reset away), without taking an open connection's slot.
   const uint64_t id = next_id_++;
-  Connection& c =
-      connections_.try_emplace(id, fd, peer, /*is_refused=*/true, limits_).first->second;
+  Connection& c = connections_.try_emplace(id, fd, /*is_refused=*/true, limits_).first->second;
   ++refused_;
   c.keep_alive = false;
   c.state = State::kServing;
@@ -413,14 +418,14 @@ void HttpGateway::Impl::accept_connections(Clock::time_point now) {
     const auto& allowed = config_.http_allowed_clients;
     if (!allowed.empty() && std::find(allowed.begin(), allowed.end(), text) == allowed.end()) {
       // Refused before anything is read: such a client cannot hold a slot.
-      refuse(fd, text,
+      refuse(fd,
              json_error(403, ErrorCode::kBadRequest,
                         util::cat("client ", text, " is not in server.http_allowed_clients")),
              now);
       continue;
     }
     if (open_connections() >= static_cast<size_t>(config_.http_max_connections)) {
-      refuse(fd, text,
+      refuse(fd,
              json_error(503, ErrorCode::kBusy,
                         util::cat("the server has ", config_.http_max_connections,
                                   " HTTP connections open (server.http_max_connections); retry "
@@ -430,9 +435,7 @@ void HttpGateway::Impl::accept_connections(Clock::time_point now) {
       continue;
     }
     const uint64_t id = next_id_++;
-    Connection& c =
-        connections_.try_emplace(id, fd, std::string(text), /*is_refused=*/false, limits_)
-            .first->second;
+    Connection& c = connections_.try_emplace(id, fd, /*is_refused=*/false, limits_).first->second;
     metrics_.http_connections = static_cast<int64_t>(open_connections());
     start_reading(id, c, now, /*fresh=*/true);
   }
@@ -570,10 +573,7 @@ void HttpGateway::Impl::serve(uint64_t id, Connection& c, HttpRequest request,
   if (path == "/health" || path == "/metrics") {
     if (request.method != "GET" && request.method != "HEAD") {
       ++metrics_.requests;
-      HttpResponse refusal = json_error(405, ErrorCode::kBadRequest,
-                                        util::cat(request.method, " ", path, ": use GET"));
-      refusal.headers.emplace_back("Allow", "GET, HEAD");
-      return respond(id, c, std::move(refusal), now);
+      return respond(id, c, method_not_allowed(request.method, path, "GET", "GET, HEAD"), now);
     }
     HttpResponse response;
     if (path == "/metrics") {
@@ -595,10 +595,7 @@ void HttpGateway::Impl::serve(uint64_t id, Connection& c, HttpRequest request,
                          now);
   }
   if (request.method != "POST") {
-    HttpResponse refusal = json_error(405, ErrorCode::kBadRequest,
-                                      util::cat(request.method, " /get_reward: use POST"));
-    refusal.headers.emplace_back("Allow", "POST");
-    return respond(id, c, std::move(refusal), now);
+    return respond(id, c, method_not_allowed(request.method, path, "POST", "POST"), now);
   }
   if (draining_) {
     const Refusal refusal = shutting_down();
@@ -616,8 +613,7 @@ void HttpGateway::Impl::start_post(uint64_t id, Connection& c, const HttpRequest
     return respond_error(id, c, 400, ErrorCode::kBadRequest,
                          util::cat("the body is not JSON: ", e.what()), now);
   } catch (const ProtocolError& e) {
-    return respond_error(id, c, openrlhf::http_status(std::string(error_code_name(e.code()))),
-                         e.code(), e.what(), now);
+    return respond_error(id, c, openrlhf::http_status(e.code()), e.code(), e.what(), now);
   }
   Post post;
   post.part_size = static_cast<size_t>(
@@ -650,9 +646,8 @@ void HttpGateway::Impl::advance_post(uint64_t id, Connection& c, Clock::time_poi
     if (refusal) {
       if (refusal->code == ErrorCode::kBusy) ++metrics_.busy_replies;
       // Parts already queued are still scored (and enter the step statistics).
-      return respond_error(id, c,
-                           openrlhf::http_status(std::string(error_code_name(refusal->code))),
-                           refusal->code, refusal->message, now, refusal->retry_after_ms);
+      return respond_error(id, c, openrlhf::http_status(refusal->code), refusal->code,
+                           refusal->message, now, refusal->retry_after_ms);
     }
     Job job;
     job.request.type = RequestType::kScore;
@@ -687,9 +682,8 @@ void HttpGateway::Impl::on_letter(Mailbox::Letter& letter, Clock::time_point now
     const json& error = reply.body["error"];
     std::optional<int64_t> retry_after;
     if (error.contains("retry_after_ms")) retry_after = error["retry_after_ms"].get<int64_t>();
-    return respond_error(letter.connection, c,
-                         openrlhf::http_status(std::string(error_code_name(*reply.error))),
-                         *reply.error, error.value("message", ""), now, retry_after);
+    return respond_error(letter.connection, c, openrlhf::http_status(*reply.error), *reply.error,
+                         error.value("message", ""), now, retry_after);
   }
   post.results[letter.part] = std::move(reply.body["results"]);
   if (++post.answered < post.parts) return advance_post(letter.connection, c, now);

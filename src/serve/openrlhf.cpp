@@ -110,11 +110,23 @@ nlohmann::json reply_from_results(const nlohmann::json& results) {
   return {{"rewards", rewards}, {"scores", rewards}, {"extra_logs", logs}};
 }
 
-int http_status(const std::string& code) {
-  if (code == "bad_request" || code == "too_long") return 400;
-  if (code == "too_large") return 413;
-  if (code == "busy" || code == "shutting_down") return 503;
-  if (code == "deadline_exceeded") return 504;
+int http_status(ErrorCode code) {
+  switch (code) {
+    case ErrorCode::kBadRequest:
+    case ErrorCode::kTooLong:
+      return 400;
+    case ErrorCode::kTooLarge:
+      return 413;
+    case ErrorCode::kBusy:
+    case ErrorCode::kShuttingDown:
+      return 503;
+    case ErrorCode::kDeadlineExceeded:
+      return 504;
+    case ErrorCode::kUnsupportedVersion:
+    case ErrorCode::kModelError:
+    case ErrorCode::kInternal:
+      return 500;
+  }
   return 500;
 }
 

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "reward/sample.h"
+#include "serve/protocol.h"
 
 namespace safrl::serve::openrlhf {
 
@@ -25,6 +26,6 @@ std::vector<reward::Sample> samples_from_body(const nlohmann::json& body);
 // The reply body for score results (one per query, in order).
 nlohmann::json reply_from_results(const nlohmann::json& results);
 // HTTP status of an error code (400, 413, 503, 504, 500).
-int http_status(const std::string& code);
+int http_status(ErrorCode code);
 
 }  // namespace safrl::serve::openrlhf

@@ -307,6 +307,7 @@ int Server::Impl::run() {
       }
     }
   };
+  Clock::time_point next_idle_check = Clock::now();
   while (true) {
     try {
       zmq::poll(items, 2, std::chrono::milliseconds(100));
@@ -328,12 +329,18 @@ int Server::Impl::run() {
         handle_request(peer, parts.back().to_string());
       }
     }
-    replies_.expire(Clock::now());
-    try {
-      steps_.close_idle(Clock::now());
-    } catch (const std::exception& e) {
-      // The step logs cannot be written: say so, and keep scoring (the rows stay held).
-      std::cerr << "safrl serve: " << e.what() << std::endl;
+    const auto now = Clock::now();
+    replies_.expire(now);
+    if (now >= next_idle_check) {
+      // Idle steps are looked for four times a second, not on every message (the engine thread
+      // shares the step logs' lock).
+      next_idle_check = now + std::chrono::milliseconds(250);
+      try {
+        steps_.close_idle(now);
+      } catch (const std::exception& e) {
+        // The step logs cannot be written: say so, and keep scoring (the rows stay held).
+        std::cerr << "safrl serve: " << e.what() << std::endl;
+      }
     }
     if (g_stop && !admission_.stopped()) {
       admission_.stop();

@@ -181,14 +181,15 @@ def test_openrlhf_get_reward_follows_the_contract(server):
 
 
 def raw_http(server, method, body=b"", headers=None):
-    """One HTTP request with exactly these bytes: (status, JSON body)."""
-    connection = http.client.HTTPConnection("127.0.0.1", server.http_port, timeout=60)
-    connection.request(method, "/get_reward", body=body,
-                       headers={"Content-Type": "application/json", **(headers or {})})
-    reply = connection.getresponse()
-    status, text = reply.status, reply.read()
-    connection.close()
-    return status, json.loads(text)
+    """One /get_reward request with exactly this body: (status, JSON body)."""
+    body = body.encode() if isinstance(body, str) else body
+    fields = {"Content-Type": "application/json", "Content-Length": str(len(body)),
+              **(headers or {})}
+    raw = (f"{method} /get_reward HTTP/1.1\r\n".encode()
+           + b"".join(f"{name}: {value}\r\n".encode() for name, value in fields.items())
+           + b"\r\n" + body)
+    status, _, reply = exchange(server, raw, timeout=60)
+    return status, reply
 
 
 def metric(server, name):

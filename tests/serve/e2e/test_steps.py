@@ -67,7 +67,8 @@ def test_interleaved_steps_from_many_clients_give_one_row_per_step(server):
 
 
 def test_a_step_is_written_once_steps_kept_open_newer_arrive_or_it_idles(tmp_path):
-    server = Server(tmp_path, server_yaml="  steps_kept_open: 2\n  step_idle_seconds: 1\n")
+    # An idle time well above a call's (a loaded machine must not close step 5 by idle first).
+    server = Server(tmp_path, server_yaml="  steps_kept_open: 2\n  step_idle_seconds: 3\n")
     try:
         client = Client(server.endpoint)
         for step in (5, 6):
@@ -75,7 +76,7 @@ def test_a_step_is_written_once_steps_kept_open_newer_arrive_or_it_idles(tmp_pat
         assert not (server.run_dir / "steps.jsonl").read_text()  # 5 stays open while 6 runs
         client.call({"type": "score", "samples": [sample(7, 7)]})
         assert [r["step"] for r in rows_of(server.run_dir / "steps.jsonl")] == [5]
-        time.sleep(1.6)  # no sample for a second: 6 and 7 are written without a flush
+        time.sleep(3.6)  # no sample for 3 s: 6 and 7 are written without a flush
         assert [r["step"] for r in rows_of(server.run_dir / "steps.jsonl")] == [5, 6, 7]
         client.close()
     finally:
