@@ -11,8 +11,9 @@ Refusal shutting_down() {
           "the server is shutting down; retry on another endpoint or later", 1000};
 }
 
-Admission::Admission(int64_t max_samples, Metrics& metrics)
-    : max_samples_(max_samples), metrics_(metrics) {}
+Admission::Admission(int64_t max_samples, Metrics& metrics,
+                     std::chrono::milliseconds reservation_grace)
+    : max_samples_(max_samples), metrics_(metrics), reservation_grace_(reservation_grace) {}
 
 int64_t Admission::retry_after_ms(int64_t samples_to_drain) const {
   // Room for the request frees up once that many queued samples are scored: at the engine's
@@ -23,7 +24,7 @@ int64_t Admission::retry_after_ms(int64_t samples_to_drain) const {
   return std::clamp<int64_t>(static_cast<int64_t>(ms), 50, 30000);
 }
 
-std::optional<Refusal> Admission::decide(int64_t samples) {
+std::optional<Refusal> Admission::decide(int64_t samples, const std::string& waiter) {
   if (stopped_) return shutting_down();
   if (samples > max_samples_) {
     return Refusal{
@@ -32,21 +33,35 @@ std::optional<Refusal> Admission::decide(int64_t samples) {
                   max_samples_, "); split it into smaller requests"),
         std::nullopt};
   }
-  if (samples_ + samples > max_samples_) {
-    return Refusal{ErrorCode::kBusy,
-                   util::cat("the server holds ", samples_, " samples, its bound is ", max_samples_,
-                             "; retry later with the same id"),
-                   retry_after_ms(samples_ + samples - max_samples_)};
+  const auto now = std::chrono::steady_clock::now();
+  if (reserved_ && now >= reserved_->lapses) reserved_.reset();
+  const bool holds_reservation = reserved_ && !waiter.empty() && reserved_->waiter == waiter;
+  const int64_t kept_free = reserved_ && !holds_reservation ? reserved_->samples : 0;
+  if (samples_ + samples + kept_free > max_samples_) {
+    const int64_t hint = retry_after_ms(samples_ + samples + kept_free - max_samples_);
+    if (!waiter.empty() && (!reserved_ || holds_reservation)) {
+      reserved_ = Reservation{waiter, samples,
+                              now + 2 * std::chrono::milliseconds(hint) + reservation_grace_};
+    }
+    return Refusal{
+        ErrorCode::kBusy,
+        util::cat("the server holds ", samples_, " samples, its bound is ", max_samples_,
+                  kept_free > 0 ? util::cat(", ", kept_free, " of them kept for an earlier request")
+                                : std::string(),
+                  "; retry later with the same id"),
+        hint};
   }
+  if (holds_reservation) reserved_.reset();
   samples_ += samples;
   ++jobs_;
   metrics_.queued_samples = samples_;
   return std::nullopt;
 }
 
-std::optional<Refusal> Admission::try_admit(int64_t samples, bool count_busy) {
+std::optional<Refusal> Admission::try_admit(int64_t samples, const std::string& waiter,
+                                            bool count_busy) {
   std::lock_guard<std::mutex> lock(mutex_);
-  std::optional<Refusal> refusal = decide(samples);
+  std::optional<Refusal> refusal = decide(samples, waiter);
   if (refusal && refusal->code == ErrorCode::kBusy && count_busy) ++metrics_.busy_replies;
   return refusal;
 }

@@ -6,9 +6,15 @@
 //   busy           the bound is reached: retry later with the same id; retry_after_ms is when
 //                  room for the request should be free at the engine's measured rate
 //                  (Metrics::scoring_rate), 50 ms to 30 s
+// Fairness: the first request refused busy (named by its waiter, the id its retries carry) gets
+// its room kept free. Until it comes back and is admitted, others are admitted only into what
+// is left beside it, so a large request is not starved by a stream of small ones. The
+// reservation lapses when its waiter has not asked again within twice its retry hint plus the
+// grace (a client that gave up).
 // The queued-sample gauge and the busy counter of Metrics are kept here. Thread-safe.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <mutex>
 #include <optional>
@@ -30,11 +36,15 @@ Refusal shutting_down();
 
 class Admission {
  public:
-  Admission(int64_t max_samples, Metrics& metrics);
+  Admission(int64_t max_samples, Metrics& metrics,
+            std::chrono::milliseconds reservation_grace = std::chrono::seconds(2));
 
-  // Admits `samples` or says why not. A caller that will ask again instead of answering busy
-  // (the HTTP gateway, for clients that cannot retry well) passes count_busy = false.
-  std::optional<Refusal> try_admit(int64_t samples, bool count_busy = true);
+  // Admits `samples` or says why not. `waiter` names the request across its retries (its id);
+  // an empty waiter never holds a reservation. A caller that will ask again instead of
+  // answering busy (the HTTP gateway, for clients that cannot retry well) passes
+  // count_busy = false.
+  std::optional<Refusal> try_admit(int64_t samples, const std::string& waiter,
+                                   bool count_busy = true);
   // Gives back the samples of an answered job.
   void release(int64_t samples);
   // Refuses everything from now on (shutting_down).
@@ -44,11 +54,19 @@ class Admission {
   int64_t jobs() const;
 
  private:
-  std::optional<Refusal> decide(int64_t samples);          // with mutex_ held
-  int64_t retry_after_ms(int64_t samples_to_drain) const;  // with mutex_ held
+  struct Reservation {
+    std::string waiter;
+    int64_t samples;
+    std::chrono::steady_clock::time_point lapses;
+  };
+
+  std::optional<Refusal> decide(int64_t samples, const std::string& waiter);  // mutex_ held
+  int64_t retry_after_ms(int64_t samples_to_drain) const;                     // mutex_ held
 
   const int64_t max_samples_;
   Metrics& metrics_;
+  const std::chrono::milliseconds reservation_grace_;
+  std::optional<Reservation> reserved_;
   mutable std::mutex mutex_;
   int64_t samples_ = 0;
   int64_t jobs_ = 0;

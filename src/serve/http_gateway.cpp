@@ -637,7 +637,9 @@ void HttpGateway::Impl::advance_post(uint64_t id, Connection& c, Clock::time_poi
     const size_t begin = post.next_part * post.part_size;
     const size_t end = std::min(post.samples.size(), begin + post.part_size);
     const int64_t count = static_cast<int64_t>(end - begin);
-    std::optional<Refusal> refusal = admission_.try_admit(count, /*count_busy=*/false);
+    // The part's waiter name: its connection and request, unique while the gateway runs.
+    const std::string waiter = util::cat("http/", id, "/", c.request, "/", post.next_part);
+    std::optional<Refusal> refusal = admission_.try_admit(count, waiter, /*count_busy=*/false);
     if (refusal && refusal->code == ErrorCode::kBusy && now < post.give_up) {
       post.waiting = true;  // asked again on the loop's next turns
       return;

@@ -258,7 +258,7 @@ void Server::Impl::handle_request(const Peer& peer, const std::string& frame) {
     outbox_.post({id, encode(std::move(reply.body)), reply.error});
   };
   const int64_t admitted = job.admitted_samples();
-  std::optional<Refusal> refusal = admission_.try_admit(admitted);
+  std::optional<Refusal> refusal = admission_.try_admit(admitted, id);
   if (!refusal && !queue_.push(job)) {  // the queue closes only as run() ends
     admission_.release(admitted);
     refusal = shutting_down();

@@ -4,6 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <thread>
+
 #include "serve/reply_cache.h"
 
 namespace safrl::serve {
@@ -12,10 +15,10 @@ namespace {
 TEST(Admission, AdmitsUpToTheBoundThenAnswersBusyWithARetryHint) {
   Metrics metrics;
   Admission admission(10, metrics);
-  EXPECT_FALSE(admission.try_admit(6));
-  EXPECT_FALSE(admission.try_admit(4));
+  EXPECT_FALSE(admission.try_admit(6, ""));
+  EXPECT_FALSE(admission.try_admit(4, ""));
   EXPECT_EQ(metrics.queued_samples, 10);
-  std::optional<Refusal> busy = admission.try_admit(1);
+  std::optional<Refusal> busy = admission.try_admit(1, "");
   ASSERT_TRUE(busy);
   EXPECT_EQ(busy->code, ErrorCode::kBusy);
   EXPECT_EQ(busy->retry_after_ms, 60);  // before any pass: 50 ms plus one per queued sample
@@ -23,20 +26,20 @@ TEST(Admission, AdmitsUpToTheBoundThenAnswersBusyWithARetryHint) {
   // Once the engine's rate is measured: the time to score what must leave for the request to
   // fit (here 1 + 5 - 0 = 6 samples at 20 samples/s), within 50 ms .. 30 s.
   metrics.scoring_rate = 20.0;
-  EXPECT_EQ(admission.try_admit(6)->retry_after_ms, 300);
+  EXPECT_EQ(admission.try_admit(6, "")->retry_after_ms, 300);
   metrics.scoring_rate = 1e6;
-  EXPECT_EQ(admission.try_admit(6)->retry_after_ms, 50);
+  EXPECT_EQ(admission.try_admit(6, "")->retry_after_ms, 50);
   metrics.scoring_rate = 0.01;
-  EXPECT_EQ(admission.try_admit(6)->retry_after_ms, 30000);
+  EXPECT_EQ(admission.try_admit(6, "")->retry_after_ms, 30000);
   admission.release(4);
-  EXPECT_FALSE(admission.try_admit(4));
+  EXPECT_FALSE(admission.try_admit(4, ""));
   EXPECT_EQ(admission.jobs(), 2);
 }
 
 TEST(Admission, ARequestLargerThanTheBoundIsBadRequestNotBusy) {
   Metrics metrics;
   Admission admission(10, metrics);
-  std::optional<Refusal> refusal = admission.try_admit(11);
+  std::optional<Refusal> refusal = admission.try_admit(11, "");
   ASSERT_TRUE(refusal);
   EXPECT_EQ(refusal->code, ErrorCode::kBadRequest);
   EXPECT_EQ(refusal->message,
@@ -48,10 +51,10 @@ TEST(Admission, ARequestLargerThanTheBoundIsBadRequestNotBusy) {
 TEST(Admission, AfterStopEverythingIsShuttingDown) {
   Metrics metrics;
   Admission admission(2, metrics);
-  ASSERT_FALSE(admission.try_admit(1));
+  ASSERT_FALSE(admission.try_admit(1, ""));
   admission.stop();
   EXPECT_TRUE(admission.stopped());
-  std::optional<Refusal> refused = admission.try_admit(1);
+  std::optional<Refusal> refused = admission.try_admit(1, "");
   ASSERT_TRUE(refused);
   EXPECT_EQ(refused->code, ErrorCode::kShuttingDown);
   // Work admitted before the stop is still counted until it is answered.
@@ -63,15 +66,62 @@ TEST(Admission, AfterStopEverythingIsShuttingDown) {
 TEST(Admission, ACallerThatWillAskAgainIsNotCountedBusy) {
   Metrics metrics;
   Admission admission(2, metrics);
-  ASSERT_FALSE(admission.try_admit(2));
-  std::optional<Refusal> quiet = admission.try_admit(1, /*count_busy=*/false);
+  ASSERT_FALSE(admission.try_admit(2, ""));
+  std::optional<Refusal> quiet = admission.try_admit(1, "", /*count_busy=*/false);
   ASSERT_TRUE(quiet);
   EXPECT_EQ(quiet->code, ErrorCode::kBusy);
   EXPECT_EQ(metrics.busy_replies.load(), 0);
-  ASSERT_TRUE(admission.try_admit(1));
+  ASSERT_TRUE(admission.try_admit(1, ""));
   EXPECT_EQ(metrics.busy_replies.load(), 1);
   admission.release(2);
-  EXPECT_FALSE(admission.try_admit(1, /*count_busy=*/false));
+  EXPECT_FALSE(admission.try_admit(1, "", /*count_busy=*/false));
+}
+
+TEST(Admission, TheFirstRequestToldBusyHasItsRoomKeptUntilItComesBack) {
+  Metrics metrics;
+  Admission admission(4, metrics);
+  ASSERT_FALSE(admission.try_admit(2, "small-1"));
+  // A request of 4 does not fit: it is told busy, and its room is kept from now on.
+  ASSERT_TRUE(admission.try_admit(4, "large"));
+  admission.release(2);
+  // Small requests no longer take the room the large one waits for, even with the queue empty.
+  std::optional<Refusal> held = admission.try_admit(2, "small-2");
+  ASSERT_TRUE(held);
+  EXPECT_EQ(held->code, ErrorCode::kBusy);
+  EXPECT_EQ(held->message,
+            "the server holds 0 samples, its bound is 4, 4 of them kept for an earlier request; "
+            "retry later with the same id");
+  // The large one comes back with the same id and is admitted; then others are again.
+  EXPECT_FALSE(admission.try_admit(4, "large"));
+  admission.release(4);
+  EXPECT_FALSE(admission.try_admit(2, "small-2"));
+  EXPECT_FALSE(admission.try_admit(2, "small-3"));
+}
+
+TEST(Admission, OnlyTheFirstWaiterReservesAndAnonymousCallersNever) {
+  Metrics metrics;
+  Admission admission(4, metrics);
+  ASSERT_FALSE(admission.try_admit(3, ""));
+  ASSERT_TRUE(admission.try_admit(2, ""));   // anonymous: keeps nothing
+  ASSERT_TRUE(admission.try_admit(2, "a"));  // reserves 2
+  ASSERT_TRUE(admission.try_admit(1, "b"));  // 3 + 1 + 2 kept > 4: busy, reserves nothing
+  admission.release(3);
+  EXPECT_TRUE(admission.try_admit(3, "b"));   // 0 + 3 + 2 kept > 4
+  EXPECT_FALSE(admission.try_admit(2, "b"));  // 0 + 2 + 2 kept fits
+  EXPECT_FALSE(admission.try_admit(2, "a"));
+}
+
+TEST(Admission, AReservationLapsesWhenItsWaiterDoesNotComeBack) {
+  Metrics metrics;
+  metrics.scoring_rate = 1e6;  // retry hints of 50 ms
+  Admission admission(4, metrics, std::chrono::milliseconds(0));
+  ASSERT_FALSE(admission.try_admit(1, ""));
+  ASSERT_TRUE(admission.try_admit(4, "gone"));
+  admission.release(1);
+  EXPECT_TRUE(admission.try_admit(1, "other"));
+  // Twice the 50 ms hint, plus no grace: after that the room is free for anyone.
+  std::this_thread::sleep_for(std::chrono::milliseconds(150));
+  EXPECT_FALSE(admission.try_admit(1, "other"));
 }
 
 TEST(ReplyCache, WaitersOfAnIdAreAnsweredOnceAndTheReplyKeptForRetries) {
