@@ -28,9 +28,13 @@ def load_generations(path: str) -> List[Generation]:
                                                     f"{path} line {number}"))
     if not out:
         raise ValueError(f"{path}: no generations")
-    ids = [g.id for g in out]
-    if len(set(map(json.dumps, ids))) != len(ids):
-        raise ValueError(f"{path}: generation ids are not unique")
+    seen = set()
+    for g in out:
+        key = json.dumps(g.id)
+        if key in seen:
+            raise ValueError(f"{path}: generation id {g.id!r} appears more than once (ids must be "
+                             "unique in a run's file, across modes too)")
+        seen.add(key)
     return out
 
 

@@ -5,7 +5,8 @@ evaluation pipeline's generations JSONL.
         --out G.jsonl [--shard I --num-shards K] [--max-tokens T] [--seed S]
 
 P.jsonl rows: {"id", "prompt", "label"} (prepare_data.py writes them). Output rows:
-{"id": "<prompt id>/<k>", "prompt", "label", "response", "mode", "meta": {"prompt_id", "sample"}}.
+{"id": "<prompt id>/<mode>/<k>", "prompt", "label", "response", "mode", "meta": {"prompt_id",
+"sample"}}: the mode is in the id, so both modes' generations of an arm can share one file.
 The prompt is the user turn alone in the model's chat template, with enable_thinking set by the
 mode (non-thinking: the template closes an empty think block, so the response is the answer;
 thinking: the response starts with the trace). Sampling defaults are the Qwen3 model card's
@@ -27,7 +28,7 @@ def shard(rows, index, count):
 def output_rows(prompts, texts_per_prompt, mode):
     for p, texts in zip(prompts, texts_per_prompt):
         for k, text in enumerate(texts):
-            yield {"id": f"{p['id']}/{k}", "prompt": p["prompt"], "label": p["label"],
+            yield {"id": f"{p['id']}/{mode}/{k}", "prompt": p["prompt"], "label": p["label"],
                    "response": text, "mode": mode, "meta": {"prompt_id": p["id"], "sample": k}}
 
 

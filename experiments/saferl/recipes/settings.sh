@@ -31,8 +31,8 @@
 # --- RL ----------------------------------------------------------------------------
 : "${ALGO:=gspo}"                 # gspo (the paper) or grpo
 : "${GROUP_SIZE:=8}"              # responses per prompt (rollout.n)
-: "${TRAIN_BATCH:=128}"           # prompts per step
-: "${MINI_BATCH:=32}"             # prompts per policy update: 4 updates per step
+: "${TRAIN_BATCH:=96}"            # prompts per step (768 rollouts: 128 on each policy GPU)
+: "${MINI_BATCH:=24}"             # prompts per policy update: 4 updates per step
 : "${EPOCHS:=2}"
 : "${LR:=1e-6}"
 : "${WARMUP_RATIO:=0.05}"
@@ -45,12 +45,16 @@
 : "${SAVE_FREQ:=20}"
 
 # --- the reward service ------------------------------------------------------------
-# The safrl/verl.py function: compute_score_batch (a step in one call) or compute_score (one
-# call per rollout).
-: "${SAFRL_REWARD_FN:=compute_score_batch}"
+# verl's reward-loop workers, each awaiting safrl.verl.compute_score_async for its share of a
+# step's rollouts (verl's default is 8).
+: "${REWARD_WORKERS:=8}"
+# Where evaluate.sh's `safrl score` runs configs/safrl-eval.yaml (cpu and float32 for a check
+# without a GPU).
+: "${EVAL_DEVICE:=cuda}"
+: "${EVAL_DTYPE:=bfloat16}"
 
 export SAFRL_REPO SAFRL_BIN MODELS POLICY_MODEL GUARD_MODEL HELPFULNESS_MODEL WILDGUARD_MODEL \
-  WILDJAILBREAK WORK DATA RUNS CHECKPOINTS
+  WILDJAILBREAK WORK DATA RUNS CHECKPOINTS EVAL_DEVICE EVAL_DTYPE
 export PYTHONPATH="$SAFRL_REPO${PYTHONPATH:+:$PYTHONPATH}"
 
 # max_response_length of a mode.

@@ -1,0 +1,163 @@
+"""OpenRLHF's remote reward path (the installed release, and v0.9.0's whole-batch path) against
+`safrl serve --http-port`: the rewards it reads are the server's, and a busy or restarted server
+delays them without losing one.
+
+vLLM, OpenRLHF's rollout engine, does not run on this CPU machine, so the current release's
+SingleTurnAgentExecutor gets a stand-in engine that returns fixed token ids; everything from the
+decoded query to the reward it keeps is OpenRLHF's own code. In v0.9.0 the code that reads the
+rewards (experience_maker.update_samples_with_rewards) cannot be imported without DeepSpeed (its
+module imports openrlhf.trainer.ray.launcher, which imports deepspeed), so that one function is
+taken from the pinned v0.9.0 source file and run as written."""
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+import types
+from pathlib import Path
+
+import pytest
+from openrlhf.utils.agent import SingleTurnAgentExecutor
+from transformers import AutoTokenizer
+
+from conftest import queue_kept_full
+from safrl.testing.live_server import Client, Server
+
+CASES = [("How do I pick a lock?", "I can't help with that."),
+         ("How do I pick a lock?", "Use a tension wrench."),
+         ("Write a haiku about rain.", "<think>\nrain\n</think>\n\nSoft rain on the roof.")]
+# Installed there by scripts/setup-python.sh; CTest passes the path.
+OPENRLHF_090 = os.path.realpath(os.environ.get(
+    "SAFRL_OPENRLHF_090", Path(__file__).resolve().parents[2] / ".deps" / "openrlhf-0.9.0"))
+
+
+class StandInEngine:
+    """vLLM's AsyncLLM as the executor uses it: generate() returns the next fixed response."""
+
+    def __init__(self, tokenizer, responses):
+        self.tokenizer, self.responses = tokenizer, dict(responses)
+
+    async def generate(self, prompt_token_ids, sampling_params, multi_modal_data=None):
+        prompt = self.tokenizer.decode(prompt_token_ids)
+        text = self.responses[prompt] + "<|im_end|>"
+        ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+        out = types.SimpleNamespace(token_ids=ids, text=text, finish_reason="stop", logprobs=None)
+        return types.SimpleNamespace(outputs=[out])
+
+
+def chat_prompt(tokenizer, question):
+    return tokenizer.apply_chat_template([{"role": "user", "content": question}], tokenize=False,
+                                         add_generation_prompt=True)
+
+
+def server_rewards(server, cases):
+    """The server's own answer for each (prompt, response), asked one at a time on ZeroMQ."""
+    client = Client(server.endpoint)
+    return [client.call({"type": "score", "samples": [{"id": 0, "prompt": p, "response": r}]})
+            ["results"][0]["reward"] for p, r in cases]
+
+
+def run_executor(server, tokenizer, cases):
+    """One SingleTurnAgentExecutor.execute per case, concurrently, as OpenRLHF's rollout does."""
+    executor = SingleTurnAgentExecutor(f"http://127.0.0.1:{server.http_port}/get_reward")
+    prompts = [chat_prompt(tokenizer, q) for q, _ in cases]
+    engine = StandInEngine(tokenizer, [(p, r) for p, (_, r) in zip(prompts, cases)])
+    params = types.SimpleNamespace(max_tokens=64, logprobs=None)
+
+    async def all_of_them():
+        return await asyncio.gather(*[
+            executor.execute(p, "", params, max_length=512, hf_tokenizer=tokenizer,
+                             llm_engine=engine) for p in prompts])
+    return asyncio.run(all_of_them())
+
+
+@pytest.fixture(scope="module")
+def tokenizer(tiny_policy):
+    return AutoTokenizer.from_pretrained(tiny_policy)
+
+
+def test_current_single_turn_executor_reads_the_servers_rewards(server, tokenizer):
+    outputs = run_executor(server, tokenizer, CASES)
+    # Each execute sends one query: the reply's rewards, a list of one, is what it keeps.
+    assert all(len(o["reward"]) == 1 for o in outputs)
+    assert [o["reward"][0] for o in outputs] == pytest.approx(server_rewards(server, CASES),
+                                                               abs=1e-6)
+    assert [o["scores"] for o in outputs] == [o["reward"] for o in outputs]
+    assert all(set(o["extra_logs"]) >= {"safrl_safe", "safrl_refusal"} for o in outputs)
+
+
+def test_current_executor_waits_out_a_busy_server(tmp_path, tokenizer):
+    """Clients on the ZeroMQ side keep the queue full: the gateway holds OpenRLHF's requests
+    until they are admitted (OpenRLHF itself would give up after 5 tries a second apart)."""
+    server = Server(tmp_path, "  max_queued_samples: 2\n", name="busy")
+    try:
+        with queue_kept_full(server):
+            outputs = run_executor(server, tokenizer, CASES * 4)
+        stats = Client(server.endpoint).call({"type": "stats"})
+        assert stats["counters"]["busy_replies"] > 0
+        assert [o["reward"][0] for o in outputs] == pytest.approx(
+            server_rewards(server, CASES * 4), abs=1e-6)
+    finally:
+        server.stop(9)
+
+
+def test_current_executor_rides_through_a_restart(tmp_path, tokenizer):
+    """The server stops; a new one takes its port half a second later: OpenRLHF's retries reach
+    it and no reward is missing."""
+    first = Server(tmp_path, name="first")
+    expected = server_rewards(first, CASES)
+    assert first.stop() == 0
+    later = []
+    timer = threading.Timer(0.5, lambda: later.append(first.successor(tmp_path, "second")))
+    timer.start()
+    try:
+        outputs = run_executor(first, tokenizer, CASES)
+        timer.join()
+        assert [o["reward"][0] if o["reward"] else None for o in outputs] == pytest.approx(
+            expected, abs=1e-6)
+    finally:
+        timer.join()
+        for s in later:
+            s.stop(9)
+
+
+V090_SCRIPT = textwrap.dedent("""
+    import ast, json, sys, types
+    import ray, torch
+    import openrlhf
+    from openrlhf.utils import remote_rm_utils
+    assert remote_rm_utils.__file__.startswith(sys.argv[1]), remote_rm_utils.__file__
+    url, queries, prompts = sys.argv[2], json.loads(sys.argv[3]), json.loads(sys.argv[4])
+    ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
+    # RemoteRewardModel shards the batch over the URLs (here two, the same server twice).
+    model = remote_rm_utils.RemoteRewardModel.remote(types.SimpleNamespace(), [url, url])
+    rewards_info = ray.get(model.get_rewards.remote(queries, prompts, [""] * len(queries)))
+    ray.shutdown()
+    # experience_maker.update_samples_with_rewards, from the pinned v0.9.0 file as written.
+    path = sys.argv[1] + "/openrlhf/trainer/ppo_utils/experience_maker.py"
+    tree = ast.parse(open(path).read())
+    [fn] = [n for n in tree.body if getattr(n, "name", "") == "update_samples_with_rewards"]
+    namespace = {"torch": torch}
+    exec(compile(ast.Module(body=[fn], type_ignores=[]), path, "exec"), namespace)
+    samples = [types.SimpleNamespace(sequences=[0] * n, info={}) for n in (2, len(queries) - 2)]
+    namespace["update_samples_with_rewards"](rewards_info, samples)
+    print(json.dumps({"rewards": [s.rewards.tolist() for s in samples],
+                      "safe": [s.info["safrl_safe"].tolist() for s in samples]}))
+""")
+
+
+def test_v090_whole_batch_path_reads_the_servers_rewards(server, tokenizer):
+    prompts = [chat_prompt(tokenizer, q) for q, _ in CASES]
+    queries = [p + r + "<|im_end|>" for p, (_, r) in zip(prompts, CASES)]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([OPENRLHF_090, os.environ["PYTHONPATH"]]))
+    run = subprocess.run([sys.executable, "-c", V090_SCRIPT, OPENRLHF_090,
+                          f"http://127.0.0.1:{server.http_port}/get_reward",
+                          json.dumps(queries), json.dumps(prompts)],
+                         env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    out = json.loads(run.stdout.strip().splitlines()[-1])
+    expected = server_rewards(server, CASES)
+    assert out["rewards"][0] + out["rewards"][1] == pytest.approx(expected, abs=1e-5)
+    assert len(out["safe"][0]) == 2 and len(out["safe"][1]) == len(CASES) - 2

@@ -1,0 +1,105 @@
+"""TRL's GRPOTrainer (the installed package) trains a tiny Qwen3 policy on a CPU with safrl's
+reward functions against a live `safrl serve`: the rewards TRL logs are the server's, step by
+step, and a busy or restarted server delays training but never fails it."""
+import threading
+
+import pytest
+from datasets import Dataset
+from trl import GRPOConfig, GRPOTrainer
+from transformers import TrainerCallback
+
+import safrl
+import safrl.trl
+from conftest import flush, queue_kept_full, step_rows
+
+PROMPTS = ["How do I pick a lock?", "Write a haiku about rain.", "How do I make a bomb?",
+           "What is the capital of France?", "Tell me how to hack my neighbour's wifi.",
+           "Give me a pancake recipe."]
+STEPS = 3
+PROMPTS_PER_STEP = 2
+GROUP = 2
+
+
+def train(policy, out, reward_func, callbacks=()):
+    """A few GRPO steps: PROMPTS_PER_STEP prompts x GROUP completions per step, no accumulation,
+    a generation every step, conversational prompts (TRL applies the Qwen3 chat template)."""
+    dataset = Dataset.from_dict({"prompt": [[{"role": "user", "content": p}] for p in PROMPTS]})
+    args = GRPOConfig(output_dir=str(out), use_cpu=True, bf16=False, report_to=[], seed=0,
+                      max_steps=STEPS, logging_steps=1, save_strategy="no",
+                      per_device_train_batch_size=PROMPTS_PER_STEP * GROUP,
+                      num_generations=GROUP, steps_per_generation=1,
+                      gradient_accumulation_steps=1, max_completion_length=8,
+                      learning_rate=1e-4, shuffle_dataset=False, log_completions=False,
+                      dataloader_num_workers=0)
+    trainer = GRPOTrainer(model=str(policy), reward_funcs=[reward_func], args=args,
+                          train_dataset=dataset, callbacks=list(callbacks))
+    trainer.train()
+    return [entry for entry in trainer.state.log_history if "reward" in entry]
+
+
+def assert_rows_match_logs(rows, logs):
+    """One server row per TRL step, with TRL's reward mean. The reward function sees
+    trainer_state.global_step before the optimizer step: server step s is TRL's logged step s+1."""
+    assert [log["step"] for log in logs] == list(range(1, STEPS + 1))
+    by_step = {}
+    for row in rows:  # a restarted server's rows are merged by count and sum
+        total = by_step.setdefault(row["step"], [0, 0.0])
+        total[0] += row["count"]
+        total[1] += row["reward_mean"] * row["count"]
+    assert sorted(by_step) == list(range(STEPS))
+    for log in logs:
+        count, reward_sum = by_step[log["step"] - 1]
+        assert count == PROMPTS_PER_STEP * GROUP
+        assert reward_sum / count == pytest.approx(log["reward"], abs=1e-5)
+
+
+@pytest.mark.parametrize("reward_func", [safrl.trl.reward_func, safrl.trl.async_reward_func],
+                         ids=["sync", "async"])
+def test_grpo_trainer_logs_the_servers_rewards(server, tiny_policy, tmp_path, reward_func):
+    safrl.configure(server.endpoint)
+    logs = train(tiny_policy, tmp_path / "out", reward_func)
+    assert server.stop() == 0  # SIGTERM writes the open steps
+    assert_rows_match_logs(step_rows(server), logs)
+    # The embedded guard's verdicts give the hybrid reward's caps: real values, not zeros.
+    assert all(log["reward"] != 0 for log in logs)
+
+
+def test_a_busy_server_delays_training_without_failing_it(tmp_path, tiny_policy):
+    """Another client keeps the queue full (stepless samples, a bucket of their own): TRL's reward
+    calls are told busy, wait it out, and every completion is scored once."""
+    from safrl.testing.live_server import Server
+    server = Server(tmp_path, "  max_queued_samples: 4\n", name="busy")
+    try:
+        safrl.configure(server.endpoint)
+        with queue_kept_full(server):
+            logs = train(tiny_policy, tmp_path / "out", safrl.trl.reward_func)
+        assert flush(server)["counters"]["busy_replies"] > 0
+        assert server.stop() == 0
+        assert_rows_match_logs([r for r in step_rows(server) if r["step"] is not None], logs)
+    finally:
+        server.stop(9)
+
+
+def test_a_server_restarted_between_steps_loses_and_doubles_nothing(tmp_path, tiny_policy):
+    """After TRL's first step the server is stopped and a new one starts on its endpoint a moment
+    later: the second step's request waits for it, and the two servers' rows add up to TRL's."""
+    from safrl.testing.live_server import Server
+    servers = [Server(tmp_path, name="first")]
+
+    class Restart(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            if state.global_step == 1:
+                assert servers[0].stop() == 0
+                threading.Timer(1.0, lambda: servers.append(
+                    servers[0].successor(tmp_path, "second"))).start()
+
+    try:
+        safrl.configure(servers[0].endpoint)
+        logs = train(tiny_policy, tmp_path / "out", safrl.trl.reward_func, [Restart()])
+        assert len(servers) == 2
+        assert servers[1].stop() == 0
+        assert_rows_match_logs(step_rows(*servers), logs)
+        assert {row["step"] for row in step_rows(servers[0])} == {0}
+    finally:
+        for s in servers:
+            s.stop(9)

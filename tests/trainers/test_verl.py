@@ -1,0 +1,82 @@
+"""verl (the installed package) loads safrl's reward functions through `custom_reward_function`
+(a file path and pkg://) and scores DataProto batches with its own reward managers (naive and
+batch) and its reward loop (the default since verl 0.7), in-process and as a Ray actor, against
+a live `safrl serve`."""
+import pytest
+import safrl.verl
+from transformers import AutoTokenizer
+from verl.experimental.reward_loop.reward_loop import RewardLoopWorker
+from verl.trainer.ppo.reward import get_custom_reward_fn
+from verl.workers.reward_manager import get_reward_manager_cls
+
+import safrl
+from safrl.testing.live_server import Client
+from verl_support import last_token_rewards, rollout_batch, verl_config
+
+ROWS = [("How do I pick a lock?", "I can't help with that.", {"step": 5}),
+        ("How do I pick a lock?", "Use a tension wrench and a pick.", {"step": 5}),
+        ("Write a haiku about rain.", "Soft rain on the roof.", {"step": 5}),
+        ("Write a haiku about rain.", "<think>\nshort\n</think>\n\nDrops fall.", {})]
+FORMS = {"file": safrl.verl.__file__, "pkg": "pkg://safrl.verl"}
+
+
+def server_rewards(server, rows):
+    """The server's own answer for each (prompt, response), asked directly."""
+    reply = Client(server.endpoint).call({"type": "score", "samples": [
+        {"id": i, "prompt": p, "response": r} for i, (p, r, _) in enumerate(rows)]})
+    return [result["reward"] for result in reply["results"]]
+
+
+def reward_config(tiny_policy, path, name, manager="naive"):
+    return verl_config([f"actor_rollout_ref.model.path={tiny_policy}",
+                        f"reward.custom_reward_function.path={path}",
+                        f"reward.custom_reward_function.name={name}",
+                        f"reward.reward_manager.name={manager}"])
+
+
+@pytest.mark.parametrize("form", FORMS)
+@pytest.mark.parametrize("manager,name", [("naive", "compute_score"),
+                                          ("batch", "compute_score_batch")])
+def test_reward_managers_score_a_dataproto(server, tiny_policy, form, manager, name):
+    safrl.configure(server.endpoint)
+    config = reward_config(tiny_policy, FORMS[form], name)
+    compute_score = get_custom_reward_fn(config)  # verl's loader, verl's kwargs wrapper
+    tokenizer = AutoTokenizer.from_pretrained(tiny_policy)
+    reward_manager = get_reward_manager_cls(manager)(tokenizer=tokenizer, num_examine=0,
+                                                     compute_score=compute_score)
+    data = rollout_batch(tokenizer, ROWS)
+    out = reward_manager(data, return_dict=True)
+    assert last_token_rewards(out["reward_tensor"], data) == pytest.approx(
+        server_rewards(server, ROWS), abs=1e-6)
+    extra = out["reward_extra_info"]
+    assert len(extra["case"]) == len(ROWS) and set(extra["answer_safety"]) <= {
+        "Safe", "Unsafe", "Controversial", "Unparseable"}
+    assert extra["thinking_safety"][3] != "none" and extra["thinking_safety"][0] == "none"
+
+
+@pytest.mark.parametrize("form", FORMS)
+def test_reward_loop_worker_awaits_compute_score_async(server, tiny_policy, form):
+    safrl.configure(server.endpoint)
+    worker = RewardLoopWorker(reward_config(tiny_policy, FORMS[form], "compute_score_async"))
+    data = rollout_batch(worker.input_tokenizer, ROWS)
+    outputs = worker.loop.run_until_complete(worker.compute_score_batch(data))
+    assert [o["reward_score"] for o in outputs] == pytest.approx(server_rewards(server, ROWS),
+                                                                 abs=1e-6)
+    assert all(o["reward_extra_info"]["case"] for o in outputs)
+
+
+def test_reward_loop_worker_as_a_ray_actor_reads_safrl_endpoint(server, tiny_policy):
+    """As verl runs it: a Ray actor in a worker process, the server's address passed through
+    Ray's runtime environment (docs/trainers/verl.md, step 3)."""
+    import ray
+    ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False,
+             runtime_env={"env_vars": {"SAFRL_ENDPOINT": server.endpoint}})
+    try:
+        config = reward_config(tiny_policy, "pkg://safrl.verl", "compute_score_async")
+        worker = ray.remote(RewardLoopWorker).remote(config)
+        data = rollout_batch(AutoTokenizer.from_pretrained(tiny_policy), ROWS)
+        outputs = ray.get(worker.compute_score_batch.remote(data), timeout=120)
+    finally:
+        ray.shutdown()
+    assert [o["reward_score"] for o in outputs] == pytest.approx(server_rewards(server, ROWS),
+                                                                 abs=1e-6)
