@@ -103,14 +103,16 @@ class Settings:
         """Seconds to wait before retry number `failures` (1 for the first retry).
 
         Exponential (backoff * 2^(failures-1), capped at max_backoff) with jitter in [half, full]
-        so that many clients refused at once do not come back at once. A server's retry_after_ms
-        is a floor: the client never comes back earlier than asked (plus up to 10% jitter).
+        so that many clients refused at once do not come back at once. When the server says when
+        to come back (retry_after_ms, from its measured throughput), that is the wait, plus up to
+        10% jitter, however many times it said so: a busy server keeps the room of the first
+        request it refused only until about twice that hint, so a client that stretched its waits
+        would lose its place to newer requests.
         """
-        base = min(self.max_backoff, self.backoff * (2.0 ** (failures - 1)))
-        delay = base * random.uniform(0.5, 1.0)
         if retry_after_ms is not None and retry_after_ms > 0:
-            delay = max(delay, retry_after_ms / 1000.0 * random.uniform(1.0, 1.1))
-        return delay
+            return retry_after_ms / 1000.0 * random.uniform(1.0, 1.1)
+        base = min(self.max_backoff, self.backoff * (2.0 ** (failures - 1)))
+        return base * random.uniform(0.5, 1.0)
 
 
 class RetryState:

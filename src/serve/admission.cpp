@@ -1,6 +1,7 @@
 #include "serve/admission.h"
 
 #include <algorithm>
+#include <utility>
 
 #include "util/error.h"
 
@@ -12,8 +13,12 @@ Refusal shutting_down() {
 }
 
 Admission::Admission(int64_t max_samples, Metrics& metrics,
-                     std::chrono::milliseconds reservation_grace)
-    : max_samples_(max_samples), metrics_(metrics), reservation_grace_(reservation_grace) {}
+                     std::chrono::milliseconds reservation_grace,
+                     std::function<Clock::time_point()> now)
+    : max_samples_(max_samples),
+      metrics_(metrics),
+      reservation_grace_(reservation_grace),
+      now_(std::move(now)) {}
 
 int64_t Admission::retry_after_ms(int64_t samples_to_drain) const {
   // Room for the request frees up once that many queued samples are scored: at the engine's
@@ -33,7 +38,7 @@ std::optional<Refusal> Admission::decide(int64_t samples, const std::string& wai
                   max_samples_, "); split it into smaller requests"),
         std::nullopt};
   }
-  const auto now = std::chrono::steady_clock::now();
+  const Clock::time_point now = now_();
   if (reserved_ && now >= reserved_->lapses) reserved_.reset();
   const bool holds_reservation = reserved_ && !waiter.empty() && reserved_->waiter == waiter;
   const int64_t kept_free = reserved_ && !holds_reservation ? reserved_->samples : 0;

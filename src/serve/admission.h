@@ -16,6 +16,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -36,8 +37,10 @@ Refusal shutting_down();
 
 class Admission {
  public:
+  using Clock = std::chrono::steady_clock;
   Admission(int64_t max_samples, Metrics& metrics,
-            std::chrono::milliseconds reservation_grace = std::chrono::seconds(2));
+            std::chrono::milliseconds reservation_grace = std::chrono::seconds(2),
+            std::function<Clock::time_point()> now = Clock::now);
 
   // Admits `samples` or says why not. `waiter` names the request across its retries (its id);
   // an empty waiter never holds a reservation. A caller that will ask again instead of
@@ -57,7 +60,7 @@ class Admission {
   struct Reservation {
     std::string waiter;
     int64_t samples;
-    std::chrono::steady_clock::time_point lapses;
+    Clock::time_point lapses;
   };
 
   std::optional<Refusal> decide(int64_t samples, const std::string& waiter);  // mutex_ held
@@ -66,6 +69,7 @@ class Admission {
   const int64_t max_samples_;
   Metrics& metrics_;
   const std::chrono::milliseconds reservation_grace_;
+  const std::function<Clock::time_point()> now_;
   std::optional<Reservation> reserved_;
   mutable std::mutex mutex_;
   int64_t samples_ = 0;

@@ -641,7 +641,8 @@ void HttpGateway::Impl::advance_post(uint64_t id, Connection& c, Clock::time_poi
     const std::string waiter = util::cat("http/", id, "/", c.request, "/", post.next_part);
     std::optional<Refusal> refusal = admission_.try_admit(count, waiter, /*count_busy=*/false);
     if (refusal && refusal->code == ErrorCode::kBusy && now < post.give_up) {
-      post.waiting = true;  // asked again on the loop's next turns
+      if (!post.waiting) ++metrics_.http_admission_waits;  // once per part held
+      post.waiting = true;                                 // asked again on the loop's next turns
       return;
     }
     post.waiting = false;

@@ -40,6 +40,9 @@ std::string Metrics::prometheus() const {
   counter("score_requests_total", "Score requests admitted.", score_requests, "counter");
   counter("samples_total", "Samples scored.", samples, "counter");
   counter("busy_replies_total", "Requests refused with busy.", busy_replies, "counter");
+  counter("http_admission_waits_total",
+          "HTTP /get_reward parts held because the server was busy, then admitted or refused.",
+          http_admission_waits, "counter");
   counter("error_replies_total", "Error replies.", error_replies, "counter");
   counter("deduplicated_requests_total", "Retried request ids answered without recomputing.",
           deduplicated, "counter");

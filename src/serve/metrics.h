@@ -12,14 +12,15 @@ namespace safrl::serve {
 
 class Metrics {
  public:
-  std::atomic<int64_t> requests{0};        // requests received (all types)
-  std::atomic<int64_t> score_requests{0};  // score requests admitted
-  std::atomic<int64_t> samples{0};         // samples scored
-  std::atomic<int64_t> busy_replies{0};    // requests refused with busy
-  std::atomic<int64_t> error_replies{0};   // error replies of any code
-  std::atomic<int64_t> deduplicated{0};    // retried ids answered without recomputing
-  std::atomic<int64_t> queued_samples{0};  // samples waiting or running now
-  std::atomic<int64_t> batches{0};         // scoring passes of the engine thread
+  std::atomic<int64_t> requests{0};              // requests received (all types)
+  std::atomic<int64_t> score_requests{0};        // score requests admitted
+  std::atomic<int64_t> samples{0};               // samples scored
+  std::atomic<int64_t> busy_replies{0};          // requests refused with busy
+  std::atomic<int64_t> http_admission_waits{0};  // HTTP body parts held until admitted
+  std::atomic<int64_t> error_replies{0};         // error replies of any code
+  std::atomic<int64_t> deduplicated{0};          // retried ids answered without recomputing
+  std::atomic<int64_t> queued_samples{0};        // samples waiting or running now
+  std::atomic<int64_t> batches{0};               // scoring passes of the engine thread
   // Samples scored per second of scoring, averaged over recent passes (0 before the first):
   // what a busy reply's retry_after_ms is computed from.
   std::atomic<double> scoring_rate{0};

@@ -285,6 +285,7 @@ json Server::Impl::stats_reply(const std::string& id, bool flush) {
                        {"requests", metrics_.requests.load()},
                        {"samples", metrics_.samples.load()},
                        {"busy_replies", metrics_.busy_replies.load()},
+                       {"http_admission_waits", metrics_.http_admission_waits.load()},
                        {"deduplicated", metrics_.deduplicated.load()},
                        {"tokens", metrics_.tokens.load()},
                        {"prefix_tokens_saved", metrics_.prefix_tokens_saved.load()},

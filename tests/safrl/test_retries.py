@@ -45,14 +45,17 @@ def test_backoff_grows_exponentially_without_a_hint(fake):
     assert [wait >= 0.5 * 0.04 * 2 ** k for k, wait in enumerate(waits)] == [True] * 3
 
 
-def test_backoff_delays_are_jittered_capped_and_floored_by_the_hint():
+def test_backoff_delays_are_jittered_and_capped_and_a_hint_is_the_wait():
     settings = _protocol.Settings(backoff=0.1, max_backoff=0.4)
     for failures, base in [(1, 0.1), (2, 0.2), (3, 0.4), (6, 0.4)]:
         delays = [settings.backoff_delay(failures) for _ in range(200)]
         assert min(delays) >= base / 2 and max(delays) <= base
         assert max(delays) - min(delays) > base / 10  # jittered, not constant
-    hinted = [settings.backoff_delay(1, retry_after_ms=300) for _ in range(200)]
-    assert min(hinted) >= 0.3 and max(hinted) <= 0.33
+    # The server's hint is the wait, however many refusals came before (no exponential growth).
+    for failures in (1, 6):
+        hinted = [settings.backoff_delay(failures, retry_after_ms=300) for _ in range(200)]
+        assert min(hinted) >= 0.3 and max(hinted) <= 0.33
+    assert max(settings.backoff_delay(6, retry_after_ms=50) for _ in range(200)) <= 0.055
 
 
 def test_busy_is_waited_out_beyond_the_retry_count(fake):

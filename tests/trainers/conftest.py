@@ -2,11 +2,10 @@
 tiny Qwen3 policy written by transformers, with the real Qwen3 tokenizer of the embedded models."""
 import contextlib
 import json
-import threading
+import subprocess
+import sys
 
 import pytest
-
-import safrl
 
 from safrl.testing.live_server import EMBEDDED, Client, Server
 
@@ -52,23 +51,41 @@ def flush(server):
     return Client(server.endpoint).call({"type": "stats", "flush": True})
 
 
+FLOOD = """
+import sys, safrl
+with safrl.Client(sys.argv[1]) as client:
+    while True:
+        client.score([{"prompt": "p", "response": "r" * k} for k in range(1, 3)])
+"""
+
+
 @contextlib.contextmanager
-def queue_kept_full(server, threads=3):
-    """Other clients keep the server's queue full (stepless samples, a bucket of their own)
-    while the body runs, so the trainer's requests are told busy."""
-    stop = threading.Event()
-
-    def flood():
-        with safrl.Client(server.endpoint) as client:
-            while not stop.is_set():
-                client.score([{"prompt": "p", "response": "r" * k} for k in range(1, 3)])
-
-    floods = [threading.Thread(target=flood) for _ in range(threads)]
-    for t in floods:
-        t.start()
+def queue_kept_full(server, clients=3):
+    """Other clients, in processes of their own, keep the server's queue full (stepless samples,
+    a bucket of their own) while the body runs, so the trainer's requests are told busy; the
+    test's process sees only its own busy answers."""
+    floods = [subprocess.Popen([sys.executable, "-c", FLOOD, server.endpoint],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+              for _ in range(clients)]
     try:
         yield
     finally:
-        stop.set()
-        for t in floods:
-            t.join(120)
+        for p in floods:
+            p.kill()
+            p.wait()
+
+
+@pytest.fixture
+def busy_answers(monkeypatch):
+    """How many busy answers this process's safrl clients were given (a list of one count)."""
+    from safrl import _protocol
+    seen = [0]
+    failed = _protocol.RetryState.failed
+
+    def counting(self, error):
+        if getattr(error, "code", None) == "busy":
+            seen[0] += 1
+        return failed(self, error)
+
+    monkeypatch.setattr(_protocol.RetryState, "failed", counting)
+    return seen

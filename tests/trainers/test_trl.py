@@ -10,7 +10,7 @@ from transformers import TrainerCallback
 
 import safrl
 import safrl.trl
-from conftest import flush, queue_kept_full, step_rows
+from conftest import queue_kept_full, step_rows
 
 PROMPTS = ["How do I pick a lock?", "Write a haiku about rain.", "How do I make a bomb?",
            "What is the capital of France?", "Tell me how to hack my neighbour's wifi.",
@@ -64,7 +64,7 @@ def test_grpo_trainer_logs_the_servers_rewards(server, tiny_policy, tmp_path, re
     assert all(log["reward"] != 0 for log in logs)
 
 
-def test_a_busy_server_delays_training_without_failing_it(tmp_path, tiny_policy):
+def test_a_busy_server_delays_training_without_failing_it(tmp_path, tiny_policy, busy_answers):
     """Another client keeps the queue full (stepless samples, a bucket of their own): TRL's reward
     calls are told busy, wait it out, and every completion is scored once."""
     from safrl.testing.live_server import Server
@@ -73,7 +73,7 @@ def test_a_busy_server_delays_training_without_failing_it(tmp_path, tiny_policy)
         safrl.configure(server.endpoint)
         with queue_kept_full(server):
             logs = train(tiny_policy, tmp_path / "out", safrl.trl.reward_func)
-        assert flush(server)["counters"]["busy_replies"] > 0
+        assert busy_answers[0] > 0  # TRL's own reward calls were told busy, and waited
         assert server.stop() == 0
         assert_rows_match_logs([r for r in step_rows(server) if r["step"] is not None], logs)
     finally:

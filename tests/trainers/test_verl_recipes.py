@@ -7,6 +7,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import torch
+from verl import DataProto
 from verl.experimental.reward_loop.reward_manager.naive import NaiveRewardManager
 from verl.trainer.ppo.reward import get_custom_reward_fn, resolve_reward_manager_cls
 from verl.trainer.ppo.utils import need_critic, need_reference_policy
@@ -29,10 +31,13 @@ def recipe_args(arm, mode, **settings):
 
 
 def even_splits(config):
-    """verl's sequence balancing of one step, and of one mini-batch, over the policy GPUs: it
-    asserts that each splits evenly (verl/utils/seqlen_balancing.py)."""
+    """verl's sequence balancing of one step, and of one mini-batch, over the policy GPUs
+    (verl/utils/seqlen_balancing.py), and its split of a step over the rollout workers
+    (DataProto.chunk): each asserts that it splits evenly."""
     gpus = config.trainer.n_gpus_per_node * config.trainer.nnodes
     n = config.actor_rollout_ref.rollout.n
+    step = DataProto.from_dict(tensors={"x": torch.zeros(config.data.train_batch_size * n, 1)})
+    step.chunk(config.actor_rollout_ref.rollout.agent.num_workers)
     for prompts in (config.data.train_batch_size, config.actor_rollout_ref.actor.ppo_mini_batch_size):
         lengths = [100 + (i * 37) % 900 for i in range(prompts * n)]
         parts = get_seqlen_balanced_partitions(lengths, k_partitions=gpus, equal_size=True)
@@ -49,7 +54,7 @@ def test_recipe_passes_verls_checks(arm, mode, tiny_policy):
                     use_critic=need_critic(config))
     even_splits(config)
     # The reward loop (verl >= 0.7) reads reward.*; the keys of verl <= 0.6 stay unset, since
-    # verl 0.9 ignores them without a word.
+    # verl 0.9's main_ppo does not read them (it would fall back to its rule-based scores).
     assert config.custom_reward_function.path is None
     assert config.reward_model.reward_manager is None
     assert resolve_reward_manager_cls(config) is NaiveRewardManager
@@ -67,3 +72,11 @@ def test_batch_sizes_that_do_not_split_are_refused_before_verl_starts(tiny_polic
     # verl itself fails on them too, only later (after loading the models).
     with pytest.raises(AssertionError, match="1024 % 6"):
         get_seqlen_balanced_partitions([1] * 1024, k_partitions=6, equal_size=True)
+    # Rollouts that do not split over verl's 8 rollout workers, and a size that is not a number.
+    code, _, err = recipe_args("hybrid", "think", POLICY_MODEL=tiny_policy, TRAIN_BATCH=30,
+                               MINI_BATCH=10, GROUP_SIZE=6)
+    assert code == 2 and "must be a multiple of AGENT_WORKERS (8)" in err
+    with pytest.raises(AssertionError, match="only support equal chunk"):
+        DataProto.from_dict(tensors={"x": torch.zeros(180, 1)}).chunk(8)
+    code, _, err = recipe_args("hybrid", "think", POLICY_MODEL=tiny_policy, MINI_BATCH="2x")
+    assert code == 2 and "MINI_BATCH must be a positive integer" in err

@@ -42,6 +42,7 @@
 : "${MAX_RESPONSE_THINK:=8192}"
 : "${MAX_RESPONSE_NON_THINK:=4096}"
 : "${MICRO_BATCH_PER_GPU:=4}"
+: "${AGENT_WORKERS:=8}"           # verl's rollout (agent loop) workers; they share each step evenly
 : "${SAVE_FREQ:=20}"
 
 # --- the reward service ------------------------------------------------------------

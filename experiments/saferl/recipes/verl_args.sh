@@ -9,8 +9,8 @@
 # one rollout at a time and await coroutine reward functions; the top-level
 # `custom_reward_function` and `reward_model.reward_manager` of verl <= 0.6 are no longer read).
 
-verl_args() {  # ARM MODE
-  local arm=$1 mode=$2 run="$1_$2" algo max_resp thinking use_kl policy_gpus
+verl_args() {  # ARM MODE (the arms differ only in their reward servers, started by train.sh)
+  local mode=$2 run="$1_$2" algo max_resp thinking use_kl policy_gpus
   case "$ALGO" in
     # GSPO (Zheng et al. 2025): sequence-level ratio and clipping, with the paper's clip range.
     gspo) algo=(actor_rollout_ref.actor.policy_loss.loss_mode=gspo
@@ -70,6 +70,7 @@ verl_args() {  # ARM MODE
     actor_rollout_ref.rollout.gpu_memory_utilization=0.6
     actor_rollout_ref.rollout.log_prob_use_dynamic_bsz=true
     actor_rollout_ref.rollout.log_prob_max_token_len_per_gpu=$(( (MAX_PROMPT_TOKENS + max_resp) * 3 ))
+    actor_rollout_ref.rollout.agent.num_workers="$AGENT_WORKERS"
     # The reward loop's naive manager awaits safrl.verl.compute_score_async once per rollout;
     # REWARD_WORKERS reward-loop workers keep a step's rollouts in flight together on the servers.
     reward.reward_model.enable=false
@@ -92,17 +93,33 @@ verl_args() {  # ARM MODE
 }
 
 # verl splits each step's TRAIN_BATCH x GROUP_SIZE rollouts evenly over the policy GPUs (sequence
-# balancing) and each mini-batch of MINI_BATCH x GROUP_SIZE the same way; it asserts both deep
-# into start-up, after the models are loaded. Said here first, with what to change.
+# balancing) and over its AGENT_WORKERS rollout workers, and each mini-batch of MINI_BATCH x
+# GROUP_SIZE over the policy GPUs; it asserts these deep into start-up or in the first step,
+# after the models are loaded. Said here first, with what to change.
 check_batch_sizes() {
-  local gpus rollouts mini
+  local gpus rollouts mini name
   IFS=, read -r -a gpus <<< "$POLICY_GPUS"
+  for name in TRAIN_BATCH MINI_BATCH GROUP_SIZE AGENT_WORKERS; do
+    if ! [[ "${!name}" =~ ^[1-9][0-9]*$ ]]; then
+      echo "$name must be a positive integer, got '${!name}'" >&2
+      exit 2
+    fi
+  done
+  if [ ${#gpus[@]} -eq 0 ]; then
+    echo "POLICY_GPUS is empty: list the policy GPUs, as in POLICY_GPUS=0,1,2,3,4,5" >&2
+    exit 2
+  fi
   rollouts=$(( TRAIN_BATCH * GROUP_SIZE )) mini=$(( MINI_BATCH * GROUP_SIZE ))
   if (( rollouts % ${#gpus[@]} != 0 || mini % ${#gpus[@]} != 0 || TRAIN_BATCH % MINI_BATCH != 0 )); then
     echo "TRAIN_BATCH=$TRAIN_BATCH and MINI_BATCH=$MINI_BATCH do not fit ${#gpus[@]} policy GPUs" \
       "(POLICY_GPUS=$POLICY_GPUS) with GROUP_SIZE=$GROUP_SIZE: TRAIN_BATCH x GROUP_SIZE" \
       "($rollouts) and MINI_BATCH x GROUP_SIZE ($mini) must both be multiples of the GPU count," \
       "and TRAIN_BATCH a multiple of MINI_BATCH" >&2
+    exit 2
+  fi
+  if (( rollouts % AGENT_WORKERS != 0 )); then
+    echo "TRAIN_BATCH x GROUP_SIZE ($rollouts) must be a multiple of AGENT_WORKERS" \
+      "($AGENT_WORKERS), verl's rollout workers, which share each step evenly" >&2
     exit 2
   fi
 }
