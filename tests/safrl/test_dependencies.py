@@ -1,6 +1,6 @@
 """The plugin installs into a trainer's environment with only pyzmq and msgpack (pyproject.toml):
-importing it and every adapter loads no other installed distribution, and not safrl.testing,
-which needs torch and transformers."""
+importing it, every adapter and safrl.ray (which imports ray only when used) loads no other
+installed distribution, and not safrl.testing, which needs torch and transformers."""
 import importlib.metadata
 import json
 import pathlib
@@ -12,7 +12,7 @@ import safrl
 IMPORT_ALL = """
 import json, sys
 before = set(sys.modules)
-import safrl, safrl.verl, safrl.trl, safrl.openrlhf
+import safrl, safrl.verl, safrl.trl, safrl.openrlhf, safrl.ray
 print(json.dumps(sorted(set(sys.modules) - before)))
 """
 

@@ -1,0 +1,207 @@
+"""`safrl serve` replicas as Ray actors on an existing Ray cluster (docs/scaling.md).
+
+    import ray, safrl, safrl.ray
+    ray.init(address="auto")                        # the cluster verl or OpenRLHF already runs
+    replicas = safrl.ray.start("reward.yaml", replicas=2, num_gpus=1, run_dir="/shared/safrl")
+    safrl.configure(replicas.endpoints)             # or SAFRL_ENDPOINT=",".join(endpoints)
+    ...                                             # train; rewards go to every replica
+    replicas.stop()                                 # SIGTERM: in-flight work done, steps written
+    rows = replicas.merged_steps()                  # one row per step over all replicas
+
+Each replica is a Ray actor holding one `safrl serve` process with the actor's resources
+(num_gpus GPUs, which Ray puts in CUDA_VISIBLE_DEVICES, or num_cpus CPUs). It binds its node's
+address on a free port (or base_port + its index) and writes its step logs to
+RUN_DIR/replica-<i>/run-<k>/. When the process dies, the actor starts a new one on the same
+endpoint (run-<k+1>); when the actor itself dies, Ray restarts it (max_restarts=-1), possibly on
+another node and port: `endpoints` asks the actors again.
+
+The client spreads requests over the endpoints (ZeroMQ round-robin), a GRPO group travels in one
+request and so stays on one replica (its prompt prefix is reused there), and a request whose
+replica dies is retried, with the same id, on the others: no reward is lost or doubled. A replica
+killed outright loses its open steps (they are written when closed): the merged statistics then
+lack the samples it had counted in them.
+
+Needs `ray` (not a dependency of the plugin) and the safrl binary on every node ($SAFRL_BIN or
+`safrl` on PATH, or binary=...).
+"""
+from __future__ import annotations
+
+import glob
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+from typing import Any, Dict, List, Optional
+
+__all__ = ["start", "ReplicaSet", "ReplicaError"]
+
+READY_TIMEOUT = 120.0  # seconds for a new server process to answer
+
+
+class ReplicaError(RuntimeError):
+    """A replica could not be started (the message says why and where its log is)."""
+
+
+def _binary(binary: Optional[str]) -> str:
+    found = binary or os.environ.get("SAFRL_BIN") or shutil.which("safrl")
+    if not found:
+        raise ReplicaError("no safrl binary: pass binary=..., set $SAFRL_BIN, or put safrl on PATH")
+    return found
+
+
+class _Replica:
+    """One `safrl serve` process, restarted on the same endpoint when it dies (a Ray actor)."""
+
+    def __init__(self, binary: str, config: str, run_dir: str, index: int,
+                 base_port: Optional[int], host: Optional[str], http: bool) -> None:
+        import ray
+        self.binary, self.config, self.index = binary, config, index
+        self.host = host or ray.util.get_node_ip_address()
+        self.port = base_port + index if base_port else _free_port(self.host)
+        # HTTP (OpenRLHF's /get_reward) on a port of its own per replica, at the config's
+        # server.http_address; off otherwise, so replicas on one node never share a port.
+        self.http_port = _free_port("127.0.0.1") if http else 0
+        self.endpoint_ = f"tcp://{self.host}:{self.port}"
+        self.dir = os.path.join(run_dir, f"replica-{index}")
+        self.runs = len(glob.glob(os.path.join(self.dir, "run-*")))  # earlier lives of the actor
+        self.restarts = 0
+        self.stopping = False
+        self.lock = threading.Lock()
+        self.proc = self._spawn()
+        self.watchdog = threading.Thread(target=self._watch, daemon=True)
+        self.watchdog.start()
+
+    def _spawn(self) -> subprocess.Popen:
+        run = os.path.join(self.dir, f"run-{self.runs}")
+        self.runs += 1
+        os.makedirs(run, exist_ok=True)
+        proc = subprocess.Popen([self.binary, "serve", "--config", self.config,
+                                 "--endpoint", f"tcp://{self.host}:{self.port}",
+                                 "--run-dir", run, "--http-port", str(self.http_port)],
+                                stdout=open(os.path.join(run, "serve.log"), "w"),
+                                stderr=subprocess.STDOUT)
+        deadline = time.time() + READY_TIMEOUT
+        while not _answers(self.endpoint_):
+            if proc.poll() is not None:
+                raise ReplicaError(f"replica {self.index}: safrl serve exited with "
+                                   f"{proc.returncode}; see {run}/serve.log")
+            if time.time() > deadline:
+                proc.kill()
+                raise ReplicaError(f"replica {self.index}: no answer on {self.endpoint_} within "
+                                   f"{READY_TIMEOUT:g} s; see {run}/serve.log")
+        return proc
+
+    def _watch(self) -> None:
+        while True:
+            self.proc.wait()
+            with self.lock:
+                if self.stopping:
+                    return
+                self.restarts += 1
+                self.proc = self._spawn()
+
+    def endpoint(self) -> str:
+        return self.endpoint_
+
+    def status(self) -> Dict[str, Any]:
+        with self.lock:
+            return {"index": self.index, "endpoint": self.endpoint_, "http_port": self.http_port,
+                    "pid": self.proc.pid,
+                    "alive": self.proc.poll() is None, "restarts": self.restarts,
+                    "run_dir": self.dir}
+
+    def stop(self, timeout: float = 60.0) -> int:
+        with self.lock:
+            self.stopping = True
+            proc = self.proc
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+        try:
+            return proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            return proc.wait()
+
+
+class ReplicaSet:
+    """The replicas start() made: their endpoints, status, merged step statistics, stop()."""
+
+    def __init__(self, actors: List[Any], run_dir: str, binary: str) -> None:
+        self.actors, self.run_dir, self.binary = actors, run_dir, binary
+
+    @property
+    def endpoints(self) -> List[str]:
+        import ray
+        return ray.get([a.endpoint.remote() for a in self.actors])
+
+    def status(self) -> List[Dict[str, Any]]:
+        import ray
+        return ray.get([a.status.remote() for a in self.actors])
+
+    def stop(self) -> List[int]:
+        """Stops every replica with SIGTERM (each finishes its admitted work and writes its
+        steps); returns their exit codes. The actors are then released."""
+        import ray
+        codes = ray.get([a.stop.remote() for a in self.actors])
+        for actor in self.actors:
+            ray.kill(actor, no_restart=True)
+        return codes
+
+    def step_logs(self) -> List[str]:
+        return sorted(glob.glob(os.path.join(self.run_dir, "replica-*", "run-*", "steps.jsonl")))
+
+    def merged_steps(self) -> List[Dict[str, Any]]:
+        """One row per step over every replica's logs (`safrl merge-steps`; run_dir must be
+        visible here, as a shared file system is on a cluster)."""
+        logs = self.step_logs()
+        if not logs:
+            return []
+        out = subprocess.run([self.binary, "merge-steps", *logs], capture_output=True,
+                             text=True, check=True).stdout
+        return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+
+def start(config: str, replicas: int, *, run_dir: str, num_gpus: float = 0,
+          num_cpus: float = 1, binary: Optional[str] = None, base_port: Optional[int] = None,
+          host: Optional[str] = None, http: bool = False) -> ReplicaSet:
+    """Starts `replicas` `safrl serve` processes with `config` as Ray actors and returns once
+    all answer. host: the address to bind and advertise (default: each node's IP address);
+    http: give each replica an HTTP port of its own (status()'s http_port), else HTTP is off."""
+    import ray
+    if replicas < 1:
+        raise ValueError(f"replicas must be >= 1, got {replicas}")
+    if not os.path.isfile(config):
+        raise ValueError(f"no config file {config!r}")
+    binary = _binary(binary)
+    config, run_dir = os.path.abspath(config), os.path.abspath(run_dir)
+    actor = ray.remote(_Replica).options(num_cpus=num_cpus, num_gpus=num_gpus, max_restarts=-1,
+                                         max_concurrency=4)
+    actors = [actor.remote(binary, config, run_dir, i, base_port, host, http)
+              for i in range(replicas)]
+    replica_set = ReplicaSet(actors, run_dir, binary)
+    replica_set.endpoints  # noqa: B018 - waits for every replica to answer (or raises)
+    return replica_set
+
+
+def _free_port(host: str) -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def _answers(endpoint: str, timeout: float = 0.5) -> bool:
+    """Whether a server answers a ping on endpoint within timeout seconds."""
+    import msgpack
+    import zmq
+    sock = zmq.Context.instance().socket(zmq.DEALER)
+    sock.setsockopt(zmq.LINGER, 0)
+    try:
+        sock.connect(endpoint)
+        sock.send(msgpack.packb({"v": 1, "id": "ready", "type": "ping"}))
+        return bool(sock.poll(int(timeout * 1000)))
+    finally:
+        sock.close()

@@ -1,0 +1,133 @@
+"""safrl.ray on a local Ray cluster on loopback: two CPU replicas, a trainer's requests spread
+over them, one replica's server killed mid-step. Every sample gets exactly one reward, equal to
+what a single server gives; the killed server is restarted on its endpoint; the replicas' step
+logs merge into one row per step."""
+import os
+import threading
+
+import pytest
+import ray
+
+import safrl
+import safrl.ray
+from safrl.testing.live_server import EMBEDDED
+
+STEPS = (1, 2, 3)
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+def embedded_config(tmp_path):
+    path = tmp_path / "replica.yaml"
+    path.write_text(f"guard: {{model: {EMBEDDED}/guard, max_new_tokens: 16}}\n"
+                    f"helpfulness: {{model: {EMBEDDED}/reward, chat_format: qwen3}}\n"
+                    f"reward: {{type: hybrid}}\n"
+                    f"server: {{steps_kept_open: 8}}\n")
+    return str(path)
+
+
+def groups(step):
+    return [f"q{step}-{g}" for g in range(4)], [[f"a{step}-{g}-{k}" for k in range(3)]
+                                                 for g in range(4)]
+
+
+def score_all(client, on_step=None):
+    """Every step's groups, one request per group (as the TRL adapter sends them)."""
+    out = {}
+    for step in STEPS:
+        if on_step:
+            on_step(step)
+        prompts, responses = groups(step)
+        for prompt, answers in zip(prompts, responses):
+            [results] = client.score_groups([prompt], [answers], step=step)
+            for answer, result in zip(answers, results):
+                assert (prompt, answer) not in out
+                out[(prompt, answer)] = result["reward"]
+    return out
+
+
+def test_replicas_spread_restart_and_merge(cluster, tmp_path):
+    config = embedded_config(tmp_path)
+    replicas = safrl.ray.start(config, replicas=2, num_cpus=1, run_dir=str(tmp_path / "runs"),
+                               host="127.0.0.1", http=True)
+    try:
+        endpoints = replicas.endpoints
+        assert len(set(endpoints)) == 2
+        killed = []
+
+        def kill_first_at_step_two(step):
+            if step == 2 and not killed:
+                pid = replicas.status()[0]["pid"]
+                os.kill(pid, 9)
+                killed.append(pid)
+
+        with safrl.Client(endpoints, timeout=3, retries=30, backoff=0.05) as client:
+            rewards = score_all(client, kill_first_at_step_two)
+        status = replicas.status()
+        assert status[0]["restarts"] == 1 and status[0]["alive"] and status[0]["pid"] != killed[0]
+        assert status[0]["endpoint"] == endpoints[0]
+        # Each replica's HTTP port is its own, and answers after the restart too.
+        ports = [s["http_port"] for s in status]
+        assert len(set(ports)) == 2 and all(ports)
+        import urllib.request
+        for port in ports:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=10) as r:
+                assert r.status == 200
+    finally:
+        codes = replicas.stop()
+    assert codes == [0, 0]
+    # One single server's rewards for the same samples: equal, each sample once.
+    single = safrl.ray.start(config, replicas=1, run_dir=str(tmp_path / "single"),
+                             host="127.0.0.1")
+    try:
+        with safrl.Client(single.endpoints) as client:
+            expected = score_all(client)
+    finally:
+        single.stop()
+    assert rewards.keys() == expected.keys()
+    assert [rewards[k] for k in expected] == pytest.approx([expected[k] for k in expected],
+                                                           abs=1e-6)
+    # Both replicas got work, and their logs merge into one row per step. The killed server's
+    # open steps died with it, so a merged step counts at most the samples sent.
+    logs = replicas.step_logs()
+    assert len({os.path.dirname(os.path.dirname(p)) for p in logs}) == 2
+    merged = replicas.merged_steps()
+    assert [row["step"] for row in merged] == list(STEPS)
+    assert 0 < merged[0]["count"] <= 12
+    # The steps after the kill are whole, each sample counted once (none doubled by a retry).
+    assert [row["count"] for row in merged[1:]] == [12, 12]
+    assert [row["count"] for row in single.merged_steps()] == [12, 12, 12]
+
+
+def test_merged_replica_steps_equal_one_servers(cluster, tmp_path):
+    """Without a kill, the merged rows of two replicas are the rows one server writes."""
+    config = embedded_config(tmp_path)
+    two = safrl.ray.start(config, replicas=2, run_dir=str(tmp_path / "two"), host="127.0.0.1")
+    with safrl.Client(two.endpoints) as client:
+        score_all(client)
+    assert two.stop() == [0, 0]
+    one = safrl.ray.start(config, replicas=1, run_dir=str(tmp_path / "one"), host="127.0.0.1")
+    with safrl.Client(one.endpoints) as client:
+        score_all(client)
+    assert one.stop() == [0]
+    merged, alone = two.merged_steps(), one.merged_steps()
+    assert len(two.step_logs()) == 2
+    assert [r["count"] for r in merged] == [r["count"] for r in alone] == [12, 12, 12]
+    for a, b in zip(merged, alone):
+        for key in ("safety_rate", "refusal_rate", "reward_mean", "reward_std", "reward_min",
+                    "reward_max", "helpfulness_mean"):
+            assert a[key] == pytest.approx(b[key], abs=1e-9), key
+
+
+def test_a_bad_config_is_named(cluster, tmp_path):
+    with pytest.raises(ValueError, match="no config file"):
+        safrl.ray.start(str(tmp_path / "missing.yaml"), replicas=1, run_dir=str(tmp_path))
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("guard: {model: /nonexistent}\n")
+    with pytest.raises(Exception, match="serve.log"):
+        safrl.ray.start(str(bad), replicas=1, run_dir=str(tmp_path / "bad"), host="127.0.0.1")
