@@ -127,7 +127,8 @@ RECIPES = os.path.join(REPO, "experiments", "saferl", "recipes")
 def cpu_config(template, outdir, path):
     """A recipe config with the stand-in judges and the CPU in place of the GPU."""
     env = dict(GUARD_MODEL=str(outdir / "judges" / "guard"),
-               HELPFULNESS_MODEL=str(outdir / "judges" / "reward"))
+               HELPFULNESS_MODEL=str(outdir / "judges" / "reward"),
+               EVAL_DEVICE="cpu", EVAL_DTYPE="float32")  # settings.sh's, for evaluate.sh
     text = open(template).read()
     for key, value in env.items():
         text = text.replace("${" + key + "}", value)
