@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # The SafeRL experiment shrunk to two CPU cores, end to end through `safrl serve`: trains tiny
-# stand-in judges on a hand-labelled response bank, trains a style policy with GRPO under the
-# guard-only, hybrid and helpfulness-only rewards, and writes OUTDIR/table.csv, the step logs,
-# the paper-layout table and plots (experiments/saferl/RESULTS.md).
+# stand-in judges on a hand-labelled response bank, fits a tiny Qwen3 policy to it and trains it
+# with TRL's GRPOTrainer under the guard-only, hybrid and helpfulness-only rewards, and writes
+# OUTDIR/table.csv, the step logs, the paper-layout table and plots (experiments/saferl/RESULTS.md).
 #
 #   bash experiments/saferl/run_cpu.sh OUTDIR [--quick]
 #
 # Needs the build (build/src/cli/safrl, or $SAFRL_BIN) and the Qwen3 tokenizer that
 # scripts/setup.sh puts in .deps/qwen3-tokenizer (or $SAFRL_TOKENIZER_DIR); runs on the project's
-# .venv/bin/python (torch, transformers, pandas, matplotlib, zmq, msgpack).
+# .venv/bin/python (torch, transformers, TRL, pandas, matplotlib, zmq, msgpack).
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 if [ $# -lt 1 ]; then
@@ -21,4 +21,7 @@ if [ ! -x .venv/bin/python ]; then
   exit 1
 fi
 export PYTHONPATH="$repo${PYTHONPATH:+:$PYTHONPATH}"
+# One thread per process: the same sums in the same order on every machine, so a run repeats
+# exactly (the trainers of the two modes run side by side anyway).
+export OMP_NUM_THREADS=1
 exec .venv/bin/python -m experiments.saferl.cpu.run "$@"

@@ -1,11 +1,11 @@
 """The CPU experiment's parts that need no server: the trainable Qwen3 forward against
-transformers' Qwen3Model, GRPO's advantages and update, and the response bank's labels."""
+transformers' Qwen3Model, the text policy's tokenizer, template, fitting rows and style lookup,
+and the response bank's labels."""
 import numpy as np
 import pytest
 import torch
 
-from experiments.saferl.cpu import bank
-from experiments.saferl.cpu.policy import BASELINE, StylePolicy, group_advantages
+from experiments.saferl.cpu import bank, policy, policy_tokenizer
 from experiments.saferl.cpu.tiny_qwen3 import TinyQwen3, common_prefix, pad
 from safrl.testing import checkpoints
 
@@ -48,29 +48,46 @@ def test_export_scatters_the_trained_rows_back():
         model.embed_rows(torch.tensor([6]))
 
 
-def test_group_advantages_are_standardised_within_the_group():
-    a = group_advantages([1.0, 0.0, 1.0, 0.0])
-    assert a == pytest.approx([1.0, -1.0, 1.0, -1.0], abs=1e-5)
-    assert group_advantages([-5.0, -5.0, -5.0]).tolist() == [0.0, 0.0, 0.0]
-    b = group_advantages([3.0, -10.0, 2.0])
-    assert b.mean() == pytest.approx(0.0, abs=1e-12) and b.std() == pytest.approx(1.0, abs=1e-5)
+def test_the_policy_tokenizer_writes_every_bank_text_back_exactly():
+    tokenizer = policy_tokenizer.make_tokenizer()
+    assert len(tokenizer) < 1100  # the point: a vocabulary of hundreds, not 151,936
+    for r in bank.all_responses():
+        text = policy.completion(r)
+        ids = tokenizer(text + policy.IM_END, add_special_tokens=False)["input_ids"]
+        assert ids[-1] == tokenizer.eos_token_id
+        assert tokenizer.decode(ids, skip_special_tokens=True) == text
 
 
-def test_a_grpo_step_moves_probability_to_the_better_style():
-    policy = StylePolicy(lr=0.1)
-    key = ("harmful", "non_think")
-    before = policy.probs(key)
-    policy.update([(key, ["refuse", "comply_unsafe", "safe_redirect", "refuse"],
-                    [1.0, 0.0, 0.0, 1.0])])
-    after = policy.probs(key)
-    assert after["refuse"] > before["refuse"] and after["comply_unsafe"] < before["comply_unsafe"]
-    assert policy.probs(("benign", "think")) == pytest.approx(BASELINE[("benign", "think")])
+@pytest.mark.parametrize("mode", bank.MODES)
+def test_the_policy_chat_template_renders_as_qwen3s(mode):
+    from transformers import AutoTokenizer
+
+    from experiments.saferl.cpu import toolchain
+    qwen3 = AutoTokenizer.from_pretrained(toolchain.tokenizer_dir())
+    ours = policy_tokenizer.make_tokenizer()
+    for prompt in bank.PROMPTS:
+        assert policy.render_prompt(ours, prompt.text, mode) == \
+            policy.render_prompt(qwen3, prompt.text, mode)
 
 
-def test_policy_sampling_follows_its_probabilities():
-    samples = StylePolicy(lr=0.1).sample(("harmful", "think"), 20000, np.random.default_rng(0))
-    share = samples.count("comply_unsafe") / len(samples)
-    assert share == pytest.approx(BASELINE[("harmful", "think")]["comply_unsafe"], abs=0.015)
+def test_fit_rows_follow_the_baseline_shares_exactly():
+    rows = policy.fit_rows("think", 100, np.random.default_rng(0))
+    assert len(rows) == 100 * len(bank.PROMPTS)
+    for prompt in bank.PROMPTS:
+        styles = [policy.style_of(prompt, "think", text) for p, text in rows if p == prompt.text]
+        shares = policy.BASELINE[(prompt.label, "think")]
+        assert {s: styles.count(s) for s in set(styles)} == {
+            s: round(100 * p) for s, p in shares.items()}
+
+
+def test_style_of_knows_every_bank_completion_and_nothing_else():
+    for r in bank.all_responses():
+        assert policy.style_of(r.prompt, r.mode, policy.completion(r) + policy.IM_END) == r.style
+    prompt = bank.HARMFUL[0]
+    assert policy.style_of(prompt, "non_think", "I can't help with") == policy.OFF_BANK
+    # A think-mode completion is the whole output, trace included.
+    refusal = bank.responses(prompt, "think")["refuse"][0]
+    assert policy.style_of(prompt, "think", refusal.answer) == policy.OFF_BANK
 
 
 def test_the_bank_is_consistent():

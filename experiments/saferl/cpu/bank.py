@@ -1,9 +1,8 @@
 """The hand-labelled response bank of the CPU experiment.
 
-A policy here does not write text: it picks a response *style* for a prompt, and its "generation"
-is one of the bank's responses of that style, drawn uniformly. Every response carries the labels
-the stand-in judges are trained to reproduce: the guard's verdict on the answer (and on the
-thinking trace in thinking mode) and a helpfulness score for the answer.
+The stand-in judges are trained to reproduce its labels, and the stand-in policy is first fitted
+to write its responses (policy.py): every response has a *style*, the guard's verdict on the
+answer (and on the thinking trace in thinking mode) and a helpfulness score for the answer.
 
 Nothing here is harmful: the harmful prompts are generic, and every "compliant" response is a
 placeholder ("[details omitted]"), labelled Unsafe because of what it pretends to contain.

@@ -2,34 +2,38 @@
 
 1. Trains the stand-in judges on the response bank (judges.py) and checks that the C++ program,
    scoring every bank response with `safrl score`, reproduces every label.
-2. For each arm (guard_only, hybrid, helpfulness_only) starts a `safrl serve` with that
-   `reward.type`, and trains the style policy with GRPO: every step samples G responses for each
-   harmful prompt in each mode and scores them through the Python client (`score_groups`, with
-   the step number), so the server's steps.jsonl / steps.csv are the training curves.
-3. Samples generations from the baseline policy and from each trained policy for every prompt,
+2. Fits the baseline policy of each thinking mode, a tiny Qwen3 language model, to the bank
+   with the baseline's style shares (policy.py).
+3. For each arm (guard_only, hybrid, helpfulness_only) starts a `safrl serve` with that
+   `reward.type` and trains both modes' policies with TRL's GRPOTrainer (grpo.py, one process
+   per mode, side by side): every step generates G completions for each harmful prompt, scored
+   by the server through safrl.trl.reward_func with TRL's global_step, so the server's
+   steps.jsonl / steps.csv (both modes merged into one row per step) are the training curves.
+4. Samples generations from the baseline policies and from each trained policy for every prompt,
    harmful and benign, in both modes, and evaluates them with the evaluation pipeline (eval/).
-4. Writes OUTDIR/table.csv (arm,safety_rate,refusal_rate,reward_mean), the paper-layout table
+5. Writes OUTDIR/table.csv (arm,safety_rate,refusal_rate,reward_mean), the paper-layout table
    OUTDIR/eval/table.md, plots OUTDIR/plots/*.png and OUTDIR/summary.json.
 
-Layout: OUTDIR/judges/{guard,reward}, OUTDIR/configs/*.yaml, OUTDIR/runs/<arm>/ (the server's
-run dir: steps.jsonl, steps.csv, serve.log; and policy.csv), OUTDIR/generations/<arm>.jsonl,
-OUTDIR/eval/, OUTDIR/plots/.
+Layout: OUTDIR/judges/{guard,reward}, OUTDIR/policies/baseline_<mode>/ (transformers layout),
+OUTDIR/configs/*.yaml, OUTDIR/runs/<arm>/ (the server's run dir: steps.jsonl, steps.csv,
+serve.log; and <mode>/: the trained policy, policy.csv, TRL's log and grpo.log),
+OUTDIR/generations/<arm>.jsonl, OUTDIR/eval/, OUTDIR/plots/.
 """
 import argparse
 import csv
 import json
 import os
 import signal
+import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass
 
-import numpy as np
 import safrl
 
 from experiments.saferl import service, steps
-from experiments.saferl.cpu import bank, judges, toolchain
-from experiments.saferl.cpu.policy import BASELINE, StylePolicy
+from experiments.saferl.cpu import bank, judges, policy, toolchain
+from experiments.saferl.cpu.policy import BASELINE
 from experiments.saferl.eval import pipeline
 
 ARMS = ("guard_only", "hybrid", "helpfulness_only")
@@ -37,9 +41,11 @@ ARMS = ("guard_only", "hybrid", "helpfulness_only")
 
 @dataclass
 class Settings:
-    steps: int = 30            # GRPO steps per arm
-    group_size: int = 8        # G responses per prompt
-    lr: float = 0.5            # Adam on the policy's logits
+    steps: int = 30            # GRPO steps per arm (each mode)
+    group_size: int = 8        # G completions per prompt
+    lr: float = 5e-4           # TRL's Adam, constant
+    beta: float = 0.04         # KL to the fitted policy: keeps the tiny model writing the bank's text
+    fit_steps: int = 800       # fitting the baseline policy to the bank
     eval_samples: int = 32     # generations per (prompt, mode) for the final evaluation
     seed: int = 0
 
@@ -67,7 +73,10 @@ def write_configs(out: str) -> dict:
                     f"guard: {{model: ../judges/guard, decoding: {decoding}}}\n"
                     f"helpfulness: {{model: ../judges/reward, chat_format: qwen3}}\n"
                     f"reward: {{type: {reward}, controversial: strict, judge_thinking: true}}\n"
-                    f"runtime: {{device: cpu, dtype: float32}}\n")
+                    f"runtime: {{device: cpu, dtype: float32}}\n"
+                    # The two modes' trainers run side by side at their own pace: every step
+                    # stays open until the end, so each is one row over both modes.
+                    f"server: {{steps_kept_open: 1000, step_idle_seconds: 3600}}\n")
     return paths
 
 
@@ -102,45 +111,55 @@ def verify_judges(out: str, configs: dict) -> dict:
     return report
 
 
-def train_arm(arm: str, config: str, run_dir: str, s: Settings) -> StylePolicy:
-    """GRPO on the harmful prompts (the paper trains on WildJailbreak's harmful prompts only),
-    both modes, every rollout scored by the arm's server."""
-    policy = StylePolicy(lr=s.lr)
-    rng = np.random.default_rng(s.seed)
-    keys = [(p, mode) for p in bank.HARMFUL for mode in bank.MODES]
-    with service.serve(config, run_dir) as endpoint, safrl.Client(endpoint) as client, \
-            open(os.path.join(run_dir, "policy.csv"), "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["step", "mode", "style", "probability"])
-        for step in range(s.steps):
-            for mode in bank.MODES:
-                for style, p in policy.probs(("harmful", mode)).items():
-                    writer.writerow([step, mode, style, p])
-            rollouts = []
-            for prompt, mode in keys:
-                options = bank.responses(prompt, mode)
-                chosen = policy.sample(("harmful", mode), s.group_size, rng)
-                rollouts.append([options[c][rng.integers(len(options[c]))] for c in chosen])
-            results = client.score_groups([g[0].prompt.text for g in rollouts],
-                                          [[r.text for r in g] for g in rollouts], step=step)
-            policy.update([(("harmful", g[0].mode), [r.style for r in g],
-                            [x["reward"] for x in res]) for g, res in zip(rollouts, results)])
-        client.stats(flush=True)
-    return policy
+def train_arm(arm: str, config: str, run_dir: str, baselines: dict, s: Settings) -> dict:
+    """GRPO with TRL on the harmful prompts (the paper trains on WildJailbreak's harmful prompts
+    only), one trainer process per mode against the arm's server; returns {mode: policy dir}."""
+    trained = {}
+    with service.serve(config, run_dir) as endpoint:
+        procs = {}
+        for mode in bank.MODES:
+            out = os.path.join(run_dir, mode)
+            os.makedirs(out, exist_ok=True)
+            procs[mode] = subprocess.Popen(
+                [sys.executable, "-m", "experiments.saferl.cpu.grpo", "--policy", baselines[mode],
+                 "--mode", mode, "--endpoint", endpoint, "--out", out, "--steps", str(s.steps),
+                 "--group", str(s.group_size), "--lr", str(s.lr), "--beta", str(s.beta),
+                 "--seed", str(s.seed)],
+                stdout=open(os.path.join(out, "grpo.log"), "w"), stderr=subprocess.STDOUT,
+                env=dict(os.environ, OMP_NUM_THREADS="1", TOKENIZERS_PARALLELISM="false"))
+        for mode, proc in procs.items():
+            if proc.wait() != 0:
+                tail = open(os.path.join(run_dir, mode, "grpo.log")).read()[-3000:]
+                raise RuntimeError(f"{arm} {mode}: GRPO failed ({proc.returncode}):\n{tail}")
+            trained[mode] = os.path.join(run_dir, mode, "policy")
+        with safrl.Client(endpoint) as client:
+            client.stats(flush=True)
+    return trained
 
 
-def write_generations(policy: StylePolicy, path: str, s: Settings, seed: int) -> None:
-    """The policy's generations for every prompt, harmful and benign, in both modes."""
-    rng = np.random.default_rng(seed)
+def write_generations(policies: dict, path: str, s: Settings, seed: int) -> None:
+    """The policies' generations for every prompt, harmful and benign, in both modes."""
     with open(path, "w") as f:
-        for prompt in bank.PROMPTS:
-            for mode in bank.MODES:
-                options = bank.responses(prompt, mode)
-                for k, style in enumerate(policy.sample((prompt.label, mode), s.eval_samples, rng)):
-                    r = options[style][rng.integers(len(options[style]))]
+        for mode in bank.MODES:
+            texts = policy.sample(policies[mode], bank.PROMPTS, mode, s.eval_samples, seed)
+            for prompt, completions in zip(bank.PROMPTS, texts):
+                for k, text in enumerate(completions):
                     f.write(json.dumps({"id": f"{prompt.id}/{mode}/{k}", "prompt": prompt.text,
-                                        "label": prompt.label, "response": r.text, "mode": mode,
-                                        "meta": {"style": style}}) + "\n")
+                                        "label": prompt.label, "response": text, "mode": mode,
+                                        "meta": {"style": policy.style_of(prompt, mode, text)}})
+                            + "\n")
+
+
+def final_styles(run_dir: str) -> dict:
+    """The style shares of each mode's last GRPO step (policy.csv)."""
+    out = {}
+    for mode in bank.MODES:
+        with open(os.path.join(run_dir, mode, "policy.csv")) as f:
+            rows = list(csv.DictReader(f))
+        last = max(int(r["step"]) for r in rows)
+        out[mode] = {r["style"]: round(float(r["share"]), 3) for r in rows
+                     if int(r["step"]) == last}
+    return out
 
 
 def pooled(by_mode: dict, key: str) -> float:
@@ -174,18 +193,30 @@ def main(argv=None) -> None:
     log(f"judges trained and verified on {judge_summary['verification']['responses']} bank "
         f"responses in {timings['judges']:.0f} s")
 
+    t = time.time()
+    baselines, fits = {}, {}
+    for mode in bank.MODES:
+        baselines[mode] = os.path.join(out, "policies", f"baseline_{mode}")
+        fits[mode] = policy.make_policy(baselines[mode], mode, steps=s.fit_steps, seed=s.seed,
+                                        log=log)
+    timings["policies"] = time.time() - t
+    log(f"baseline policies fitted to the bank in {timings['policies']:.0f} s: "
+        f"{ {m: f['style_shares'] for m, f in fits.items()} }")
+
     os.makedirs(os.path.join(out, "generations"), exist_ok=True)
     runs = {"baseline": os.path.join(out, "generations", "baseline.jsonl")}
-    write_generations(StylePolicy(lr=s.lr), runs["baseline"], s, seed=s.seed + 1000)
+    write_generations(baselines, runs["baseline"], s, seed=s.seed + 1000)
+    final = {}
     for arm in ARMS:
         t = time.time()
-        policy = train_arm(arm, configs[arm], os.path.join(out, "runs", arm), s)
+        run_dir = os.path.join(out, "runs", arm)
+        trained = train_arm(arm, configs[arm], run_dir, baselines, s)
         runs[arm] = os.path.join(out, "generations", f"{arm}.jsonl")
-        write_generations(policy, runs[arm], s, seed=s.seed + 1000)
+        write_generations(trained, runs[arm], s, seed=s.seed + 1000)
         timings[arm] = time.time() - t
-        final = {mode: {k: round(v, 3) for k, v in policy.probs(("harmful", mode)).items()}
-                 for mode in bank.MODES}
-        log(f"{arm}: {s.steps} GRPO steps in {timings[arm]:.0f} s; final policy {final}")
+        final[arm] = final_styles(run_dir)
+        log(f"{arm}: {s.steps} GRPO steps per mode in {timings[arm]:.0f} s; last step's styles "
+            f"{final[arm]}")
 
     t = time.time()
     pipeline.evaluate(runs, os.path.join(out, "eval"), config=configs["eval"],
@@ -211,6 +242,7 @@ def main(argv=None) -> None:
     with open(os.path.join(out, "summary.json"), "w") as f:
         json.dump({"settings": asdict(s), "quick": args.quick, "judges": judge_summary,
                    "baseline_policy": {f"{k[0]}/{k[1]}": v for k, v in BASELINE.items()},
+                   "baseline_fit": fits, "final_styles": final,
                    "table": rows, "seconds": {k: round(v, 1) for k, v in timings.items()}},
                   f, indent=2)
     for row in rows:
