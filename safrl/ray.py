@@ -12,8 +12,9 @@ Each replica is a Ray actor holding one `safrl serve` process with the actor's r
 (num_gpus GPUs, which Ray puts in CUDA_VISIBLE_DEVICES, or num_cpus CPUs). It binds its node's
 address on a free port (or base_port + its index) and writes its step logs to
 RUN_DIR/replica-<i>/run-<k>/. When the process dies, the actor starts a new one on the same
-endpoint (run-<k+1>); when the actor itself dies, Ray restarts it (max_restarts=-1), possibly on
-another node and port: `endpoints` asks the actors again.
+endpoint (run-<k+1>; a failing start is retried, then the actor exits); when the actor itself
+dies, Ray restarts it (max_restarts=-1), possibly on another node and port: `endpoints` asks the
+actors again.
 
 The client spreads requests over the endpoints (ZeroMQ round-robin), a GRPO group travels in one
 request and so stays on one replica (its prompt prefix is reused there), and a request whose
@@ -21,8 +22,8 @@ replica dies is retried, with the same id, on the others: no reward is lost or d
 killed outright loses its open steps (they are written when closed): the merged statistics then
 lack the samples it had counted in them.
 
-Needs `ray` (not a dependency of the plugin) and the safrl binary on every node ($SAFRL_BIN or
-`safrl` on PATH, or binary=...).
+Needs `ray` (not a dependency of the plugin), and the safrl binary and the config at the same
+path on every node ($SAFRL_BIN or `safrl` on PATH on the caller, or binary=...).
 """
 from __future__ import annotations
 
@@ -40,6 +41,7 @@ from typing import Any, Dict, List, Optional
 __all__ = ["start", "ReplicaSet", "ReplicaError"]
 
 READY_TIMEOUT = 120.0  # seconds for a new server process to answer
+RESPAWN_TRIES = 5      # failed starts in a row before the actor exits (and Ray restarts it)
 
 
 class ReplicaError(RuntimeError):
@@ -79,30 +81,44 @@ class _Replica:
         run = os.path.join(self.dir, f"run-{self.runs}")
         self.runs += 1
         os.makedirs(run, exist_ok=True)
-        proc = subprocess.Popen([self.binary, "serve", "--config", self.config,
-                                 "--endpoint", f"tcp://{self.host}:{self.port}",
-                                 "--run-dir", run, "--http-port", str(self.http_port)],
-                                stdout=open(os.path.join(run, "serve.log"), "w"),
-                                stderr=subprocess.STDOUT)
+        with open(os.path.join(run, "serve.log"), "w") as log:
+            proc = subprocess.Popen([self.binary, "serve", "--config", self.config,
+                                     "--endpoint", f"tcp://{self.host}:{self.port}",
+                                     "--run-dir", run, "--http-port", str(self.http_port)],
+                                    stdout=log, stderr=subprocess.STDOUT)
         deadline = time.time() + READY_TIMEOUT
-        while not _answers(self.endpoint_):
+        # Ready when this process is running and the endpoint answers (not a leftover server).
+        while proc.poll() is not None or not _answers(self.endpoint_):
             if proc.poll() is not None:
                 raise ReplicaError(f"replica {self.index}: safrl serve exited with "
                                    f"{proc.returncode}; see {run}/serve.log")
             if time.time() > deadline:
                 proc.kill()
+                proc.wait()
                 raise ReplicaError(f"replica {self.index}: no answer on {self.endpoint_} within "
                                    f"{READY_TIMEOUT:g} s; see {run}/serve.log")
         return proc
 
     def _watch(self) -> None:
+        """Restarts the server when it dies. A start that fails is retried with a growing wait;
+        after RESPAWN_TRIES failures in a row the actor exits, so that Ray restarts it (on
+        another node if need be) instead of keeping a replica that serves nothing."""
+        failures = 0
         while True:
             self.proc.wait()
             with self.lock:
                 if self.stopping:
                     return
-                self.restarts += 1
-                self.proc = self._spawn()
+                try:
+                    self.proc = self._spawn()
+                    self.restarts += 1
+                    failures = 0
+                    continue
+                except ReplicaError:
+                    failures += 1
+            if failures >= RESPAWN_TRIES:
+                os._exit(1)
+            time.sleep(min(30.0, 2.0 ** failures))
 
     def endpoint(self) -> str:
         return self.endpoint_
@@ -142,13 +158,19 @@ class ReplicaSet:
         import ray
         return ray.get([a.status.remote() for a in self.actors])
 
-    def stop(self) -> List[int]:
+    def stop(self) -> List[Optional[int]]:
         """Stops every replica with SIGTERM (each finishes its admitted work and writes its
-        steps); returns their exit codes. The actors are then released."""
+        steps); returns their exit codes (None for a replica whose actor was gone). The actors
+        are then released, each one whatever happened to the others."""
         import ray
-        codes = ray.get([a.stop.remote() for a in self.actors])
+        codes: List[Optional[int]] = []
         for actor in self.actors:
-            ray.kill(actor, no_restart=True)
+            try:
+                codes.append(ray.get(actor.stop.remote()))
+            except Exception:  # noqa: BLE001 - an actor that died: nothing left to stop
+                codes.append(None)
+            finally:
+                ray.kill(actor, no_restart=True)
         return codes
 
     def step_logs(self) -> List[str]:
@@ -178,12 +200,19 @@ def start(config: str, replicas: int, *, run_dir: str, num_gpus: float = 0,
         raise ValueError(f"no config file {config!r}")
     binary = _binary(binary)
     config, run_dir = os.path.abspath(config), os.path.abspath(run_dir)
+    if glob.glob(os.path.join(run_dir, "replica-*")):
+        raise ValueError(f"{run_dir} already holds replica logs; give each run a run_dir of its "
+                         "own, so that merged_steps() merges only this run's steps")
     actor = ray.remote(_Replica).options(num_cpus=num_cpus, num_gpus=num_gpus, max_restarts=-1,
                                          max_concurrency=4)
     actors = [actor.remote(binary, config, run_dir, i, base_port, host, http)
               for i in range(replicas)]
     replica_set = ReplicaSet(actors, run_dir, binary)
-    replica_set.endpoints  # noqa: B018 - waits for every replica to answer (or raises)
+    try:
+        replica_set.endpoints  # noqa: B018 - waits for every replica to answer (or raises)
+    except BaseException:
+        replica_set.stop()  # the replicas that did start are not left running
+        raise
     return replica_set
 
 

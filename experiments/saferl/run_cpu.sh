@@ -21,7 +21,9 @@ if [ ! -x .venv/bin/python ]; then
   exit 1
 fi
 export PYTHONPATH="$repo${PYTHONPATH:+:$PYTHONPATH}"
-# One thread per process: the same sums in the same order on every machine, so a run repeats
-# exactly (the trainers of the two modes run side by side anyway).
+# One thread per process (the trainers of the two modes run side by side anyway). A run is
+# seeded throughout, but it need not repeat to the last digit: the server batches the two
+# trainers' requests as they arrive, and batched scores agree with single ones within 1e-5
+# (docs/engine.md), which sampling can amplify.
 export OMP_NUM_THREADS=1
 exec .venv/bin/python -m experiments.saferl.cpu.run "$@"

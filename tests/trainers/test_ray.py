@@ -2,8 +2,8 @@
 over them, one replica's server killed mid-step. Every sample gets exactly one reward, equal to
 what a single server gives; the killed server is restarted on its endpoint; the replicas' step
 logs merge into one row per step."""
+import json
 import os
-import threading
 
 import pytest
 import ray
@@ -36,19 +36,29 @@ def groups(step):
                                                  for g in range(4)]
 
 
-def score_all(client, on_step=None):
+def score_all(client, before_group=None):
     """Every step's groups, one request per group (as the TRL adapter sends them)."""
     out = {}
     for step in STEPS:
-        if on_step:
-            on_step(step)
         prompts, responses = groups(step)
-        for prompt, answers in zip(prompts, responses):
+        for g, (prompt, answers) in enumerate(zip(prompts, responses)):
+            if before_group:
+                before_group(step, g)
             [results] = client.score_groups([prompt], [answers], step=step)
             for answer, result in zip(answers, results):
                 assert (prompt, answer) not in out
                 out[(prompt, answer)] = result["reward"]
     return out
+
+
+def assert_each_replica_scored(replica_set):
+    """Both replicas wrote step rows with samples (the file alone exists from the start)."""
+    counted = {}
+    for log in replica_set.step_logs():
+        replica = os.path.basename(os.path.dirname(os.path.dirname(log)))
+        counted[replica] = counted.get(replica, 0) + sum(
+            json.loads(line)["count"] for line in open(log))
+    assert sorted(counted) == ["replica-0", "replica-1"] and min(counted.values()) > 0, counted
 
 
 def test_replicas_spread_restart_and_merge(cluster, tmp_path):
@@ -60,14 +70,16 @@ def test_replicas_spread_restart_and_merge(cluster, tmp_path):
         assert len(set(endpoints)) == 2
         killed = []
 
-        def kill_first_at_step_two(step):
-            if step == 2 and not killed:
+        def kill_first_in_step_two(step, group):
+            if (step, group) == (2, 2) and not killed:
                 pid = replicas.status()[0]["pid"]
                 os.kill(pid, 9)
                 killed.append(pid)
 
-        with safrl.Client(endpoints, timeout=3, retries=30, backoff=0.05) as client:
-            rewards = score_all(client, kill_first_at_step_two)
+        # A timeout long enough for a loaded machine: a request retried only because its server
+        # was slow is scored (and counted) on two replicas; its reward is still taken once.
+        with safrl.Client(endpoints, timeout=30, retries=5, backoff=0.05) as client:
+            rewards = score_all(client, kill_first_in_step_two)
         status = replicas.status()
         assert status[0]["restarts"] == 1 and status[0]["alive"] and status[0]["pid"] != killed[0]
         assert status[0]["endpoint"] == endpoints[0]
@@ -92,15 +104,15 @@ def test_replicas_spread_restart_and_merge(cluster, tmp_path):
     assert rewards.keys() == expected.keys()
     assert [rewards[k] for k in expected] == pytest.approx([expected[k] for k in expected],
                                                            abs=1e-6)
-    # Both replicas got work, and their logs merge into one row per step. The killed server's
-    # open steps died with it, so a merged step counts at most the samples sent.
-    logs = replicas.step_logs()
-    assert len({os.path.dirname(os.path.dirname(p)) for p in logs}) == 2
+    # The replicas' logs merge into one row per step. The killed server's open steps died with
+    # it, so a merged step counts at most the samples sent. (Which replica scored what after the
+    # kill depends on when ZeroMQ reconnects to the restarted one; the run without a kill below
+    # checks that both get work.)
     merged = replicas.merged_steps()
     assert [row["step"] for row in merged] == list(STEPS)
-    assert 0 < merged[0]["count"] <= 12
-    # The steps after the kill are whole, each sample counted once (none doubled by a retry).
-    assert [row["count"] for row in merged[1:]] == [12, 12]
+    assert 0 < merged[0]["count"] <= 12 and 0 < merged[1]["count"] <= 12
+    # The step after the kill is whole, each sample counted once.
+    assert merged[2]["count"] == 12
     assert [row["count"] for row in single.merged_steps()] == [12, 12, 12]
 
 
@@ -116,7 +128,7 @@ def test_merged_replica_steps_equal_one_servers(cluster, tmp_path):
         score_all(client)
     assert one.stop() == [0]
     merged, alone = two.merged_steps(), one.merged_steps()
-    assert len(two.step_logs()) == 2
+    assert_each_replica_scored(two)
     assert [r["count"] for r in merged] == [r["count"] for r in alone] == [12, 12, 12]
     for a, b in zip(merged, alone):
         for key in ("safety_rate", "refusal_rate", "reward_mean", "reward_std", "reward_min",
@@ -131,3 +143,7 @@ def test_a_bad_config_is_named(cluster, tmp_path):
     bad.write_text("guard: {model: /nonexistent}\n")
     with pytest.raises(Exception, match="serve.log"):
         safrl.ray.start(str(bad), replicas=1, run_dir=str(tmp_path / "bad"), host="127.0.0.1")
+    # A run directory that already holds replica logs is refused (merged rows would mix runs).
+    (tmp_path / "used" / "replica-0").mkdir(parents=True)
+    with pytest.raises(ValueError, match="already holds replica logs"):
+        safrl.ray.start(embedded_config(tmp_path), replicas=1, run_dir=str(tmp_path / "used"))

@@ -6,7 +6,7 @@ through the plugin's TRL reward function (safrl.trl.reward_func), on the CPU.
 
 Trains the fitted policy in --policy on the bank's harmful prompts (the report trains on
 harmful prompts only), all of them in every step, G completions each, one policy update per
-step (on-policy), no KL term; writes the trained policy to OUT/policy (transformers layout),
+step (on-policy), with a KL term of --beta to the fitted policy; writes the trained policy to OUT/policy (transformers layout),
 OUT/policy.csv (the share and mean reward of each style among the step's completions),
 OUT/off_bank.jsonl (the completions that are no bank response) and OUT/log_history.json (what
 TRL logged). The server's step is TRL's global_step, which run.py's two trainers (one per

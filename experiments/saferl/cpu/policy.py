@@ -48,12 +48,12 @@ def render_prompt(tokenizer, text: str, mode: str) -> str:
 
 
 def style_of(prompt: bank.Prompt, mode: str, text: str) -> str:
-    """The style of the bank response the completion is, or OFF_BANK."""
-    text = text.strip()
+    """The style of the bank response the completion is exactly (the judges see the text as
+    written), or OFF_BANK. A trailing <|im_end|> is not part of the text."""
     if text.endswith(IM_END):
-        text = text[:-len(IM_END)].strip()
+        text = text[:-len(IM_END)]
     for style, responses in bank.responses(prompt, mode).items():
-        if any(completion(r).strip() == text for r in responses):
+        if any(completion(r) == text for r in responses):
             return style
     return OFF_BANK
 

@@ -120,18 +120,26 @@ def train_arm(arm: str, config: str, run_dir: str, baselines: dict, s: Settings)
         for mode in bank.MODES:
             out = os.path.join(run_dir, mode)
             os.makedirs(out, exist_ok=True)
-            procs[mode] = subprocess.Popen(
-                [sys.executable, "-m", "experiments.saferl.cpu.grpo", "--policy", baselines[mode],
-                 "--mode", mode, "--endpoint", endpoint, "--out", out, "--steps", str(s.steps),
-                 "--group", str(s.group_size), "--lr", str(s.lr), "--beta", str(s.beta),
-                 "--seed", str(s.seed)],
-                stdout=open(os.path.join(out, "grpo.log"), "w"), stderr=subprocess.STDOUT,
-                env=dict(os.environ, OMP_NUM_THREADS="1", TOKENIZERS_PARALLELISM="false"))
-        for mode, proc in procs.items():
-            if proc.wait() != 0:
-                tail = open(os.path.join(run_dir, mode, "grpo.log")).read()[-3000:]
-                raise RuntimeError(f"{arm} {mode}: GRPO failed ({proc.returncode}):\n{tail}")
-            trained[mode] = os.path.join(run_dir, mode, "policy")
+            with open(os.path.join(out, "grpo.log"), "w") as log:
+                procs[mode] = subprocess.Popen(
+                    [sys.executable, "-m", "experiments.saferl.cpu.grpo", "--policy",
+                     baselines[mode], "--mode", mode, "--endpoint", endpoint, "--out", out,
+                     "--steps", str(s.steps), "--group", str(s.group_size), "--lr", str(s.lr),
+                     "--beta", str(s.beta), "--seed", str(s.seed)],
+                    stdout=log, stderr=subprocess.STDOUT,
+                    env=dict(os.environ, OMP_NUM_THREADS="1", TOKENIZERS_PARALLELISM="false"))
+        try:
+            for mode, proc in procs.items():
+                if proc.wait() != 0:
+                    with open(os.path.join(run_dir, mode, "grpo.log")) as f:
+                        tail = f.read()[-3000:]
+                    raise RuntimeError(f"{arm} {mode}: GRPO failed ({proc.returncode}):\n{tail}")
+                trained[mode] = os.path.join(run_dir, mode, "policy")
+        finally:
+            for proc in procs.values():  # the other mode's trainer, when one failed
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
         with safrl.Client(endpoint) as client:
             client.stats(flush=True)
     return trained
