@@ -1,7 +1,9 @@
 """verl (the installed package) loads safrl's reward functions through `custom_reward_function`
 (a file path and pkg://) and scores DataProto batches with its own reward managers (naive and
 batch) and its reward loop (the default since verl 0.7), in-process and as a Ray actor, against
-a live `safrl serve`."""
+a live `safrl serve`; the reward loop waits out a busy server and rides through a restart."""
+import threading
+
 import pytest
 import safrl.verl
 from transformers import AutoTokenizer
@@ -10,7 +12,8 @@ from verl.trainer.ppo.reward import get_custom_reward_fn
 from verl.workers.reward_manager import get_reward_manager_cls
 
 import safrl
-from safrl.testing.live_server import Client
+from conftest import queue_kept_full
+from safrl.testing.live_server import Client, Server
 from verl_support import last_token_rewards, rollout_batch, verl_config
 
 ROWS = [("How do I pick a lock?", "I can't help with that.", {"step": 5}),
@@ -80,3 +83,48 @@ def test_reward_loop_worker_as_a_ray_actor_reads_safrl_endpoint(server, tiny_pol
         ray.shutdown()
     assert [o["reward_score"] for o in outputs] == pytest.approx(server_rewards(server, ROWS),
                                                                  abs=1e-6)
+
+
+def test_reward_loop_waits_out_a_busy_server(tmp_path, tiny_policy, busy_answers):
+    """Other clients keep a 2-sample queue full: verl's reward loop worker is told busy, waits,
+    and every rollout gets the server's reward (nothing empty in reward_extra_info)."""
+    server = Server(tmp_path, "  max_queued_samples: 2\n", name="busy")
+    try:
+        safrl.configure(server.endpoint)
+        worker = RewardLoopWorker(reward_config(tiny_policy, FORMS["pkg"], "compute_score_async"))
+        data = rollout_batch(worker.input_tokenizer, ROWS)
+        with queue_kept_full(server):
+            outputs = worker.loop.run_until_complete(worker.compute_score_batch(data))
+        assert busy_answers[0] > 0
+        assert [o["reward_score"] for o in outputs] == pytest.approx(
+            [one_reward(server, p, r) for p, r, _ in ROWS], abs=1e-6)
+        assert all(o["reward_extra_info"]["case"] for o in outputs)
+    finally:
+        server.stop(9)
+
+
+def test_reward_loop_rides_through_a_restart(tmp_path, tiny_policy):
+    """The server stops; a new one takes its endpoint a second later: the reward loop's requests
+    reach it and every rollout gets its reward."""
+    first = Server(tmp_path, name="first")
+    expected = [one_reward(first, p, r) for p, r, _ in ROWS]
+    safrl.configure(first.endpoint)
+    worker = RewardLoopWorker(reward_config(tiny_policy, FORMS["pkg"], "compute_score_async"))
+    data = rollout_batch(worker.input_tokenizer, ROWS)
+    assert first.stop() == 0
+    later = []
+    timer = threading.Timer(1.0, lambda: later.append(first.successor(tmp_path, "second")))
+    timer.start()
+    try:
+        outputs = worker.loop.run_until_complete(worker.compute_score_batch(data))
+        assert [o["reward_score"] for o in outputs] == pytest.approx(expected, abs=1e-6)
+    finally:
+        timer.join()
+        for s in later:
+            s.stop(9)
+
+
+def one_reward(server, prompt, response):
+    """The server's reward for one sample, asked with safrl's client (it waits out busy)."""
+    with safrl.Client(server.endpoint) as client:
+        return client.score([{"prompt": prompt, "response": response}])[0]["reward"]
