@@ -224,13 +224,11 @@ def _free_port(host: str) -> int:
 
 def _answers(endpoint: str, timeout: float = 0.5) -> bool:
     """Whether a server answers a ping on endpoint within timeout seconds."""
-    import msgpack
-    import zmq
-    sock = zmq.Context.instance().socket(zmq.DEALER)
-    sock.setsockopt(zmq.LINGER, 0)
-    try:
-        sock.connect(endpoint)
-        sock.send(msgpack.packb({"v": 1, "id": "ready", "type": "ping"}))
-        return bool(sock.poll(int(timeout * 1000)))
-    finally:
-        sock.close()
+    from safrl.client import Client
+    from safrl.errors import Timeout
+    with Client(endpoint, timeout=timeout, retries=0) as client:
+        try:
+            client.ping()
+            return True
+        except Timeout:
+            return False

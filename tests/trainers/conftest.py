@@ -47,6 +47,14 @@ def step_rows(*servers):
     return rows
 
 
+def server_rewards(server, pairs):
+    """The server's own reward for each (prompt, response), one request each through safrl's
+    client (which waits out a server still busy with other clients' work)."""
+    import safrl
+    with safrl.Client(server.endpoint) as client:
+        return [client.score([{"prompt": p, "response": r}])[0]["reward"] for p, r in pairs]
+
+
 def flush(server):
     return Client(server.endpoint).call({"type": "stats", "flush": True})
 

@@ -22,8 +22,7 @@ import pytest
 from openrlhf.utils.agent import SingleTurnAgentExecutor
 from transformers import AutoTokenizer
 
-import safrl
-from conftest import queue_kept_full
+from conftest import queue_kept_full, server_rewards
 from safrl.testing.live_server import Client, Server
 
 CASES = [("How do I pick a lock?", "I can't help with that."),
@@ -51,13 +50,6 @@ class StandInEngine:
 def chat_prompt(tokenizer, question):
     return tokenizer.apply_chat_template([{"role": "user", "content": question}], tokenize=False,
                                          add_generation_prompt=True)
-
-
-def server_rewards(server, cases):
-    """The server's own answer for each (prompt, response), asked one at a time on ZeroMQ (with
-    safrl's client, which waits out a server still busy with other clients' work)."""
-    with safrl.Client(server.endpoint) as client:
-        return [client.score([{"prompt": p, "response": r}])[0]["reward"] for p, r in cases]
 
 
 def run_executor(server, tokenizer, cases):

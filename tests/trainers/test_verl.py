@@ -12,8 +12,8 @@ from verl.trainer.ppo.reward import get_custom_reward_fn
 from verl.workers.reward_manager import get_reward_manager_cls
 
 import safrl
-from conftest import queue_kept_full
-from safrl.testing.live_server import Client, Server
+from conftest import queue_kept_full, server_rewards
+from safrl.testing.live_server import Server
 from verl_support import last_token_rewards, rollout_batch, verl_config
 
 ROWS = [("How do I pick a lock?", "I can't help with that.", {"step": 5}),
@@ -23,11 +23,9 @@ ROWS = [("How do I pick a lock?", "I can't help with that.", {"step": 5}),
 FORMS = {"file": safrl.verl.__file__, "pkg": "pkg://safrl.verl"}
 
 
-def server_rewards(server, rows):
-    """The server's own answer for each (prompt, response), asked directly."""
-    reply = Client(server.endpoint).call({"type": "score", "samples": [
-        {"id": i, "prompt": p, "response": r} for i, (p, r, _) in enumerate(rows)]})
-    return [result["reward"] for result in reply["results"]]
+def row_rewards(server, rows):
+    """The server's own reward for each of the rows."""
+    return server_rewards(server, [(p, r) for p, r, _ in rows])
 
 
 def reward_config(tiny_policy, path, name, manager="naive"):
@@ -50,7 +48,7 @@ def test_reward_managers_score_a_dataproto(server, tiny_policy, form, manager, n
     data = rollout_batch(tokenizer, ROWS)
     out = reward_manager(data, return_dict=True)
     assert last_token_rewards(out["reward_tensor"], data) == pytest.approx(
-        server_rewards(server, ROWS), abs=1e-6)
+        row_rewards(server, ROWS), abs=1e-6)
     extra = out["reward_extra_info"]
     assert len(extra["case"]) == len(ROWS) and set(extra["answer_safety"]) <= {
         "Safe", "Unsafe", "Controversial", "Unparseable"}
@@ -63,7 +61,7 @@ def test_reward_loop_worker_awaits_compute_score_async(server, tiny_policy, form
     worker = RewardLoopWorker(reward_config(tiny_policy, FORMS[form], "compute_score_async"))
     data = rollout_batch(worker.input_tokenizer, ROWS)
     outputs = worker.loop.run_until_complete(worker.compute_score_batch(data))
-    assert [o["reward_score"] for o in outputs] == pytest.approx(server_rewards(server, ROWS),
+    assert [o["reward_score"] for o in outputs] == pytest.approx(row_rewards(server, ROWS),
                                                                  abs=1e-6)
     assert all(o["reward_extra_info"]["case"] for o in outputs)
 
@@ -81,7 +79,7 @@ def test_reward_loop_worker_as_a_ray_actor_reads_safrl_endpoint(server, tiny_pol
         outputs = ray.get(worker.compute_score_batch.remote(data), timeout=120)
     finally:
         ray.shutdown()
-    assert [o["reward_score"] for o in outputs] == pytest.approx(server_rewards(server, ROWS),
+    assert [o["reward_score"] for o in outputs] == pytest.approx(row_rewards(server, ROWS),
                                                                  abs=1e-6)
 
 
@@ -97,7 +95,7 @@ def test_reward_loop_waits_out_a_busy_server(tmp_path, tiny_policy, busy_answers
             outputs = worker.loop.run_until_complete(worker.compute_score_batch(data))
         assert busy_answers[0] > 0
         assert [o["reward_score"] for o in outputs] == pytest.approx(
-            [one_reward(server, p, r) for p, r, _ in ROWS], abs=1e-6)
+            row_rewards(server, ROWS), abs=1e-6)
         assert all(o["reward_extra_info"]["case"] for o in outputs)
     finally:
         server.stop(9)
@@ -107,7 +105,7 @@ def test_reward_loop_rides_through_a_restart(tmp_path, tiny_policy):
     """The server stops; a new one takes its endpoint a second later: the reward loop's requests
     reach it and every rollout gets its reward."""
     first = Server(tmp_path, name="first")
-    expected = [one_reward(first, p, r) for p, r, _ in ROWS]
+    expected = row_rewards(first, ROWS)
     safrl.configure(first.endpoint)
     worker = RewardLoopWorker(reward_config(tiny_policy, FORMS["pkg"], "compute_score_async"))
     data = rollout_batch(worker.input_tokenizer, ROWS)
@@ -123,8 +121,3 @@ def test_reward_loop_rides_through_a_restart(tmp_path, tiny_policy):
         for s in later:
             s.stop(9)
 
-
-def one_reward(server, prompt, response):
-    """The server's reward for one sample, asked with safrl's client (it waits out busy)."""
-    with safrl.Client(server.endpoint) as client:
-        return client.score([{"prompt": prompt, "response": response}])[0]["reward"]
