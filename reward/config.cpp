@@ -20,6 +20,10 @@ constexpr util::EnumName<ScoreToken> kScoreTokenNames[] = {
     {ScoreToken::kLast, "last"},
     {ScoreToken::kImEnd, "im_end"},
 };
+constexpr util::EnumName<VllmTask> kVllmTaskNames[] = {
+    {VllmTask::kClassify, "classify"},
+    {VllmTask::kTokenClassify, "token_classify"},
+};
 // The chat formats a helpfulness model can use (the guard format is the guard's own).
 constexpr chat::ChatFormat kHelpfulnessFormats[] = {chat::ChatFormat::kQwen3,
                                                     chat::ChatFormat::kChatml};
@@ -48,9 +52,86 @@ chat::ChatFormat parse_helpfulness_format(const std::string& text) {
   throw util::InputError(util::cat("unknown chat format \"", text, "\"; valid values: ", valid));
 }
 
+VllmConfig parse_vllm(const YamlSection& s) {
+  VllmConfig vllm;
+  const YamlValue url = s.required("url", "give the vLLM server's base URL, e.g. http://host:8000");
+  vllm.url = url.string();
+  if (vllm.url.rfind("http://", 0) != 0 && vllm.url.rfind("https://", 0) != 0) {
+    url.fail(util::cat("\"", vllm.url, "\" is not an http:// or https:// URL"));
+  }
+  const size_t host_start = vllm.url.find("://") + 3;
+  while (vllm.url.size() > host_start && vllm.url.back() == '/') vllm.url.pop_back();
+  const std::string host = vllm.url.substr(host_start);
+  if (host.empty() || host[0] == '/' || host.find_first_of(" \t?#") != std::string::npos) {
+    url.fail(util::cat("\"", url.string(),
+                       "\" has no host, or a query, fragment or space; give "
+                       "the server's base URL, e.g. http://host:8000"));
+  }
+  vllm.model =
+      s.required("model", "give the served model name, as the server's /v1/models lists it")
+          .string();
+  vllm.task = s.required("task",
+                         "give what the server computes: classify (a sequence classifier such as "
+                         "Skywork-Reward-V2) or token_classify (a per-token reward model such as "
+                         "WorldPM)")
+                  .name([](const std::string& text) {
+                    return util::parse_name(kVllmTaskNames, text, "vLLM task");
+                  });
+  if (auto v = s.get("api_key_env")) {
+    vllm.api_key_env = v->string();
+    if (vllm.api_key_env.find_first_not_of(
+            "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_") !=
+        std::string::npos) {
+      v->fail(util::cat("\"", vllm.api_key_env,
+                        "\" is not an environment variable's name (give "
+                        "the variable's name, not the key)"));
+    }
+  }
+  if (auto v = s.get("timeout_s")) {
+    vllm.timeout_s = v->number();
+    if (vllm.timeout_s <= 0 || vllm.timeout_s > 3600)
+      v->fail("must be a number of seconds in (0, 3600]");
+  }
+  if (auto v = s.get("retries")) {
+    vllm.retries = v->integer();
+    if (vllm.retries < 0) v->fail("must be 0 or more");
+  }
+  if (auto v = s.get("max_batch_sequences")) vllm.max_batch_sequences = v->positive_integer();
+  if (auto v = s.get("startup_timeout_s")) {
+    vllm.startup_timeout_s = v->number();
+    if (vllm.startup_timeout_s < 0 || vllm.startup_timeout_s > 86400) {
+      v->fail("must be a number of seconds in [0, 86400]");
+    }
+  }
+  return vllm;
+}
+
 HelpfulnessConfig parse_helpfulness(const YamlSection& s) {
   HelpfulnessConfig helpfulness;
-  helpfulness.model = s.required("model", "give the reward model directory").model_path();
+  if (auto v = s.section("vllm", {"url", "model", "task", "api_key_env", "timeout_s", "retries",
+                                  "max_batch_sequences", "startup_timeout_s"})) {
+    helpfulness.vllm = parse_vllm(*v);
+    if (auto model = s.get("model")) {
+      model->fail(
+          "remove it: with helpfulness.vllm the model runs on the vLLM server (its tokenizer "
+          "goes in helpfulness.tokenizer)");
+    }
+    helpfulness.tokenizer =
+        s.required("tokenizer",
+                   "with helpfulness.vllm, give the directory holding the served model's "
+                   "tokenizer.json; safrl tokenizes and sends token ids")
+            .model_path();
+  } else {
+    helpfulness.model =
+        s.required("model",
+                   "give the reward model directory, or helpfulness.vllm for a model "
+                   "served by vLLM")
+            .model_path();
+    if (auto tokenizer = s.get("tokenizer")) {
+      tokenizer->fail(
+          "only used with helpfulness.vllm; a local model's directory holds its tokenizer");
+    }
+  }
   helpfulness.chat_format =
       s.required("chat_format",
                  "give the format the model was trained on: qwen3 (Skywork-Reward-V2) or chatml "
@@ -164,13 +245,18 @@ std::string_view score_token_name(ScoreToken token) {
   return util::name_of(kScoreTokenNames, token);
 }
 
+std::string_view vllm_task_name(VllmTask task) {
+  return util::name_of(kVllmTaskNames, task);
+}
+
 Config parse_config(const YamlSection& root, const std::string& source) {
   Config config;
   config.source = source;
   auto guard = root.section("guard", {"model", "decoding", "max_new_tokens"});
   if (!guard) root.value().child("guard", YAML::Node()).fail("missing; give at least guard.model");
   config.guard = parse_guard(*guard);
-  if (auto s = root.section("helpfulness", {"model", "chat_format", "score_token"})) {
+  if (auto s = root.section("helpfulness",
+                            {"model", "tokenizer", "vllm", "chat_format", "score_token"})) {
     config.helpfulness = parse_helpfulness(*s);
   }
   if (auto s = root.section(
@@ -199,10 +285,24 @@ Config parse_config(const std::string& yaml_text, const std::string& base_dir,
 nlohmann::json config_to_json(const Config& config) {
   nlohmann::json helpfulness;
   if (config.helpfulness) {
+    const HelpfulnessConfig& h = *config.helpfulness;
+    nlohmann::json vllm;
+    if (h.vllm) {
+      vllm = {{"url", h.vllm->url},
+              {"model", h.vllm->model},
+              {"task", vllm_task_name(h.vllm->task)},
+              {"api_key_env", h.vllm->api_key_env},
+              {"timeout_s", h.vllm->timeout_s},
+              {"retries", h.vllm->retries},
+              {"max_batch_sequences", h.vllm->max_batch_sequences},
+              {"startup_timeout_s", h.vllm->startup_timeout_s}};
+    }
     helpfulness = {
-        {"model", config.helpfulness->model},
-        {"chat_format", chat::chat_format_name(config.helpfulness->chat_format)},
-        {"score_token", score_token_name(config.helpfulness->score_token)},
+        {"model", h.vllm ? nlohmann::json(nullptr) : nlohmann::json(h.model)},
+        {"tokenizer", h.vllm ? nlohmann::json(h.tokenizer) : nlohmann::json(nullptr)},
+        {"vllm", std::move(vllm)},
+        {"chat_format", chat::chat_format_name(h.chat_format)},
+        {"score_token", score_token_name(h.score_token)},
     };
   }
   const RewardSettings& reward = config.reward;

@@ -52,10 +52,51 @@ struct GuardConfig {
   int64_t max_new_tokens = 128;
 };
 
+// What a vLLM server computes for the helpfulness model (vLLM's pooling task names): kClassify
+// is a sequence classifier (Qwen3ForSequenceClassification) answered on /classify; kTokenClassify
+// is a per-token reward model (Qwen2ForRewardModel, WorldPM) answered on /pooling, whose score is
+// the value at the last token sent.
+enum class VllmTask { kClassify, kTokenClassify };
+
+std::string_view vllm_task_name(VllmTask task);  // "classify" | "token_classify"
+
+// A helpfulness model served by vLLM (reward/vllm_helpfulness.h). safrl renders and tokenizes
+// each (prompt, answer) itself and sends token ids, so the server scores exactly the tokens the
+// local engine would.
+struct VllmConfig {
+  // The server's base URL, http:// or https://, without a trailing slash
+  // (e.g. http://gpu-node:8000); the endpoints are appended to it.
+  std::string url;
+  // The served model name, as `vllm serve` lists it in /v1/models (--served-model-name, or the
+  // model path it was started with).
+  std::string model;
+  VllmTask task = VllmTask::kClassify;
+  // The name of an environment variable holding the key of a server started with --api-key
+  // (sent as "Authorization: Bearer <key>"); empty: none. The key itself never sits in the
+  // config, nor in `info`.
+  std::string api_key_env;
+  // One HTTP request's time limit (at most 3600).
+  double timeout_s = 60;
+  // Attempts after the first when the server does not answer or answers 5xx or 429; then the
+  // requests in the pass get the `unavailable` error, which clients retry (a 500 that persists
+  // is an error of the request instead: vLLM failed on it).
+  int64_t retries = 2;
+  // Sequences per HTTP request (vLLM batches them itself).
+  int64_t max_batch_sequences = 64;
+  // How long the server start waits for vLLM to answer /v1/models (a 72B model loads for
+  // minutes); 0 checks once. At most 86400.
+  double startup_timeout_s = 900;
+};
+
 struct HelpfulnessConfig {
   // Hugging Face directory of a Qwen3ForSequenceClassification (Skywork-Reward-V2) or
-  // Qwen2ForRewardModel (WorldPM) checkpoint.
+  // Qwen2ForRewardModel (WorldPM) checkpoint, computed here. Empty when `vllm` is set.
   std::string model;
+  // With `vllm`: the directory holding the served model's tokenizer.json (the model's own
+  // directory, or a copy of its tokenizer files).
+  std::string tokenizer;
+  // The model served by vLLM instead of computed here.
+  std::optional<VllmConfig> vllm;
   // The chat format the model was trained on: kQwen3 (Skywork-Reward-V2) or kChatml (WorldPM).
   // Required, because a wrong format still yields scores, just meaningless ones.
   chat::ChatFormat chat_format = chat::ChatFormat::kQwen3;

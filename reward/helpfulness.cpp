@@ -13,7 +13,8 @@ namespace safrl::reward {
 
 Helpfulness::Helpfulness(const std::string& model_dir, const model::RunOptions& run,
                          const HelpfulnessOptions& options)
-    : options_(options),
+    : model_dir_(model_dir),
+      options_(options),
       engine_(model_dir, run),
       tokenizer_(tokenizer::Tokenizer::load(model_dir)) {
   if (engine_.config().head == io::HeadKind::kCausalLM) {
@@ -29,12 +30,11 @@ Helpfulness::Helpfulness(const std::string& model_dir, const model::RunOptions& 
 
 std::vector<int32_t> Helpfulness::encode(const std::string& prompt,
                                          const std::string& answer) const {
-  std::string text = chat::render(options_.chat_format, {{"user", prompt}, {"assistant", answer}});
-  if (options_.score_token == ScoreToken::kImEnd) {
-    const std::string end = "<|im_end|>";
-    text.resize(text.rfind(end) + end.size());
-  }
-  return tokenizer_->encode(text);
+  return helpfulness_input(*tokenizer_, options_.chat_format, options_.score_token, prompt, answer);
+}
+
+nlohmann::json Helpfulness::describe() const {
+  return describe_checkpoint(engine_.config(), model_dir_);
 }
 
 std::vector<double> Helpfulness::score(

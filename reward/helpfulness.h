@@ -1,5 +1,6 @@
-// The helpfulness reward model: renders (prompt, answer) in the model's chat format, tokenizes
-// it, and reads the score head in packed batches under a token budget.
+// The helpfulness reward model computed here: renders (prompt, answer) in the model's chat format
+// (reward/helpfulness_model.h), tokenizes it, and reads the score head in packed batches under a
+// token budget.
 //
 // Supported models: Qwen3ForSequenceClassification (Skywork-Reward-V2-Qwen3, chat format qwen3)
 // and Qwen2ForRewardModel (WorldPM, chat format chatml), or any Qwen2/Qwen3 classification
@@ -18,6 +19,7 @@
 #include "chat/render.h"
 #include "engine/engine.h"
 #include "reward/config.h"
+#include "reward/helpfulness_model.h"
 #include "tokenizer/tokenizer.h"
 
 namespace safrl::reward {
@@ -32,7 +34,7 @@ struct HelpfulnessOptions {
   bool share_prefixes = true;  // compute the rendered prompt of answers to one prompt once
 };
 
-class Helpfulness {
+class Helpfulness : public HelpfulnessModel {
  public:
   Helpfulness(const std::string& model_dir, const model::RunOptions& run,
               const HelpfulnessOptions& options);
@@ -40,17 +42,17 @@ class Helpfulness {
   // Token ids the model scores for (prompt, answer).
   std::vector<int32_t> encode(const std::string& prompt, const std::string& answer) const;
   const io::ModelConfig& config() const { return engine_.config(); }
-  // One score per (prompt, answer), in input order; `lengths`, when given, receives each input's
-  // token count.
   std::vector<double> score(const std::vector<std::pair<std::string, std::string>>& pairs,
-                            std::vector<int64_t>* lengths = nullptr);
-  // Tokens computed so far, tokens saved by shared prompt prefixes, and seconds spent.
-  int64_t tokens() const { return tokens_; }
-  int64_t tokens_saved() const { return tokens_saved_; }
-  double seconds() const { return seconds_; }
-  const engine::Work& work() const { return engine_.work(); }
+                            std::vector<int64_t>* lengths = nullptr) override;
+  bool remote() const override { return false; }
+  int64_t tokens() const override { return tokens_; }
+  int64_t tokens_saved() const override { return tokens_saved_; }
+  double seconds() const override { return seconds_; }
+  engine::Work work() const override { return engine_.work(); }
+  nlohmann::json describe() const override;
 
  private:
+  std::string model_dir_;
   HelpfulnessOptions options_;
   engine::Engine engine_;
   std::shared_ptr<const tokenizer::Tokenizer> tokenizer_;

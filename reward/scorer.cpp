@@ -1,7 +1,10 @@
 #include "reward/scorer.h"
 
 #include <cmath>
+#include <future>
 
+#include "reward/helpfulness.h"
+#include "reward/vllm_helpfulness.h"
 #include "util/error.h"
 
 namespace safrl::reward {
@@ -60,6 +63,8 @@ std::vector<GroupResult> score_groups(Scorer& scorer, const std::vector<Sample>&
     } catch (const util::ModelError& e) {
       result.failure = GroupResult::Failure::kModel;
       result.message = e.what();
+    } catch (const util::UnavailableError&) {
+      throw;  // the remote model is down for every group: the whole pass is answered unavailable
     } catch (const std::exception& e) {
       result.failure = GroupResult::Failure::kInternal;
       result.message = e.what();
@@ -91,28 +96,17 @@ Scorer::Scorer(const Config& config) : config_(config) {
     options.score_token = config.helpfulness->score_token;
     options.max_batch_tokens = config.batching.max_batch_tokens;
     options.share_prefixes = config.batching.share_prefixes;
-    helpfulness_ = std::make_unique<Helpfulness>(config.helpfulness->model, run, options);
+    if (config.helpfulness->vllm) {
+      helpfulness_ = std::make_unique<VllmHelpfulness>(*config.helpfulness);
+    } else {
+      helpfulness_ = std::make_unique<Helpfulness>(config.helpfulness->model, run, options);
+    }
   }
 }
 
-namespace {
-
-nlohmann::json describe(const io::ModelConfig& c, const std::string& dir) {
-  return {{"path", dir},
-          {"architecture", io::architecture_name(c.architecture)},
-          {"layers", c.num_hidden_layers},
-          {"hidden_size", c.hidden_size},
-          {"vocab_size", c.vocab_size},
-          {"max_position_embeddings", c.max_position_embeddings}};
-}
-
-}  // namespace
-
 nlohmann::json Scorer::models() const {
-  return {
-      {"guard", describe(guard_->engine().config(), config_.guard.model)},
-      {"helpfulness", helpfulness_ ? describe(helpfulness_->config(), config_.helpfulness->model)
-                                   : nlohmann::json(nullptr)}};
+  return {{"guard", describe_checkpoint(guard_->engine().config(), config_.guard.model)},
+          {"helpfulness", helpfulness_ ? helpfulness_->describe() : nlohmann::json(nullptr)}};
 }
 
 ScorerTiming Scorer::timing() const {
@@ -141,14 +135,25 @@ std::vector<ScoredSample> Scorer::score(const std::vector<Sample>& samples) {
       conversations.push_back({{"user", samples[i].prompt}, {"assistant", *samples[i].thinking}});
     }
   }
-  const std::vector<GuardOutput> verdicts = guard_->judge(conversations);
-
   std::vector<double> helpfulness;
   std::vector<int64_t> helpfulness_tokens;
+  std::vector<std::pair<std::string, std::string>> pairs;
   if (helpfulness_) {
-    std::vector<std::pair<std::string, std::string>> pairs;
     for (const Sample& sample : samples) pairs.emplace_back(sample.prompt, sample.answer);
-    helpfulness = helpfulness_->score(pairs, &helpfulness_tokens);
+  }
+  auto score_helpfulness = [&] { helpfulness = helpfulness_->score(pairs, &helpfulness_tokens); };
+  // A remote model works while the guard does; a local one would share the guard's device. The
+  // task captures locals by reference: `remote` is declared after them, so when the guard
+  // throws, its destructor waits for the task before they go.
+  std::future<void> remote;
+  if (helpfulness_ && helpfulness_->remote()) {
+    remote = std::async(std::launch::async, score_helpfulness);
+  }
+  const std::vector<GuardOutput> verdicts = guard_->judge(conversations);
+  if (remote.valid()) {
+    remote.get();
+  } else if (helpfulness_) {
+    score_helpfulness();
   }
 
   std::vector<ScoredSample> out(samples.size());

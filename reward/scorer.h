@@ -4,7 +4,8 @@
 // helpfulness model scores (prompt, answer); the configured reward combines them.
 //
 // All guard inputs of a call are prefilled packed and decoded together; the helpfulness inputs
-// are packed under the same token budget. Results come back in input order.
+// are packed under the same token budget, or, with a model served by vLLM, sent to it while the
+// guard works. Results come back in input order.
 // Not thread-safe: one Scorer is driven by one thread (it owns the models).
 #pragma once
 
@@ -17,7 +18,7 @@
 
 #include "reward/config.h"
 #include "reward/guard.h"
-#include "reward/helpfulness.h"
+#include "reward/helpfulness_model.h"
 #include "reward/reward.h"
 #include "reward/sample.h"
 #include "reward/step_stats.h"
@@ -93,7 +94,7 @@ class Scorer {
  private:
   Config config_;
   std::unique_ptr<Guard> guard_;
-  std::unique_ptr<Helpfulness> helpfulness_;
+  std::unique_ptr<HelpfulnessModel> helpfulness_;
 };
 
 // Scores groups of samples in one pass; when the models refuse an input of the pass (a
@@ -101,7 +102,8 @@ class Scorer {
 // util::ModelError), each group is scored alone, so one bad group is answered with its own error
 // and the others are still scored. `samples` holds the groups one
 // after another, `group_sizes` their lengths. An error of the whole pass other than an input
-// error is thrown (the models failed, not a group).
+// error is thrown (the models failed, not a group), and so is util::UnavailableError (a remote
+// model that does not answer) wherever it comes.
 std::vector<GroupResult> score_groups(Scorer& scorer, const std::vector<Sample>& samples,
                                       const std::vector<size_t>& group_sizes);
 

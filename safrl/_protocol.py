@@ -15,7 +15,8 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
 import msgpack
 
-from safrl.errors import BadRequest, SafrlError, ServerBusy, ServerError, Timeout, error_for_code
+from safrl.errors import (WAITED_OUT_CODES, BadRequest, SafrlError, ServerBusy, ServerError, Timeout,
+                          error_for_code)
 
 PROTOCOL_VERSION = 1
 DEFAULT_ENDPOINT = "tcp://127.0.0.1:5555"
@@ -118,10 +119,11 @@ class Settings:
 class RetryState:
     """The retry budget of one logical request (one id, every attempt).
 
-    A `busy` answer means the server is up and will do the work: it is waited out, each time at
-    least as long as the server's retry_after_ms, until busy_wait seconds have passed since the
-    request started, without counting against `retries`. Timeouts, deadline_exceeded and
-    shutting_down count against `retries`."""
+    A `busy` answer means the server is up and will do the work, and so does `unavailable` (a
+    model it calls, such as a vLLM helpfulness server, is down for now): they are waited out,
+    each time at least as long as the server's retry_after_ms, until busy_wait seconds have passed
+    since the request started, without counting against `retries`. Timeouts, deadline_exceeded
+    and shutting_down count against `retries`."""
 
     def __init__(self, settings: Settings, request_id: str) -> None:
         self.settings = settings
@@ -135,7 +137,7 @@ class RetryState:
         if not isinstance(error, (ServerBusy, Timeout)):
             raise error
         elapsed = time.monotonic() - self.started
-        if error.code == "busy":
+        if error.code in WAITED_OUT_CODES:
             self.busy += 1
             delay = self.settings.backoff_delay(self.busy, error.retry_after_ms)
             if elapsed + delay <= self.settings.busy_wait:
@@ -146,7 +148,8 @@ class RetryState:
             give_up = self.failures > self.settings.retries
         if give_up:
             attempts = self.failures + self.busy
-            limit = (f"busy for busy_wait={self.settings.busy_wait:g} s" if error.code == "busy"
+            limit = (f"{error.code} for busy_wait={self.settings.busy_wait:g} s"
+                     if error.code in WAITED_OUT_CODES
                      else f"retries={self.settings.retries}")
             message = (f"{error.message} (request {self.request_id}: gave up after {attempts} "
                        f"attempt{'s' if attempts > 1 else ''} in {elapsed:.1f} s, {limit})")

@@ -56,9 +56,9 @@ class Client:
     endpoint: a ZeroMQ address ("tcp://host:5555"), several separated by commas, or a list of
     them; None reads $SAFRL_ENDPOINT, else tcp://127.0.0.1:5555. timeout: seconds to wait for the
     reply to one attempt. retries: attempts after the first on deadline_exceeded, shutting_down and
-    timeouts. busy_wait: seconds a busy server is waited out (a busy answer is retried after the
-    server's retry_after_ms until then, not counted in retries): a trainer must not die because
-    the reward service was busy. backoff, max_backoff: the exponential backoff between attempts.
+    timeouts. busy_wait: seconds a busy server is waited out (a busy answer, or `unavailable` while
+    a vLLM server it calls is down, is retried after the server's retry_after_ms until then, not
+    counted in retries): a trainer must not die because the reward service was busy. backoff, max_backoff: the exponential backoff between attempts.
     max_samples_per_request, max_in_flight: how large calls are split and pipelined.
     """
 

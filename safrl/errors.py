@@ -6,8 +6,9 @@ Every failure to get a reward ends in one of these, never in a missing or made-u
     ├── BadRequest        the request itself is wrong: refused by the server (bad_request,
     │                     too_large, too_long, unsupported_version; .code says which) or found
     │                     wrong before sending (.code None); retrying cannot help, so it never is
-    ├── ServerBusy        every attempt was refused for load or shutdown (busy, deadline_exceeded,
-    │                     shutting_down); .retry_after_ms is the server's last hint
+    ├── ServerBusy        every attempt was refused for load, shutdown or a model the server
+    │                     calls being down (busy, deadline_exceeded, shutting_down, unavailable);
+    │                     .retry_after_ms is the server's last hint
     ├── Timeout           no reply within the timeout on every attempt (also a TimeoutError)
     └── ServerError       the server failed (internal, model_error) or sent a reply that breaks
                           the protocol
@@ -37,7 +38,8 @@ class BadRequest(SafrlError):
 
 
 class ServerBusy(SafrlError):
-    """The server refused every attempt for load (busy, deadline_exceeded) or shutdown."""
+    """The server refused every attempt for load (busy, deadline_exceeded), shutdown, or because a
+    model it calls did not answer (unavailable)."""
 
     def __init__(self, message: str, *, code: Optional[str] = None,
                  request_id: Optional[str] = None, retry_after_ms: Optional[int] = None) -> None:
@@ -56,7 +58,11 @@ class ServerError(SafrlError):
 # Codes that say the request is wrong: the same request would be refused again.
 BAD_REQUEST_CODES = frozenset({"bad_request", "too_large", "too_long", "unsupported_version"})
 # Codes that say "not now": the same request, with the same id, may succeed later.
-RETRYABLE_CODES = frozenset({"busy", "deadline_exceeded", "shutting_down"})
+RETRYABLE_CODES = frozenset({"busy", "deadline_exceeded", "shutting_down", "unavailable"})
+# Retryable codes that say the server is up and will do the work once something passes (its
+# queue drains, the vLLM server it calls is back): waited out for busy_wait seconds instead of
+# counting against `retries`.
+WAITED_OUT_CODES = frozenset({"busy", "unavailable"})
 
 
 def error_for_code(code: str, message: str, request_id: Optional[str],

@@ -2,8 +2,9 @@
 # Sets safrl up on a fresh Debian 12 machine (scripts/setup.sh) and runs every test:
 #   1. the Release build's suites through CTest (C++ GoogleTest suites, the checkpoint and golden
 #      fixtures written by transformers, the Python tests of the CLI, the set-up scripts, the
-#      plugin, the server, the experiments, and the oracle tests against transformers and
-#      tokenizers), those labelled slow included (docs/setup.md: the quick ones alone);
+#      plugin, the server, the experiments, the oracle tests against transformers and tokenizers,
+#      the real trainers, and the vLLM backend against a real vLLM server), those labelled slow
+#      included (docs/setup.md: the quick ones alone);
 #   2. the same suites built with AddressSanitizer + UndefinedBehaviorSanitizer;
 #   3. a short run of each libFuzzer target (scripts/fuzz-smoke.sh).
 # Exits non-zero on the first failure.
@@ -11,6 +12,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/setup.sh
+# The real vLLM server that tests/vllm checks the vLLM helpfulness backend against (.venv-vllm).
+bash scripts/setup-vllm.sh
 jobs=$(nproc)
 # CTest runs $jobs tests at once. LibTorch's OpenMP pool would give each of them every core, and
 # with more threads than cores libgomp's spinning barriers stall small models 10 to 50 times over

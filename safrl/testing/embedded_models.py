@@ -46,6 +46,24 @@ QWEN3_8B = dict(QWEN3_4B, hidden_size=4096, intermediate_size=12288, tie_word_em
 SHAPES = {"tiny": TINY, "qwen3-0.6b": QWEN3_06B, "qwen3-4b": QWEN3_4B, "qwen3-8b": QWEN3_8B}
 
 
+# A WorldPM-shaped reward model (Qwen2ForRewardModel, the architecture of WorldPM-72B-HelpSteer2),
+# tiny, for the vLLM backend's tests; head_dim 32 (64 / 2 heads) because vLLM's CPU attention has
+# no kernel for 16.
+TINY_WORLDPM = dict({k: v for k, v in TINY.items() if k != "head_dim"},
+                    num_attention_heads=2, num_key_value_heads=1, torch_dtype="float32")
+
+
+def write_worldpm(out_dir, tokenizer_dir, seed=3):
+    """Writes a tiny Qwen2ForRewardModel (random fp32 weights, the real tokenizer) to out_dir.
+    The architecture is remote code for transformers, so the checkpoint is written as
+    safrl.testing.checkpoints writes remote-code ones: config.json plus model.safetensors."""
+    config = checkpoints.base_config("qwen2", "Qwen2ForRewardModel", num_labels=1, **TINY_WORLDPM)
+    weights = checkpoints.random_weights(config, torch.Generator().manual_seed(seed))
+    checkpoints.write_checkpoint(out_dir, config, weights, torch.float32, shards=1)
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        shutil.copyfile(os.path.join(tokenizer_dir, name), os.path.join(out_dir, name))
+
+
 def main():
     out_root, tokenizer_dir = sys.argv[1], sys.argv[2]
     shape = SHAPES[sys.argv[4]] if len(sys.argv) > 4 and sys.argv[3] == "--shape" else TINY

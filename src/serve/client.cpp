@@ -86,7 +86,7 @@ void validate(const ClientOptions& options) {
 
 bool retryable(ErrorCode code) {
   return code == ErrorCode::kBusy || code == ErrorCode::kDeadlineExceeded ||
-         code == ErrorCode::kShuttingDown;
+         code == ErrorCode::kShuttingDown || code == ErrorCode::kUnavailable;
 }
 
 struct ServerError {

@@ -9,8 +9,8 @@
 // a version and a fresh random id when they are absent, sends it, and waits timeout_s for the reply
 // with that id, discarding replies to other ids (late answers to earlier attempts or requests). It
 // resends the same id after a timeout and after `busy` (waiting at least the server's
-// retry_after_ms), `deadline_exceeded` and `shutting_down`, with exponential backoff and jitter
-// capped at max_backoff_s; the server answers a repeated id once (docs/protocol.md,
+// retry_after_ms), `deadline_exceeded`, `shutting_down` and `unavailable`, with exponential backoff
+// and jitter capped at max_backoff_s; the server answers a repeated id once (docs/protocol.md,
 // Idempotency). Unlike Lazy Pirate's REQ, the socket is kept across retries: a DEALER cannot
 // wedge, and a kept socket lets round-robin move the next attempt to the next endpoint (a fresh
 // one would start again at the first); stale replies are told apart by id. Other server errors

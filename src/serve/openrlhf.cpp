@@ -119,6 +119,7 @@ int http_status(ErrorCode code) {
       return 413;
     case ErrorCode::kBusy:
     case ErrorCode::kShuttingDown:
+    case ErrorCode::kUnavailable:
       return 503;
     case ErrorCode::kDeadlineExceeded:
       return 504;

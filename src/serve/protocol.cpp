@@ -18,6 +18,7 @@ constexpr util::EnumName<ErrorCode> kErrorNames[] = {
     {ErrorCode::kBusy, "busy"},
     {ErrorCode::kDeadlineExceeded, "deadline_exceeded"},
     {ErrorCode::kShuttingDown, "shutting_down"},
+    {ErrorCode::kUnavailable, "unavailable"},
     {ErrorCode::kModelError, "model_error"},
     {ErrorCode::kInternal, "internal"},
 };

@@ -31,6 +31,7 @@ enum class ErrorCode {
   kBusy,
   kDeadlineExceeded,
   kShuttingDown,
+  kUnavailable,  // a model the server calls (vLLM) did not answer; the request can succeed later
   kModelError,
   kInternal,
 };

@@ -5,6 +5,10 @@
 namespace safrl::serve {
 namespace {
 
+// How long a client waits before retrying after `unavailable`: the server has already spent its
+// own retries (helpfulness.vllm.retries) on the remote model.
+constexpr int64_t kUnavailableRetryMs = 5000;
+
 double seconds_between(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<double>(b - a).count();
 }
@@ -56,6 +60,9 @@ Reply ScoringWorker::deep_check(const Job& job) {
     probe.answer = "pong";
     scorer_.score({probe});
     return info_reply(job.request.id, description_, true);
+  } catch (const util::UnavailableError& e) {
+    return error(job.request.id, ErrorCode::kUnavailable,
+                 util::cat("the deep check failed: ", e.what()), kUnavailableRetryMs);
   } catch (const std::exception& e) {
     return error(job.request.id, ErrorCode::kInternal,
                  util::cat("the deep check failed: ", e.what()));
@@ -95,6 +102,11 @@ void ScoringWorker::score(std::vector<Job>& jobs) {
   std::vector<reward::GroupResult> results;
   try {
     results = reward::score_groups(scorer_, samples, sizes);
+  } catch (const util::UnavailableError& e) {
+    for (Job& job : jobs) {
+      answer(job, error(job.request.id, ErrorCode::kUnavailable, e.what(), kUnavailableRetryMs));
+    }
+    return;
   } catch (const std::exception& e) {
     for (Job& job : jobs) {
       answer(job,

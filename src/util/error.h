@@ -2,8 +2,9 @@
 //
 // Load-time problems (a bad checkpoint, config or tokenizer file) throw LoadError; a bad user
 // input (a JSON line, a request field) throws InputError; a model output that cannot be used
-// throws ModelError. Both carry a message that says what is
-// wrong and how to fix it; callers at a boundary (CLI main, the server's request loop) catch them.
+// throws ModelError; a remote model that does not answer throws UnavailableError. Each carries a
+// message that says what is wrong and how to fix it; callers at a boundary (CLI main, the server's
+// request loop) catch them.
 #pragma once
 
 #include <sstream>
@@ -41,6 +42,14 @@ std::string cat(Args&&... args) {
 // A model produced a value that cannot be used (a non-finite score): the server's side, not the
 // request's; scoring the same input again gives the same value.
 class ModelError : public Error {
+ public:
+  using Error::Error;
+};
+
+// A service the work depends on (a model served by vLLM) did not answer, after the retries its
+// config allows: the request was valid and the same request can succeed later, so the server
+// answers `unavailable` and clients retry.
+class UnavailableError : public Error {
  public:
   using Error::Error;
 };

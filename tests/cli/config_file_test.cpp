@@ -179,7 +179,8 @@ server:
   EXPECT_EQ(to_json(c), nlohmann::json::parse(R"({
     "source": "x.yaml",
     "guard": {"model": "/m/guard", "decoding": "free", "max_new_tokens": 64},
-    "helpfulness": {"model": "/m/worldpm", "chat_format": "chatml", "score_token": "im_end"},
+    "helpfulness": {"model": "/m/worldpm", "tokenizer": null, "vllm": null,
+                    "chat_format": "chatml", "score_token": "im_end"},
     "reward": {"type": "hybrid", "unsafe_cap": -12.5, "refusal_cap": -4.0,
                "controversial": "per_category",
                "controversial_unsafe_categories": ["PII", "Suicide & Self-Harm"],
@@ -387,6 +388,93 @@ TEST(ConfigErrors, UnsafeMustNotOutscoreRefusal) {
   EXPECT_EQ(parse(hybrid("  unsafe_cap: -5\n")).reward.unsafe_cap, -5);
 }
 
+TEST(Config, HelpfulnessOnVllm) {
+  const std::string head = "guard:\n  model: /m/guard\nhelpfulness:\n  chat_format: chatml\n";
+  Parsed c = parse(head + R"(  tokenizer: tok/worldpm
+  vllm:
+    url: https://gpu-7:8443/v/
+    model: worldpm-72b
+    task: token_classify
+    api_key_env: WORLDPM_KEY
+    timeout_s: 30.5
+    retries: 0
+    max_batch_sequences: 64
+    startup_timeout_s: 0
+)");
+  ASSERT_TRUE(c.helpfulness && c.helpfulness->vllm);
+  const VllmConfig& v = *c.helpfulness->vllm;
+  EXPECT_EQ(v.url, "https://gpu-7:8443/v");  // the trailing slash dropped: paths are appended
+  EXPECT_EQ(v.model, "worldpm-72b");
+  EXPECT_EQ(v.task, VllmTask::kTokenClassify);
+  EXPECT_EQ(v.api_key_env, "WORLDPM_KEY");
+  EXPECT_EQ(v.timeout_s, 30.5);
+  EXPECT_EQ(v.retries, 0);
+  EXPECT_EQ(v.max_batch_sequences, 64);
+  EXPECT_EQ(v.startup_timeout_s, 0);
+  EXPECT_EQ(c.helpfulness->tokenizer, "/cfg/tok/worldpm");  // relative to the config's directory
+  EXPECT_EQ(c.helpfulness->model, "");
+  EXPECT_EQ(to_json(c)["helpfulness"], nlohmann::json::parse(R"({
+    "model": null, "tokenizer": "/cfg/tok/worldpm", "chat_format": "chatml", "score_token": "last",
+    "vllm": {"url": "https://gpu-7:8443/v", "model": "worldpm-72b", "task": "token_classify",
+             "api_key_env": "WORLDPM_KEY", "timeout_s": 30.5, "retries": 0, "max_batch_sequences": 64,
+             "startup_timeout_s": 0.0}})"));
+
+  const VllmConfig d = *parse(head +
+                              "  tokenizer: /t\n  vllm:\n    url: http://h:8000\n"
+                              "    model: m\n    task: classify\n")
+                            .helpfulness->vllm;
+  EXPECT_EQ(d.task, VllmTask::kClassify);
+  EXPECT_EQ(d.api_key_env, "");
+  EXPECT_EQ(d.timeout_s, 60);
+  EXPECT_EQ(d.retries, 2);
+  EXPECT_EQ(d.max_batch_sequences, 64);
+  EXPECT_EQ(d.startup_timeout_s, 900);
+}
+
+TEST(ConfigErrors, HelpfulnessOnVllm) {
+  const std::string head = "guard:\n  model: /m/guard\nhelpfulness:\n  chat_format: chatml\n";
+  const std::string server = "  vllm:\n    url: http://h:8000\n    model: m\n    task: classify\n";
+  EXPECT_EQ(error(head + server),
+            "x.yaml: helpfulness.tokenizer: missing; with helpfulness.vllm, give the directory "
+            "holding the served model's tokenizer.json; safrl tokenizes and sends token ids");
+  EXPECT_EQ(
+      error(head + "  model: /m/rm\n  tokenizer: /t\n" + server),
+      "x.yaml: helpfulness.model: remove it: with helpfulness.vllm the model runs on the vLLM "
+      "server (its tokenizer goes in helpfulness.tokenizer)");
+  EXPECT_EQ(error(head + "  model: /m/rm\n  tokenizer: /t\n"),
+            "x.yaml: helpfulness.tokenizer: only used with helpfulness.vllm; a local model's "
+            "directory holds its tokenizer");
+  EXPECT_EQ(error(head),
+            "x.yaml: helpfulness.model: missing; give the reward model directory, or "
+            "helpfulness.vllm for a model served by vLLM");
+  const std::string tok = "  tokenizer: /t\n";
+  EXPECT_EQ(error(head + tok + "  vllm:\n    url: h:8000\n    model: m\n    task: classify\n"),
+            "x.yaml: helpfulness.vllm.url: \"h:8000\" is not an http:// or https:// URL");
+  EXPECT_EQ(error(head + tok + "  vllm:\n    url: http://h\n    task: classify\n"),
+            "x.yaml: helpfulness.vllm.model: missing; give the served model name, as the server's "
+            "/v1/models lists it");
+  EXPECT_EQ(error(head + tok + "  vllm:\n    url: http://h\n    model: m\n    task: reward\n"),
+            "x.yaml: helpfulness.vllm.task: unknown vLLM task \"reward\"; valid values: classify, "
+            "token_classify");
+  EXPECT_EQ(error(head + tok + server + "    retries: -1\n"),
+            "x.yaml: helpfulness.vllm.retries: must be 0 or more");
+  EXPECT_EQ(error(head + tok + server + "    timeout_s: 0\n"),
+            "x.yaml: helpfulness.vllm.timeout_s: must be a number of seconds in (0, 3600]");
+  EXPECT_EQ(error(head + tok + server + "    startup_timeout_s: 1e9\n"),
+            "x.yaml: helpfulness.vllm.startup_timeout_s: must be a number of seconds in [0, 86400]");
+  EXPECT_EQ(error(head + tok + server + "    api_key_env: sk-abc123\n"),
+            "x.yaml: helpfulness.vllm.api_key_env: \"sk-abc123\" is not an environment variable's "
+            "name (give the variable's name, not the key)");
+  EXPECT_EQ(error(head + tok + "  vllm:\n    url: http:///\n    model: m\n    task: classify\n"),
+            "x.yaml: helpfulness.vllm.url: \"http:///\" has no host, or a query, fragment or "
+            "space; give the server's base URL, e.g. http://host:8000");
+  EXPECT_EQ(
+      error(head + tok + server + "    port: 8000\n"),
+      "x.yaml: helpfulness.vllm.port: unknown key; valid keys here: url, model, task, api_key_env, "
+            "timeout_s, "
+      "retries, max_batch_sequences, startup_timeout_s");
+}
+
 // Every file in configs/ parses, and says what its name promises.
 TEST(ShippedConfigs, AllParse) {
   const std::filesystem::path dir = std::filesystem::path(SAFRL_SOURCE_DIR) / "configs";
@@ -416,8 +504,13 @@ TEST(ShippedConfigs, AllParse) {
   Parsed paper = load_config((dir / "saferl-paper.yaml").string());
   EXPECT_EQ(paper.guard.model, "/models/Qwen3Guard-Gen-4B");
   ASSERT_TRUE(paper.helpfulness.has_value());
-  EXPECT_EQ(paper.helpfulness->model, "/models/WorldPM-72B-HelpSteer2");
+  ASSERT_TRUE(paper.helpfulness->vllm.has_value());
+  EXPECT_EQ(paper.helpfulness->vllm->url, "http://127.0.0.1:8000");
+  EXPECT_EQ(paper.helpfulness->vllm->model, "worldpm-72b");
+  EXPECT_EQ(paper.helpfulness->vllm->task, VllmTask::kTokenClassify);
+  EXPECT_EQ(paper.helpfulness->tokenizer, "/models/WorldPM-72B-HelpSteer2");
   EXPECT_EQ(paper.helpfulness->chat_format, chat::ChatFormat::kChatml);
+  EXPECT_EQ(paper.helpfulness->score_token, ScoreToken::kLast);
   EXPECT_EQ(paper.reward.type, RewardType::kHybrid);
   EXPECT_EQ(paper.reward.unsafe_cap, -10);
   EXPECT_EQ(paper.reward.refusal_cap, -5);

@@ -69,6 +69,23 @@ def test_busy_is_waited_out_beyond_the_retry_count(fake):
     assert fake.counted[ids[0]] == len(ITEMS)
 
 
+def test_unavailable_is_waited_out_like_busy(fake):
+    # `unavailable`: the server is up but a model it calls (a vLLM helpfulness server) is down for
+    # now; a trainer's call waits for it like for a full queue, beyond the retry count.
+    fake.plan(*[("error", "unavailable")] * 6)
+    with safrl.Client(fake.endpoint, **dict(FAST, retries=2, busy_wait=60)) as client:
+        assert client.score(ITEMS) == EXPECTED
+    ids = fake.ids("score")
+    assert len(ids) == 7 and len(set(ids)) == 1
+    assert fake.counted[ids[0]] == len(ITEMS)
+    fake.plan(*[("error", "unavailable")] * 1000)
+    with safrl.Client(fake.endpoint, **dict(FAST, retries=0, busy_wait=0.3)) as client:
+        with pytest.raises(safrl.ServerBusy) as caught:
+            client.score(ITEMS)
+    assert caught.value.code == "unavailable"
+    assert "unavailable for busy_wait=0.3 s" in str(caught.value)
+
+
 def test_endless_busy_raises_server_busy_after_busy_wait(fake):
     fake.plan(*[("busy", 50)] * 1000)
     started = time.monotonic()

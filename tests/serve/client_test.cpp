@@ -253,17 +253,19 @@ TEST(Client, BusyTwiceThenSuccessResendsTheSameIdAfterRetryAfter) {
   EXPECT_GE(at[2] - at[1], 0.120);
 }
 
-TEST(Client, DeadlineExceededAndShuttingDownAreRetried) {
+TEST(Client, DeadlineExceededShuttingDownAndUnavailableAreRetried) {
   FakeServer server([](const json& request, int index) {
     if (index == 0) return std::vector<json>{refusal(request, ErrorCode::kDeadlineExceeded)};
     if (index == 1) return std::vector<json>{refusal(request, ErrorCode::kShuttingDown)};
+    if (index == 2) return std::vector<json>{refusal(request, ErrorCode::kUnavailable)};
     return std::vector<json>{pong(request, 9)};
   });
   Client client(fast_options({server.endpoint()}));
   EXPECT_EQ(client.ping()["time_ms"], 9);
   const auto received = server.received();
-  ASSERT_EQ(received.size(), 3u);
+  ASSERT_EQ(received.size(), 4u);
   EXPECT_EQ(received[2]["id"], received[0]["id"]);
+  EXPECT_EQ(received[3]["id"], received[0]["id"]);
 }
 
 TEST(Client, BusyAfterTheRetryBudgetThrowsBusy) {

@@ -306,6 +306,7 @@ TEST(ErrorCodes, NamesRoundTrip) {
       {ErrorCode::kBusy, "busy"},
       {ErrorCode::kDeadlineExceeded, "deadline_exceeded"},
       {ErrorCode::kShuttingDown, "shutting_down"},
+      {ErrorCode::kUnavailable, "unavailable"},
       {ErrorCode::kModelError, "model_error"},
       {ErrorCode::kInternal, "internal"}};
   for (const auto& [code, name] : names) {

@@ -9,8 +9,10 @@
 : "${MODELS:=/models}"
 : "${POLICY_MODEL:=$MODELS/Qwen3-4B}"
 : "${GUARD_MODEL:=$MODELS/Qwen3Guard-Gen-4B}"
-# or WorldPM-72B-HelpSteer2 with HYBRID_CONFIG=configs/safrl-hybrid-worldpm.yaml
+# or WorldPM-72B-HelpSteer2 with HYBRID_CONFIG=configs/safrl-hybrid-worldpm.yaml, served by vLLM
+# at WORLDPM_URL (docs/scaling.md); safrl then reads only its tokenizer from HELPFULNESS_MODEL
 : "${HELPFULNESS_MODEL:=$MODELS/Skywork-Reward-V2-Qwen3-8B}"
+: "${WORLDPM_URL:=http://127.0.0.1:8000}"
 : "${WILDGUARD_MODEL:=$MODELS/wildguard}"     # allenai/wildguard, for evaluation only
 : "${WILDJAILBREAK:=/data/wildjailbreak}"     # allenai/wildjailbreak: train/, eval/
 : "${WORK:=$SAFRL_REPO/runs/saferl}"          # data, server logs, checkpoints, evaluation
@@ -54,7 +56,7 @@
 : "${EVAL_DEVICE:=cuda}"
 : "${EVAL_DTYPE:=bfloat16}"
 
-export SAFRL_REPO SAFRL_BIN MODELS POLICY_MODEL GUARD_MODEL HELPFULNESS_MODEL WILDGUARD_MODEL \
+export SAFRL_REPO SAFRL_BIN MODELS POLICY_MODEL GUARD_MODEL HELPFULNESS_MODEL WORLDPM_URL WILDGUARD_MODEL \
   WILDJAILBREAK WORK DATA RUNS CHECKPOINTS EVAL_DEVICE EVAL_DTYPE
 export PYTHONPATH="$SAFRL_REPO${PYTHONPATH:+:$PYTHONPATH}"
 
