@@ -63,7 +63,7 @@ TEST(HttpClient, NoAnswerInTimeIsAValueAfterTheTimeout) {
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   EXPECT_FALSE(response.answered());
   EXPECT_NE(response.error.find("Timeout was reached"), std::string::npos) << response.error;
-  EXPECT_GE(waited, 0.3);
+  EXPECT_GE(waited, 0.28);  // curl's timer may fire up to a millisecond or so early
   EXPECT_LT(waited, 1.2);
 }
 

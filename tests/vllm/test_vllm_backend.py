@@ -10,6 +10,8 @@ import os
 import shutil
 import subprocess
 import threading
+import urllib.error
+import urllib.request
 
 import pytest
 
@@ -221,6 +223,15 @@ def test_vllm_going_away_mid_run_is_waited_out(tmp_path, vllm):
         assert (f"the vLLM helpfulness server at {server.url} did not answer POST /classify after "
                 "2 attempts") in str(down.value)
         assert down.value.retry_after_ms == 5000
+        # OpenRLHF's HTTP path: 503 with Retry-After, which its retries wait out.
+        body = json.dumps({"query": [PROMPT + " Knead."], "prompts": [PROMPT]}).encode()
+        request = urllib.request.Request(f"http://127.0.0.1:{remote.http_port}/get_reward", body,
+                                         {"Content-Type": "application/json"})
+        with pytest.raises(urllib.error.HTTPError) as http_down:
+            urllib.request.urlopen(request, timeout=60)
+        assert http_down.value.code == 503
+        assert http_down.value.headers["Retry-After"] == "5"
+        assert json.loads(http_down.value.read())["error"]["code"] == "unavailable"
 
         # A trainer's call made while vLLM is down completes once it is back.
         result = {}
