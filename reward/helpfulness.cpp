@@ -41,18 +41,10 @@ std::vector<double> Helpfulness::score(
     const std::vector<std::pair<std::string, std::string>>& pairs,
     std::vector<int64_t>* lengths_out) {
   c10::InferenceMode inference;
-  std::vector<std::vector<int32_t>> ids;
   std::vector<int64_t> lengths;
-  const int64_t context = engine_.config().max_position_embeddings;
-  for (size_t i = 0; i < pairs.size(); ++i) {
-    ids.push_back(encode(pairs[i].first, pairs[i].second));
-    lengths.push_back(static_cast<int64_t>(ids.back().size()));
-    if (context > 0 && lengths.back() > context) {
-      throw util::TooLongError(util::cat("answer ", i, " renders to ", lengths.back(),
-                                         " reward-model tokens, over the model's context of ",
-                                         context));
-    }
-  }
+  const std::vector<std::vector<int32_t>> ids =
+      helpfulness_inputs(*tokenizer_, options_.chat_format, options_.score_token, pairs,
+                         engine_.config().max_position_embeddings, "the model's context", lengths);
   std::vector<double> scores(pairs.size());
   const auto start = std::chrono::steady_clock::now();
   for (const auto& batch : engine::plan_batches(lengths, options_.max_batch_tokens)) {

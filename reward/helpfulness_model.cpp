@@ -1,5 +1,7 @@
 #include "reward/helpfulness_model.h"
 
+#include "util/error.h"
+
 namespace safrl::reward {
 
 std::vector<int32_t> helpfulness_input(const tokenizer::Tokenizer& tokenizer,
@@ -11,6 +13,25 @@ std::vector<int32_t> helpfulness_input(const tokenizer::Tokenizer& tokenizer,
     text.resize(text.rfind(end) + end.size());
   }
   return tokenizer.encode(text);
+}
+
+std::vector<std::vector<int32_t>> helpfulness_inputs(
+    const tokenizer::Tokenizer& tokenizer, chat::ChatFormat format, ScoreToken score_token,
+    const std::vector<std::pair<std::string, std::string>>& pairs, int64_t context,
+    std::string_view context_name, std::vector<int64_t>& lengths) {
+  std::vector<std::vector<int32_t>> ids;
+  lengths.clear();
+  for (size_t i = 0; i < pairs.size(); ++i) {
+    ids.push_back(
+        helpfulness_input(tokenizer, format, score_token, pairs[i].first, pairs[i].second));
+    lengths.push_back(static_cast<int64_t>(ids.back().size()));
+    if (context > 0 && lengths.back() > context) {
+      throw util::TooLongError(util::cat("answer ", i, " renders to ", lengths.back(),
+                                         " reward-model tokens, over ", context_name, " of ",
+                                         context));
+    }
+  }
+  return ids;
 }
 
 nlohmann::json describe_checkpoint(const io::ModelConfig& c, const std::string& dir) {

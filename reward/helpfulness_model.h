@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -45,6 +46,14 @@ class HelpfulnessModel {
 std::vector<int32_t> helpfulness_input(const tokenizer::Tokenizer& tokenizer,
                                        chat::ChatFormat format, ScoreToken score_token,
                                        const std::string& prompt, const std::string& answer);
+
+// helpfulness_input of every pair, with each one's token count in `lengths`. Throws
+// util::TooLongError for the first input over `context` tokens (0: no limit), naming the limit
+// as `context_name` ("the model's context", "the vLLM server's max_model_len").
+std::vector<std::vector<int32_t>> helpfulness_inputs(
+    const tokenizer::Tokenizer& tokenizer, chat::ChatFormat format, ScoreToken score_token,
+    const std::vector<std::pair<std::string, std::string>>& pairs, int64_t context,
+    std::string_view context_name, std::vector<int64_t>& lengths);
 
 // What `info` reports of a checkpoint computed here: {"path", "architecture", "layers",
 // "hidden_size", "vocab_size", "max_position_embeddings"}.

@@ -48,7 +48,7 @@ constexpr const char* kTokenizerProbe =
 
 VllmHelpfulness::VllmHelpfulness(const HelpfulnessConfig& config)
     : config_(config),
-      vllm_(*config.vllm),
+      vllm_(*config_.vllm),
       tokenizer_(tokenizer::Tokenizer::load(config.tokenizer)),
       http_(auth_headers(vllm_)) {
   if (config_.chat_format == chat::ChatFormat::kGuard) {
@@ -195,19 +195,10 @@ io::HttpResponse VllmHelpfulness::post(const std::string& path, const std::strin
 std::vector<double> VllmHelpfulness::score(
     const std::vector<std::pair<std::string, std::string>>& pairs,
     std::vector<int64_t>* lengths_out) {
-  std::vector<std::vector<int32_t>> ids;
   std::vector<int64_t> lengths;
-  for (size_t i = 0; i < pairs.size(); ++i) {
-    ids.push_back(helpfulness_input(*tokenizer_, config_.chat_format, config_.score_token,
-                                    pairs[i].first, pairs[i].second));
-    lengths.push_back(static_cast<int64_t>(ids.back().size()));
-    if (max_model_len_ > 0 && lengths.back() > max_model_len_) {
-      throw util::TooLongError(util::cat("answer ", i, " renders to ", lengths.back(),
-                                         " reward-model tokens, over the vLLM server's "
-                                         "max_model_len of ",
-                                         max_model_len_));
-    }
-  }
+  const std::vector<std::vector<int32_t>> ids =
+      helpfulness_inputs(*tokenizer_, config_.chat_format, config_.score_token, pairs,
+                         max_model_len_, "the vLLM server's max_model_len", lengths);
   const auto start = Clock::now();
   std::vector<double> scores;
   const size_t per_request = static_cast<size_t>(vllm_.max_batch_sequences);

@@ -57,7 +57,7 @@ class VllmHelpfulness : public HelpfulnessModel {
   void check_task();
 
   HelpfulnessConfig config_;
-  VllmConfig vllm_;
+  const VllmConfig& vllm_;  // *config_.vllm
   std::shared_ptr<const tokenizer::Tokenizer> tokenizer_;
   io::HttpClient http_;
   int64_t max_model_len_ = 0;

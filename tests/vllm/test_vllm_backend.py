@@ -134,7 +134,7 @@ def test_a_wrong_setup_stops_the_server_at_start_saying_what_to_fix(tmp_path, vl
     assert (f"the vLLM server at {server.url} does not serve \"skywork\" (helpfulness.vllm.model); "
             f"it serves \"skywork-tiny\"") in wrong_name
 
-    from safrl.testing.vllm_server import free_port
+    from safrl.testing.ports import free_port
     nobody = f"http://127.0.0.1:{free_port()}"
     absent = start_failure(tmp_path, f"  tokenizer: {tok}\n  chat_format: qwen3\n  vllm:\n"
                                      f"    url: {nobody}\n    model: m\n    task: classify\n"
