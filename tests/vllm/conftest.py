@@ -7,10 +7,29 @@ import sys
 
 import pytest
 
+from safrl.testing import cpu_isa
 from safrl.testing.live_server import EMBEDDED
 from safrl.testing.vllm_server import VllmServer
 
+# SAFRL_FORCE_AVX2=1 (python_vllm_avx2): every process started here, vLLM's and safrl's, on the
+# AVX2 kernels.
+os.environ.update(cpu_isa.environment(os.environ))
 VLLM_PYTHON = os.environ.get("SAFRL_VLLM_PYTHON", "")
+# scripts/setup-vllm.sh leaves this file instead of a venv where the CPU cannot run the vLLM
+# build; the whole suite then reports itself skipped (exit code 77, CTest's SKIP_RETURN_CODE).
+UNSUPPORTED = os.path.join(os.path.dirname(os.path.dirname(VLLM_PYTHON)), "UNSUPPORTED")
+SKIPPED = 77
+
+
+def pytest_configure(config):
+    if VLLM_PYTHON and not os.path.exists(VLLM_PYTHON) and os.path.exists(UNSUPPORTED):
+        with open(UNSUPPORTED) as f:
+            reason = f.read().strip()
+        sys.stderr.write(f"python_vllm SKIPPED: {reason} (scripts/setup-vllm.sh). The vLLM "
+                         "backend is still covered by tests/reward: vllm_protocol_test (real vLLM "
+                         "0.32.0 responses, tests/data/vllm) and vllm_helpfulness_test (scripted "
+                         "failures).\n")
+        pytest.exit("vLLM cannot run on this CPU", returncode=SKIPPED)
 # The token_classify server is started with --api-key, as deployed servers often are; the safrl
 # servers started by the tests inherit this environment and name the variable in their configs.
 KEY_ENV = "SAFRL_TEST_VLLM_KEY"

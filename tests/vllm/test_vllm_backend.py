@@ -7,6 +7,7 @@ stop the server at start with a message saying what to fix; and a vLLM server th
 `unavailable`, which safrl's client waits out until vLLM is back, every sample counted once."""
 import json
 import os
+import re
 import shutil
 import subprocess
 import threading
@@ -17,6 +18,7 @@ import pytest
 
 import safrl
 from conftest import KEY_ENV
+from safrl.testing import cpu_isa
 from safrl.testing.live_server import EMBEDDED, SAFRL, Server
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -97,6 +99,19 @@ def test_remote_scores_equal_the_local_engine(tmp_path, vllm, tiny_worldpm, kind
     assert info["models"]["helpfulness"] == {
         "backend": "vllm", "url": vllm[kind].url, "model": vllm[kind].name, "task": kind,
         "tokenizer": directory, "max_model_len": 2048, "tokenizer_check": "ok"}
+
+
+def test_vllm_runs_the_kernel_library_this_cpu_gets(vllm):
+    """The library mapped in every vLLM process is the one scripts/setup-vllm.sh names for this
+    CPU, or vllm/_C_AVX2 under SAFRL_FORCE_AVX2=1 (a Zen 3 host's, on any host)."""
+    if cpu_isa.forced():
+        expected = "_C_AVX2"
+    else:
+        check = subprocess.run(["bash", "scripts/setup-vllm.sh", "--check"], cwd=REPO,
+                               capture_output=True, text=True, check=True).stderr
+        expected = re.search(r"with vllm/(\w+)\.abi3\.so", check).group(1)
+    for server in vllm.values():
+        assert server.kernel_libraries() == {expected}, server.name
 
 
 def test_inputs_over_the_servers_context_are_too_long(tmp_path, vllm):
