@@ -1,5 +1,6 @@
-"""Running safrl from the experiments: the program's path, a `safrl serve` for the length of a
-`with` block (always stopped, also on errors), and offline scoring with `safrl score`."""
+"""Running safrl from the experiments: the program's path (safrl.testing.toolchain), a
+`safrl serve` for the length of a `with` block (always stopped, also on errors), and offline
+scoring with `safrl score`."""
 import contextlib
 import ctypes
 import json
@@ -11,17 +12,7 @@ import time
 from typing import Iterator, List, Mapping, Sequence
 
 import safrl
-
-REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-
-
-def safrl_bin() -> str:
-    """$SAFRL_BIN, else the default build's program."""
-    path = os.environ.get("SAFRL_BIN") or os.path.join(REPO, "build", "src", "cli", "safrl")
-    if not os.access(path, os.X_OK):
-        raise FileNotFoundError(f"no safrl program at {path}: build it (cmake --build build) or "
-                                f"set SAFRL_BIN")
-    return path
+from safrl.testing.toolchain import safrl_bin
 
 
 def free_port() -> int:

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from experiments.saferl.cpu import bank, policy, policy_tokenizer
-from experiments.saferl.cpu.tiny_qwen3 import TinyQwen3, common_prefix, pad
 from safrl.testing import checkpoints
+from safrl.testing.tiny_qwen3 import TinyQwen3, common_prefix, pad
 
 
 @pytest.mark.parametrize("arch, overrides", [
@@ -62,7 +62,7 @@ def test_the_policy_tokenizer_writes_every_bank_text_back_exactly():
 def test_the_policy_chat_template_renders_as_qwen3s(mode):
     from transformers import AutoTokenizer
 
-    from experiments.saferl.cpu import toolchain
+    from safrl.testing import toolchain
     qwen3 = AutoTokenizer.from_pretrained(toolchain.tokenizer_dir())
     ours = policy_tokenizer.make_tokenizer()
     for prompt in bank.PROMPTS:

@@ -35,7 +35,7 @@ rm -rf "$out/wheels"
 
 cp .deps/qwen3-tokenizer/tokenizer.json .deps/qwen3-tokenizer/tokenizer_config.json "$out/tokenizer/"
 .venv/bin/python -m safrl.testing.checkpoints "$out/checkpoints" >/dev/null
-build/src/cli/safrl bench --config configs/default.yaml --prompts "$prompts" --group "$group" \
+build/src/cli/safrl bench --config experiments/bench/embedded.yaml --prompts "$prompts" --group "$group" \
   --dump-workload "$out/workload.jsonl"
 .venv/bin/python experiments/bench/peer/transformers_peer.py --guard build/embedded/guard \
   --reward build/embedded/reward --workload "$out/workload.jsonl" --dump-ids "$out/ids.json"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The scoring benchmarks of RESULTS.md: in process on the embedded default and on random models
-# with the real Qwen3-0.6B shapes (with and without shared group prefixes), and through the
-# service with a GRPO-shaped load (64 prompts x 8 responses). Needs a Release build (build/), .venv
+# The scoring benchmarks of RESULTS.md: in process on the embedded random-weight models
+# (experiments/bench/embedded.yaml) and on random models with the real Qwen3-0.6B shapes (with
+# and without shared group prefixes), and through the service with a GRPO-shaped load (64 prompts
+# x 8 responses). Needs a Release build (build/), .venv
 # and the Qwen3 tokenizer ($SAFRL_TOKENIZER_DIR, else .deps/qwen3-tokenizer): bash scripts/setup.sh.
 #   bash experiments/bench/serve/run_scoring_benchmarks.sh [OUT_DIR]   (default: build/bench)
 set -euo pipefail
@@ -11,11 +12,12 @@ mkdir -p "$out"
 safrl=build/src/cli/safrl
 tokenizer=${SAFRL_TOKENIZER_DIR:-.deps/qwen3-tokenizer}
 
-echo "== embedded default, in process (64 prompts x 8)"
-$safrl bench --config configs/default.yaml --prompts 64 --group 8 | tee "$out/embedded.json"
-$safrl bench --config configs/default.yaml --prompts 64 --group 8 --no-prefix-reuse | tee "$out/embedded-noshare.json"
+echo "== embedded random-weight models, in process (64 prompts x 8)"
+$safrl bench --config experiments/bench/embedded.yaml --prompts 64 --group 8 | tee "$out/embedded.json"
+$safrl bench --config experiments/bench/embedded.yaml --prompts 64 --group 8 --no-prefix-reuse |
+  tee "$out/embedded-noshare.json"
 
-echo "== embedded default, through the service (64 prompts x 8, 8 requests in flight)"
+echo "== embedded random-weight models, through the service (64 prompts x 8, 8 requests in flight)"
 for share in true false; do
   cat > "$out/serve-$share.yaml" <<YAML
 guard: {model: $PWD/build/embedded/guard}

@@ -21,6 +21,8 @@ reward, as the report found.
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
 
+from safrl.testing import stand_in
+
 HARMFUL_STYLES = ("refuse", "comply_unsafe", "safe_redirect")
 BENIGN_STYLES = ("refuse", "helpful")
 MODES = ("non_think", "think")
@@ -45,9 +47,7 @@ class Verdict:
 
     def target(self) -> str:
         """The guard's output text for this verdict (response moderation, three lines)."""
-        categories = ", ".join(self.categories) or "None"
-        return (f"Safety: {self.safety}\nCategories: {categories}\n"
-                f"Refusal: {'Yes' if self.refusal else 'No'}")
+        return stand_in.verdict_text(self.safety, self.categories, self.refusal)
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
     python -m experiments.saferl.cpu.format_guard OUT_DIR
 
-Writes OUT_DIR/format-guard, the stand-in guard of the experiments (judges.train_guard) trained
+Writes OUT_DIR/format-guard, the stand-in guard of the experiments (stand_in.train_guard) trained
 on CASES instead of the bank: conversations whose greedy output follows the verdict format, and
 conversations whose output leaves it at each kind of place where constrained decoding decides
 (the opening it forces, the safety label, a category, a second category, the refusal answer, the
@@ -18,8 +18,7 @@ import sys
 
 import torch
 
-from experiments.saferl.cpu import judges, toolchain
-from safrl.testing import checkpoints
+from safrl.testing import checkpoints, stand_in, toolchain
 
 END = "<|im_end|>"
 
@@ -66,15 +65,16 @@ CASES = [
 def main(out_dir: str) -> None:
     tokenizer = toolchain.tokenizer_dir()
     os.makedirs(out_dir, exist_ok=True)
-    summary = judges.train_guard(os.path.join(out_dir, "format-guard"), tokenizer,
-                                 examples=[(c, t) for _, c, t, _ in CASES], margin=1.0,
-                                 max_epochs=200, log=lambda line: print(line, file=sys.stderr))
+    summary = stand_in.train_guard(os.path.join(out_dir, "format-guard"), tokenizer,
+                                   [(c, t) for _, c, t, _ in CASES], margin=1.0,
+                                   max_epochs=200, log=lambda line: print(line, file=sys.stderr))
     if not summary["converged"]:
         raise SystemExit(f"format guard did not converge: {summary}")
-    config = judges.tiny_config("Qwen3ForCausalLM", tie_word_embeddings=True)
+    config = stand_in.tiny_config("Qwen3ForCausalLM", tie_word_embeddings=True)
     for seed in (1, 2):
         weights = checkpoints.random_weights(config, torch.Generator().manual_seed(100 + seed))
-        judges.save_judge(os.path.join(out_dir, f"random-guard-{seed}"), config, weights, tokenizer)
+        stand_in.save_judge(os.path.join(out_dir, f"random-guard-{seed}"), config, weights,
+                            tokenizer)
     ids = toolchain.tokenize([t for _, _, t, _ in CASES], tokenizer)
     cases = [{"name": n, "messages": c, "target": t, "target_ids": i, "follows_format": f}
              for (n, c, t, f), i in zip(CASES, ids)]

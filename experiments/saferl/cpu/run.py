@@ -32,9 +32,10 @@ from dataclasses import asdict, dataclass
 import safrl
 
 from experiments.saferl import service, steps
-from experiments.saferl.cpu import bank, judges, policy, toolchain
+from experiments.saferl.cpu import bank, judges, policy
 from experiments.saferl.cpu.policy import BASELINE
 from experiments.saferl.eval import pipeline
+from safrl.testing import toolchain
 
 ARMS = ("guard_only", "hybrid", "helpfulness_only")
 

@@ -10,7 +10,7 @@ tests/experiments/test_cpu_parts.py), organised for training on two CPU cores:
 - The last layer computes queries only at the positions the loss reads (the guard's output
   tokens, the reward model's last token); the other positions only provide keys and values.
 - Only the embedding rows of the token ids given as used are trained; the other rows keep the
-  values they were given (judges.py zeroes them for the guard, which makes its full-vocabulary
+  values they were given (stand_in.py zeroes them for the guard, which makes its full-vocabulary
   softmax cheap to compute exactly).
 
 Weights are held under their Hugging Face names, so `export()` is the checkpoint. rotate-half is

@@ -1,11 +1,22 @@
-"""The C++ program's render and tokenize commands, so that the stand-in judges are trained on
-exactly the token ids the server will feed them, and where the real Qwen3 tokenizer is."""
+"""The C++ program's render and tokenize commands, so that the stand-in judges (stand_in.py) are
+trained on exactly the token ids the server will feed them; where the program and the real Qwen3
+tokenizer are."""
 import json
 import os
 import subprocess
 from typing import List, Sequence
 
-from experiments.saferl.service import REPO, safrl_bin
+# The clone this package sits in (safrl.testing runs from a clone: its build and .deps).
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+
+
+def safrl_bin() -> str:
+    """$SAFRL_BIN, else the default build's program."""
+    path = os.environ.get("SAFRL_BIN") or os.path.join(REPO, "build", "src", "cli", "safrl")
+    if not os.access(path, os.X_OK):
+        raise FileNotFoundError(f"no safrl program at {path}: build it (cmake --build build) or "
+                                f"set SAFRL_BIN")
+    return path
 
 
 def tokenizer_dir() -> str:
