@@ -2,13 +2,15 @@
 
 A run directory holds one subdirectory per training run (an arm, or an arm and a mode at full
 scale): the `--run-dir` of that run's server, or, when several servers shared the run's
-rollouts, one subdirectory per server inside it (recipes/serve.sh writes RUN/server-<i>/). The
-notebooks and the CPU experiment read them with load_runs() and draw them with plot_metric().
+rollouts, one subdirectory per server inside it (recipes/servers.sh writes RUN/server-<i>/). The
+notebooks and the CPU experiment read them with load_runs() and draw them with plot_metric();
+locate_runs() finds them from whichever folder a user has at hand.
 """
 import glob
 import json
 import os
-from typing import Dict, List, Optional, Sequence
+import re
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import pandas as pd
 
@@ -46,10 +48,45 @@ def step_files(run: str) -> List[str]:
                   glob.glob(os.path.join(run, "*", "steps.jsonl")))
 
 
+def _run_names(folder: str) -> List[str]:
+    """The subdirectories of folder that hold a run's step logs."""
+    return sorted(d for d in os.listdir(folder)
+                  if os.path.isdir(os.path.join(folder, d)) and step_files(os.path.join(folder, d)))
+
+
+def _is_one_run(folder: str) -> bool:
+    """A server's --run-dir (steps.jsonl in it), or a run whose servers each wrote a
+    server-<i>/ folder in it (recipes/servers.sh)."""
+    if os.path.isfile(os.path.join(folder, "steps.jsonl")):
+        return True
+    names = _run_names(folder)
+    return bool(names) and all(re.fullmatch(r"server-\d+", n) for n in names)
+
+
+def locate_runs(path: str) -> Tuple[str, List[str]]:
+    """(folder, run names) for load_runs() from what a user points at: one run (a server's
+    --run-dir, such as OUTDIR/runs/<arm> of run_cpu.sh, or a recipe run with server-<i>/
+    folders), a folder of runs (OUTDIR/runs, the recipes' RUNS), or run_cpu.sh's OUTDIR."""
+    path = os.path.abspath(path)
+    if not os.path.isdir(path):
+        raise FileNotFoundError(f"{path}: no such directory (expected a run directory with "
+                                "steps.jsonl, a folder of runs, or the OUTDIR of run_cpu.sh)")
+    if _is_one_run(path):
+        return os.path.dirname(path), [os.path.basename(path)]
+    # OUTDIR/runs first: step_files() would take OUTDIR's runs/ for one run of several servers.
+    for folder in (os.path.join(path, "runs"), path):
+        if os.path.isdir(folder) and _run_names(folder):
+            return folder, _run_names(folder)
+    raise FileNotFoundError(
+        f"{path}: no step logs. Expected one of: a run directory holding steps.jsonl (a "
+        "server's --run-dir, e.g. OUTDIR/runs/hybrid of run_cpu.sh) or server-<i>/steps.jsonl; "
+        "a folder with one such run per subdirectory (OUTDIR/runs, the recipes' RUNS); the "
+        "OUTDIR of experiments/saferl/run_cpu.sh (with runs/)")
+
+
 def load_runs(run_dir: str, runs: Optional[List[str]] = None) -> pd.DataFrame:
     """Every run under run_dir (subdirectories with step logs), with a `run` column."""
-    names = runs or sorted(d for d in os.listdir(run_dir)
-                           if step_files(os.path.join(run_dir, d)))
+    names = runs or _run_names(run_dir)
     if not names:
         raise FileNotFoundError(f"{run_dir}: no subdirectory with a steps.jsonl")
     frames = []
@@ -58,6 +95,15 @@ def load_runs(run_dir: str, runs: Optional[List[str]] = None) -> pd.DataFrame:
         frame.insert(0, "run", name)
         frames.append(frame)
     return pd.concat(frames, ignore_index=True)
+
+
+def user_path(path: str, repo: str) -> str:
+    """path as given, or under repo when it is relative and not found from the current folder:
+    nbconvert runs a notebook in notebooks/, while the READMEs' commands name paths from the
+    repository root."""
+    if os.path.isabs(path) or os.path.exists(path):
+        return path
+    return os.path.join(repo, path)
 
 
 def plot_metric(frame: pd.DataFrame, metric: str, ax) -> None:

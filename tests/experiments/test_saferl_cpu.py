@@ -1,4 +1,5 @@
-"""The CPU SafeRL experiment end to end (`run_cpu.sh OUTDIR --quick`, about four minutes): the
+"""The CPU SafeRL experiment end to end (`run_cpu.sh OUTDIR --quick`: 200-230 s alone, 528 s
+beside the other suites in CI; experiments/saferl/RESULTS.md, 2026-12-05): the
 stand-in judges reproduce the bank through the C++ server, the step logs are the servers', the
 paper's qualitative result holds, evaluation through a server equals offline scoring, and both
 notebooks execute on the outputs."""
@@ -20,8 +21,10 @@ REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 @pytest.fixture(scope="module")
 def outdir(tmp_path_factory):
     out = tmp_path_factory.mktemp("saferl_cpu")
+    # Beside a test suite on two cores the quick run has taken 606 s (issue 25): room for that,
+    # within the suite's ctest TIMEOUT of 900 s.
     proc = subprocess.run(["bash", os.path.join(REPO, "experiments", "saferl", "run_cpu.sh"),
-                           str(out), "--quick"], capture_output=True, text=True, timeout=600)
+                           str(out), "--quick"], capture_output=True, text=True, timeout=780)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return out
 
@@ -125,7 +128,7 @@ def test_evaluating_through_a_server_equals_offline_scoring(outdir, tmp_path):
 
 
 def test_notebooks_execute_on_the_outputs(outdir, tmp_path):
-    env = dict(os.environ, SAFRL_RUN_DIR=str(outdir), SAFRL_EVAL_DIR=str(outdir))
+    env = dict(os.environ, SAFRL_RUN_DIR=str(outdir))  # the table notebook falls back to it
     notebooks = [os.path.join(REPO, "notebooks", n) for n in ("steps.ipynb", "saferl_table.ipynb")]
     proc = subprocess.run([sys.executable, "-m", "nbconvert", "--to", "notebook", "--execute",
                            "--output-dir", str(tmp_path), *notebooks],

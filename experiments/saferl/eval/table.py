@@ -1,7 +1,8 @@
 """The measured rates in the layout of the paper's Table 10, with the paper's figures beside
 them, as Markdown and CSV. Rates are percentages here, as in the paper."""
 import csv
-from typing import Dict, List, Mapping, Optional, Sequence
+import os
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 from experiments.saferl.eval import paper
 
@@ -99,3 +100,26 @@ def write(table: Sequence[Mapping], md_path: str, csv_path: str, title: str = ""
         writer.writeheader()
         for row in table:
             writer.writerow({k: ("" if row[k] is None else row[k]) for k in csv_columns()})
+
+
+def locate(path: str) -> Tuple[str, Optional[str]]:
+    """(the evaluation directory holding table.csv, run_cpu.sh's OUTDIR/table.csv or None) from
+    what a user points at: an evaluation directory (`--out` of the pipeline), the OUTDIR of
+    run_cpu.sh, or a run directory inside it (OUTDIR/runs, OUTDIR/runs/<arm>), whose OUTDIR
+    holds the evaluation of all its arms."""
+    path = os.path.abspath(path)
+    outdirs = [path]
+    if os.path.basename(path) == "runs":
+        outdirs.append(os.path.dirname(path))
+    elif os.path.basename(os.path.dirname(path)) == "runs":
+        outdirs.append(os.path.dirname(os.path.dirname(path)))
+    for outdir in outdirs:
+        if os.path.isfile(os.path.join(outdir, "eval", "table.csv")):
+            cpu_table = os.path.join(outdir, "table.csv")
+            return os.path.join(outdir, "eval"), cpu_table if os.path.isfile(cpu_table) else None
+    if os.path.isfile(os.path.join(path, "table.csv")):
+        return path, None
+    raise FileNotFoundError(
+        f"{path}: no evaluation table. Expected one of: an evaluation directory with table.csv "
+        "(python3 -m experiments.saferl.eval --out DIR); the OUTDIR of "
+        "experiments/saferl/run_cpu.sh (with eval/table.csv), or its runs/ or runs/<arm>")
