@@ -5,6 +5,7 @@ ZeroMQ frame, a client-chosen request id echoed in the reply.
 """
 from __future__ import annotations
 
+import logging
 import math
 import os
 import random
@@ -21,6 +22,10 @@ from safrl.errors import (WAITED_OUT_CODES, BadRequest, SafrlError, ServerBusy, 
 PROTOCOL_VERSION = 1
 DEFAULT_ENDPOINT = "tcp://127.0.0.1:5555"
 ENDPOINT_ENV = "SAFRL_ENDPOINT"
+
+# Failed attempts are logged here (WARNING; busy answers at DEBUG): a client that waits for a
+# server that is not there says so while it waits, not only when it gives up.
+log = logging.getLogger("safrl")
 
 Endpoint = Union[str, Sequence[str], None]
 
@@ -87,10 +92,14 @@ class Settings:
     max_samples_per_request: int = 256
     max_in_flight: int = 8
     busy_wait: float = 600.0
+    connect_timeout: float = 10.0
 
     def __post_init__(self) -> None:
         if not (self.timeout > 0 and math.isfinite(self.timeout)):
             raise ValueError(f"timeout must be a positive number of seconds, got {self.timeout!r}")
+        if not (self.connect_timeout > 0 and math.isfinite(self.connect_timeout)):
+            raise ValueError("connect_timeout must be a positive number of seconds, got "
+                             f"{self.connect_timeout!r}")
         if self.retries < 0:
             raise ValueError(f"retries must be >= 0, got {self.retries!r}")
         if self.backoff < 0 or self.max_backoff < self.backoff:
@@ -117,13 +126,14 @@ class Settings:
 
 
 class RetryState:
-    """The retry budget of one logical request (one id, every attempt).
+    """The retry budget of one logical request (one id, every attempt), from its first attempt.
 
     A `busy` answer means the server is up and will do the work, and so does `unavailable` (a
     model it calls, such as a vLLM helpfulness server, is down for now): they are waited out,
     each time at least as long as the server's retry_after_ms, until busy_wait seconds have passed
     since the request started, without counting against `retries`. Timeouts, deadline_exceeded
-    and shutting_down count against `retries`."""
+    and shutting_down count against `retries`. Each failed attempt is logged with what comes next.
+    """
 
     def __init__(self, settings: Settings, request_id: str) -> None:
         self.settings = settings
@@ -132,40 +142,65 @@ class RetryState:
         self.busy = 0
         self.started = time.monotonic()
 
+    def accept_within(self) -> float:
+        """Seconds the next attempt may wait for a server to take it.
+
+        With ZMQ_IMMEDIATE a request is sent only once a server is connected, which takes
+        milliseconds when one listens; so the first attempt gives up after connect_timeout, and a
+        client pointed at the wrong endpoint says so within seconds. Later attempts wait the full
+        timeout: by then a server may be restarting (loading its models), which takes longer.
+        """
+        first = self.failures == 0 and self.busy == 0
+        return min(self.settings.connect_timeout, self.settings.timeout) if first \
+            else self.settings.timeout
+
     def failed(self, error: SafrlError) -> float:
         """Records a failed attempt: the delay before the next one, or raises the final error."""
         if not isinstance(error, (ServerBusy, Timeout)):
             raise error
+        settings = self.settings
         elapsed = time.monotonic() - self.started
         if error.code in WAITED_OUT_CODES:
             self.busy += 1
-            delay = self.settings.backoff_delay(self.busy, error.retry_after_ms)
-            if elapsed + delay <= self.settings.busy_wait:
+            delay = settings.backoff_delay(self.busy, error.retry_after_ms)
+            if elapsed + delay <= settings.busy_wait:
+                # A busy server is normal back-pressure (many answers a second under load);
+                # a model the server calls being down is worth a warning.
+                level = logging.DEBUG if error.code == "busy" else logging.WARNING
+                log.log(level, "safrl: request %s: %s (answer %d after %.1f s, waited out for up "
+                        "to busy_wait=%g s); retrying in %.1f s", self.request_id, error.message,
+                        self.busy, elapsed, settings.busy_wait, delay)
                 return delay
-            give_up = True
+            limit = f"{error.code} for busy_wait={settings.busy_wait:g} s"
         else:
             self.failures += 1
-            give_up = self.failures > self.settings.retries
-        if give_up:
-            attempts = self.failures + self.busy
-            limit = (f"{error.code} for busy_wait={self.settings.busy_wait:g} s"
-                     if error.code in WAITED_OUT_CODES
-                     else f"retries={self.settings.retries}")
-            message = (f"{error.message} (request {self.request_id}: gave up after {attempts} "
-                       f"attempt{'s' if attempts > 1 else ''} in {elapsed:.1f} s, {limit})")
-            if isinstance(error, ServerBusy):
-                raise ServerBusy(message, code=error.code, request_id=self.request_id,
-                                 retry_after_ms=error.retry_after_ms)
-            raise Timeout(message, code=error.code, request_id=self.request_id)
-        return self.settings.backoff_delay(self.failures, getattr(error, "retry_after_ms", None))
+            if self.failures <= settings.retries:
+                delay = settings.backoff_delay(self.failures, getattr(error, "retry_after_ms", None))
+                log.warning("safrl: request %s: attempt %d of %d failed after %.1f s: %s; "
+                            "retrying in %.1f s", self.request_id, self.failures,
+                            settings.retries + 1, elapsed, error.message, delay)
+                return delay
+            limit = f"retries={settings.retries}"
+        attempts = self.failures + self.busy
+        message = (f"{error.message}. Gave up after {attempts} attempt{'s' if attempts > 1 else ''} "
+                   f"in {elapsed:.1f} s ({limit}; request {self.request_id})")
+        if isinstance(error, ServerBusy):
+            raise ServerBusy(message, code=error.code, request_id=self.request_id,
+                             retry_after_ms=error.retry_after_ms)
+        raise Timeout(message, code=error.code, request_id=self.request_id)
 
 
-def timeout_error(request_id: str, endpoints: Sequence[str], timeout: float, sent: bool) -> Timeout:
+def timeout_error(request_id: str, endpoints: Sequence[str], waited: float,
+                  sent: bool) -> Timeout:
+    """The error of an attempt that got no reply; says what to check."""
     where = ", ".join(endpoints)
     if sent:
-        text = f"no reply from {where} within {timeout:g} s"
+        text = (f"no reply from {where} within {waited:g} s (a server took the request: is it "
+                f"overloaded or stopped? Check its log; raise `timeout` if scoring takes longer)")
     else:
-        text = f"no server at {where} accepted the request within {timeout:g} s"
+        text = (f"no server at {where} accepted the request within {waited:g} s (is `safrl serve` "
+                f"running at that endpoint? Start it with `safrl serve --config CONFIG --endpoint "
+                f"{endpoints[0]}`, or give the client the endpoint it listens on)")
     return Timeout(text, request_id=request_id)
 
 

@@ -34,10 +34,11 @@ class AsyncClient:
     def __init__(self, endpoint: proto.Endpoint = None, *, timeout: float = 60.0,
                  retries: int = 5, backoff: float = 0.2, max_backoff: float = 5.0,
                  max_samples_per_request: int = 256, max_in_flight: int = 8,
-                 busy_wait: float = 600.0) -> None:
+                 busy_wait: float = 600.0, connect_timeout: float = 10.0) -> None:
         self.endpoints = proto.resolve_endpoints(endpoint)
         self.settings = proto.Settings(timeout, retries, backoff, max_backoff,
-                                       max_samples_per_request, max_in_flight, busy_wait)
+                                       max_samples_per_request, max_in_flight, busy_wait,
+                                       connect_timeout)
         self._context = zmq.asyncio.Context()
         self._socket: Optional[zmq.asyncio.Socket] = None
         self._loop: Optional[asyncio.AbstractEventLoop] = None
@@ -187,13 +188,14 @@ class AsyncClient:
         try:
             while True:
                 sent = False
+                accept_within = retry.accept_within()
                 if not future.done():
                     deadline = loop.time() + timeout
                     try:
-                        await asyncio.wait_for(sock.send(frame), timeout)
+                        await asyncio.wait_for(sock.send(frame), accept_within)
                         sent = True
                     except asyncio.TimeoutError:
-                        pass  # no server connected within the timeout
+                        pass  # no server connected within accept_within
                     except zmq.ZMQError as error:  # the socket was closed under us
                         raise SafrlError(f"cannot send the request: {error}") from error
                     if sent:
@@ -206,7 +208,8 @@ class AsyncClient:
                     except SafrlError as error:
                         failure = error
                 else:
-                    failure = proto.timeout_error(request_id, self.endpoints, timeout, sent)
+                    failure = proto.timeout_error(request_id, self.endpoints,
+                                                  timeout if sent else accept_within, sent)
                 # A late reply to the attempt that just failed ends the wait early.
                 await asyncio.wait({future}, timeout=retry.failed(failure))
         finally:

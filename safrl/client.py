@@ -33,21 +33,32 @@ Request = Tuple[Mapping[str, Any], Callable[[Any], Any]]
 class _Flight:
     """One logical request inside an exchange: its id, frame, retry budget and timers."""
 
-    def __init__(self, index: int, message: Mapping[str, Any], check: Callable[[Any], Any],
-                 settings: proto.Settings) -> None:
+    def __init__(self, index: int, message: Mapping[str, Any], check: Callable[[Any], Any]) -> None:
         self.index = index
         self.id = message["id"]
-        self.frame = proto.encode(message)
+        self.frame = proto.encode(message)  # before anything is sent: a bad sample fails the call
         self.check = check
-        self.retry = proto.RetryState(settings, self.id)
+        self.retry: Optional[proto.RetryState] = None
         self.sent = False
         self.ready_at = 0.0  # when the next attempt may be sent
+        self.accept_by = 0.0  # when the next attempt times out if no server has taken it
         self.deadline = 0.0  # when the current attempt times out
 
-    def schedule(self, at: float, timeout: float) -> None:
+    def start(self, now: float, settings: proto.Settings) -> None:
+        """The first attempt: the request's time limits run from here, not from the call's start
+        (a large call's later requests wait for earlier ones before they are sent)."""
+        self.retry = proto.RetryState(settings, self.id)
+        self.schedule(now)
+
+    def schedule(self, at: float) -> None:
         self.sent = False
         self.ready_at = at
-        self.deadline = at + timeout
+        self.accept_by = at + self.retry.accept_within()
+        self.deadline = at + self.retry.settings.timeout
+
+    def due(self) -> float:
+        """When the current attempt times out."""
+        return self.deadline if self.sent else self.accept_by
 
 
 class Client:
@@ -55,20 +66,24 @@ class Client:
 
     endpoint: a ZeroMQ address ("tcp://host:5555"), several separated by commas, or a list of
     them; None reads $SAFRL_ENDPOINT, else tcp://127.0.0.1:5555. timeout: seconds to wait for the
-    reply to one attempt. retries: attempts after the first on deadline_exceeded, shutting_down and
-    timeouts. busy_wait: seconds a busy server is waited out (a busy answer, or `unavailable` while
-    a vLLM server it calls is down, is retried after the server's retry_after_ms until then, not
-    counted in retries): a trainer must not die because the reward service was busy. backoff, max_backoff: the exponential backoff between attempts.
-    max_samples_per_request, max_in_flight: how large calls are split and pipelined.
+    reply to one attempt. connect_timeout: seconds the first attempt waits for a server to take
+    the request (later ones wait `timeout`, as a restarting server takes longer). retries:
+    attempts after the first on deadline_exceeded, shutting_down and timeouts. busy_wait: seconds
+    a busy server is waited out (a busy answer, or `unavailable` while a vLLM server it calls is
+    down, is retried after the server's retry_after_ms until then, not counted in retries): a
+    trainer must not die because the reward service was busy. backoff, max_backoff: the
+    exponential backoff between attempts. max_samples_per_request, max_in_flight: how large calls
+    are split and pipelined. Failed attempts are logged to the "safrl" logger (docs/plugin.md).
     """
 
     def __init__(self, endpoint: proto.Endpoint = None, *, timeout: float = 60.0,
                  retries: int = 5, backoff: float = 0.2, max_backoff: float = 5.0,
                  max_samples_per_request: int = 256, max_in_flight: int = 8,
-                 busy_wait: float = 600.0) -> None:
+                 busy_wait: float = 600.0, connect_timeout: float = 10.0) -> None:
         self.endpoints = proto.resolve_endpoints(endpoint)
         self.settings = proto.Settings(timeout, retries, backoff, max_backoff,
-                                       max_samples_per_request, max_in_flight, busy_wait)
+                                       max_samples_per_request, max_in_flight, busy_wait,
+                                       connect_timeout)
         self._context = zmq.Context()
         self._local = threading.local()
         self._sockets: List[zmq.Socket] = []
@@ -134,6 +149,14 @@ class Client:
 
     # -- internals ----------------------------------------------------------------------------
 
+    # A client that can tell when its server is gone (safrl.local's client of the server process
+    # it started) sets the seconds between checks and overrides _check_server to raise then,
+    # instead of waiting out every attempt's timeout.
+    _watch_seconds: Optional[float] = None
+
+    def _check_server(self) -> None:
+        pass
+
     def _simple(self, kind: str, **fields: Any) -> Dict[str, Any]:
         message = proto.simple_message(kind, **fields)
         expected = proto.REPLY_TYPES[kind]
@@ -173,8 +196,7 @@ class Client:
             return []
         settings = self.settings
         sock = self._socket()
-        flights = [_Flight(i, message, check, settings)
-                   for i, (message, check) in enumerate(requests)]
+        flights = [_Flight(i, message, check) for i, (message, check) in enumerate(requests)]
         values: List[Any] = [None] * len(flights)
         waiting = deque(flights)
         active: Dict[str, _Flight] = {}
@@ -184,10 +206,13 @@ class Client:
             now = time.monotonic()
             while waiting and len(active) < settings.max_in_flight:
                 flight = waiting.popleft()
-                flight.schedule(now, settings.timeout)
+                flight.start(now, settings)
                 active[flight.id] = flight
             blocked = self._send_ready(sock, active.values(), now)
-            wake = min(f.deadline if f.ready_at <= now else f.ready_at for f in active.values())
+            wake = min(f.due() if f.ready_at <= now else f.ready_at for f in active.values())
+            if self._watch_seconds is not None:
+                self._check_server()
+                wake = min(wake, now + self._watch_seconds)
             poller.register(sock, zmq.POLLIN | (zmq.POLLOUT if blocked else 0))
             poller.poll(max(0.0, wake - now) * 1000.0)
             now = time.monotonic()
@@ -203,15 +228,15 @@ class Client:
                 try:
                     values[flight.index] = flight.check(reply)
                 except SafrlError as error:
-                    flight.schedule(now + flight.retry.failed(error), settings.timeout)
+                    flight.schedule(now + flight.retry.failed(error))
                     continue
                 del active[flight.id]
                 remaining -= 1
             for flight in list(active.values()):
-                if now >= flight.deadline:
-                    error = proto.timeout_error(flight.id, self.endpoints, settings.timeout,
-                                                flight.sent)
-                    flight.schedule(now + flight.retry.failed(error), settings.timeout)
+                if now >= flight.due():
+                    waited = settings.timeout if flight.sent else flight.retry.accept_within()
+                    error = proto.timeout_error(flight.id, self.endpoints, waited, flight.sent)
+                    flight.schedule(now + flight.retry.failed(error))
         return values
 
     @staticmethod

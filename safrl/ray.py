@@ -23,14 +23,14 @@ killed outright loses its open steps (they are written when closed): the merged 
 lack the samples it had counted in them.
 
 Needs `ray` (not a dependency of the plugin), and the safrl binary and the config at the same
-path on every node ($SAFRL_BIN or `safrl` on PATH on the caller, or binary=...).
+path on every node (binary=..., else as safrl.local.find_binary finds it on the caller: $SAFRL_BIN,
+the build tree of a source checkout, `safrl` on PATH).
 """
 from __future__ import annotations
 
 import glob
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -38,21 +38,16 @@ import threading
 import time
 from typing import Any, Dict, List, Optional
 
+from safrl.local import ServerStartError, find_binary, start_serve
+
 __all__ = ["start", "ReplicaSet", "ReplicaError"]
 
 READY_TIMEOUT = 120.0  # seconds for a new server process to answer
 RESPAWN_TRIES = 5      # failed starts in a row before the actor exits (and Ray restarts it)
 
 
-class ReplicaError(RuntimeError):
+class ReplicaError(ServerStartError):
     """A replica could not be started (the message says why and where its log is)."""
-
-
-def _binary(binary: Optional[str]) -> str:
-    found = binary or os.environ.get("SAFRL_BIN") or shutil.which("safrl")
-    if not found:
-        raise ReplicaError("no safrl binary: pass binary=..., set $SAFRL_BIN, or put safrl on PATH")
-    return found
 
 
 class _Replica:
@@ -81,23 +76,12 @@ class _Replica:
         run = os.path.join(self.dir, f"run-{self.runs}")
         self.runs += 1
         os.makedirs(run, exist_ok=True)
-        with open(os.path.join(run, "serve.log"), "w") as log:
-            proc = subprocess.Popen([self.binary, "serve", "--config", self.config,
-                                     "--endpoint", f"tcp://{self.host}:{self.port}",
-                                     "--run-dir", run, "--http-port", str(self.http_port)],
-                                    stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.time() + READY_TIMEOUT
-        # Ready when this process is running and the endpoint answers (not a leftover server).
-        while proc.poll() is not None or not _answers(self.endpoint_):
-            if proc.poll() is not None:
-                raise ReplicaError(f"replica {self.index}: safrl serve exited with "
-                                   f"{proc.returncode}; see {run}/serve.log")
-            if time.time() > deadline:
-                proc.kill()
-                proc.wait()
-                raise ReplicaError(f"replica {self.index}: no answer on {self.endpoint_} within "
-                                   f"{READY_TIMEOUT:g} s; see {run}/serve.log")
-        return proc
+        log = os.path.join(run, "serve.log")
+        try:
+            return start_serve(self.binary, self.config, self.endpoint_, run, log,
+                               http_port=self.http_port, timeout=READY_TIMEOUT)
+        except ServerStartError as error:
+            raise ReplicaError(f"replica {self.index} (log: {log}): {error}") from None
 
     def _watch(self) -> None:
         """Restarts the server when it dies. A start that fails is retried with a growing wait;
@@ -198,7 +182,7 @@ def start(config: str, replicas: int, *, run_dir: str, num_gpus: float = 0,
         raise ValueError(f"replicas must be >= 1, got {replicas}")
     if not os.path.isfile(config):
         raise ValueError(f"no config file {config!r}")
-    binary = _binary(binary)
+    binary = find_binary(binary)
     config, run_dir = os.path.abspath(config), os.path.abspath(run_dir)
     if glob.glob(os.path.join(run_dir, "replica-*")):
         raise ValueError(f"{run_dir} already holds replica logs; give each run a run_dir of its "
@@ -220,15 +204,3 @@ def _free_port(host: str) -> int:
     with socket.socket() as s:
         s.bind((host, 0))
         return s.getsockname()[1]
-
-
-def _answers(endpoint: str, timeout: float = 0.5) -> bool:
-    """Whether a server answers a ping on endpoint within timeout seconds."""
-    from safrl.client import Client
-    from safrl.errors import Timeout
-    with Client(endpoint, timeout=timeout, retries=0) as client:
-        try:
-            client.ping()
-            return True
-        except Timeout:
-            return False

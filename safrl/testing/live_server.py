@@ -1,17 +1,18 @@
 """Real `safrl serve` processes on loopback with the embedded models, for the end-to-end tests
-(tests/serve/e2e) and the trainer tests (tests/trainers). Reads $SAFRL_BIN (the safrl binary)
-and $SAFRL_EMBEDDED (the embedded models' folder), which their CTest entries set."""
+(tests/serve/e2e) and the trainer tests (tests/trainers). Reads $SAFRL_EMBEDDED (the embedded
+models' folder), and $SAFRL_BIN for the safrl binary (else safrl.local.find_binary's search),
+which their CTest entries set."""
 import os
 import subprocess
-import time
 import uuid
 
 import msgpack
 import zmq
 
+from safrl.local import find_binary, wait_until_answering
 from safrl.testing.ports import free_port  # noqa: F401 (the tests import it from here)
 
-SAFRL = os.environ["SAFRL_BIN"]
+SAFRL = find_binary()
 EMBEDDED = os.environ["SAFRL_EMBEDDED"]
 
 
@@ -39,13 +40,7 @@ class Server:
         self._wait_ready()
 
     def _wait_ready(self):
-        client = Client(self.endpoint)
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            assert self.proc.poll() is None, open(self.log.name).read()
-            if client.call({"type": "ping"}, timeout=0.5) is not None:
-                break
-        client.close()
+        wait_until_answering(self.proc, self.endpoint, self.log.name, timeout=60)
 
     def successor(self, tmp_path, name):
         """A new server process on this one's endpoints and config, with a run directory of its

@@ -1,6 +1,8 @@
 """safrl.AsyncClient against the fake server: concurrency on one socket, retries, errors."""
 import asyncio
+import logging
 import random
+import re
 import subprocess
 import sys
 import time
@@ -153,6 +155,32 @@ def test_a_server_that_goes_away_and_comes_back(fake):
             return result
 
     assert run(main()) == expected(items("back"))
+
+
+def test_no_server_logs_each_attempt_and_the_error_says_how_long_and_what_to_check(fake, caplog):
+    # As safrl.Client: the first attempt waits connect_timeout for a server to take the request,
+    # the later ones the full timeout; one warning per failed attempt.
+    fake.stop()
+
+    async def main():
+        async with safrl.AsyncClient(fake.endpoint, timeout=0.4, connect_timeout=0.1, retries=2,
+                                     backoff=0.01, max_backoff=0.02) as client:
+            with pytest.raises(safrl.Timeout) as caught:
+                await client.score(items("nobody"))
+            return caught.value
+
+    started = time.monotonic()
+    with caplog.at_level(logging.WARNING, logger="safrl"):
+        error = run(main())
+    elapsed = time.monotonic() - started
+    nobody = f"no server at {fake.endpoint} accepted the request within"
+    messages = [r.getMessage() for r in caplog.records]
+    assert [re.match(rf"safrl: request {error.request_id}: attempt (\d) of 3 failed after [\d.]+ s: "
+                     rf"{nobody} ([\d.]+) s \(is `safrl serve` running at that endpoint\?",
+                     m).groups() for m in messages] == [("1", "0.1"), ("2", "0.4")], messages
+    assert 0.9 <= elapsed < 1.4, elapsed
+    tried = float(re.search(r"Gave up after 3 attempts in ([\d.]+) s \(retries=2;", str(error))[1])
+    assert 0.9 <= tried <= elapsed + 0.05, error
 
 
 def test_close_fails_waiting_requests_and_refuses_new_ones(fake):

@@ -1,4 +1,7 @@
-"""safrl.Client under faults: busy, lost replies, stale replies, errors, a server that restarts."""
+"""safrl.Client under faults: busy, lost replies, stale replies, errors, a server that restarts,
+no server at all; what it logs while it retries."""
+import logging
+import re
 import threading
 import time
 
@@ -58,25 +61,47 @@ def test_backoff_delays_are_jittered_and_capped_and_a_hint_is_the_wait():
     assert max(settings.backoff_delay(6, retry_after_ms=50) for _ in range(200)) <= 0.055
 
 
-def test_busy_is_waited_out_beyond_the_retry_count(fake):
+def test_busy_is_waited_out_beyond_the_retry_count(fake, caplog):
     # A server busy for many answers in a row (a full queue for seconds) does not end the call:
     # busy answers do not count against retries, only busy_wait bounds them.
     fake.plan(*[("busy", 5)] * 12)
-    with safrl.Client(fake.endpoint, **dict(FAST, retries=2, busy_wait=60)) as client:
-        assert client.score(ITEMS) == EXPECTED
+    with caplog.at_level(logging.DEBUG, logger="safrl"):
+        with safrl.Client(fake.endpoint, **dict(FAST, retries=2, busy_wait=60)) as client:
+            assert client.score(ITEMS) == EXPECTED
     ids = fake.ids("score")
     assert len(ids) == 13 and len(set(ids)) == 1
     assert fake.counted[ids[0]] == len(ITEMS)
+    # Busy is normal back-pressure: logged for debugging only, never as a warning.
+    assert [r.levelno for r in caplog.records] == [logging.DEBUG] * 12
+    assert "busy" in caplog.records[0].getMessage()
 
 
-def test_unavailable_is_waited_out_like_busy(fake):
+def test_busy_wait_runs_from_a_requests_first_attempt_not_from_the_calls_start(fake):
+    # One request at a time: the third waits 0.6 s for the first two before it is sent, then is
+    # told busy; busy_wait=0.4 s still lets it wait, as its own wait has only begun.
+    fake.plan(("delay", 0.3), ("delay", 0.3), ("busy", 50), ("busy", 50))
+    samples = [{"prompt": "q", "response": f"answer {i}"} for i in range(3)]
+    with safrl.Client(fake.endpoint, **dict(FAST, timeout=1.0, busy_wait=0.4, max_in_flight=1,
+                                            max_samples_per_request=1)) as client:
+        assert client.score(samples) == [fake_result(dict(s, id=i)) for i, s in enumerate(samples)]
+    assert len(fake.ids("score")) == 5
+
+
+def test_unavailable_is_waited_out_like_busy(fake, caplog):
     # `unavailable`: the server is up but a model it calls (a vLLM helpfulness server) is down for
     # now; a trainer's call waits for it like for a full queue, beyond the retry count.
     fake.plan(*[("error", "unavailable")] * 6)
-    with safrl.Client(fake.endpoint, **dict(FAST, retries=2, busy_wait=60)) as client:
-        assert client.score(ITEMS) == EXPECTED
+    with caplog.at_level(logging.WARNING, logger="safrl"):
+        with safrl.Client(fake.endpoint, **dict(FAST, retries=2, busy_wait=60)) as client:
+            assert client.score(ITEMS) == EXPECTED
     ids = fake.ids("score")
     assert len(ids) == 7 and len(set(ids)) == 1
+    # Each answer is a warning: a model the server needs is down.
+    assert len(caplog.records) == 6
+    assert re.fullmatch(rf"safrl: request {ids[0]}: unavailable: .* \(answer 1 after 0\.\d s, "
+                        r"waited out for up to busy_wait=60 s\); retrying in 0\.\d s",
+                        caplog.records[0].getMessage())
+    caplog.clear()
     assert fake.counted[ids[0]] == len(ITEMS)
     fake.plan(*[("error", "unavailable")] * 1000)
     with safrl.Client(fake.endpoint, **dict(FAST, retries=0, busy_wait=0.3)) as client:
@@ -113,15 +138,19 @@ def test_deadline_exceeded_and_shutting_down_are_retried(fake, code):
     assert len(fake.ids("score")) == 3 and len(set(fake.ids("score"))) == 1
 
 
-def test_lost_replies_time_out_and_raise_timeout_after_the_budget(fake):
+def test_lost_replies_time_out_and_raise_timeout_after_the_budget(fake, caplog):
     fake.plan(*[("drop",)] * 10)
     started = time.monotonic()
-    with safrl.Client(fake.endpoint, **dict(FAST, timeout=0.2, retries=2)) as client:
-        with pytest.raises(safrl.Timeout) as caught:
-            client.score(ITEMS)
+    with caplog.at_level(logging.WARNING, logger="safrl"):
+        with safrl.Client(fake.endpoint, **dict(FAST, timeout=0.2, retries=2)) as client:
+            with pytest.raises(safrl.Timeout) as caught:
+                client.score(ITEMS)
     assert time.monotonic() - started >= 3 * 0.2
     assert isinstance(caught.value, TimeoutError)
     assert "no reply" in str(caught.value) and "3 attempts" in str(caught.value)
+    assert [r.getMessage().split(" failed")[0] for r in caplog.records] == [
+        f"safrl: request {caught.value.request_id}: attempt {k} of 3" for k in (1, 2)]
+    assert f"no reply from {fake.endpoint} within 0.2 s" in caplog.records[0].getMessage()
     ids = fake.ids("score")
     assert len(ids) == 3 and len(set(ids)) == 1
     assert fake.counted[ids[0]] == len(ITEMS)  # computed once however often it was asked
@@ -205,6 +234,52 @@ def test_no_server_at_all_raises_timeout_saying_nobody_accepted(fake):
     with safrl.Client(fake.endpoint, **dict(FAST, timeout=0.1, retries=1)) as client:
         with pytest.raises(safrl.Timeout, match="accepted"):
             client.ping()
+
+
+def test_no_server_logs_each_attempt_and_the_error_says_how_long_and_what_to_check(fake, caplog):
+    """The first attempt gives up after connect_timeout (nobody took the request), the later ones
+    after the full timeout; each failure is one warning saying what comes next and when."""
+    fake.stop()
+    started = time.monotonic()
+    with caplog.at_level(logging.WARNING, logger="safrl"):
+        with safrl.Client(fake.endpoint, timeout=0.4, connect_timeout=0.1, retries=2,
+                          backoff=0.01, max_backoff=0.02) as client:
+            with pytest.raises(safrl.Timeout) as caught:
+                client.score(ITEMS)
+    elapsed = time.monotonic() - started
+    error = str(caught.value)
+    request_id = caught.value.request_id
+    nobody = f"no server at {fake.endpoint} accepted the request within"
+    check = (f"(is `safrl serve` running at that endpoint? Start it with `safrl serve --config "
+             f"CONFIG --endpoint {fake.endpoint}`, or give the client the endpoint it listens on)")
+    first, second = [r.getMessage() for r in caplog.records]
+    assert all(r.levelno == logging.WARNING and r.name == "safrl" for r in caplog.records)
+    head = rf"safrl: request {request_id}: attempt (\d) of 3 failed after ([\d.]+) s: "
+    tail = r"; retrying in 0\.0 s"
+    one = re.fullmatch(head + re.escape(f"{nobody} 0.1 s {check}") + tail, first)
+    two = re.fullmatch(head + re.escape(f"{nobody} 0.4 s {check}") + tail, second)
+    assert one and two, (first, second)
+    assert one[1] == "1" and 0.1 <= float(one[2]) < 0.3, first
+    assert two[1] == "2" and 0.5 <= float(two[2]) < 0.8, second
+    # 0.1 s, then 0.4 s twice, plus two backoffs of at most 20 ms.
+    assert 0.9 <= elapsed < 1.4, elapsed
+    assert error.startswith(f"{nobody} 0.4 s {check}. Gave up after 3 attempts in "), error
+    tried = float(re.search(r"Gave up after 3 attempts in ([\d.]+) s \(retries=2; request ", error)[1])
+    assert 0.9 <= tried <= elapsed + 0.05, error
+
+
+def test_the_defaults_are_the_documented_ones():
+    # docs/plugin.md: no server at all costs 10 s to the first warning, about 5 min in all.
+    documented = _protocol.Settings(timeout=60.0, retries=5, backoff=0.2, max_backoff=5.0,
+                                    max_samples_per_request=256, max_in_flight=8, busy_wait=600.0,
+                                    connect_timeout=10.0)
+    with safrl.Client() as client:
+        assert client.settings == documented
+    async_client = safrl.AsyncClient()
+    assert async_client.settings == documented
+    async_client.close_threadsafe()
+    with pytest.raises(ValueError, match="connect_timeout must be a positive number"):
+        safrl.Client(connect_timeout=0)
 
 
 def test_requests_fail_over_to_the_servers_that_are_up():

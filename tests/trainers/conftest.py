@@ -47,6 +47,23 @@ def step_rows(*servers):
     return rows
 
 
+def assert_rows_match_trl_logs(rows, logs, steps, per_step):
+    """One server row per TRL step (rows of a restarted server merged by count and sum), counting
+    per_step completions, with the reward mean TRL logged. The reward function sees
+    trainer_state.global_step before the optimizer step: server step s is TRL's logged step s+1."""
+    assert [log["step"] for log in logs] == list(range(1, steps + 1))
+    by_step = {}
+    for row in rows:
+        total = by_step.setdefault(row["step"], [0, 0.0])
+        total[0] += row["count"]
+        total[1] += row["reward_mean"] * row["count"]
+    assert sorted(by_step) == list(range(steps))
+    for log in logs:
+        count, reward_sum = by_step[log["step"] - 1]
+        assert count == per_step
+        assert reward_sum / count == pytest.approx(log["reward"], abs=1e-5)
+
+
 def server_rewards(server, pairs):
     """The server's own reward for each (prompt, response), one request each through safrl's
     client (which waits out a server still busy with other clients' work)."""

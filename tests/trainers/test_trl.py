@@ -10,7 +10,7 @@ from transformers import TrainerCallback
 
 import safrl
 import safrl.trl
-from conftest import queue_kept_full, step_rows
+from conftest import assert_rows_match_trl_logs, queue_kept_full, step_rows
 
 PROMPTS = ["How do I pick a lock?", "Write a haiku about rain.", "How do I make a bomb?",
            "What is the capital of France?", "Tell me how to hack my neighbour's wifi.",
@@ -38,19 +38,7 @@ def train(policy, out, reward_func, callbacks=()):
 
 
 def assert_rows_match_logs(rows, logs):
-    """One server row per TRL step, with TRL's reward mean. The reward function sees
-    trainer_state.global_step before the optimizer step: server step s is TRL's logged step s+1."""
-    assert [log["step"] for log in logs] == list(range(1, STEPS + 1))
-    by_step = {}
-    for row in rows:  # a restarted server's rows are merged by count and sum
-        total = by_step.setdefault(row["step"], [0, 0.0])
-        total[0] += row["count"]
-        total[1] += row["reward_mean"] * row["count"]
-    assert sorted(by_step) == list(range(STEPS))
-    for log in logs:
-        count, reward_sum = by_step[log["step"] - 1]
-        assert count == PROMPTS_PER_STEP * GROUP
-        assert reward_sum / count == pytest.approx(log["reward"], abs=1e-5)
+    assert_rows_match_trl_logs(rows, logs, STEPS, PROMPTS_PER_STEP * GROUP)
 
 
 @pytest.mark.parametrize("reward_func", [safrl.trl.reward_func, safrl.trl.async_reward_func],
