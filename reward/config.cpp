@@ -337,4 +337,16 @@ nlohmann::json config_to_json(const Config& config) {
   };
 }
 
+nlohmann::json scoring_settings_json(const Config& config) {
+  nlohmann::json settings = config_to_json(config);
+  settings.erase("source");
+  settings.erase("batching");
+  settings["runtime"].erase("device");
+  if (config.helpfulness && config.helpfulness->vllm) {
+    nlohmann::json& vllm = settings["helpfulness"]["vllm"];
+    vllm = {{"model", vllm["model"]}, {"task", vllm["task"]}};
+  }
+  return settings;
+}
+
 }  // namespace safrl::reward

@@ -147,4 +147,10 @@ Config parse_config(const std::string& yaml_text, const std::string& base_dir,
 // `info` reply; "helpfulness" is null when absent.
 nlohmann::json config_to_json(const Config& config);
 
+// The settings that decide the scores: config_to_json without what only says where and how fast
+// the work runs (the source file, batching, runtime.device, the vLLM server's address, key and
+// retries). Two runs with equal settings compute the same rewards, up to floating-point rounding;
+// `safrl score` records them to tell a resume from other work.
+nlohmann::json scoring_settings_json(const Config& config);
+
 }  // namespace safrl::reward

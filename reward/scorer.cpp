@@ -1,8 +1,11 @@
 #include "reward/scorer.h"
 
 #include <cmath>
+#include <filesystem>
 #include <future>
+#include <string_view>
 
+#include "model/loader.h"
 #include "reward/helpfulness.h"
 #include "reward/vllm_helpfulness.h"
 #include "util/error.h"
@@ -82,24 +85,69 @@ model::RunOptions run_options(const RuntimeConfig& runtime) {
   return options;
 }
 
+namespace {
+
+// The directory a config key names exists, or the message names the key, the config file and
+// the path as resolved: a wrong path is the commonest mistake in a config.
+void check_directory(const Config& config, std::string_view key, const std::string& dir,
+                     std::string_view what) {
+  std::error_code error;
+  if (std::filesystem::is_directory(dir, error)) return;
+  throw util::LoadError(
+      util::cat(config.source, ": ", key, ": ", dir,
+                std::filesystem::exists(dir, error) ? " is a file" : " does not exist",
+                " (a relative path resolves against the config file's directory); give the ", what,
+                " directory"));
+}
+
+// Runs `load` on the model a config key names; what the loader refuses names the key and the
+// config file too.
+template <typename Load>
+auto load_configured(const Config& config, std::string_view key, Load load) {
+  try {
+    return load();
+  } catch (const util::LoadError& e) {
+    throw util::LoadError(util::cat(config.source, ": ", key, ": ", e.what()));
+  }
+}
+
+}  // namespace
+
 Scorer::Scorer(const Config& config) : config_(config) {
   const model::RunOptions run = run_options(config.runtime);
+  // Everything that can be checked without loading, before the first model loads (minutes for a
+  // large one); a missing GPU is then not told as a problem of a model.
+  model::check_run_options(run);
+  check_directory(config, "guard.model", config.guard.model, "Qwen3Guard-Gen checkpoint");
+  if (config.helpfulness && config.helpfulness->vllm) {
+    check_directory(config, "helpfulness.tokenizer", config.helpfulness->tokenizer,
+                    "served model's tokenizer");
+  } else if (config.helpfulness) {
+    check_directory(config, "helpfulness.model", config.helpfulness->model,
+                    "reward model checkpoint");
+  }
   GuardOptions guard_options;
   guard_options.decoding = config.guard.decoding;
   guard_options.max_new_tokens = static_cast<int>(config.guard.max_new_tokens);
   guard_options.max_batch_tokens = config.batching.max_batch_tokens;
   guard_options.share_prefixes = config.batching.share_prefixes;
-  guard_ = std::make_unique<Guard>(config.guard.model, run, guard_options);
+  guard_ = load_configured(config, "guard.model", [&] {
+    return std::make_unique<Guard>(config.guard.model, run, guard_options);
+  });
   if (config.helpfulness) {
+    const HelpfulnessConfig& helpfulness = *config.helpfulness;
     HelpfulnessOptions options;
-    options.chat_format = config.helpfulness->chat_format;
-    options.score_token = config.helpfulness->score_token;
+    options.chat_format = helpfulness.chat_format;
+    options.score_token = helpfulness.score_token;
     options.max_batch_tokens = config.batching.max_batch_tokens;
     options.share_prefixes = config.batching.share_prefixes;
-    if (config.helpfulness->vllm) {
-      helpfulness_ = std::make_unique<VllmHelpfulness>(*config.helpfulness);
+    if (helpfulness.vllm) {
+      // Not wrapped: a vLLM backend's errors are its server's, and name its URL.
+      helpfulness_ = std::make_unique<VllmHelpfulness>(helpfulness);
     } else {
-      helpfulness_ = std::make_unique<Helpfulness>(config.helpfulness->model, run, options);
+      helpfulness_ = load_configured(config, "helpfulness.model", [&] {
+        return std::make_unique<Helpfulness>(helpfulness.model, run, options);
+      });
     }
   }
 }

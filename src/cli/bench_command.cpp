@@ -13,6 +13,7 @@
 
 #include "cli/commands.h"
 #include "cli/config_file.h"
+#include "cli/runtime_flags.h"
 #include "engine/matmul_rate.h"
 #include "io/model_config.h"
 #include "reward/scorer.h"
@@ -91,6 +92,7 @@ nlohmann::json work_json(const engine::Work& work, double seconds) {
 int run_in_process(const BenchArgs& args) {
   const ConfigFile file = load_config_file(args.config);
   reward::Config config = file.reward;
+  apply_runtime_flags(nullptr, config);
   if (args.no_prefix_reuse) config.batching.share_prefixes = false;
   reward::Scorer scorer(config);
   std::vector<reward::Sample> samples;

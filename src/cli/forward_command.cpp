@@ -10,6 +10,7 @@
 
 #include "cli/commands.h"
 #include "cli/json_lines.h"
+#include "cli/runtime_flags.h"
 #include "engine/engine.h"
 #include "util/error.h"
 
@@ -53,6 +54,7 @@ std::vector<float> to_vector(const at::Tensor& row) {
 int run_forward(const ForwardArgs& args) {
   model::RunOptions options;
   options.device = engine::parse_device(args.device);
+  check_device(args.device, "--device", "use --device cpu");
   const std::string default_dtype = options.device.is_cuda() ? "bfloat16" : "float32";
   options.compute_dtype = engine::parse_dtype(args.dtype.empty() ? default_dtype : args.dtype);
   options.storage_dtype =

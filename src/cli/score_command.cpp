@@ -2,18 +2,22 @@
 //
 // Output lines are appended and flushed to disk after every chunk; on a rerun with the same
 // output file the ids already written are skipped and a torn last line (a crash mid-write) is cut
-// off and redone, so nothing is lost or written twice. A bad input line is recorded with its line
-// number in OUTPUT.errors.jsonl and scoring goes on; the exit code is 1 when any line failed.
+// off and redone, so nothing is lost or written twice. OUTPUT.meta.json records the input and the
+// config that made the output (cli/score_record.h): a rerun with another input or config is
+// refused, saying what differs, before anything is changed. A bad input line is recorded with its
+// line number in OUTPUT.errors.jsonl and scoring goes on; the exit code is 1 when any line failed.
 // The step statistics are computed from the whole output file (earlier runs included), with the
 // same code the server uses.
 #include <fcntl.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <chrono>
-#include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -23,8 +27,12 @@
 
 #include "cli/commands.h"
 #include "cli/config_file.h"
+#include "cli/progress.h"
+#include "cli/runtime_flags.h"
+#include "cli/score_record.h"
 #include "reward/scorer.h"
 #include "util/error.h"
+#include "util/sha256.h"
 
 namespace safrl::cli {
 
@@ -39,6 +47,8 @@ struct ScoreArgs {
   std::string reward;
   std::string stats_out;
   size_t chunk = 64;
+  RuntimeFlags runtime;
+  bool overwrite = false;
 };
 
 struct InputLine {
@@ -69,68 +79,71 @@ class DurableAppender {
   int fd_ = -1;
 };
 
-// Reads the lines an earlier run wrote; cuts a torn last line off the file.
-std::vector<nlohmann::json> resume_output(const std::string& path) {
+// What an earlier run wrote to the output file.
+struct EarlierOutput {
   std::vector<nlohmann::json> lines;
+  size_t complete_bytes = 0;  // up to the end of the last whole line
+  size_t torn_bytes = 0;      // after it: an interrupted write
+};
+
+EarlierOutput read_earlier_output(const std::string& path) {
+  EarlierOutput earlier;
   std::ifstream in(path, std::ios::binary);
-  if (!in) return lines;
+  if (!in) return earlier;
   const std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  const size_t complete = content.rfind('\n') == std::string::npos ? 0 : content.rfind('\n') + 1;
+  const size_t last_newline = content.rfind('\n');
+  earlier.complete_bytes = last_newline == std::string::npos ? 0 : last_newline + 1;
+  earlier.torn_bytes = content.size() - earlier.complete_bytes;
   size_t start = 0, number = 1;
-  for (size_t end; start < complete; start = end + 1, ++number) {
+  for (size_t end; start < earlier.complete_bytes; start = end + 1, ++number) {
     end = content.find('\n', start);
     try {
-      lines.push_back(nlohmann::json::parse(content.substr(start, end - start)));
+      earlier.lines.push_back(nlohmann::json::parse(content.substr(start, end - start)));
     } catch (const nlohmann::json::exception&) {
       throw util::Error(util::cat(path, " line ", number,
                                   " is not JSON; this file was not written by safrl score. Move "
                                   "it away or give another --output"));
     }
   }
-  if (complete < content.size()) {
-    std::cerr << "safrl score: " << path << " ends in a torn line (" << content.size() - complete
-              << " bytes, an interrupted write); it is discarded and its sample scored again\n";
-    if (::truncate(path.c_str(), static_cast<off_t>(complete)) != 0) {
-      throw util::Error(util::cat("cannot truncate the torn last line of ", path));
-    }
-  }
-  return lines;
+  return earlier;
 }
 
-std::string format_duration(double seconds) {
-  const long s = static_cast<long>(seconds + 0.5);
-  char text[32];
-  if (s >= 3600) {
-    std::snprintf(text, sizeof text, "%ldh%02ldm", s / 3600, s / 60 % 60);
-  } else {
-    std::snprintf(text, sizeof text, "%ldm%02lds", s / 60, s % 60);
+// Checks that the output holds this input's and this config's work before anything is written
+// to it, and records them when it holds nothing yet (or was written before records existed).
+void check_or_record(const ScoreArgs& args, const EarlierOutput& earlier,
+                     const nlohmann::json& current) {
+  const std::string record_path = score_record_path(args.output);
+  if (earlier.lines.empty()) {  // nothing to continue: whatever record is there is stale
+    write_score_record(record_path, current);
+    return;
   }
-  return text;
+  const nlohmann::json recorded = read_score_record(record_path);
+  if (recorded.is_null()) {
+    std::cerr << "safrl score: warning: " << args.output
+              << " has no record of the input and config that made it (it was written by an "
+                 "earlier safrl, or "
+              << record_path
+              << " was deleted), so this run cannot check that it continues the same work; "
+                 "resuming, and recording this input and config in "
+              << record_path << '\n';
+    write_score_record(record_path, current);
+    return;
+  }
+  const std::string mismatch = score_record_mismatch(recorded, current);
+  if (!mismatch.empty()) {
+    throw util::Error(util::cat(
+        args.output, " holds ", earlier.lines.size(),
+        " samples scored from another input or config, so this run cannot resume it: ", mismatch,
+        ". To score from the start, delete ", args.output, " and ", record_path,
+        " or add --overwrite; to keep them, give another --output"));
+  }
 }
 
-class Progress {
- public:
-  explicit Progress(size_t total) : total_(total), tty_(::isatty(2) != 0), start_(Clock::now()) {}
-  void update(size_t done, bool final = false) {
-    const double elapsed = std::chrono::duration<double>(Clock::now() - start_).count();
-    if (!tty_ && !final && elapsed - last_print_ < 10) return;
-    last_print_ = elapsed;
-    const double rate = elapsed > 0 ? done / elapsed : 0;
-    const double eta = rate > 0 ? (total_ - done) / rate : 0;
-    const int width = 30;
-    const int filled = total_ ? static_cast<int>(width * done / total_) : width;
-    std::fprintf(stderr, "%s[%s%s] %zu/%zu %.2f samples/s ETA %s%s", tty_ ? "\r" : "",
-                 std::string(filled, '#').c_str(), std::string(width - filled, '.').c_str(), done,
-                 total_, rate, format_duration(eta).c_str(), tty_ && !final ? "" : "\n");
-    std::fflush(stderr);
-  }
-
- private:
-  size_t total_;
-  bool tty_;
-  Clock::time_point start_;
-  double last_print_ = -1e9;
-};
+// The terminal's width in columns; 0 when stderr is not a terminal or does not say.
+size_t terminal_columns() {
+  winsize size{};
+  return ::ioctl(STDERR_FILENO, TIOCGWINSZ, &size) == 0 ? size.ws_col : 0;
+}
 
 int run_score(const ScoreArgs& args) {
   reward::Config config = load_config_file(args.config).reward;
@@ -140,8 +153,32 @@ int run_score(const ScoreArgs& args) {
                                     " needs a helpfulness model, and ", config.source,
                                     " has no helpfulness section"));
   }
+  apply_runtime_flags(&args.runtime, config);
 
-  std::vector<nlohmann::json> written = resume_output(args.output);
+  const std::string errors_path = args.output + ".errors.jsonl";
+  if (args.overwrite) {
+    if (std::filesystem::exists(args.output)) {
+      std::cerr << "safrl score: --overwrite: scoring " << args.output << " from the start\n";
+    }
+    for (const std::string& path : {args.output, errors_path, score_record_path(args.output)}) {
+      std::filesystem::remove(path);
+    }
+  }
+  EarlierOutput earlier = read_earlier_output(args.output);
+  auto absolute = [](const std::string& path) {
+    return std::filesystem::absolute(path).lexically_normal().string();
+  };
+  check_or_record(args, earlier,
+                  make_score_record(absolute(args.input), util::sha256_file_hex(args.input),
+                                    absolute(args.config), reward::scoring_settings_json(config)));
+  if (earlier.torn_bytes > 0) {
+    std::cerr << "safrl score: " << args.output << " ends in a torn line (" << earlier.torn_bytes
+              << " bytes, an interrupted write); it is discarded and its sample scored again\n";
+    if (::truncate(args.output.c_str(), static_cast<off_t>(earlier.complete_bytes)) != 0) {
+      throw util::Error(util::cat("cannot truncate the torn last line of ", args.output));
+    }
+  }
+  std::vector<nlohmann::json> written = std::move(earlier.lines);
   std::set<std::string> done;
   for (const auto& line : written) {
     if (!line.contains("id"))
@@ -149,11 +186,18 @@ int run_score(const ScoreArgs& args) {
     done.insert(reward::id_key(line["id"]));
   }
 
-  const std::string errors_path = args.output + ".errors.jsonl";
   std::ofstream errors(errors_path, std::ios::trunc);
   size_t failed = 0;
+  // While the progress line is drawn, messages go through it so they do not tear it.
+  std::optional<Progress> progress;
   auto report = [&](size_t number, const nlohmann::json& id, const std::string& message) {
-    std::cerr << "safrl score: " << args.input << " line " << number << ": " << message << '\n';
+    const std::string line =
+        util::cat("safrl score: ", args.input, " line ", number, ": ", message);
+    if (progress) {
+      progress->note(line);
+    } else {
+      std::cerr << line << '\n';
+    }
     errors << nlohmann::json{{"line", number}, {"id", id}, {"error", message}}.dump() << '\n';
     errors.flush();
     ++failed;
@@ -193,7 +237,17 @@ int run_score(const ScoreArgs& args) {
 
   reward::Scorer scorer(config);
   DurableAppender output(args.output);
-  Progress progress(pending.size());
+  std::optional<ProgressTicker> ticker;
+  if (!pending.empty()) {
+    ProgressOptions options;
+    options.terminal = ::isatty(STDERR_FILENO) != 0;
+    options.width = terminal_columns();
+    options.prefix = "safrl score: ";
+    progress.emplace(pending.size(), std::cerr, options);
+    // A terminal's line is redrawn twice a second, so its clock never lags a second behind; a
+    // log only needs its line every 30 s.
+    ticker.emplace(*progress, std::chrono::milliseconds(options.terminal ? 500 : 1000));
+  }
   std::map<reward::StepKey, double> seconds_by_step;
   size_t scored_count = 0;
   for (size_t begin = 0; begin < pending.size(); begin += args.chunk) {
@@ -235,7 +289,11 @@ int run_score(const ScoreArgs& args) {
     for (const auto& [line, scored] : results) {
       seconds_by_step[line->sample.step] += seconds / results.size();
     }
-    progress.update(end, end == pending.size());
+    progress->count(end);
+  }
+  if (progress) {
+    ticker.reset();
+    progress->finish();
   }
 
   reward::StepStats stats;
@@ -252,9 +310,10 @@ int run_score(const ScoreArgs& args) {
   }
   const auto timing = scorer.timing();
   std::cerr << "safrl score: " << scored_count << " scored, " << resumed << " resumed, " << failed
-            << " failed (see " << errors_path << "); guard prefill " << timing.guard.prefill_seconds
-            << " s, guard decode " << timing.guard.decode_seconds << " s, helpfulness "
-            << timing.helpfulness_seconds << " s\n";
+            << " failed" << (failed > 0 ? util::cat(" (see ", errors_path, ")") : "")
+            << "; guard prefill " << timing.guard.prefill_seconds << " s, guard decode "
+            << timing.guard.decode_seconds << " s, helpfulness " << timing.helpfulness_seconds
+            << " s\n";
   return failed > 0 ? 1 : 0;
 }
 
@@ -278,6 +337,10 @@ void add_score_command(CLI::App& app, int* exit_code) {
   cmd->add_option("--chunk", args->chunk, "samples scored and written together")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
+  add_runtime_flags(*cmd, args->runtime);
+  cmd->add_flag("--overwrite", args->overwrite,
+                "score from the start: discard OUT, OUT.errors.jsonl and OUT.meta.json first "
+                "(without it, a rerun resumes OUT)");
   cmd->callback([args, exit_code] { *exit_code = run_score(*args); });
 }
 

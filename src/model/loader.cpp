@@ -72,11 +72,27 @@ std::string list_names(const std::vector<std::string>& names) {
   return out;
 }
 
-void validate(const RunOptions& options) {
-  if (options.device.is_cuda() && !torch::cuda::is_available()) {
-    throw util::LoadError(
-        "device cuda was asked for, but this safrl was built against a LibTorch without CUDA or "
-        "no GPU is visible; use --device cpu");
+}  // namespace
+
+std::string device_unusable_reason(const c10::Device& device) {
+  if (!device.is_cuda()) return "";
+  const size_t visible = torch::cuda::is_available() ? torch::cuda::device_count() : 0;
+  if (visible == 0) {
+    return "no GPU is visible to this process (none installed, hidden by CUDA_VISIBLE_DEVICES, "
+           "or a LibTorch without CUDA)";
+  }
+  const size_t index = device.has_index() ? static_cast<size_t>(device.index()) : 0;
+  if (index >= visible) {
+    return util::cat("only ", visible, visible == 1 ? " GPU is" : " GPUs are",
+                     " visible (cuda:0 to cuda:", visible - 1, ")");
+  }
+  return "";
+}
+
+void check_run_options(const RunOptions& options) {
+  if (const std::string reason = device_unusable_reason(options.device); !reason.empty()) {
+    throw util::LoadError(util::cat("device ", options.device.str(), " was asked for, but ", reason,
+                                    "; run on device cpu"));
   }
   for (auto dtype : {options.compute_dtype, options.storage_dtype}) {
     if (dtype != c10::kFloat && dtype != c10::kBFloat16 && dtype != c10::kHalf) {
@@ -86,10 +102,8 @@ void validate(const RunOptions& options) {
   }
 }
 
-}  // namespace
-
 QwenWithHead load_model(const std::string& dir, const RunOptions& options) {
-  validate(options);
+  check_run_options(options);
   const io::ModelConfig config = io::load_model_config(dir);
   const io::Checkpoint checkpoint(dir);
   c10::NoGradGuard no_grad;

@@ -12,8 +12,17 @@
 
 namespace safrl::model {
 
-// Validates `options` (CUDA present when asked for, supported dtypes) and loads the model in
-// inference mode on options.device with weights in options.storage_dtype.
+// Why `device` cannot run a model here, or "" when it can: the CPU always can; cuda:N needs a
+// LibTorch built with CUDA and more than N visible GPUs. Callers that check before loading use it
+// to say which of their settings asked for the device.
+std::string device_unusable_reason(const c10::Device& device);
+
+// Throws util::LoadError unless the device can run a model here (device_unusable_reason) and the
+// dtypes are supported ones.
+void check_run_options(const RunOptions& options);
+
+// Checks `options` (check_run_options) and loads the model in inference mode on options.device
+// with weights in options.storage_dtype.
 QwenWithHead load_model(const std::string& dir, const RunOptions& options);
 
 }  // namespace safrl::model

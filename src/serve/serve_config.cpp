@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 
 #include <algorithm>
+#include <string>
 #include <string_view>
 
 #include <nlohmann/json.hpp>
@@ -38,9 +39,31 @@ bool is_loopback(const std::string& address) {
   return address.rfind("127.", 0) == 0;
 }
 
+// tcp://HOST:PORT or ipc://PATH; ZeroMQ itself checks HOST and PATH when it binds.
+bool is_bindable(std::string_view endpoint) {
+  constexpr std::string_view kTcp = "tcp://", kIpc = "ipc://";
+  if (endpoint.substr(0, kIpc.size()) == kIpc) return endpoint.size() > kIpc.size();
+  if (endpoint.substr(0, kTcp.size()) != kTcp) return false;
+  const std::string_view address = endpoint.substr(kTcp.size());
+  const size_t colon = address.rfind(':');
+  if (colon == 0 || colon == std::string_view::npos) return false;
+  const std::string_view port = address.substr(colon + 1);
+  if (port == "*") return true;
+  if (port.empty() || port.size() > 5 ||
+      port.find_first_not_of("0123456789") != std::string_view::npos) {
+    return false;
+  }
+  return std::stoi(std::string(port)) <= 65535;  // 0, like *, lets the system pick a free port
+}
+
 ServerConfig parse_section(const io::YamlSection& s) {
   ServerConfig server;
-  if (auto v = s.get("endpoint")) server.endpoint = v->string();
+  if (auto v = s.get("endpoint")) {
+    server.endpoint = v->name([](const std::string& text) {
+      check_bind_endpoint(text);
+      return text;
+    });
+  }
   if (auto v = s.get("http_port")) {
     server.http_port = v->integer();
     if (server.http_port < 0 || server.http_port > 65535) v->fail("expected a port 0..65535");
@@ -87,6 +110,17 @@ ServerConfig parse_section(const io::YamlSection& s) {
 }
 
 }  // namespace
+
+void check_bind_endpoint(const std::string& endpoint) {
+  if (is_bindable(endpoint)) return;
+  // A bare HOST:PORT is the common slip: say what it should have been.
+  const std::string with_scheme = "tcp://" + endpoint;
+  const bool bare = endpoint.find("://") == std::string::npos && is_bindable(with_scheme);
+  throw util::InputError(
+      util::cat("\"", endpoint, "\" is not an endpoint the server can bind; give tcp://HOST:PORT (",
+                bare ? "here " + with_scheme : std::string("e.g. tcp://127.0.0.1:5555"),
+                ") or ipc://PATH (a Unix socket)"));
+}
 
 ServerConfig parse_server_config(const std::optional<io::YamlValue>& section) {
   if (!section || section->node().IsNull()) return {};

@@ -61,6 +61,12 @@ struct ServerConfig {
 // The name of the section in the config file.
 inline constexpr std::string_view kServerSection = "server";
 
+// Throws util::InputError unless the server can bind `endpoint`: tcp://HOST:PORT (HOST an
+// address or interface of this machine, * for all; PORT a number, or * or 0 for a free one) or
+// ipc://PATH (a Unix socket). Checked up front because ZeroMQ refuses anything else only when
+// binding, with "Protocol not supported".
+void check_bind_endpoint(const std::string& endpoint);
+
 // The server section, `section` being its value (absent: the defaults).
 ServerConfig parse_server_config(const std::optional<io::YamlValue>& section);
 

@@ -1,6 +1,7 @@
 #include "serve/server.h"
 
 #include <atomic>
+#include <cerrno>
 #include <iostream>
 #include <mutex>
 #include <thread>
@@ -144,9 +145,16 @@ Server::Impl::Impl(const ServeOptions& options)
     router_.bind(server.endpoint);
   } catch (const zmq::error_t& e) {
     shut_down();
-    throw util::LoadError(util::cat("cannot bind ", server.endpoint, ": ", e.what(),
-                                    "; is another server running there? Give another "
-                                    "--endpoint"));
+    // The endpoint's form was checked with the config (check_bind_endpoint): what is left is
+    // the address itself.
+    throw util::LoadError(util::cat(
+        "cannot bind ", server.endpoint, ": ", e.what(), "; ",
+        e.num() == EADDRINUSE
+            ? "another process listens there (another safrl serve?): stop it, or give another "
+              "port (--endpoint or server.endpoint)"
+            : "give an address of this machine (e.g. tcp://127.0.0.1:5555, or tcp://*:5555 for "
+              "every interface) or an ipc:// path in a directory that exists (--endpoint or "
+              "server.endpoint)"));
   }
   endpoint_ = router_.get(zmq::sockopt::last_endpoint);
   json config = reward::config_to_json(options_.reward);

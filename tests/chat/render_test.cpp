@@ -5,13 +5,13 @@
 
 #include <gtest/gtest.h>
 
-#include "support/sha256.h"
 #include "util/error.h"
+#include "util/sha256.h"
 
 namespace safrl::chat {
 namespace {
 
-using test::sha256_hex;
+using util::sha256_hex;
 
 // Unicode code points in UTF-8 text: the "characters" Python's len() and the docs count.
 size_t code_points(std::string_view utf8) {

@@ -460,8 +460,9 @@ TEST(ConfigErrors, HelpfulnessOnVllm) {
             "x.yaml: helpfulness.vllm.retries: must be 0 or more");
   EXPECT_EQ(error(head + tok + server + "    timeout_s: 0\n"),
             "x.yaml: helpfulness.vllm.timeout_s: must be a number of seconds in (0, 3600]");
-  EXPECT_EQ(error(head + tok + server + "    startup_timeout_s: 1e9\n"),
-            "x.yaml: helpfulness.vllm.startup_timeout_s: must be a number of seconds in [0, 86400]");
+  EXPECT_EQ(
+      error(head + tok + server + "    startup_timeout_s: 1e9\n"),
+      "x.yaml: helpfulness.vllm.startup_timeout_s: must be a number of seconds in [0, 86400]");
   EXPECT_EQ(error(head + tok + server + "    api_key_env: sk-abc123\n"),
             "x.yaml: helpfulness.vllm.api_key_env: \"sk-abc123\" is not an environment variable's "
             "name (give the variable's name, not the key)");
@@ -471,8 +472,79 @@ TEST(ConfigErrors, HelpfulnessOnVllm) {
   EXPECT_EQ(
       error(head + tok + server + "    port: 8000\n"),
       "x.yaml: helpfulness.vllm.port: unknown key; valid keys here: url, model, task, api_key_env, "
-            "timeout_s, "
+      "timeout_s, "
       "retries, max_batch_sequences, startup_timeout_s");
+}
+
+// What the server can bind is checked with the config, before any model loads: a bare HOST:PORT
+// would otherwise fail at bind time as "Protocol not supported".
+TEST(Config, ServerEndpoints) {
+  for (const char* endpoint :
+       {"tcp://127.0.0.1:5555", "tcp://*:5555", "tcp://127.0.0.1:*", "tcp://localhost:6000",
+        "tcp://[::1]:5555", "tcp://eth0:5555", "ipc:///tmp/safrl.sock"}) {
+    EXPECT_EQ(
+        parse(std::string(kGuardOnly) + "server:\n  endpoint: " + endpoint + "\n").server.endpoint,
+        endpoint);
+  }
+}
+
+TEST(ConfigErrors, ServerEndpoints) {
+  auto endpoint_error = [](const std::string& endpoint) {
+    return error(std::string(kGuardOnly) + "server:\n  endpoint: \"" + endpoint + "\"\n");
+  };
+  EXPECT_EQ(endpoint_error("localhost:5555"),
+            "x.yaml: server.endpoint: \"localhost:5555\" is not an endpoint the server can bind; "
+            "give tcp://HOST:PORT (here tcp://localhost:5555) or ipc://PATH (a Unix socket)");
+  EXPECT_EQ(endpoint_error("127.0.0.1:5555"),
+            "x.yaml: server.endpoint: \"127.0.0.1:5555\" is not an endpoint the server can bind; "
+            "give tcp://HOST:PORT (here tcp://127.0.0.1:5555) or ipc://PATH (a Unix socket)");
+  for (const char* endpoint :
+       {"5555", "tcp://127.0.0.1", "tcp://127.0.0.1:", "tcp://:5555", "tcp://127.0.0.1:65536",
+        "tcp://h:55x", "inproc://safrl", "ipc://", "http://127.0.0.1:5555"}) {
+    EXPECT_EQ(endpoint_error(endpoint),
+              std::string("x.yaml: server.endpoint: \"") + endpoint +
+                  "\" is not an endpoint the server can bind; give tcp://HOST:PORT (e.g. "
+                  "tcp://127.0.0.1:5555) or ipc://PATH (a Unix socket)");
+  }
+}
+
+// What `safrl score` records of a config: what decides the scores, not where or how fast the
+// work runs.
+TEST(Config, ScoringSettingsLeaveOutWhereAndHowFast) {
+  const std::string head = "guard:\n  model: /m/guard\nhelpfulness:\n  chat_format: chatml\n";
+  const std::string vllm = head + R"(  tokenizer: /t
+  vllm:
+    url: http://gpu-7:8000
+    model: worldpm-72b
+    task: token_classify
+    api_key_env: KEY
+    retries: 5
+batching:
+  max_batch_tokens: 1024
+runtime:
+  device: cuda:1
+  dtype: bfloat16
+)";
+  EXPECT_EQ(scoring_settings_json(parse(vllm)), nlohmann::json::parse(R"({
+    "guard": {"model": "/m/guard", "decoding": "constrained", "max_new_tokens": 128},
+    "helpfulness": {"model": null, "tokenizer": "/t", "chat_format": "chatml",
+                    "score_token": "last",
+                    "vllm": {"model": "worldpm-72b", "task": "token_classify"}},
+    "reward": {"type": "hybrid", "unsafe_cap": -10.0, "refusal_cap": -5.0,
+               "controversial": "strict", "controversial_unsafe_categories": [],
+               "judge_thinking": true, "truncated_thinking": "penalize"},
+    "runtime": {"dtype": "bfloat16", "storage_dtype": "bfloat16"}})"));
+  // Another file, device, batching or vLLM address: the same settings.
+  std::string moved = vllm;
+  for (auto [from, to] : {std::pair{"gpu-7", "gpu-9"},
+                          {"cuda:1", "cpu"},
+                          {"1024", "4096"},
+                          {"retries: 5", "retries: 1"}}) {
+    moved.replace(moved.find(from), std::string(from).size(), to);
+  }
+  EXPECT_EQ(scoring_settings_json(parse_config(moved, "/elsewhere", "y.yaml")),
+            scoring_settings_json(parse(vllm)));
+  EXPECT_TRUE(scoring_settings_json(parse(kGuardOnly))["helpfulness"].is_null());
 }
 
 // Every file in configs/ parses, and says what its name promises.
@@ -489,12 +561,14 @@ TEST(ShippedConfigs, AllParse) {
   EXPECT_EQ(names, (std::vector<std::string>{"default.yaml", "guard-only.yaml", "one-gpu.yaml",
                                              "saferl-paper.yaml"}));
   const std::filesystem::path root = std::filesystem::path(SAFRL_SOURCE_DIR).lexically_normal();
-  const std::string embedded_guard = (root / "build/embedded/guard").string();
+  // The demo pair trained on a hand-labelled bank (safrl/testing/demo_models.py), not the
+  // random-weight models the tests use.
+  const std::string demo_guard = (root / "build/embedded/demo-guard").string();
 
   Parsed def = load_config((dir / "default.yaml").string());
-  EXPECT_EQ(def.guard.model, embedded_guard);
+  EXPECT_EQ(def.guard.model, demo_guard);
   ASSERT_TRUE(def.helpfulness.has_value());
-  EXPECT_EQ(def.helpfulness->model, (root / "build/embedded/reward").string());
+  EXPECT_EQ(def.helpfulness->model, (root / "build/embedded/demo-reward").string());
   EXPECT_EQ(def.helpfulness->chat_format, chat::ChatFormat::kQwen3);
   EXPECT_EQ(def.reward.type, RewardType::kHybrid);
   EXPECT_EQ(def.reward.controversial, ControversialPolicy::kStrict);
@@ -524,7 +598,7 @@ TEST(ShippedConfigs, AllParse) {
   EXPECT_EQ(one_gpu.runtime.dtype, "bfloat16");
 
   Parsed guard_only = load_config((dir / "guard-only.yaml").string());
-  EXPECT_EQ(guard_only.guard.model, embedded_guard);
+  EXPECT_EQ(guard_only.guard.model, demo_guard);
   EXPECT_FALSE(guard_only.helpfulness.has_value());
   EXPECT_EQ(guard_only.reward.type, RewardType::kGuardOnly);
 }

@@ -13,7 +13,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "support/sha256.h"
+#include "util/sha256.h"
 
 namespace {
 
@@ -100,9 +100,9 @@ TEST(RenderCli, GuardRendersThePublishedTestVectors) {
   ASSERT_TRUE(std::getline(lines, first));
   ASSERT_TRUE(std::getline(lines, second));
   EXPECT_FALSE(std::getline(lines, rest));
-  EXPECT_EQ(safrl::test::sha256_hex(nlohmann::json::parse(first).at("text").get<std::string>()),
+  EXPECT_EQ(safrl::util::sha256_hex(nlohmann::json::parse(first).at("text").get<std::string>()),
             "74d6a1225ef64172c346ea669fe619be43d9cac83e62d841bee3373f096e090b");
-  EXPECT_EQ(safrl::test::sha256_hex(nlohmann::json::parse(second).at("text").get<std::string>()),
+  EXPECT_EQ(safrl::util::sha256_hex(nlohmann::json::parse(second).at("text").get<std::string>()),
             "dec5b06882231a83be6f3731e6974881952d85246bb7956efb1582d23e3884e1");
 }
 

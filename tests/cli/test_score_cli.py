@@ -1,37 +1,17 @@
 """`safrl score` end to end on the embedded models: bad lines, resume after a torn write and
-after a kill, and statistics that agree with the output file."""
+after a kill, the record of what made an output (a rerun with another input or config is
+refused), statistics that agree with the output file, and the messages of a wrong model path or
+device."""
+import hashlib
 import json
-import os
+import shutil
 import signal
 import subprocess
 import time
 
 import pytest
 
-SAFRL = os.environ["SAFRL_BIN"]
-EMBEDDED = os.environ["SAFRL_EMBEDDED"]
-
-
-def write_config(tmp_path, extra=""):
-    config = tmp_path / "config.yaml"
-    config.write_text(
-        f"guard: {{model: {EMBEDDED}/guard, max_new_tokens: 16}}\n"
-        f"helpfulness: {{model: {EMBEDDED}/reward, chat_format: qwen3}}\n"
-        f"reward: {{type: hybrid}}\n{extra}")
-    return config
-
-
-def make_input(tmp_path, n=24):
-    path = tmp_path / "in.jsonl"
-    with open(path, "w") as f:
-        for i in range(n):
-            sample = {"id": f"s{i}", "step": i // 8, "prompt": f"question {i} " + "word " * (i % 7)}
-            if i % 3 == 0:
-                sample["response"] = f"<think>\nthinking {i}\n</think>\n\nanswer {i}"
-            else:
-                sample["response"] = f"answer {i} " + "more " * (i % 5)
-            f.write(json.dumps(sample) + "\n")
-    return path
+from embedded import EMBEDDED, SAFRL, has_gpu, make_input, write_config
 
 
 def run_score(config, inp, out, *extra, check=True):
@@ -128,6 +108,14 @@ def test_bad_lines_are_reported_with_their_line_numbers_and_the_rest_is_scored(t
     assert errors[3]["error"].startswith('unknown field "respones"')
     assert errors[4]["error"] == '"step" must be a non-negative integer, got -1'
     assert "line 2: not valid JSON" in proc.stderr
+    assert f"2 scored, 0 resumed, 5 failed (see {out}.errors.jsonl); guard prefill" in proc.stderr
+
+
+def test_the_summary_names_the_errors_file_only_when_something_failed(tmp_path):
+    proc = run_score(write_config(tmp_path), make_input(tmp_path, n=2), tmp_path / "out.jsonl")
+    summary = proc.stderr.splitlines()[-1]
+    assert summary.startswith("safrl score: 2 scored, 0 resumed, 0 failed; guard prefill ")
+    assert "errors.jsonl" not in proc.stderr
 
 
 def test_step_statistics_agree_with_the_output_file(tmp_path, reference):
@@ -158,3 +146,195 @@ def test_guard_only_override_needs_no_helpfulness(tmp_path):
         assert line["reward"] == (1.0 if line["safe"] else 0.0)
     proc = run_score(config, inp, tmp_path / "o2.jsonl", "--reward", "hybrid", check=False)
     assert proc.returncode == 2 and "needs a helpfulness model" in proc.stderr
+
+
+def sha256(path):
+    return hashlib.sha256(open(path, "rb").read()).hexdigest()
+
+
+def test_the_output_records_the_input_and_the_config_that_made_it(tmp_path, reference):
+    config, inp, _ = reference
+    record = json.load(open(tmp_path / "reference.jsonl.meta.json"))
+    assert record["input"] == {"path": str(inp), "sha256": sha256(inp)}
+    assert record["config"]["path"] == str(config)
+    settings = record["config"]["settings"]
+    # The settings that decide the scores, hashed as compact JSON with sorted keys.
+    assert record["config"]["sha256"] == hashlib.sha256(
+        json.dumps(settings, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        .encode()).hexdigest()
+    assert settings["guard"] == {"model": f"{EMBEDDED}/guard", "decoding": "constrained",
+                                 "max_new_tokens": 16}
+    assert settings["reward"]["type"] == "hybrid"
+    assert settings["runtime"] == {"dtype": "float32", "storage_dtype": "float32"}
+    assert set(settings) == {"guard", "helpfulness", "reward", "runtime"}
+    assert record["written_by"].startswith("safrl score ")
+    # The output itself stays JSON lines of scored samples, one per input line.
+    assert all("id" in line for line in read_lines(tmp_path / "reference.jsonl"))
+
+
+@pytest.fixture
+def scored(tmp_path, reference):
+    """An output of the reference's input and config, 10 lines of it and a torn 11th, as a crash
+    leaves it; returns (config, input, output)."""
+    config, inp, expected = reference
+    out = tmp_path / "scored.jsonl"
+    full = [json.dumps(x) for x in expected]
+    out.write_text("\n".join(full[:10]) + "\n" + full[10][:40])
+    shutil.copy(tmp_path / "reference.jsonl.meta.json", str(out) + ".meta.json")
+    return config, inp, out
+
+
+def refusal(out, mismatch):
+    return (f"safrl: {out} holds 10 samples scored from another input or config, so this run "
+            f"cannot resume it: {mismatch}. To score from the start, delete {out} and "
+            f"{out}.meta.json or add --overwrite; to keep them, give another --output\n")
+
+
+def test_another_input_is_refused_and_nothing_is_changed(tmp_path, scored):
+    config, inp, out = scored
+    before = out.read_bytes(), (tmp_path / "scored.jsonl.meta.json").read_bytes()
+    other = make_input(tmp_path, n=23, name="other.jsonl")
+    proc = run_score(config, other, out, check=False)
+    assert proc.returncode == 2
+    assert proc.stderr == refusal(out, f"the input was {inp} (sha256 {sha256(inp)[:12]}), now "
+                                       f"{other} (sha256 {sha256(other)[:12]})")
+    # Not even the torn line is cut: the file is as the crash left it.
+    assert (out.read_bytes(), (tmp_path / "scored.jsonl.meta.json").read_bytes()) == before
+    assert not (tmp_path / "scored.jsonl.errors.jsonl").exists()
+    # The same path with other content.
+    original = inp.read_bytes()
+    inp.write_bytes(original.replace(b"question 0 ", b"question zero "))
+    proc = run_score(config, inp, out, check=False)
+    assert proc.returncode == 2
+    assert proc.stderr == refusal(out, f"the input {inp} changed (sha256 was "
+                                       f"{hashlib.sha256(original).hexdigest()[:12]}, now "
+                                       f"{sha256(inp)[:12]})")
+
+
+def test_another_config_is_refused_naming_the_settings_that_differ(tmp_path, scored):
+    config, inp, out = scored
+    other = write_config(tmp_path, name="other.yaml").read_text().replace(
+        "max_new_tokens: 16", "max_new_tokens: 8")
+    (tmp_path / "other.yaml").write_text(other)
+    proc = run_score(tmp_path / "other.yaml", inp, out, check=False)
+    assert proc.returncode == 2
+    assert proc.stderr == refusal(out, f"the config was {config}, now {tmp_path}/other.yaml; "
+                                       "guard.max_new_tokens was 16, now 8")
+    # Command-line overrides are part of the config.
+    proc = run_score(config, inp, out, "--reward", "guard_only", "--dtype", "bfloat16",
+                     check=False)
+    assert proc.returncode == 2
+    assert proc.stderr == refusal(out, 'reward.type was "hybrid", now "guard_only"; '
+                                       'runtime.dtype was "float32", now "bfloat16"; '
+                                       'runtime.storage_dtype was "float32", now "bfloat16"')
+
+
+def test_the_same_input_and_config_elsewhere_resume(tmp_path, scored):
+    config, inp, out = scored
+    moved = tmp_path / "moved"
+    moved.mkdir()
+    shutil.copy(inp, moved / "in.jsonl")
+    shutil.copy(config, moved / "config.yaml")
+    # Where and how fast the work runs is not part of the config.
+    with open(moved / "config.yaml", "a") as f:
+        f.write("batching: {max_batch_tokens: 2048}\nruntime: {device: cpu}\n")
+    proc = run_score(moved / "config.yaml", moved / "in.jsonl", out)
+    assert "torn line" in proc.stderr and "10 samples already scored" in proc.stderr
+    assert len(read_lines(out)) == 24
+    # The record still says what made the output first.
+    assert json.load(open(str(out) + ".meta.json"))["input"]["path"] == str(inp)
+
+
+def test_overwrite_scores_from_the_start(tmp_path, scored):
+    config, _, out = scored
+    other = make_input(tmp_path, n=3, name="other.jsonl")
+    proc = run_score(config, other, out, "--overwrite")
+    assert f"safrl score: --overwrite: scoring {out} from the start\n" in proc.stderr
+    assert "resuming" not in proc.stderr
+    assert [x["id"] for x in read_lines(out)] == ["s0", "s1", "s2"]
+    assert json.load(open(str(out) + ".meta.json"))["input"] == {"path": str(other),
+                                                                 "sha256": sha256(other)}
+
+
+def test_an_output_without_a_record_resumes_with_a_warning_and_is_recorded(tmp_path, scored):
+    config, inp, out = scored
+    record = tmp_path / "scored.jsonl.meta.json"
+    record.unlink()
+    proc = run_score(config, inp, out)
+    assert proc.stderr.startswith(
+        f"safrl score: warning: {out} has no record of the input and config that made it (it was "
+        f"written by an earlier safrl, or {record} was deleted), so this run cannot check that it "
+        f"continues the same work; resuming, and recording this input and config in {record}\n")
+    assert "10 samples already scored" in proc.stderr
+    assert len(read_lines(out)) == 24
+    assert json.load(open(record)) == json.load(open(tmp_path / "reference.jsonl.meta.json"))
+    # From now on it is checked.
+    assert run_score(config, make_input(tmp_path, n=2, name="x.jsonl"), out,
+                     check=False).returncode == 2
+
+
+def test_a_wrong_model_path_names_the_key_the_file_and_the_resolved_path(tmp_path):
+    inp, out = make_input(tmp_path, n=2), tmp_path / "out.jsonl"
+    config = tmp_path / "configs" / "run.yaml"
+    config.parent.mkdir()
+    config.write_text(f"guard: {{model: {EMBEDDED}/guard}}\n"
+                      "helpfulness: {model: ../models/skywork, chat_format: qwen3}\n")
+    proc = run_score(config, inp, out, check=False)
+    assert proc.returncode == 2
+    assert proc.stderr == (
+        f"safrl: {config}: helpfulness.model: {tmp_path}/models/skywork does not exist (a "
+        "relative path resolves against the config file's directory); give the reward model "
+        "checkpoint directory\n")
+
+
+NO_GPU = ("no GPU is visible to this process (none installed, hidden by CUDA_VISIBLE_DEVICES, or "
+          "a LibTorch without CUDA)")
+
+
+@pytest.mark.skipif(has_gpu(), reason="this machine has a GPU")
+def test_cuda_without_a_gpu_suggests_what_exists(tmp_path):
+    inp, out = make_input(tmp_path, n=2), tmp_path / "out.jsonl"
+    proc = run_score(write_config(tmp_path), inp, out, "--device", "cuda", check=False)
+    assert (proc.returncode, proc.stderr) == (
+        2, f"safrl: --device cuda was asked for, but {NO_GPU}; use --device cpu\n")
+    config = write_config(tmp_path, "runtime: {device: cuda, dtype: bfloat16}\n", "gpu.yaml")
+    proc = run_score(config, inp, out, check=False)
+    assert (proc.returncode, proc.stderr) == (
+        2, f"safrl: {config}: runtime.device: cuda was asked for, but {NO_GPU}; use --device "
+           f"cpu, or set runtime.device: cpu in {config}\n")
+    # What it suggests works.
+    run_score(config, inp, out, "--device", "cpu")
+    assert len(read_lines(out)) == 2
+
+
+@pytest.mark.skipif(not has_gpu(), reason="needs a GPU")
+def test_a_gpu_index_past_the_visible_ones_says_how_many_there_are(tmp_path):
+    import torch
+    count = torch.cuda.device_count()
+    proc = run_score(write_config(tmp_path), make_input(tmp_path, n=2), tmp_path / "out.jsonl",
+                     "--device", f"cuda:{count}", check=False)
+    visible = "only 1 GPU is" if count == 1 else f"only {count} GPUs are"
+    assert (proc.returncode, proc.stderr) == (
+        2, f"safrl: --device cuda:{count} was asked for, but {visible} visible (cuda:0 to "
+           f"cuda:{count - 1}); use --device cpu\n")
+
+
+def test_device_and_dtype_flags_override_the_config(tmp_path):
+    inp, out = make_input(tmp_path, n=2), tmp_path / "out.jsonl"
+    proc = run_score(write_config(tmp_path), inp, out, "--device", "gpu", check=False)
+    assert (proc.returncode, proc.stderr) == (
+        2, 'safrl: --device: unknown device "gpu"; valid values: cpu, cuda, cuda:N\n')
+    proc = run_score(write_config(tmp_path), inp, out, "--dtype", "fp16", check=False)
+    assert (proc.returncode, proc.stderr) == (
+        2, 'safrl: --dtype: unknown dtype "fp16"; valid values: float32, bfloat16, float16\n')
+    # The weights follow the compute dtype unless the config keeps them apart.
+    run_score(write_config(tmp_path), inp, out, "--dtype", "bfloat16", "--device", "cpu")
+    runtime = json.load(open(str(out) + ".meta.json"))["config"]["settings"]["runtime"]
+    assert runtime == {"dtype": "bfloat16", "storage_dtype": "bfloat16"}
+    config = write_config(tmp_path, "runtime: {dtype: float32, storage_dtype: bfloat16}\n",
+                          "kept.yaml")
+    # The record is written before the models load (whether float16 runs on this CPU does not
+    # matter here).
+    run_score(config, inp, tmp_path / "kept.jsonl", "--dtype", "float16", check=False)
+    runtime = json.load(open(tmp_path / "kept.jsonl.meta.json"))["config"]["settings"]["runtime"]
+    assert runtime == {"dtype": "float16", "storage_dtype": "bfloat16"}
