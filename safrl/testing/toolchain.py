@@ -6,17 +6,15 @@ import os
 import subprocess
 from typing import List, Sequence
 
+from safrl.local import find_binary
+
 # The clone this package sits in (safrl.testing runs from a clone: its build and .deps).
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 
 
 def safrl_bin() -> str:
-    """$SAFRL_BIN, else the default build's program."""
-    path = os.environ.get("SAFRL_BIN") or os.path.join(REPO, "build", "src", "cli", "safrl")
-    if not os.access(path, os.X_OK):
-        raise FileNotFoundError(f"no safrl program at {path}: build it (cmake --build build) or "
-                                f"set SAFRL_BIN")
-    return path
+    """The safrl program, found as safrl.score finds it ($SAFRL_BIN, else this clone's build)."""
+    return find_binary()
 
 
 def tokenizer_dir() -> str:
