@@ -21,10 +21,11 @@ REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 @pytest.fixture(scope="module")
 def outdir(tmp_path_factory):
     out = tmp_path_factory.mktemp("saferl_cpu")
-    # Beside a test suite on two cores the quick run has taken 606 s (issue 25): room for that,
-    # within the suite's ctest TIMEOUT of 900 s.
+    # The quick run takes 200-230 s on an idle machine and 310 s beside the test suite on two
+    # cores; a machine running other work (load 6-8) has made it take over 600 s. The limit is
+    # only a hang guard: 1700 s, within the suite's CTest TIMEOUT of 1800 s.
     proc = subprocess.run(["bash", os.path.join(REPO, "experiments", "saferl", "run_cpu.sh"),
-                           str(out), "--quick"], capture_output=True, text=True, timeout=780)
+                           str(out), "--quick"], capture_output=True, text=True, timeout=1700)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return out
 
