@@ -64,7 +64,9 @@ TEST(HttpClient, NoAnswerInTimeIsAValueAfterTheTimeout) {
   EXPECT_FALSE(response.answered());
   EXPECT_NE(response.error.find("Timeout was reached"), std::string::npos) << response.error;
   EXPECT_GE(waited, 0.28);  // curl's timer may fire up to a millisecond or so early
-  EXPECT_LT(waited, 1.2);
+  // The server never answers: without the timeout the call would hang. A loaded machine may
+  // wake the client late, so the upper bound only tells a working timeout from none.
+  EXPECT_LT(waited, 10.0);
 }
 
 }  // namespace

@@ -89,9 +89,20 @@ TEST(VllmHelpfulness, NoAnswerAfterTheRetriesIsUnavailable) {
     model.score(kPairs);
     FAIL() << "expected UnavailableError";
   } catch (const util::UnavailableError& e) {
-    EXPECT_EQ(std::string(e.what()), "the vLLM helpfulness server at " + server.url("") +
-                                         " did not answer POST /classify after 2 attempts in 1 "
-                                         "s: HTTP 502: bad gateway");
+    // The seconds are measured (one retry after a 1 s pause, so 1 on an idle machine, more on a
+    // loaded one): the test checks the words around them, and that they are a whole number >= 1.
+    const std::string message = e.what();
+    const std::string head = "the vLLM helpfulness server at " + server.url("") +
+                             " did not answer POST /classify after 2 attempts in ";
+    const std::string tail = " s: HTTP 502: bad gateway";
+    ASSERT_EQ(message.rfind(head, 0), 0u) << message;
+    ASSERT_GT(message.size(), head.size() + tail.size()) << message;
+    ASSERT_EQ(message.compare(message.size() - tail.size(), tail.size(), tail), 0) << message;
+    const std::string seconds =
+        message.substr(head.size(), message.size() - head.size() - tail.size());
+    ASSERT_FALSE(seconds.empty());
+    EXPECT_EQ(seconds.find_first_not_of("0123456789"), std::string::npos) << message;
+    EXPECT_GE(std::stoi(seconds), 1) << message;
   }
 }
 
