@@ -10,6 +10,8 @@ A libFuzzer run starts from these plus its own corpus folder; docs/fuzzing.md sa
   fuzz_verdict/         guard outputs of both tasks and verdict JSON lines.
   fuzz_http_request/    HTTP requests (a body by length, chunked, pipelined, Expect), cut in
                         pieces of 1 and 8 bytes.
+  fuzz_score_line/      `safrl score` input files: the example rollouts, and good lines between
+                        bad ones of every kind (bytes, JSON, depth, types, sizes), CRLF ends.
 The tokenizer seeds copy the Qwen3 pre-tokenizer settings from the embedded guard's tokenizer.json;
 run `python -m safrl.testing.embedded_models` first (scripts/setup.sh does), or pass its directory.
 
@@ -100,7 +102,8 @@ def config_yaml_seeds():
         "  steps_kept_open: 1\n  step_idle_seconds: 9\n"
         "  curve:\n    public_key: \"rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7\"\n"
         "    secret_key: \"JTKVSB%%)wK0E.X)V>+}o?pNmC{O&4W4b!Ni{Lh6\"\n"
-        "    allowed_client_keys: [\"Yne@$w-vo<fVvi]a<NY6T1ed:M$fCG*[IaLV{hID\"]\n")
+        "    allowed_client_keys: [\"Yne@$w-vo<fVvi]a<NY6T1ed:M$fCG*[IaLV{hID\"]\n"
+        "  allowed_clients: [10.0.0.7, 10.0.0.0/24, \"fd00::/8\"]\n  insecure_bind: true\n")
 
 
 def verdict_seeds():
@@ -139,6 +142,28 @@ def http_request_seeds():
             (out / f"{name}-{piece[0]}").write_bytes(piece + request)
 
 
+def score_line_seeds():
+    out = SEEDS / "fuzz_score_line"
+    out.mkdir(parents=True, exist_ok=True)
+    shutil.copy(SOURCE / "configs" / "example-rollouts.jsonl", out / "example-rollouts.jsonl")
+    good = [json.dumps({"id": i, "step": 0, "prompt": "p", "response": "<think>t</think>a"}).encode()
+            for i in range(3)]
+    bad = [b'{"id": "u", "prompt": "p\xff", "response": "r"}',
+           b'{"id": "n", "prompt": "a\x00", "response": "r"}',
+           b'{"id": "d", "prompt": "p", "response": "r", "meta": ' + b"[" * 9 + b"]" * 9 + b"}",
+           b'{"id": "m", "prompt": "p", "answer": "a", "meta": [' + b"0," * 70 + b"0]}",
+           b'{"id": "f", "prompt": "p", "answer": "a", "thinking": null, "meta": 1e400}',
+           b'{"id": 0, "prompt": "p", "answer": "a", "step": -1}',
+           b'{"id": 1.5, "prompt": "\\ud800", "respones": "r"}',
+           b'{"id": "l", "prompt": "' + b"a" * 600 + b'", "response": "r"}',
+           b"[1]", b'{"id": 0, "prompt": "p"']
+    lines = [good[0]]
+    for k, line in enumerate(bad):
+        lines += [line, good[1 + k % 2]]
+    (out / "every_bad_line").write_bytes(b"\n".join(lines))
+    (out / "crlf").write_bytes(b"\r\n".join(good) + b"\r\n \t\r\n")
+
+
 def main():
     embedded = Path(sys.argv[1]) if len(sys.argv) > 1 else SOURCE / "build" / "embedded" / "guard"
     tokenizer_seeds(embedded)
@@ -146,6 +171,7 @@ def main():
     config_yaml_seeds()
     verdict_seeds()
     http_request_seeds()
+    score_line_seeds()
 
 
 if __name__ == "__main__":

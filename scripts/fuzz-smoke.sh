@@ -6,10 +6,10 @@ cd "$(dirname "$0")/.."
 seconds=${1:-15}
 CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DSAFRL_WITH_TORCH=OFF -DSAFRL_FUZZ=ON -DSAFRL_SANITIZE=ON -DSAFRL_BUILD_TESTS=OFF >/dev/null
-cmake --build build-fuzz -j "$(nproc)" --target fuzz_safetensors fuzz_tokenizer_encode fuzz_request_decoder fuzz_http_request \
-  fuzz_model_config fuzz_tokenizer_json fuzz_verdict fuzz_config_yaml
-for fuzzer in fuzz_safetensors fuzz_tokenizer_encode fuzz_request_decoder fuzz_http_request \
-  fuzz_model_config fuzz_tokenizer_json fuzz_verdict fuzz_config_yaml; do
+fuzzers=(fuzz_safetensors fuzz_tokenizer_encode fuzz_request_decoder fuzz_http_request
+  fuzz_model_config fuzz_tokenizer_json fuzz_verdict fuzz_config_yaml fuzz_score_line)
+cmake --build build-fuzz -j "$(nproc)" --target "${fuzzers[@]}"
+for fuzzer in "${fuzzers[@]}"; do
   echo "-- $fuzzer (${seconds}s)"
   mkdir -p "build-fuzz/corpus/$fuzzer"
   log="build-fuzz/$fuzzer.log"

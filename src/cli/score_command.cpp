@@ -27,8 +27,10 @@
 
 #include "cli/commands.h"
 #include "cli/config_file.h"
+#include "cli/json_lines.h"
 #include "cli/progress.h"
 #include "cli/runtime_flags.h"
+#include "cli/score_input.h"
 #include "cli/score_record.h"
 #include "reward/scorer.h"
 #include "util/error.h"
@@ -49,11 +51,6 @@ struct ScoreArgs {
   size_t chunk = 64;
   RuntimeFlags runtime;
   bool overwrite = false;
-};
-
-struct InputLine {
-  size_t number = 0;
-  reward::Sample sample;
 };
 
 // Appends whole lines to a file and makes them durable before returning.
@@ -94,15 +91,19 @@ EarlierOutput read_earlier_output(const std::string& path) {
   const size_t last_newline = content.rfind('\n');
   earlier.complete_bytes = last_newline == std::string::npos ? 0 : last_newline + 1;
   earlier.torn_bytes = content.size() - earlier.complete_bytes;
+  // A scored line holds its input's meta and a few dozen values more.
+  LineLimits limits;
+  limits.max_values *= 2;
   size_t start = 0, number = 1;
   for (size_t end; start < earlier.complete_bytes; start = end + 1, ++number) {
     end = content.find('\n', start);
     try {
-      earlier.lines.push_back(nlohmann::json::parse(content.substr(start, end - start)));
-    } catch (const nlohmann::json::exception&) {
-      throw util::Error(util::cat(path, " line ", number,
-                                  " is not JSON; this file was not written by safrl score. Move "
-                                  "it away or give another --output"));
+      earlier.lines.push_back(
+          parse_json_line({number, content.substr(start, end - start), 0}, limits));
+    } catch (const util::InputError& e) {
+      throw util::Error(util::cat(path, " line ", number, " is not a scored sample (", e.what(),
+                                  "); this file was not written by safrl score. Move it away or "
+                                  "give another --output"));
     }
   }
   return earlier;
@@ -198,39 +199,22 @@ int run_score(const ScoreArgs& args) {
     } else {
       std::cerr << line << '\n';
     }
-    errors << nlohmann::json{{"line", number}, {"id", id}, {"error", message}}.dump() << '\n';
+    errors << dump_line({{"line", number}, {"id", id}, {"error", message}}) << '\n';
     errors.flush();
     ++failed;
   };
 
-  std::ifstream in(args.input);
+  std::ifstream in(args.input, std::ios::binary);
   if (!in) throw util::Error(util::cat("cannot open --input ", args.input));
+  ScoreInput input = read_score_input(in);
+  for (const BadLine& bad : input.bad) report(bad.number, bad.id, bad.error);
   std::vector<InputLine> pending;
-  std::map<std::string, size_t> seen;
   size_t resumed = 0;
-  std::string text;
-  for (size_t number = 1; std::getline(in, text); ++number) {
-    if (text.find_first_not_of(" \t\r") == std::string::npos) continue;
-    nlohmann::json value;
-    try {
-      value = nlohmann::json::parse(text);
-      InputLine line{number, reward::sample_from_json(value)};
-      const std::string key = reward::id_key(line.sample.id);
-      if (auto it = seen.find(key); it != seen.end()) {
-        throw util::InputError(util::cat("id ", key, " was already used on line ", it->second,
-                                         "; ids must be unique"));
-      }
-      seen.emplace(key, number);
-      if (done.count(key) != 0) {
-        ++resumed;
-      } else {
-        pending.push_back(std::move(line));
-      }
-    } catch (const nlohmann::json::exception& e) {
-      report(number, nullptr, util::cat("not valid JSON (", e.what(), ")"));
-    } catch (const util::InputError& e) {
-      report(number, value.is_object() && value.contains("id") ? value["id"] : nlohmann::json(),
-             e.what());
+  for (InputLine& line : input.samples) {
+    if (done.count(reward::id_key(line.sample.id)) != 0) {
+      ++resumed;
+    } else {
+      pending.push_back(std::move(line));
     }
   }
   if (resumed > 0) std::cerr << "safrl score: resuming; " << resumed << " samples already scored\n";
@@ -280,7 +264,7 @@ int run_score(const ScoreArgs& args) {
     std::string block;
     for (const auto& [line, scored] : results) {
       nlohmann::json json = scorer.to_json(line->sample, scored);
-      block += json.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + '\n';
+      block += dump_line(json) + '\n';
       written.push_back(std::move(json));
     }
     output.append(block);

@@ -111,6 +111,110 @@ def test_bad_lines_are_reported_with_their_line_numbers_and_the_rest_is_scored(t
     assert f"2 scored, 0 resumed, 5 failed (see {out}.errors.jsonl); guard prefill" in proc.stderr
 
 
+def good_line(i):
+    return json.dumps({"id": i, "prompt": f"question {i}", "response": f"answer {i}"}).encode()
+
+
+def nested(depth):
+    return b"[" * depth + b"]" * depth
+
+
+def test_a_line_that_is_not_utf8_is_reported_and_the_rest_is_scored(tmp_path):
+    inp = tmp_path / "in.jsonl"
+    inp.write_bytes(good_line(1) + b"\n" + b'{"id": 2, "prompt": "p\xff", "response": "r"}\n'
+                    + good_line(3) + b"\n")
+    out = tmp_path / "out.jsonl"
+    proc = run_score(write_config(tmp_path), inp, out, check=False)
+    assert proc.returncode == 1, proc.stderr
+    assert [x["id"] for x in read_lines(out)] == [1, 3]
+    message = ("not UTF-8: byte 0xFF at byte 23 of the line does not belong to a UTF-8 "
+               "character; write the file as UTF-8 (binary data in a field must be encoded, "
+               "e.g. as base64)")
+    assert read_lines(str(out) + ".errors.jsonl") == [{"line": 2, "id": None, "error": message}]
+    assert f"{inp} line 2: {message}\n" in proc.stderr
+
+
+def test_a_meta_nested_100000_deep_is_reported_and_the_rest_is_scored(tmp_path):
+    inp = tmp_path / "in.jsonl"
+    inp.write_bytes(good_line(1) + b"\n" + b'{"id": 2, "prompt": "p", "response": "r", "meta": '
+                    + nested(100_000) + b"}\n" + good_line(3) + b"\n")
+    out = tmp_path / "out.jsonl"
+    proc = run_score(write_config(tmp_path), inp, out, check=False)
+    assert proc.returncode == 1, proc.stderr
+    assert [x["id"] for x in read_lines(out)] == [1, 3]
+    assert read_lines(str(out) + ".errors.jsonl") == [{
+        "line": 2, "id": None,
+        "error": "the line is nested deeper than 64 levels of arrays and objects (the line "
+                 'itself is one); flatten "meta"'}]
+
+
+# Every way a line can be wrong, each between good lines: (bytes, what its error starts with).
+BAD_LINES = [
+    (b'{"id": "u", "prompt": "p\xc3(", "response": "r"}', "not UTF-8: byte 0xC3 at byte 25"),
+    (b"\xef\xbb\xbf\xff{}", "not UTF-8: byte 0xFF at byte 4"),
+    (b'{"id": "nul", "prompt": "a\x00b", "response": "r"}', "the line holds a NUL byte at byte 27"),
+    (good_line(0) + b"\x00" + good_line(100), "the line holds a NUL byte at byte 58"),
+    (b'{"id": "d", "prompt": "p", "response": "r", "meta": ' + nested(100_000) + b"}",
+     "the line is nested deeper than 64 levels"),
+    (b'{"id": "big", "prompt": "p", "response": "r", "meta": [' + b"0," * 1_200_000 + b"0]}",
+     "the line holds more than 1000000 JSON values"),
+    (b'{"id": "inf", "prompt": "p", "response": "r", "meta": 1e400}', "not valid JSON"),
+    (b'{"id": "cut", "prompt": "p"', "not valid JSON"),
+    (b"[1, 2]", "a sample must be a JSON object, got array"),
+    (b'{"id": [1], "prompt": "p", "response": "r"}', '"id" must be a string or an integer'),
+    (b'{"id": "t", "prompt": {"a": 1}, "response": "r"}', '"prompt" must be a string, got object'),
+    (b'{"id": "s", "prompt": "p", "response": "r", "step": 1.5}',
+     '"step" must be a non-negative integer, got 1.5'),
+    (b'{"id": "sur", "prompt": "\\udc00", "response": "r"}', "not valid JSON"),
+    (b'{"id": "g1", "prompt": "p", "response": "r"}', "id \"g1\" was already used on line 1"),
+]
+
+
+def test_every_kind_of_bad_line_is_reported_once_by_number_and_a_rerun_goes_past_them(tmp_path):
+    good = [json.dumps({"id": f"g{i}", "prompt": f"question {i}", "response": f"answer {i}"})
+            .encode() for i in range(1, len(BAD_LINES) + 2)]
+    lines, expected_errors = [good[0]], {}
+    for (bad, error), next_good in zip(BAD_LINES, good[1:]):
+        lines.append(bad)
+        expected_errors[len(lines)] = error
+        lines.append(next_good)
+    lines[2] += b"\r"  # a CRLF line end is a line end
+    inp = tmp_path / "in.jsonl"
+    inp.write_bytes(b"\n".join(lines))  # the last good line has no newline
+    out, config = tmp_path / "out.jsonl", write_config(tmp_path)
+    proc = run_score(config, inp, out, check=False)
+    assert proc.returncode == 1, proc.stderr
+    good_ids = [json.loads(g)["id"] for g in good]
+    assert [x["id"] for x in read_lines(out)] == good_ids
+    errors = read_lines(str(out) + ".errors.jsonl")
+    assert [e["line"] for e in errors] == list(expected_errors)
+    for error in errors:
+        assert error["error"].startswith(expected_errors[error["line"]]), error
+        assert proc.stderr.count(f"{inp} line {error['line']}: ") == 1
+    assert (f"{len(good)} scored, 0 resumed, {len(BAD_LINES)} failed (see {out}.errors.jsonl)"
+            in proc.stderr)
+    # A rerun meets the same lines, reports them again and scores nothing twice.
+    scored = out.read_bytes()
+    proc = run_score(config, inp, out, check=False)
+    assert proc.returncode == 1, proc.stderr
+    assert f"0 scored, {len(good)} resumed, {len(BAD_LINES)} failed" in proc.stderr
+    assert out.read_bytes() == scored
+    assert read_lines(str(out) + ".errors.jsonl") == errors
+
+
+def test_any_meta_the_reader_accepts_is_echoed_back(tmp_path):
+    deepest = {"a": None}
+    for _ in range(61):  # with the line and "meta" itself: 63 levels
+        deepest = [deepest]
+    meta = {"text": "é ✓ \U0001F600 \u0000 \ud7ff", "big": 2**64 - 1, "neg": -2**63,
+            "float": 1e308, "tiny": 5e-324, "deep": deepest, "many": list(range(100_000))}
+    inp = tmp_path / "in.jsonl"
+    inp.write_text(json.dumps({"id": 1, "prompt": "p", "response": "r", "meta": meta}) + "\n")
+    out = tmp_path / "out.jsonl"
+    run_score(write_config(tmp_path), inp, out)
+    assert read_lines(out)[0]["meta"] == meta
+
+
 def test_the_summary_names_the_errors_file_only_when_something_failed(tmp_path):
     proc = run_score(write_config(tmp_path), make_input(tmp_path, n=2), tmp_path / "out.jsonl")
     summary = proc.stderr.splitlines()[-1]
