@@ -16,6 +16,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
 import msgpack
 
+from safrl import curve
 from safrl.errors import (WAITED_OUT_CODES, BadRequest, SafrlError, ServerBusy, ServerError, Timeout,
                           error_for_code)
 
@@ -83,7 +84,7 @@ def decode(frames: Sequence[bytes]) -> Optional[Dict[str, Any]]:
 
 @dataclass(frozen=True)
 class Settings:
-    """A client's timing and batching knobs, validated once."""
+    """A client's timing and batching knobs and its CURVE keys (safrl.curve), validated once."""
 
     timeout: float = 60.0
     retries: int = 5
@@ -93,8 +94,11 @@ class Settings:
     max_in_flight: int = 8
     busy_wait: float = 600.0
     connect_timeout: float = 10.0
+    server_key: Any = None
+    client_keys: Any = None
 
     def __post_init__(self) -> None:
+        curve.resolve(self.server_key, self.client_keys, environ={})  # malformed keys fail here
         if not (self.timeout > 0 and math.isfinite(self.timeout)):
             raise ValueError(f"timeout must be a positive number of seconds, got {self.timeout!r}")
         if not (self.connect_timeout > 0 and math.isfinite(self.connect_timeout)):
@@ -238,7 +242,10 @@ class ScoreJob:
     request_id: str = field(default_factory=new_request_id)
 
     def __post_init__(self) -> None:
-        self.message["id"] = self.request_id
+        # The id goes first: the server reads it before the samples, so even a request refused
+        # part-way (too large, too deep) is answered with its id instead of left to time out.
+        rest = {key: value for key, value in self.message.items() if key != "id"}
+        self.message = {"id": self.request_id, **rest}
 
     def check(self, reply: Mapping[str, Any]) -> List[Dict[str, Any]]:
         """The results of a score reply, checked one by one; a missing reward is an error."""

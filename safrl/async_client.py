@@ -8,7 +8,8 @@ future under its id and a reader task hands every reply to the future of its id.
 only while a request waits, so a client left open (a trainer's module-level client) leaves no
 pending task behind when its loop goes away. Replies to ids nobody waits for any more (an attempt
 that timed out in an earlier call) are dropped. A client is bound to the event loop that first
-uses it.
+uses it. With CURVE keys (safrl.curve) the socket is a CURVE client; a monitor task turns a
+server's refusal into AccessRefused for every waiting request.
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ import zmq
 import zmq.asyncio
 
 from safrl import _protocol as proto
+from safrl import curve
 from safrl.errors import SafrlError
 
 __all__ = ["AsyncClient"]
@@ -34,13 +36,17 @@ class AsyncClient:
     def __init__(self, endpoint: proto.Endpoint = None, *, timeout: float = 60.0,
                  retries: int = 5, backoff: float = 0.2, max_backoff: float = 5.0,
                  max_samples_per_request: int = 256, max_in_flight: int = 8,
-                 busy_wait: float = 600.0, connect_timeout: float = 10.0) -> None:
+                 busy_wait: float = 600.0, connect_timeout: float = 10.0,
+                 server_key: Optional[str] = None,
+                 client_keys: Optional[Tuple[str, str]] = None) -> None:
         self.endpoints = proto.resolve_endpoints(endpoint)
         self.settings = proto.Settings(timeout, retries, backoff, max_backoff,
                                        max_samples_per_request, max_in_flight, busy_wait,
-                                       connect_timeout)
+                                       connect_timeout, server_key, client_keys)
+        self.curve = curve.resolve(server_key, client_keys, endpoints=self.endpoints)
         self._context = zmq.asyncio.Context()
         self._socket: Optional[zmq.asyncio.Socket] = None
+        self._watch: Optional[curve.HandshakeWatch] = None
         self._loop: Optional[asyncio.AbstractEventLoop] = None
         self._reader: Optional[asyncio.Task] = None
         self._waiters: Dict[str, asyncio.Future] = {}
@@ -112,6 +118,8 @@ class AsyncClient:
         if os.getpid() != self._pid:
             return  # a forked child must not touch its parent's ZeroMQ state
         if self._socket is not None:
+            self._socket.disable_monitor()
+            self._watch.close()
             self._socket.close(linger=0)
         self._context.term()
 
@@ -134,6 +142,9 @@ class AsyncClient:
             sock = self._context.socket(zmq.DEALER)
             sock.setsockopt(zmq.LINGER, 0)
             sock.setsockopt(zmq.IMMEDIATE, 1)  # see safrl.Client: no parking at a dead server
+            if self.curve is not None:
+                self.curve.apply(sock)
+            self._watch = curve.HandshakeWatch(sock, self.curve)
             for endpoint in self.endpoints:
                 sock.connect(endpoint)
             self._socket, self._loop = sock, loop
@@ -143,18 +154,36 @@ class AsyncClient:
         return self._socket
 
     async def _read(self, sock: zmq.asyncio.Socket) -> None:
-        """Hands each reply to the future waiting for its id; drops the others."""
+        """Hands each reply to the future waiting for its id, and a server's refusal of the
+        connection to every waiting future; drops the rest."""
+        replies = asyncio.ensure_future(sock.recv_multipart())
+        refusals = asyncio.ensure_future(self._watch.monitor.recv_multipart())
         try:
             while True:
-                reply = proto.decode(await sock.recv_multipart())
+                await asyncio.wait({replies, refusals}, return_when=asyncio.FIRST_COMPLETED)
+                if refusals.done():
+                    error = self._watch.refusal(refusals.result())
+                    if error is not None:
+                        self._fail_waiters(error)
+                    refusals = asyncio.ensure_future(self._watch.monitor.recv_multipart())
+                if not replies.done():
+                    continue
+                reply = proto.decode(replies.result())
+                replies = asyncio.ensure_future(sock.recv_multipart())
                 request_id = reply.get("id") if reply is not None else None
                 future = self._waiters.get(request_id) if isinstance(request_id, str) else None
                 if future is not None and not future.done():
                     future.set_result(reply)
         except zmq.ZMQError as error:
-            for future in self._waiters.values():
-                if not future.done():
-                    future.set_exception(SafrlError(f"the client's socket failed: {error}"))
+            self._fail_waiters(SafrlError(f"the client's socket failed: {error}"))
+        finally:
+            replies.cancel()
+            refusals.cancel()
+
+    def _fail_waiters(self, error: SafrlError) -> None:
+        for future in self._waiters.values():
+            if not future.done():
+                future.set_exception(error)
 
     async def _gather(self, requests: Sequence[Request]) -> List[Any]:
         """Runs requests concurrently, at most max_in_flight at once; the first error cancels
@@ -191,13 +220,21 @@ class AsyncClient:
                 accept_within = retry.accept_within()
                 if not future.done():
                     deadline = loop.time() + timeout
+                    # The future ends the wait too: a server's refusal of the connection lands
+                    # there while no server takes the request.
+                    sending = asyncio.ensure_future(sock.send(frame))
                     try:
-                        await asyncio.wait_for(sock.send(frame), accept_within)
+                        await asyncio.wait({sending, future}, timeout=accept_within,
+                                           return_when=asyncio.FIRST_COMPLETED)
+                    except asyncio.CancelledError:
+                        sending.cancel()
+                        raise
+                    if not sending.done():
+                        sending.cancel()  # no server connected within accept_within
+                    elif sending.exception() is not None:  # the socket was closed under us
+                        raise SafrlError(f"cannot send the request: {sending.exception()}")
+                    else:
                         sent = True
-                    except asyncio.TimeoutError:
-                        pass  # no server connected within accept_within
-                    except zmq.ZMQError as error:  # the socket was closed under us
-                        raise SafrlError(f"cannot send the request: {error}") from error
                     if sent:
                         await asyncio.wait({future}, timeout=max(0.0, deadline - loop.time()))
                 if future.done():

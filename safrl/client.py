@@ -10,6 +10,8 @@ round-robin over the servers that are up. A call's requests (a large batch is sp
 of at most max_samples_per_request) are all in flight at once, up to max_in_flight, and replies are
 matched by request id, so a late reply to an attempt that already timed out is recognised and
 dropped. Each logical request keeps its id across retries: the server then counts its samples once.
+With CURVE keys (safrl.curve) every socket is a CURVE client, and a server that refuses it raises
+AccessRefused at once instead of a timeout.
 """
 from __future__ import annotations
 
@@ -22,9 +24,11 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Seque
 import zmq
 
 from safrl import _protocol as proto
+from safrl import curve
+from safrl.curve import AccessRefused
 from safrl.errors import SafrlError
 
-__all__ = ["Client"]
+__all__ = ["Client", "AccessRefused"]
 
 # A request of an exchange: the message to send, and the check that turns its reply into a value.
 Request = Tuple[Mapping[str, Any], Callable[[Any], Any]]
@@ -73,20 +77,27 @@ class Client:
     down, is retried after the server's retry_after_ms until then, not counted in retries): a
     trainer must not die because the reward service was busy. backoff, max_backoff: the
     exponential backoff between attempts. max_samples_per_request, max_in_flight: how large calls
-    are split and pipelined. Failed attempts are logged to the "safrl" logger (docs/plugin.md).
+    are split and pipelined. server_key, client_keys: CURVE, for a server with server.curve: its
+    public key and this client's (public, secret) pair (safrl.curve.keypair()); none given reads
+    $SAFRL_CURVE_SERVER_KEY, $SAFRL_CURVE_PUBLIC_KEY, $SAFRL_CURVE_SECRET_KEY; malformed keys raise
+    ValueError, and a server that refuses the client raises safrl.curve.AccessRefused. Failed
+    attempts are logged to the "safrl" logger (docs/plugin.md).
     """
 
     def __init__(self, endpoint: proto.Endpoint = None, *, timeout: float = 60.0,
                  retries: int = 5, backoff: float = 0.2, max_backoff: float = 5.0,
                  max_samples_per_request: int = 256, max_in_flight: int = 8,
-                 busy_wait: float = 600.0, connect_timeout: float = 10.0) -> None:
+                 busy_wait: float = 600.0, connect_timeout: float = 10.0,
+                 server_key: Optional[str] = None,
+                 client_keys: Optional[Tuple[str, str]] = None) -> None:
         self.endpoints = proto.resolve_endpoints(endpoint)
         self.settings = proto.Settings(timeout, retries, backoff, max_backoff,
                                        max_samples_per_request, max_in_flight, busy_wait,
-                                       connect_timeout)
+                                       connect_timeout, server_key, client_keys)
+        self.curve = curve.resolve(server_key, client_keys, endpoints=self.endpoints)
         self._context = zmq.Context()
         self._local = threading.local()
-        self._sockets: List[zmq.Socket] = []
+        self._sockets: List[Tuple[zmq.Socket, curve.HandshakeWatch]] = []
         self._lock = threading.Lock()
         self._closed = False
         self._pid = os.getpid()
@@ -137,7 +148,9 @@ class Client:
             sockets, self._sockets = self._sockets, []
         if os.getpid() != self._pid:
             return  # a forked child must not touch its parent's ZeroMQ state
-        for sock in sockets:
+        for sock, watch in sockets:
+            sock.disable_monitor()
+            watch.close()
             sock.close(linger=0)
         self._context.term()
 
@@ -163,12 +176,12 @@ class Client:
         reply = self._exchange([(message, lambda r: proto.check_reply(r, expected))])[0]
         return proto.payload_of(reply)
 
-    def _socket(self) -> zmq.Socket:
+    def _socket(self) -> Tuple[zmq.Socket, curve.HandshakeWatch]:
         if self._closed:
             raise SafrlError("this safrl.Client is closed")
-        sock = getattr(self._local, "socket", None)
-        if sock is not None:
-            return sock
+        found = getattr(self._local, "socket", None)
+        if found is not None:
+            return found
         with self._lock:
             if self._closed:
                 raise SafrlError("this safrl.Client is closed")
@@ -180,11 +193,14 @@ class Client:
             # Queue messages only to servers that are connected: a request is never parked in the
             # pipe of a server that is down while another one could answer it.
             sock.setsockopt(zmq.IMMEDIATE, 1)
+            if self.curve is not None:
+                self.curve.apply(sock)
+            watch = curve.HandshakeWatch(sock, self.curve)
             for endpoint in self.endpoints:
                 sock.connect(endpoint)
-            self._sockets.append(sock)
-        self._local.socket = sock
-        return sock
+            self._sockets.append((sock, watch))
+        self._local.socket = (sock, watch)
+        return sock, watch
 
     def _exchange(self, requests: Sequence[Request]) -> List[Any]:
         """Sends (message, check) requests, with retries; returns each check's value, in order.
@@ -195,7 +211,7 @@ class Client:
         if not requests:
             return []
         settings = self.settings
-        sock = self._socket()
+        sock, watch = self._socket()
         flights = [_Flight(i, message, check) for i, (message, check) in enumerate(requests)]
         values: List[Any] = [None] * len(flights)
         waiting = deque(flights)
@@ -214,7 +230,9 @@ class Client:
                 self._check_server()
                 wake = min(wake, now + self._watch_seconds)
             poller.register(sock, zmq.POLLIN | (zmq.POLLOUT if blocked else 0))
+            poller.register(watch.monitor, zmq.POLLIN)
             poller.poll(max(0.0, wake - now) * 1000.0)
+            watch.check()
             now = time.monotonic()
             while True:
                 try:

@@ -3,14 +3,17 @@
     import ray, safrl, safrl.ray
     ray.init(address="auto")                        # the cluster verl or OpenRLHF already runs
     replicas = safrl.ray.start("reward.yaml", replicas=2, num_gpus=1, run_dir="/shared/safrl")
-    safrl.configure(replicas.endpoints)             # or SAFRL_ENDPOINT=",".join(endpoints)
+    safrl.configure(replicas.endpoints, **replicas.client_options())  # this process
+    # the trainer's Ray workers: runtime_env={"env_vars": replicas.environment()}
     ...                                             # train; rewards go to every replica
     replicas.stop()                                 # SIGTERM: in-flight work done, steps written
     rows = replicas.merged_steps()                  # one row per step over all replicas
 
 Each replica is a Ray actor holding one `safrl serve` process with the actor's resources
-(num_gpus GPUs, which Ray puts in CUDA_VISIBLE_DEVICES, or num_cpus CPUs). It binds its node's
-address on a free port (or base_port + its index) and writes its step logs to
+(num_gpus GPUs, which Ray puts in CUDA_VISIBLE_DEVICES, or num_cpus CPUs). With CURVE (the
+default: keys made for the run, or given) it binds its node's address on a free port (or
+base_port + its index) and admits only the run's client key; without CURVE it binds loopback, as
+a routable address would let anyone in (docs/security.md). It writes its step logs to
 RUN_DIR/replica-<i>/run-<k>/. When the process dies, the actor starts a new one on the same
 endpoint (run-<k+1>; a failing start is retried, then the actor exits); when the actor itself
 dies, Ray restarts it (max_restarts=-1), possibly on another node and port: `endpoints` asks the
@@ -31,16 +34,21 @@ from __future__ import annotations
 import glob
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import threading
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Union
 
-from safrl.local import ServerStartError, find_binary, start_serve
+from safrl import curve as curve_keys
+from safrl._protocol import ENDPOINT_ENV
+from safrl.errors import SafrlError
+from safrl.local import ServerStartError, find_binary, wait_until_answering
 
-__all__ = ["start", "ReplicaSet", "ReplicaError"]
+__all__ = ["start", "ReplicaSet", "ReplicaError", "RunKeys"]
 
 READY_TIMEOUT = 120.0  # seconds for a new server process to answer
 RESPAWN_TRIES = 5      # failed starts in a row before the actor exits (and Ray restarts it)
@@ -50,14 +58,61 @@ class ReplicaError(ServerStartError):
     """A replica could not be started (the message says why and where its log is)."""
 
 
+class RunKeys:
+    """The CURVE keys of a run: one server pair every replica shares (a client holds one server
+    key for all its endpoints) and the client pair the trainer's processes use. Z85 text."""
+
+    def __init__(self, server_public: str, server_secret: str, client_public: str,
+                 client_secret: str) -> None:
+        # Malformed or mismatched keys fail here, not in every replica's log.
+        self.server_public, self.server_secret = curve_keys.check_pair(
+            server_public, server_secret, "the server's key pair")
+        self.client_public, self.client_secret = curve_keys.check_pair(
+            client_public, client_secret, "the client's key pair")
+
+    @classmethod
+    def generate(cls) -> "RunKeys":
+        return cls(*curve_keys.keypair(), *curve_keys.keypair())
+
+    def client_options(self) -> Dict[str, Any]:
+        """safrl.Client / AsyncClient / safrl.configure keyword arguments."""
+        return {"server_key": self.server_public,
+                "client_keys": (self.client_public, self.client_secret)}
+
+    def environment(self) -> Dict[str, str]:
+        """The environment variables from which clients made without keys read them."""
+        return {curve_keys.ENV_SERVER_KEY: self.server_public,
+                curve_keys.ENV_PUBLIC_KEY: self.client_public,
+                curve_keys.ENV_SECRET_KEY: self.client_secret}
+
+    def server_file(self, directory: str) -> str:
+        """The keys of server.curve in a file readable by its owner only (`safrl serve
+        --curve-keys`): the secret key stays off command lines and out of the shared config."""
+        path = os.path.join(directory, "curve-keys.yaml")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(f"public_key: {json.dumps(self.server_public)}\n"
+                      f"secret_key: {json.dumps(self.server_secret)}\n"
+                      f"allowed_client_keys: [{json.dumps(self.client_public)}]\n")
+        return path
+
+
 class _Replica:
     """One `safrl serve` process, restarted on the same endpoint when it dies (a Ray actor)."""
 
     def __init__(self, binary: str, config: str, run_dir: str, index: int,
-                 base_port: Optional[int], host: Optional[str], http: bool) -> None:
+                 base_port: Optional[int], host: Optional[str], http: bool,
+                 keys: Optional[RunKeys]) -> None:
         import ray
         self.binary, self.config, self.index = binary, config, index
-        self.host = host or ray.util.get_node_ip_address()
+        self.host = host or (ray.util.get_node_ip_address() if keys else "127.0.0.1")
+        self.keys_file = None
+        if keys is not None:
+            # Private to this actor's node and process; the readiness check, a safrl.Client
+            # made without keys, reads the client keys from this (dedicated) process's
+            # environment.
+            self.keys_file = keys.server_file(tempfile.mkdtemp(prefix="safrl-curve-"))
+            os.environ.update(keys.environment())
         self.port = base_port + index if base_port else _free_port(self.host)
         # HTTP (OpenRLHF's /get_reward) on a port of its own per replica, at the config's
         # server.http_address; off otherwise, so replicas on one node never share a port.
@@ -68,7 +123,11 @@ class _Replica:
         self.restarts = 0
         self.stopping = False
         self.lock = threading.Lock()
-        self.proc = self._spawn()
+        try:
+            self.proc = self._spawn()
+        except BaseException:
+            self._remove_keys()
+            raise
         self.watchdog = threading.Thread(target=self._watch, daemon=True)
         self.watchdog.start()
 
@@ -77,11 +136,19 @@ class _Replica:
         self.runs += 1
         os.makedirs(run, exist_ok=True)
         log = os.path.join(run, "serve.log")
+        command = [self.binary, "serve", "--config", self.config, "--endpoint", self.endpoint_,
+                   "--run-dir", run, "--http-port", str(self.http_port)]
+        if self.keys_file:
+            command += ["--curve-keys", self.keys_file]
+        # The server needs no client keys: they stay in this process.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SAFRL_CURVE_")}
+        with open(log, "w") as out:
+            proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
         try:
-            return start_serve(self.binary, self.config, self.endpoint_, run, log,
-                               http_port=self.http_port, timeout=READY_TIMEOUT)
-        except ServerStartError as error:
+            wait_until_answering(proc, self.endpoint_, log, READY_TIMEOUT)
+        except SafrlError as error:  # ServerStartError, or the server refused the run's keys
             raise ReplicaError(f"replica {self.index} (log: {log}): {error}") from None
+        return proc
 
     def _watch(self) -> None:
         """Restarts the server when it dies. A start that fails is retried with a growing wait;
@@ -101,11 +168,16 @@ class _Replica:
                 except ReplicaError:
                     failures += 1
             if failures >= RESPAWN_TRIES:
+                self._remove_keys()  # the restarted actor writes its own
                 os._exit(1)
             time.sleep(min(30.0, 2.0 ** failures))
 
     def endpoint(self) -> str:
         return self.endpoint_
+
+    def _remove_keys(self) -> None:
+        if self.keys_file:
+            shutil.rmtree(os.path.dirname(self.keys_file), ignore_errors=True)
 
     def status(self) -> Dict[str, Any]:
         with self.lock:
@@ -118,6 +190,7 @@ class _Replica:
         with self.lock:
             self.stopping = True
             proc = self.proc
+        self._remove_keys()
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
         try:
@@ -130,8 +203,22 @@ class _Replica:
 class ReplicaSet:
     """The replicas start() made: their endpoints, status, merged step statistics, stop()."""
 
-    def __init__(self, actors: List[Any], run_dir: str, binary: str) -> None:
-        self.actors, self.run_dir, self.binary = actors, run_dir, binary
+    def __init__(self, actors: List[Any], run_dir: str, binary: str,
+                 keys: Optional[RunKeys]) -> None:
+        self.actors, self.run_dir, self.binary, self.keys = actors, run_dir, binary, keys
+
+    def client_options(self) -> Dict[str, Any]:
+        """The CURVE keyword arguments of a client of these replicas (empty without CURVE):
+        safrl.configure(replicas.endpoints, **replicas.client_options())."""
+        return self.keys.client_options() if self.keys else {}
+
+    def environment(self) -> Dict[str, str]:
+        """$SAFRL_ENDPOINT and the CURVE keys, for the trainer's processes (a Ray runtime_env's
+        env_vars): the adapters' clients read them when made."""
+        env = {ENDPOINT_ENV: ",".join(self.endpoints)}
+        if self.keys:
+            env.update(self.keys.environment())
+        return env
 
     @property
     def endpoints(self) -> List[str]:
@@ -173,13 +260,25 @@ class ReplicaSet:
 
 def start(config: str, replicas: int, *, run_dir: str, num_gpus: float = 0,
           num_cpus: float = 1, binary: Optional[str] = None, base_port: Optional[int] = None,
-          host: Optional[str] = None, http: bool = False) -> ReplicaSet:
+          host: Optional[str] = None, http: bool = False,
+          curve: Union[bool, RunKeys] = True) -> ReplicaSet:
     """Starts `replicas` `safrl serve` processes with `config` as Ray actors and returns once
-    all answer. host: the address to bind and advertise (default: each node's IP address);
-    http: give each replica an HTTP port of its own (status()'s http_port), else HTTP is off."""
+    all answer. curve: True makes CURVE keys for this run (client_options(), environment()),
+    a RunKeys gives them, False turns CURVE off and keeps the replicas on loopback (one node).
+    host: the address to bind and advertise (default: each node's IP address with CURVE,
+    127.0.0.1 without); http: give each replica an HTTP port of its own (status()'s http_port),
+    else HTTP is off."""
     import ray
     if replicas < 1:
         raise ValueError(f"replicas must be >= 1, got {replicas}")
+    keys = RunKeys.generate() if curve is True else (curve or None)
+    if keys is not None and not isinstance(keys, RunKeys):
+        raise ValueError(f"curve must be True, False or a safrl.ray.RunKeys, got {curve!r}")
+    if keys is None and host is not None and not _is_loopback(host):
+        raise ValueError(f"host {host} can be reached from other machines, and without CURVE "
+                         "anyone there could score and write step statistics: keep curve=True "
+                         "(keys made for this run), give curve=RunKeys(...), or bind loopback "
+                         "(host=None or 127.0.0.1)")
     if not os.path.isfile(config):
         raise ValueError(f"no config file {config!r}")
     binary = find_binary(binary)
@@ -189,15 +288,19 @@ def start(config: str, replicas: int, *, run_dir: str, num_gpus: float = 0,
                          "own, so that merged_steps() merges only this run's steps")
     actor = ray.remote(_Replica).options(num_cpus=num_cpus, num_gpus=num_gpus, max_restarts=-1,
                                          max_concurrency=4)
-    actors = [actor.remote(binary, config, run_dir, i, base_port, host, http)
+    actors = [actor.remote(binary, config, run_dir, i, base_port, host, http, keys)
               for i in range(replicas)]
-    replica_set = ReplicaSet(actors, run_dir, binary)
+    replica_set = ReplicaSet(actors, run_dir, binary, keys)
     try:
         replica_set.endpoints  # noqa: B018 - waits for every replica to answer (or raises)
     except BaseException:
         replica_set.stop()  # the replicas that did start are not left running
         raise
     return replica_set
+
+
+def _is_loopback(host: str) -> bool:
+    return host.startswith("127.") or host in ("localhost", "::1")
 
 
 def _free_port(host: str) -> int:

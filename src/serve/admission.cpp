@@ -12,10 +12,11 @@ Refusal shutting_down() {
           "the server is shutting down; retry on another endpoint or later", 1000};
 }
 
-Admission::Admission(int64_t max_samples, Metrics& metrics,
+Admission::Admission(int64_t max_samples, int64_t max_bytes, Metrics& metrics,
                      std::chrono::milliseconds reservation_grace,
                      std::function<Clock::time_point()> now)
     : max_samples_(max_samples),
+      max_bytes_(max_bytes),
       metrics_(metrics),
       reservation_grace_(reservation_grace),
       now_(std::move(now)) {}
@@ -29,7 +30,8 @@ int64_t Admission::retry_after_ms(int64_t samples_to_drain) const {
   return std::clamp<int64_t>(static_cast<int64_t>(ms), 50, 30000);
 }
 
-std::optional<Refusal> Admission::decide(int64_t samples, const std::string& waiter) {
+std::optional<Refusal> Admission::decide(int64_t samples, int64_t bytes,
+                                         const std::string& waiter) {
   if (stopped_) return shutting_down();
   if (samples > max_samples_) {
     return Refusal{
@@ -56,19 +58,32 @@ std::optional<Refusal> Admission::decide(int64_t samples, const std::string& wai
                   "; retry later with the same id"),
         hint};
   }
+  if (bytes_ > 0 && bytes_ + bytes > max_bytes_) {
+    return Refusal{ErrorCode::kBusy,
+                   util::cat("the requests queued hold ", bytes_, " bytes, with this one's ", bytes,
+                             " over the bound of ", max_bytes_,
+                             " (server.max_queued_bytes); retry later with the same id"),
+                   retry_after_ms(samples_)};
+  }
   if (holds_reservation) reserved_.reset();
   samples_ += samples;
+  bytes_ += bytes;
   ++jobs_;
   metrics_.queued_samples = samples_;
   return std::nullopt;
 }
 
 std::optional<Refusal> Admission::try_admit(int64_t samples, const std::string& waiter,
-                                            bool count_busy) {
+                                            bool count_busy, int64_t bytes) {
   std::lock_guard<std::mutex> lock(mutex_);
-  std::optional<Refusal> refusal = decide(samples, waiter);
+  std::optional<Refusal> refusal = decide(samples, bytes, waiter);
   if (refusal && refusal->code == ErrorCode::kBusy && count_busy) ++metrics_.busy_replies;
   return refusal;
+}
+
+void Admission::release_bytes(int64_t bytes) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  bytes_ -= bytes;
 }
 
 void Admission::release(int64_t samples) {

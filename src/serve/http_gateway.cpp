@@ -19,6 +19,7 @@
 #include <thread>
 #include <utility>
 
+#include "serve/http_body_decoder.h"
 #include "serve/http_request.h"
 #include "serve/http_response.h"
 #include "serve/openrlhf.h"
@@ -44,6 +45,9 @@ constexpr auto kAdmissionRetry = std::chrono::milliseconds(5);
 // that a small request arriving meanwhile waits for at most two parts.
 constexpr size_t kPartsInFlight = 2;
 constexpr size_t kReadChunk = 64 << 10;
+// Connections taken past server.http_max_connections for /health and /metrics only, so probes
+// and scrapers are answered while clients hold every slot.
+constexpr size_t kProbeSlots = 8;
 // A body must keep arriving at this rate on average (after one read timeout's grace), so a client
 // that sends a byte just before each timeout cannot hold a connection and its bytes for good.
 constexpr double kMinBodyBytesPerSecond = 16 << 10;
@@ -88,11 +92,24 @@ class Mailbox {
     std::lock_guard<std::mutex> lock(mutex_);
     return std::exchange(letters_, {});
   }
+  // Bodies decoded (http_body_decoder.h): delivered with the letters, on the same wake.
+  void post_decoded(HttpBodyDecoder::Result result) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      decoded_.push_back(std::move(result));
+    }
+    wake();
+  }
+  std::deque<HttpBodyDecoder::Result> take_decoded() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return std::exchange(decoded_, {});
+  }
 
  private:
   int fd_;
   std::mutex mutex_;
   std::deque<Letter> letters_;
+  std::deque<HttpBodyDecoder::Result> decoded_;
 };
 
 // A /get_reward body being scored: its samples go to the queue part by part.
@@ -120,7 +137,8 @@ struct Connection {
       : fd(socket), refused(is_refused), reader(limits) {}
 
   int fd;
-  bool refused;  // answered at accept (not allowed, or over the limit); not counted as open
+  bool refused;        // answered at accept (not allowed, or over the limit); not counted as open
+  bool probe = false;  // in a probe slot: /health and /metrics only, one request
   HttpRequestReader reader;
   State state = State::kReading;
   Clock::time_point deadline;
@@ -130,6 +148,7 @@ struct Connection {
   uint64_t request = 0;
   bool keep_alive = true;
   bool head_only = false;
+  bool decoding = false;  // its /get_reward body is with the decoder
   std::optional<Post> post;
   std::string out;
   size_t written = 0;
@@ -173,9 +192,22 @@ struct HttpGateway::Impl {
   void guarded(uint64_t id, Clock::time_point now, const std::function<void()>& handle);
   // Answers a connection at accept and closes it, outside the open connections' count.
   void refuse(int fd, HttpResponse response, Clock::time_point now);
-  size_t open_connections() const { return connections_.size() - refused_; }
+  // Connections in the regular slots (server.http_max_connections).
+  size_t open_connections() const { return connections_.size() - refused_ - probes_; }
+  // Frees the probe slot of the oldest connection that has sent nothing or been answered; false
+  // if none.
+  bool evict_idle_probe();
+  // Sets the gauge: connections open, probe slots included, refused ones not.
+  void count_connections() {
+    metrics_.http_connections = static_cast<int64_t>(connections_.size() - refused_);
+  }
   void serve(uint64_t id, Connection& c, HttpRequest request, Clock::time_point now);
-  void start_post(uint64_t id, Connection& c, const HttpRequest& request, Clock::time_point now);
+  // /health's body: "ok", or "degraded: ..." while the step logs cannot be written.
+  std::string health_text() const;
+  std::string connections_full_message() const;
+  // Hands a /get_reward body to the decoder; on_decoded() goes on with its samples.
+  void start_post(uint64_t id, Connection& c, HttpRequest request);
+  void on_decoded(HttpBodyDecoder::Result& result, Clock::time_point now);
   void advance_post(uint64_t id, Connection& c, Clock::time_point now);
   void on_letter(Mailbox::Letter& letter, Clock::time_point now);
   void respond(uint64_t id, Connection& c, HttpResponse response, Clock::time_point now);
@@ -199,12 +231,16 @@ struct HttpGateway::Impl {
   const std::chrono::seconds idle_timeout_;
   const size_t max_held_bytes_;
   std::shared_ptr<Mailbox> mailbox_ = std::make_shared<Mailbox>();
+  HttpBodyDecoder decoder_{JsonBounds{}, [mailbox = mailbox_](HttpBodyDecoder::Result result) {
+                             mailbox->post_decoded(std::move(result));
+                           }};
   int listener_ = -1;
   Clock::time_point accept_paused_until_{};
   std::map<uint64_t, Connection> connections_;
   uint64_t next_id_ = 1;
   size_t held_bytes_ = 0;
   size_t refused_ = 0;           // connections in connections_ that were refused at accept
+  size_t probes_ = 0;            // connections in connections_ in a probe slot
   std::vector<uint64_t> ready_;  // connections with a buffered request to read
   bool draining_ = false;
   std::optional<Clock::time_point> stop_by_;
@@ -315,6 +351,9 @@ void HttpGateway::Impl::step() {
     for (Mailbox::Letter& letter : mailbox_->take()) {
       guarded(letter.connection, now, [&] { on_letter(letter, now); });
     }
+    for (HttpBodyDecoder::Result& result : mailbox_->take_decoded()) {
+      guarded(result.connection, now, [&] { on_decoded(result, now); });
+    }
   }
   if (listening && (fds[1].revents & POLLIN)) accept_connections(now);
   const size_t first = listening ? 2 : 1;
@@ -424,21 +463,32 @@ void HttpGateway::Impl::accept_connections(Clock::time_point now) {
              now);
       continue;
     }
-    if (open_connections() >= static_cast<size_t>(config_.http_max_connections)) {
-      refuse(fd,
-             json_error(503, ErrorCode::kBusy,
-                        util::cat("the server has ", config_.http_max_connections,
-                                  " HTTP connections open (server.http_max_connections); retry "
-                                  "later"),
-                        1000),
-             now);
+    const bool full = open_connections() >= static_cast<size_t>(config_.http_max_connections);
+    if (full && probes_ >= kProbeSlots && !evict_idle_probe()) {
+      refuse(fd, json_error(503, ErrorCode::kBusy, connections_full_message(), 1000), now);
       continue;
     }
     const uint64_t id = next_id_++;
     Connection& c = connections_.try_emplace(id, fd, /*is_refused=*/false, limits_).first->second;
-    metrics_.http_connections = static_cast<int64_t>(open_connections());
+    if (full) {
+      c.probe = true;
+      ++probes_;
+    }
+    count_connections();
     start_reading(id, c, now, /*fresh=*/true);
   }
+}
+
+bool HttpGateway::Impl::evict_idle_probe() {
+  // Connections are numbered in arrival order: the first found is the oldest.
+  for (auto& [id, c] : connections_) {
+    // A lingering one has had its answer; it only waits out the client's last bytes.
+    if (c.probe && ((c.state == State::kReading && !c.started) || c.state == State::kLingering)) {
+      close_connection(id);
+      return true;
+    }
+  }
+  return false;
 }
 
 void HttpGateway::Impl::start_reading(uint64_t id, Connection& c, Clock::time_point now,
@@ -570,6 +620,11 @@ void HttpGateway::Impl::serve(uint64_t id, Connection& c, HttpRequest request,
   ++c.request;
   hold(c, request.body.size());
   const std::string_view path = request.path();
+  if (c.probe) c.keep_alive = false;  // a probe slot serves one request
+  if (c.probe && path != "/health" && path != "/metrics") {
+    ++metrics_.requests;
+    return respond_error(id, c, 503, ErrorCode::kBusy, connections_full_message(), now, 1000);
+  }
   if (path == "/health" || path == "/metrics") {
     if (request.method != "GET" && request.method != "HEAD") {
       ++metrics_.requests;
@@ -582,7 +637,7 @@ void HttpGateway::Impl::serve(uint64_t id, Connection& c, HttpRequest request,
     } else {
       response.content_type = "text/plain";
       response.status = draining_ ? 503 : 200;
-      response.body = draining_ ? "draining\n" : "ok\n";
+      response.body = draining_ ? "draining\n" : health_text();
     }
     return respond(id, c, std::move(response), now);
   }
@@ -601,20 +656,39 @@ void HttpGateway::Impl::serve(uint64_t id, Connection& c, HttpRequest request,
     const Refusal refusal = shutting_down();
     return respond_error(id, c, 503, refusal.code, refusal.message, now, refusal.retry_after_ms);
   }
-  start_post(id, c, request, now);
+  start_post(id, c, std::move(request));
 }
 
-void HttpGateway::Impl::start_post(uint64_t id, Connection& c, const HttpRequest& request,
-                                   Clock::time_point now) {
-  std::vector<reward::Sample> samples;
-  try {
-    samples = openrlhf::samples_from_body(json::parse(request.body));
-  } catch (const json::exception& e) {
-    return respond_error(id, c, 400, ErrorCode::kBadRequest,
-                         util::cat("the body is not JSON: ", e.what()), now);
-  } catch (const ProtocolError& e) {
-    return respond_error(id, c, openrlhf::http_status(e.code()), e.code(), e.what(), now);
+std::string HttpGateway::Impl::connections_full_message() const {
+  return util::cat("the server has ", config_.http_max_connections,
+                   " HTTP connections open (server.http_max_connections); retry later");
+}
+
+std::string HttpGateway::Impl::health_text() const {
+  if (!metrics_.degraded()) return "ok\n";
+  // Still 200: rewards are served; only statistics wait for the disk.
+  return util::cat("degraded: ", metrics_.step_rows_unwritten.load(),
+                   " step row(s) held in memory, the run directory cannot be written (",
+                   metrics_.step_log_error(), "); rewards are unaffected\n");
+}
+
+void HttpGateway::Impl::start_post(uint64_t id, Connection& c, HttpRequest request) {
+  c.decoding = true;
+  decoder_.submit(id, c.request, std::move(request.body));
+}
+
+void HttpGateway::Impl::on_decoded(HttpBodyDecoder::Result& result, Clock::time_point now) {
+  auto found = connections_.find(result.connection);
+  if (found == connections_.end()) return;  // the client left meanwhile
+  Connection& c = found->second;
+  if (c.state != State::kServing || !c.decoding || c.request != result.request) return;
+  c.decoding = false;
+  const uint64_t id = result.connection;
+  if (result.error) {
+    return respond_error(id, c, openrlhf::http_status(result.error->code()), result.error->code(),
+                         result.error->what(), now);
   }
+  std::vector<reward::Sample>& samples = result.samples;
   Post post;
   post.part_size = static_cast<size_t>(
       std::max<int64_t>(1, std::min(config_.max_queued_samples, config_.max_batch_samples)));
@@ -719,6 +793,7 @@ void HttpGateway::Impl::respond(uint64_t id, Connection& c, HttpResponse respons
   c.out = serialize(response, c.head_only);
   c.written = 0;
   c.post.reset();
+  c.decoding = false;
   hold(c, 0);
   c.state = State::kWriting;
   c.deadline = now + read_timeout_;
@@ -731,8 +806,9 @@ void HttpGateway::Impl::close_connection(uint64_t id) {
   hold(found->second, 0);
   ::close(found->second.fd);
   if (found->second.refused) --refused_;
+  if (found->second.probe) --probes_;
   connections_.erase(found);
-  metrics_.http_connections = static_cast<int64_t>(open_connections());
+  count_connections();
 }
 
 std::vector<uint64_t> HttpGateway::Impl::ids_where(

@@ -17,6 +17,16 @@ void Metrics::observe_latency(double seconds) {
   next_ = (next_ + 1) % kWindow;
 }
 
+void Metrics::set_step_log_error(const std::string& error) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (step_log_error_ != error) step_log_error_ = error;
+}
+
+std::string Metrics::step_log_error() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return step_log_error_;
+}
+
 std::array<double, 3> Metrics::latency_percentiles() const {
   std::vector<double> sorted;
   {
@@ -51,6 +61,14 @@ std::string Metrics::prometheus() const {
           prefix_tokens_saved, "counter");
   counter("batches_total", "Scoring passes (each takes queued requests together).", batches,
           "counter");
+  counter("step_rows_dropped_total",
+          "Step rows dropped: the run directory could not take them and too many were held.",
+          step_rows_dropped, "counter");
+  counter("step_write_failures_total", "Failed writes of the step logs (a full disk).",
+          step_write_failures, "counter");
+  counter("step_rows_unwritten",
+          "Step rows held in memory until the run directory takes them (a full disk).",
+          step_rows_unwritten, "gauge");
   counter("http_connections", "HTTP connections open.", http_connections, "gauge");
   counter("queue_samples", "Samples waiting or being scored.", queued_samples, "gauge");
   counter("last_batch_samples", "Samples in the last scoring pass.", last_batch_samples, "gauge");

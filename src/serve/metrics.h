@@ -29,6 +29,17 @@ class Metrics {
   std::atomic<int64_t> last_batch_tokens{0};
   std::atomic<int64_t> tokens{0};  // tokens computed
   std::atomic<int64_t> prefix_tokens_saved{0};
+  // The step logs (step_logger.h): rows closed but not yet written because the run directory
+  // does not take them (a full disk), rows dropped past the bound on those, and failed writes.
+  std::atomic<int64_t> step_rows_unwritten{0};
+  std::atomic<int64_t> step_rows_dropped{0};
+  std::atomic<int64_t> step_write_failures{0};
+
+  // Why the step logs cannot be written now ("" while they are).
+  void set_step_log_error(const std::string& error);
+  std::string step_log_error() const;
+  // Whether the server scores but cannot record everything (/health says "degraded").
+  bool degraded() const { return step_rows_unwritten > 0 || !step_log_error().empty(); }
 
   // Records one score request's latency from arrival to reply.
   void observe_latency(double seconds);
@@ -41,6 +52,7 @@ class Metrics {
   mutable std::mutex mutex_;
   std::vector<double> latencies_;  // ring buffer
   size_t next_ = 0;
+  std::string step_log_error_;  // under mutex_
 };
 
 }  // namespace safrl::serve

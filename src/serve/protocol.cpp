@@ -1,8 +1,10 @@
 #include "serve/protocol.h"
 
+#include <algorithm>
 #include <array>
 #include <utility>
 
+#include "util/bounded_json.h"
 #include "util/enum_names.h"
 #include "util/utf8.h"
 
@@ -23,50 +25,45 @@ constexpr util::EnumName<ErrorCode> kErrorNames[] = {
     {ErrorCode::kInternal, "internal"},
 };
 
-// Nesting allowed in a request; `meta` may hold any JSON, but nothing sensible nests deeper.
-constexpr int kMaxDepth = 64;
+// The request's id when `map` has a usable one (a string of 1 to kMaxRequestIdBytes bytes of
+// UTF-8), else "".
+std::string id_of(const nlohmann::json& map) {
+  if (!map.is_object()) return "";
+  const auto id = map.find("id");
+  if (id == map.end() || !id->is_string()) return "";
+  const auto& text = id->get_ref<const std::string&>();
+  const bool usable =
+      !text.empty() && text.size() <= kMaxRequestIdBytes && util::utf8::is_valid(text);
+  return usable ? text : "";
+}
 
-// msgpack -> json through nlohmann's DOM builder, refusing (returning false) past kMaxDepth: the
-// recursive reader would otherwise overflow the stack on a small frame of nested arrays.
-class DepthLimitedBuilder : public nlohmann::json_sax<nlohmann::json> {
- public:
-  explicit DepthLimitedBuilder(nlohmann::json& out) : dom_(out, true) {}
-  bool too_deep() const { return too_deep_; }
+// Levels of arrays and maps in `value` (0 for a scalar), looking no deeper than `limit` + 1.
+int nesting(const nlohmann::json& value, int limit) {
+  if (!value.is_structured() || limit < 0) return 0;
+  int deepest = 0;
+  for (const auto& item : value) deepest = std::max(deepest, nesting(item, limit - 1));
+  return deepest + 1;
+}
 
-  bool null() override { return dom_.null(); }
-  bool boolean(bool v) override { return dom_.boolean(v); }
-  bool number_integer(number_integer_t v) override { return dom_.number_integer(v); }
-  bool number_unsigned(number_unsigned_t v) override { return dom_.number_unsigned(v); }
-  bool number_float(number_float_t v, const string_t& s) override {
-    return dom_.number_float(v, s);
+// Refuses a sample's `meta` past kMaxMetaDepth or kMaxMetaBytes (docs/protocol.md, "Bounds").
+void check_meta(const nlohmann::json& sample, const std::string& where, const std::string& id) {
+  if (!sample.is_object()) return;
+  const auto meta = sample.find("meta");
+  if (meta == sample.end() || meta->is_null()) return;
+  if (nesting(*meta, kMaxMetaDepth) > kMaxMetaDepth) {
+    throw ProtocolError(
+        ErrorCode::kBadRequest,
+        util::cat(where, ".meta is nested deeper than ", kMaxMetaDepth, " levels; flatten it"), id);
   }
-  bool string(string_t& v) override { return dom_.string(v); }
-  bool binary(binary_t& v) override { return dom_.binary(v); }
-  bool start_object(std::size_t n) override { return enter() && dom_.start_object(n); }
-  bool key(string_t& v) override { return dom_.key(v); }
-  bool end_object() override {
-    --depth_;
-    return dom_.end_object();
+  const size_t bytes = nlohmann::json::to_msgpack(*meta).size();
+  if (bytes > kMaxMetaBytes) {
+    throw ProtocolError(
+        ErrorCode::kTooLarge,
+        util::cat(where, ".meta is ", bytes, " bytes of msgpack, over the limit of ", kMaxMetaBytes,
+                  " bytes per sample; keep large data out of meta"),
+        id);
   }
-  bool start_array(std::size_t n) override { return enter() && dom_.start_array(n); }
-  bool end_array() override {
-    --depth_;
-    return dom_.end_array();
-  }
-  bool parse_error(std::size_t position, const std::string& token,
-                   const nlohmann::detail::exception& e) override {
-    return dom_.parse_error(position, token, e);
-  }
-
- private:
-  bool enter() {
-    too_deep_ = ++depth_ > kMaxDepth;
-    return !too_deep_;
-  }
-  nlohmann::detail::json_sax_dom_parser<nlohmann::json> dom_;
-  int depth_ = 0;
-  bool too_deep_ = false;
-};
+}
 
 // The first string or key that is not UTF-8, as a path for the message; empty when all are.
 std::string invalid_utf8_path(const nlohmann::json& value, const std::string& path) {
@@ -169,27 +166,37 @@ Request decode_request(std::string_view frame, size_t max_bytes) {
         util::cat("request of ", frame.size(), " bytes is over the server's limit of ", max_bytes,
                   " bytes; send fewer samples per request"));
   }
-  nlohmann::json map;
+  // msgpack -> json, stopping at the first element past kMaxRequestElements or level past
+  // kMaxRequestDepth, before it is added to the tree. Strings and keys are checked for UTF-8 as
+  // they arrive; where the bad one is, is looked up only on error.
+  util::BoundedJson parsed;
   try {
-    DepthLimitedBuilder builder(map);
-    if (!nlohmann::json::sax_parse(frame.begin(), frame.end(), &builder,
-                                   nlohmann::json::input_format_t::msgpack) &&
-        builder.too_deep()) {
-      bad("", util::cat("the request is nested deeper than ", kMaxDepth, " levels"));
-    }
+    parsed = util::parse_bounded(frame, {kMaxRequestDepth, kMaxRequestElements},
+                                 nlohmann::json::input_format_t::msgpack, true);
   } catch (const nlohmann::json::exception& e) {
     bad("", util::cat("the frame is not valid msgpack (", e.what(), ")"));
   }
+  nlohmann::json& map = parsed.value;
+  // What was read before a bound stopped the reader; its id, when read, lets the client match
+  // the refusal to its request.
+  const std::string read_id = parsed.stopped == util::JsonStop::kNone ? "" : id_of(map);
+  if (parsed.stopped == util::JsonStop::kTooDeep) {
+    bad(read_id, util::cat("the request is nested deeper than ", kMaxRequestDepth, " levels"));
+  }
+  if (parsed.stopped == util::JsonStop::kTooMany) {
+    throw ProtocolError(ErrorCode::kTooLarge,
+                        util::cat("the request holds more than ", kMaxRequestElements,
+                                  " msgpack elements (values, keys, arrays and maps); send fewer "
+                                  "samples per request, or less in meta"),
+                        read_id);
+  }
   if (!map.is_object())
     bad("", util::cat("a request must be a msgpack map, got ", map.type_name()));
-  if (const std::string path = invalid_utf8_path(map, "request"); !path.empty()) {
-    bad("", util::cat(path, " is not valid UTF-8"));
-  }
+  if (!parsed.all_utf8)
+    bad("", util::cat(invalid_utf8_path(map, "request"), " is not valid UTF-8"));
   Request request;
-  const bool id_ok = map.contains("id") && map["id"].is_string() &&
-                     !map["id"].get_ref<const std::string&>().empty() &&
-                     map["id"].get_ref<const std::string&>().size() <= kMaxRequestIdBytes;
-  if (id_ok) request.id = map["id"].get<std::string>();
+  request.id = id_of(map);
+  const bool id_ok = !request.id.empty();
   // The version first: a newer client's request may differ in everything else.
   if (!map.contains("v") || !map["v"].is_number_integer()) {
     bad(request.id, "\"v\" (the protocol version) must be an integer");
@@ -234,10 +241,12 @@ Request decode_request(std::string_view frame, size_t max_bytes) {
       bad(request.id, util::cat("\"deadline_ms\" must be at most ", kDay, " (one day)"));
     }
     if (map.contains("samples")) {
-      const auto& samples = map["samples"];
+      auto& samples = map["samples"];
       if (!samples.is_array()) bad(request.id, "\"samples\" must be an array");
       for (size_t i = 0; i < samples.size(); ++i) {
-        nlohmann::json sample = samples[i];
+        // Moved, not copied: a sample's meta may be a megabyte.
+        nlohmann::json sample = std::move(samples[i]);
+        check_meta(sample, util::cat("samples[", i, "]"), request.id);
         if (step && sample.is_object() && !sample.contains("step")) sample["step"] = *step;
         try {
           request.samples.push_back(reward::sample_from_json(sample));

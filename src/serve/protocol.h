@@ -23,6 +23,19 @@ namespace safrl::serve {
 inline constexpr int kProtocolVersion = 1;
 inline constexpr size_t kMaxRequestIdBytes = 128;
 
+// Bounds a request is decoded under (docs/protocol.md, "Bounds"). The first two are checked while
+// the frame is read, so a frame past them costs no more than reading up to the bound: one legal
+// 16 MiB frame of 16 M nils otherwise built a 1.3 GB tree and held the I/O thread for 23 s.
+// Nesting: nothing sensible nests deeper, and the reader recurses.
+inline constexpr int kMaxRequestDepth = 64;
+// Values, keys, arrays and maps in one request: a full request of max_queued_samples (4096)
+// samples with a few fields and a small `meta` each is about 50,000.
+inline constexpr size_t kMaxRequestElements = 1 << 18;
+// One sample's `meta`, echoed back in the reply and kept in the reply cache with it: its msgpack
+// encoding and its nesting below `meta` itself.
+inline constexpr size_t kMaxMetaBytes = 1 << 20;
+inline constexpr int kMaxMetaDepth = 16;
+
 enum class ErrorCode {
   kBadRequest,
   kUnsupportedVersion,
@@ -65,7 +78,9 @@ struct Request {
   bool deep = false;   // info
 };
 
-// Throws ProtocolError (kTooLarge before decoding anything when the frame exceeds `max_bytes`).
+// Throws ProtocolError: kTooLarge before decoding anything when the frame exceeds `max_bytes`, and
+// as soon as it holds more than kMaxRequestElements elements or a `meta` over kMaxMetaBytes;
+// kBadRequest past kMaxRequestDepth or kMaxMetaDepth.
 Request decode_request(std::string_view frame, size_t max_bytes);
 
 // A reply frame: msgpack of `reply` with "v" set.

@@ -1,5 +1,7 @@
 #include "serve/scoring_worker.h"
 
+#include <iostream>
+
 #include "util/error.h"
 
 namespace safrl::serve {
@@ -90,6 +92,26 @@ void ScoringWorker::run(JobQueue& queue, int64_t max_batch_samples) {
   }
 }
 
+void ScoringWorker::record(const Job& job, const reward::GroupResult& result) {
+  try {
+    for (size_t i = 0; i < job.request.samples.size(); ++i) {
+      const reward::Sample& sample = job.request.samples[i];
+      const reward::ScoredSample& s = result.scored[i];
+      steps_.add(reward::make_outcome(sample.step, scorer_.config().reward, s.answer, s.thinking,
+                                      s.result, s.helpfulness, s.tokens),
+                 job.arrival);
+    }
+  } catch (const std::exception& e) {
+    // The step logs hold their own write failures; this is anything else (memory). The
+    // statistics are secondary to the rewards: the reply goes out all the same.
+    if (!record_failed_) {
+      std::cerr << "safrl serve: a step's statistics could not be recorded (" << e.what()
+                << "); the rewards are still sent" << std::endl;
+    }
+    record_failed_ = true;
+  }
+}
+
 void ScoringWorker::score(std::vector<Job>& jobs) {
   std::vector<reward::Sample> samples;
   std::vector<size_t> sizes;
@@ -148,13 +170,7 @@ void ScoringWorker::score(std::vector<Job>& jobs) {
     try {
       nlohmann::json lines = nlohmann::json::array();
       for (size_t i = 0; i < job.request.samples.size(); ++i) {
-        const reward::Sample& sample = job.request.samples[i];
-        const reward::ScoredSample& s = result.scored[i];
-        lines.push_back(scorer_.to_json(sample, s));
-        // Can throw: a step it completes is written to the run directory.
-        steps_.add(reward::make_outcome(sample.step, scorer_.config().reward, s.answer, s.thinking,
-                                        s.result, s.helpfulness, s.tokens),
-                   job.arrival);
+        lines.push_back(scorer_.to_json(job.request.samples[i], result.scored[i]));
       }
       reply = {{{"type", "score"},
                 {"id", job.request.id},
@@ -166,8 +182,9 @@ void ScoringWorker::score(std::vector<Job>& jobs) {
       metrics_.samples += static_cast<int64_t>(job.request.samples.size());
     } catch (const std::exception& e) {
       reply = error(job.request.id, ErrorCode::kInternal,
-                    util::cat("the scores could not be recorded: ", e.what()));
+                    util::cat("the scores could not be encoded: ", e.what()));
     }
+    record(job, result);
     metrics_.observe_latency(seconds_between(job.arrival, end));
     answer(job, std::move(reply));
   }

@@ -33,12 +33,15 @@ class ScoringWorker {
   void answer(Job& job, Reply reply);
   Reply deep_check(const Job& job);
   void score(std::vector<Job>& jobs);
+  // Adds a scored job's outcomes to the step statistics; never fails the job's reply.
+  void record(const Job& job, const reward::GroupResult& result);
 
   reward::Scorer& scorer_;
   StepLogger& steps_;
   Metrics& metrics_;
   Admission& admission_;
   const nlohmann::json description_;
+  bool record_failed_ = false;  // said once on stderr
 };
 
 }  // namespace safrl::serve

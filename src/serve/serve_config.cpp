@@ -91,8 +91,14 @@ ServerConfig parse_section(const io::YamlSection& s) {
   }
   if (auto v = s.get("max_message_bytes")) server.max_message_bytes = v->positive_integer();
   if (auto v = s.get("max_queued_samples")) server.max_queued_samples = v->positive_integer();
+  if (auto v = s.get("max_queued_bytes")) server.max_queued_bytes = v->positive_integer();
   if (auto v = s.get("max_batch_samples")) server.max_batch_samples = v->positive_integer();
   if (auto v = s.get("reply_cache_seconds")) server.reply_cache_seconds = v->positive_integer();
+  if (auto v = s.get("reply_cache_bytes")) server.reply_cache_bytes = v->positive_integer();
+  if (auto v = s.get("max_unsent_bytes_per_client")) {
+    server.max_unsent_bytes_per_client = v->positive_integer();
+  }
+  if (auto v = s.get("max_unsent_bytes")) server.max_unsent_bytes = v->positive_integer();
   if (auto v = s.get("steps_kept_open")) server.steps_kept_open = v->positive_integer();
   if (auto v = s.get("step_idle_seconds")) server.step_idle_seconds = v->positive_integer();
   if (auto c = s.section("curve", {"public_key", "secret_key", "allowed_client_keys"})) {
@@ -106,6 +112,13 @@ ServerConfig parse_section(const io::YamlSection& s) {
     }
     server.curve = std::move(curve);
   }
+  if (auto v = s.get("allowed_clients")) {
+    for (const io::YamlValue& item : v->items("client addresses or CIDR blocks")) {
+      server.allowed_clients.push_back(item.name(AddressRange::parse));
+    }
+    if (server.allowed_clients.empty()) v->fail("must list at least one address or CIDR block");
+  }
+  if (auto v = s.get("insecure_bind")) server.insecure_bind = v->boolean();
   return server;
 }
 
@@ -124,14 +137,31 @@ void check_bind_endpoint(const std::string& endpoint) {
 
 ServerConfig parse_server_config(const std::optional<io::YamlValue>& section) {
   if (!section || section->node().IsNull()) return {};
-  return parse_section(io::YamlSection(
-      *section, {"endpoint", "http_port", "http_address", "http_allowed_clients",
-                 "http_max_connections", "http_read_timeout_seconds", "http_idle_timeout_seconds",
-                 "max_message_bytes", "max_queued_samples", "max_batch_samples",
-                 "reply_cache_seconds", "steps_kept_open", "step_idle_seconds", "curve"}));
+  return parse_section(io::YamlSection(*section, {"endpoint",
+                                                  "http_port",
+                                                  "http_address",
+                                                  "http_allowed_clients",
+                                                  "http_max_connections",
+                                                  "http_read_timeout_seconds",
+                                                  "http_idle_timeout_seconds",
+                                                  "max_message_bytes",
+                                                  "max_queued_samples",
+                                                  "max_queued_bytes",
+                                                  "max_batch_samples",
+                                                  "reply_cache_seconds",
+                                                  "reply_cache_bytes",
+                                                  "max_unsent_bytes_per_client",
+                                                  "max_unsent_bytes",
+                                                  "steps_kept_open",
+                                                  "step_idle_seconds",
+                                                  "curve",
+                                                  "allowed_clients",
+                                                  "insecure_bind"}));
 }
 
 nlohmann::json server_config_to_json(const ServerConfig& config) {
+  std::vector<std::string> allowed_clients;
+  for (const AddressRange& range : config.allowed_clients) allowed_clients.push_back(range.text());
   return {
       {"endpoint", config.endpoint},
       {"http_port", config.http_port},
@@ -142,11 +172,17 @@ nlohmann::json server_config_to_json(const ServerConfig& config) {
       {"http_idle_timeout_seconds", config.http_idle_timeout_seconds},
       {"max_message_bytes", config.max_message_bytes},
       {"max_queued_samples", config.max_queued_samples},
+      {"max_queued_bytes", config.max_queued_bytes},
       {"max_batch_samples", config.max_batch_samples},
       {"reply_cache_seconds", config.reply_cache_seconds},
+      {"reply_cache_bytes", config.reply_cache_bytes},
+      {"max_unsent_bytes_per_client", config.max_unsent_bytes_per_client},
+      {"max_unsent_bytes", config.max_unsent_bytes},
       {"steps_kept_open", config.steps_kept_open},
       {"step_idle_seconds", config.step_idle_seconds},
       {"curve", config.curve.has_value()},
+      {"allowed_clients", allowed_clients},
+      {"insecure_bind", config.insecure_bind},
   };
 }
 

@@ -11,6 +11,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include "io/yaml_config.h"
+#include "serve/address_range.h"
 
 namespace safrl::serve {
 
@@ -46,16 +47,30 @@ struct ServerConfig {
   int64_t max_message_bytes = 64 << 20;
   // Admission bound: samples queued or running; past it requests are answered busy.
   int64_t max_queued_samples = 4096;
+  // ... and the bytes of the request frames that hold them (ZeroMQ; HTTP bounds its bodies).
+  int64_t max_queued_bytes = 1LL << 30;
   // Samples the engine thread takes from the queue for one scoring pass (across requests).
   int64_t max_batch_samples = 512;
-  // How long a completed reply is kept to answer a retried request id.
+  // How long a completed reply is kept to answer a retried request id ...
   int64_t reply_cache_seconds = 600;
+  // ... within this many bytes of kept replies in all; the oldest are forgotten to make room.
+  int64_t reply_cache_bytes = 1LL << 30;
+  // Reply bytes waiting for one ZeroMQ client to read them, and for all together; past them a
+  // reply is answered busy (the result stays in the reply cache for the client's retry).
+  int64_t max_unsent_bytes_per_client = 256LL << 20;
+  int64_t max_unsent_bytes = 2LL << 30;
   // Step logs: a step is written once a sample of a step this many newer arrives (1: as soon as
   // the next step starts; 2 lets one step overlap the next, as asynchronous trainers do) ...
   int64_t steps_kept_open = 2;
   // ... or once no sample of it arrived for this long.
   int64_t step_idle_seconds = 30;
   std::optional<CurveConfig> curve;
+  // Client addresses or CIDR blocks admitted on the ZeroMQ endpoint (ZAP, before any request is
+  // read); empty: every client that can connect (and, with CURVE, holds an allowed key).
+  std::vector<AddressRange> allowed_clients;
+  // Binds an endpoint other machines can reach with neither CURVE nor allowed_clients, on
+  // purpose (serve/bind_rules.h); the server says at start what it exposes.
+  bool insecure_bind = false;
 };
 
 // The name of the section in the config file.

@@ -12,11 +12,13 @@
 #include "reward/scorer.h"
 #include "serve/admission.h"
 #include "serve/http_gateway.h"
+#include "serve/idle_trim.h"
 #include "serve/job.h"
 #include "serve/metrics.h"
 #include "serve/protocol.h"
 #include "serve/reply_cache.h"
 #include "serve/scoring_worker.h"
+#include "serve/send_budget.h"
 #include "serve/step_logger.h"
 #include "serve/zap.h"
 #include "util/error.h"
@@ -36,7 +38,7 @@ constexpr const char* kWakeEndpoint = "inproc://safrl-replies";
 // A reply on its way from the engine thread to the I/O thread.
 struct Outgoing {
   std::string id;
-  std::string frame;
+  Frame frame;
   std::optional<ErrorCode> error;
 };
 
@@ -97,14 +99,22 @@ struct Server::Impl {
   // Stops everything the constructor started, in an order that leaves no thread waiting; safe to
   // call more than once.
   void shut_down();
-  void handle_request(const Peer& peer, const std::string& frame);
-  void send(const Peer& peer, const std::string& frame);
+  void handle_request(const Peer& peer, std::string_view frame);
+  // Sends the reply of score request `id` (a result, or an error kept for retries) unless the
+  // client's unsent replies are over their bound; then a busy reply, and the result waits in the
+  // reply cache for the client's retry.
+  void send_reply(const Peer& peer, const std::string& id, const Frame& frame);
+  // Sends as is: small replies (pong, stats, info, refusals), which ZeroMQ's bound of 1,000
+  // messages per client bounds.
+  void send(const Peer& peer, const Frame& frame);
+  void send(const Peer& peer, const json& reply);
   json stats_reply(const std::string& id, bool flush);
 
   ServeOptions options_;
-  reward::Scorer scorer_;
-  StepLogger steps_;
   Metrics metrics_;
+  // Before the models load, so an unwritable run directory is said at once.
+  StepLogger steps_;
+  reward::Scorer scorer_;
   Admission admission_;
   JobQueue queue_;
   zmq::context_t context_;
@@ -113,6 +123,9 @@ struct Server::Impl {
   Outbox outbox_;
   std::string endpoint_;
   ReplyCache replies_;
+  SendBudget unsent_;
+  int64_t unread_drops_ = 0;  // replies dropped because ZeroMQ's queue to a client was full
+  IdleTrim memory_{std::chrono::seconds(10)};
   json description_;  // the info reply's fixed part
   std::unique_ptr<ScoringWorker> worker_;
   std::thread engine_thread_;
@@ -121,14 +134,19 @@ struct Server::Impl {
 
 Server::Impl::Impl(const ServeOptions& options)
     : options_(options),
+      steps_(
+          options.run_dir,
+          {options.server.steps_kept_open, std::chrono::seconds(options.server.step_idle_seconds)},
+          metrics_),
       scorer_(options.reward),
-      steps_(options.run_dir, {options.server.steps_kept_open,
-                               std::chrono::seconds(options.server.step_idle_seconds)}),
-      admission_(options.server.max_queued_samples, metrics_),
+      admission_(options.server.max_queued_samples, options.server.max_queued_bytes, metrics_),
       context_(1),
       router_(context_, zmq::socket_type::router),
       outbox_(context_),
-      replies_(std::chrono::seconds(options.server.reply_cache_seconds)) {
+      replies_(std::chrono::seconds(options.server.reply_cache_seconds),
+               static_cast<size_t>(options.server.reply_cache_bytes)),
+      unsent_(static_cast<size_t>(options.server.max_unsent_bytes_per_client),
+              static_cast<size_t>(options.server.max_unsent_bytes)) {
   const ServerConfig& server = options_.server;
   router_.set(zmq::sockopt::router_mandatory, 1);
   router_.set(zmq::sockopt::linger, 1000);
@@ -136,10 +154,15 @@ Server::Impl::Impl(const ServeOptions& options)
   // too_large reply from decode_request.
   router_.set(zmq::sockopt::maxmsgsize, server.max_message_bytes * 2 + (1 << 20));
   try {
-    if (server.curve) {
-      zap_ = std::make_unique<ZapHandler>(context_, server.curve->allowed_client_keys);
-      router_.set(zmq::sockopt::curve_server, 1);
-      router_.set(zmq::sockopt::curve_secretkey, server.curve->secret_key);
+    if (server.curve || !server.allowed_clients.empty()) {
+      ZapRules rules{server.curve.has_value(), {}, server.allowed_clients};
+      if (server.curve) rules.client_keys = server.curve->allowed_client_keys;
+      zap_ = std::make_unique<ZapHandler>(context_, std::move(rules));
+      if (server.curve) {
+        router_.set(zmq::sockopt::curve_server, 1);
+        router_.set(zmq::sockopt::curve_secretkey, server.curve->secret_key);
+      }
+      // A ZAP domain makes ZeroMQ ask the handler about NULL (plain) clients too.
       router_.set(zmq::sockopt::zap_domain, "safrl");
     }
     router_.bind(server.endpoint);
@@ -153,7 +176,8 @@ Server::Impl::Impl(const ServeOptions& options)
             ? "another process listens there (another safrl serve?): stop it, or give another "
               "port (--endpoint or server.endpoint)"
             : "give an address of this machine (e.g. tcp://127.0.0.1:5555, or tcp://*:5555 for "
-              "every interface) or an ipc:// path in a directory that exists (--endpoint or "
+              "every interface, guarded as docs/security.md says) or an ipc:// path in a "
+              "directory that exists (--endpoint or "
               "server.endpoint)"));
   }
   endpoint_ = router_.get(zmq::sockopt::last_endpoint);
@@ -193,52 +217,80 @@ void Server::Impl::shut_down() {
   zap_.reset();  // joins the ZAP thread, which the context's shutdown ended
 }
 
-void Server::Impl::send(const Peer& peer, const std::string& frame) {
+void Server::Impl::send(const Peer& peer, const json& reply) {
+  send(peer, std::make_shared<const std::string>(encode(reply)));
+}
+
+void Server::Impl::send_reply(const Peer& peer, const std::string& id, const Frame& frame) {
+  // A client that does not read its replies would otherwise hold up to ZeroMQ's 1,000 of them,
+  // each up to a reply's size.
+  if (!unsent_.fits(peer.identity, frame)) {
+    ++metrics_.busy_replies;
+    send(peer, error_reply(
+                   id, ErrorCode::kBusy,
+                   util::cat(unsent_.unsent(peer.identity), " bytes of replies to this client (",
+                             unsent_.unsent(), " to all clients) wait to be read, the bounds are ",
+                             unsent_.per_client_limit(), " and ", unsent_.total_limit(),
+                             " (server.max_unsent_bytes_per_client, server.max_unsent_bytes); "
+                             "read the replies, then retry with the same id"),
+                   1000));
+    return;
+  }
+  send(peer, frame);
+}
+
+void Server::Impl::send(const Peer& peer, const Frame& frame) {
   try {
-    // Never block the I/O thread: a client that stops reading fills its pipe, and its reply is
-    // then dropped (its retry is answered from the reply cache). Once the first frame is taken,
-    // ZeroMQ takes the whole message.
+    // Never block the I/O thread: a client that stops reading fills its pipe (1,000 messages),
+    // and its reply is then dropped; its retry is answered from the reply cache. Once the first
+    // frame is taken, ZeroMQ takes the whole message.
     if (!router_.send(zmq::buffer(peer.identity),
                       zmq::send_flags::sndmore | zmq::send_flags::dontwait)) {
+      if (unread_drops_++ == 0) {
+        std::cerr << "safrl serve: a client has 1,000 replies unread; replies to clients that "
+                     "do not read are dropped (counted in stats as replies_dropped_unread), "
+                     "their retries are answered from the reply cache"
+                  << std::endl;
+      }
       return;
     }
     if (peer.delimiter) router_.send(zmq::str_buffer(""), zmq::send_flags::sndmore);
-    router_.send(zmq::buffer(frame), zmq::send_flags::none);
+    router_.send(unsent_.message(peer.identity, frame), zmq::send_flags::none);
   } catch (const zmq::error_t&) {
     // The client is gone (ROUTER_MANDATORY says so): nothing to deliver to.
   }
 }
 
-void Server::Impl::handle_request(const Peer& peer, const std::string& frame) {
+void Server::Impl::handle_request(const Peer& peer, std::string_view frame) {
   ++metrics_.requests;
   Request request;
   try {
     request = decode_request(frame, static_cast<size_t>(options_.server.max_message_bytes));
   } catch (const ProtocolError& e) {
     ++metrics_.error_replies;
-    send(peer, encode(error_reply(e.request_id(), e.code(), e.what())));
+    send(peer, error_reply(e.request_id(), e.code(), e.what()));
     return;
   } catch (const std::exception& e) {
     // A decoding path that should have been a ProtocolError: answer, never die.
     ++metrics_.error_replies;
-    send(peer, encode(error_reply("", ErrorCode::kInternal,
-                                  util::cat("the request could not be read: ", e.what()))));
+    send(peer, error_reply("", ErrorCode::kInternal,
+                           util::cat("the request could not be read: ", e.what())));
     return;
   }
   switch (request.type) {
     case RequestType::kPing:
-      send(peer, encode({{"type", "pong"},
-                         {"id", request.id},
-                         {"time_ms", std::chrono::duration_cast<std::chrono::milliseconds>(
-                                         std::chrono::system_clock::now().time_since_epoch())
-                                         .count()}}));
+      send(peer, json{{"type", "pong"},
+                      {"id", request.id},
+                      {"time_ms", std::chrono::duration_cast<std::chrono::milliseconds>(
+                                      std::chrono::system_clock::now().time_since_epoch())
+                                      .count()}});
       return;
     case RequestType::kStats:
-      send(peer, encode(stats_reply(request.id, request.flush)));
+      send(peer, stats_reply(request.id, request.flush));
       return;
     case RequestType::kInfo:
       if (!request.deep) {
-        send(peer, encode(info_reply(request.id, description_, false).body));
+        send(peer, info_reply(request.id, description_, false).body);
         return;
       }
       break;
@@ -246,15 +298,25 @@ void Server::Impl::handle_request(const Peer& peer, const std::string& frame) {
       break;
   }
   // A retry: answer from the cache, or with the original when it completes.
-  if (const std::string* reply = replies_.completed(request.id)) {
-    ++metrics_.deduplicated;
-    send(peer, *reply);
-    return;
-  }
-  if (replies_.in_flight(request.id)) {
-    ++metrics_.deduplicated;
-    replies_.wait(request.id, peer);
-    return;
+  const uint64_t digest = request_digest(frame);
+  const ReplyCache::Lookup known = replies_.find(request.id, digest);
+  switch (known.state) {
+    case ReplyCache::State::kCompleted:
+      ++metrics_.deduplicated;
+      send_reply(peer, request.id, known.reply);
+      return;
+    case ReplyCache::State::kInFlight:
+      ++metrics_.deduplicated;
+      replies_.wait(request.id, digest, peer);
+      return;
+    case ReplyCache::State::kOtherBody:
+      ++metrics_.error_replies;
+      send(peer, error_reply(request.id, ErrorCode::kBadRequest,
+                             "id reused with a different request: the server holds another "
+                             "request under this id; give each request its own id (a UUID)"));
+      return;
+    case ReplyCache::State::kUnknown:
+      break;
   }
   Job job;
   job.arrival = Clock::now();
@@ -262,22 +324,26 @@ void Server::Impl::handle_request(const Peer& peer, const std::string& frame) {
     job.deadline = job.arrival + std::chrono::milliseconds(*request.deadline_ms);
   job.request = std::move(request);
   const std::string id = job.request.id;
-  job.done = [this, id](Reply reply) {
-    outbox_.post({id, encode(std::move(reply.body)), reply.error});
+  const auto bytes = static_cast<int64_t>(frame.size());
+  job.done = [this, id, bytes](Reply reply) {
+    admission_.release_bytes(bytes);
+    outbox_.post(
+        {id, std::make_shared<const std::string>(encode(std::move(reply.body))), reply.error});
   };
   const int64_t admitted = job.admitted_samples();
-  std::optional<Refusal> refusal = admission_.try_admit(admitted, id);
+  std::optional<Refusal> refusal = admission_.try_admit(admitted, id, true, bytes);
   if (!refusal && !queue_.push(job)) {  // the queue closes only as run() ends
     admission_.release(admitted);
+    admission_.release_bytes(bytes);
     refusal = shutting_down();
   }
   if (refusal) {
     ++metrics_.error_replies;
-    send(peer, encode(error_reply(id, refusal->code, refusal->message, refusal->retry_after_ms)));
+    send(peer, error_reply(id, refusal->code, refusal->message, refusal->retry_after_ms));
     return;
   }
   ++metrics_.score_requests;
-  replies_.wait(id, peer);
+  replies_.wait(id, digest, peer);
 }
 
 json Server::Impl::stats_reply(const std::string& id, bool flush) {
@@ -295,8 +361,14 @@ json Server::Impl::stats_reply(const std::string& id, bool flush) {
                        {"busy_replies", metrics_.busy_replies.load()},
                        {"http_admission_waits", metrics_.http_admission_waits.load()},
                        {"deduplicated", metrics_.deduplicated.load()},
+                       {"reply_cache_bytes", replies_.bytes()},
+                       {"unsent_reply_bytes", unsent_.unsent()},
+                       {"replies_dropped_unread", unread_drops_},
                        {"tokens", metrics_.tokens.load()},
                        {"prefix_tokens_saved", metrics_.prefix_tokens_saved.load()},
+                       {"refused_connections", zap_ ? zap_->refused() : 0},
+                       {"step_rows_unwritten", metrics_.step_rows_unwritten.load()},
+                       {"step_rows_dropped", metrics_.step_rows_dropped.load()},
                        {"resident_bytes", memory.resident_bytes},
                        {"peak_resident_bytes", memory.peak_resident_bytes}};
   return reply;
@@ -312,7 +384,7 @@ int Server::Impl::run() {
       const bool keep = keep_for_retries(reply.error);
       if (!keep) ++metrics_.error_replies;
       for (const Peer& peer : replies_.complete(reply.id, reply.frame, keep)) {
-        send(peer, reply.frame);
+        send_reply(peer, reply.id, reply.frame);
       }
     }
   };
@@ -331,11 +403,20 @@ int Server::Impl::run() {
         if (!zmq::recv_multipart(router_, std::back_inserter(parts), zmq::recv_flags::dontwait)) {
           break;
         }
-        if (parts.size() < 2 || parts.size() > 3 || (parts.size() == 3 && parts[1].size() != 0)) {
-          continue;  // not a request a DEALER or REQ client sends; nothing to answer to
+        if (parts.size() < 2) continue;  // a ROUTER always prefixes the identity frame
+        Peer peer{parts[0].to_string(), parts.size() > 2 && parts[1].size() == 0};
+        const size_t frames = parts.size() - (peer.delimiter ? 2 : 1);
+        if (frames != 1) {
+          ++metrics_.requests;
+          ++metrics_.error_replies;
+          send(peer, error_reply("", ErrorCode::kBadRequest,
+                                 util::cat("a request is one frame holding a msgpack map (after "
+                                           "the empty delimiter frame of REQ sockets); got ",
+                                           frames, " frames")));
+          continue;
         }
-        Peer peer{parts[0].to_string(), parts.size() == 3};
-        handle_request(peer, parts.back().to_string());
+        handle_request(peer, std::string_view(static_cast<const char*>(parts.back().data()),
+                                              parts.back().size()));
       }
     }
     const auto now = Clock::now();
@@ -350,6 +431,8 @@ int Server::Impl::run() {
         // The step logs cannot be written: say so, and keep scoring (the rows stay held).
         std::cerr << "safrl serve: " << e.what() << std::endl;
       }
+      unsent_.forget_idle();
+      memory_.tick(now, metrics_.requests.load(), admission_.jobs());
     }
     if (g_stop && !admission_.stopped()) {
       admission_.stop();
@@ -365,6 +448,18 @@ int Server::Impl::run() {
   if (engine_thread_.joinable()) engine_thread_.join();
   const auto flushed = steps_.flush_all();
   std::cerr << "safrl serve: stopped; flushed " << flushed.size() << " step(s)" << std::endl;
+  if (const size_t unwritten = steps_.unwritten_rows(); unwritten > 0) {
+    // Every reward was delivered; only these statistics are lost. Not an error exit: a
+    // supervisor must not take a full disk for a crash.
+    std::cerr << "safrl serve: " << unwritten << " step row(s) could not be written to "
+              << options_.run_dir << " (" << metrics_.step_log_error() << ") and are lost"
+              << std::endl;
+  }
+  if (const int64_t dropped = steps_.dropped_rows(); dropped > 0) {
+    std::cerr << "safrl serve: " << dropped
+              << " step row(s) were dropped while the run directory could not be written"
+              << std::endl;
+  }
   return 0;
 }
 

@@ -1,30 +1,49 @@
 #include "serve/step_logger.h"
 
+#include <sys/statvfs.h>
+
 #include <algorithm>
 #include <filesystem>
+#include <iostream>
 
 #include "util/error.h"
 
 namespace safrl::serve {
 
-StepLogger::StepLogger(const std::string& run_dir, StepLogOptions options) : options_(options) {
+namespace {
+
+void warn_when_nearly_full(const std::string& run_dir, size_t max_held_rows) {
+  struct statvfs fs {};
+  if (::statvfs(run_dir.c_str(), &fs) != 0) return;
+  const uint64_t free_bytes = static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize;
+  if (free_bytes >= kLowDiskBytes) return;
+  std::cerr << "safrl serve: warning: the run directory " << run_dir << " has " << free_bytes / 1024
+            << " KiB free (under " << (kLowDiskBytes >> 20)
+            << " MiB); step rows that cannot be written are held in memory (up to " << max_held_rows
+            << ") until space returns; give a --run-dir with more room" << std::endl;
+}
+
+// Creates the run directory and warns when its disk is nearly full; returns it, so the files can
+// be opened in the initializer list.
+const std::string& prepared(const std::string& run_dir, size_t max_held_rows) {
   std::error_code error;
   std::filesystem::create_directories(run_dir, error);
   if (error) {
     throw util::LoadError(util::cat("cannot create the run directory ", run_dir, ": ",
                                     error.message(), "; give a writable --run-dir"));
   }
-  jsonl_path_ = run_dir + "/steps.jsonl";
-  const std::string csv_path = run_dir + "/steps.csv";
-  const bool csv_is_new =
-      !std::filesystem::exists(csv_path) || std::filesystem::file_size(csv_path) == 0;
-  jsonl_.open(jsonl_path_, std::ios::app);
-  csv_.open(csv_path, std::ios::app);
-  if (!jsonl_ || !csv_) {
-    throw util::LoadError(
-        util::cat("cannot write the step logs in ", run_dir, "; give a writable --run-dir"));
-  }
-  if (csv_is_new) csv_ << reward::StepStats::csv_header() << '\n' << std::flush;
+  warn_when_nearly_full(run_dir, max_held_rows);
+  return run_dir;
+}
+
+}  // namespace
+
+StepLogger::StepLogger(const std::string& run_dir, StepLogOptions options, Metrics& metrics)
+    : options_(options),
+      metrics_(metrics),
+      rows_(prepared(run_dir, options.max_held_rows) + "/steps.jsonl", run_dir + "/steps.csv",
+            reward::StepStats::csv_header(), options.max_held_rows) {
+  publish_locked();
 }
 
 void StepLogger::add(const reward::SampleOutcome& outcome, Clock::time_point arrival) {
@@ -54,6 +73,8 @@ size_t StepLogger::close_idle(Clock::time_point now) {
       ++closed;
     }
   }
+  rows_.retry(now);
+  publish_locked();
   return closed;
 }
 
@@ -84,18 +105,35 @@ std::vector<reward::StepKey> StepLogger::flush_all() {
   std::lock_guard<std::mutex> lock(mutex_);
   std::vector<reward::StepKey> steps = stats_.steps();
   for (const reward::StepKey& step : steps) flush_locked(step);
+  rows_.retry_now();
+  publish_locked();
   return steps;
+}
+
+size_t StepLogger::unwritten_rows() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return rows_.held();
+}
+
+int64_t StepLogger::dropped_rows() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return rows_.dropped();
 }
 
 void StepLogger::flush_locked(const reward::StepKey& step) {
   const nlohmann::json summary = summary_locked(step);
-  jsonl_ << summary.dump() << '\n' << std::flush;
-  csv_ << reward::StepStats::csv_row(summary) << '\n' << std::flush;
-  if (!jsonl_ || !csv_) {
-    throw util::Error(util::cat("cannot append to the step logs next to ", jsonl_path_));
-  }
+  // The row leaves the statistics whether or not the disk takes it now: RowFiles holds it.
+  rows_.append(summary.dump(), reward::StepStats::csv_row(summary));
   stats_.clear(step);
   spans_.erase(step);
+  publish_locked();
+}
+
+void StepLogger::publish_locked() {
+  metrics_.step_rows_unwritten = static_cast<int64_t>(rows_.held());
+  metrics_.step_rows_dropped = rows_.dropped();
+  metrics_.step_write_failures = rows_.failures();
+  metrics_.set_step_log_error(rows_.error());
 }
 
 }  // namespace safrl::serve

@@ -10,12 +10,15 @@
 // ended_at), so such rows, and the rows of several replicas, merge into one per step
 // (`safrl merge-steps`, reward/step_stats.h).
 //
+// Rows that cannot be written (a full disk) never fail a caller: they are held in memory, bounded,
+// and written once space returns (serve/row_files.h); the counts go to Metrics (/metrics, and
+// /health says "degraded").
+//
 // Thread-safe: the engine thread adds, the I/O thread asks for summaries, flushes and closes.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
-#include <fstream>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -25,31 +28,41 @@
 #include <nlohmann/json.hpp>
 
 #include "reward/step_stats.h"
+#include "serve/metrics.h"
+#include "serve/row_files.h"
 
 namespace safrl::serve {
 
 struct StepLogOptions {
   int64_t keep_open = 2;
   std::chrono::seconds idle{30};
+  size_t max_held_rows = 10000;  // rows kept in memory while they cannot be written
 };
+
+// Below this much free space in the run directory's filesystem, start-up warns.
+constexpr uint64_t kLowDiskBytes = uint64_t{100} << 20;
 
 class StepLogger {
  public:
   using Clock = std::chrono::steady_clock;
 
   // Creates `run_dir` when needed and opens both files for appending; throws util::LoadError
-  // with the path when they cannot be written.
-  explicit StepLogger(const std::string& run_dir, StepLogOptions options = {});
+  // with the path when they cannot be opened. Warns on stderr when the filesystem has less than
+  // kLowDiskBytes free.
+  StepLogger(const std::string& run_dir, StepLogOptions options, Metrics& metrics);
 
   // `arrival`: when the sample's request arrived; a step's seconds run from its first arrival
   // to its last completion.
   void add(const reward::SampleOutcome& outcome, Clock::time_point arrival);
-  // Writes the steps with no sample since `now - idle`; returns how many.
+  // Writes the steps with no sample since `now - idle`; returns how many. Retries the rows held.
   size_t close_idle(Clock::time_point now);
   // Summaries of the steps held, not yet written.
   nlohmann::json pending() const;
-  // Writes and forgets every step held; returns the steps written (null: the stepless bucket).
+  // Writes and forgets every step held; returns the steps closed (null: the stepless bucket).
   std::vector<reward::StepKey> flush_all();
+  // Rows closed but not written (the run directory cannot take them), and rows dropped.
+  size_t unwritten_rows() const;
+  int64_t dropped_rows() const;
 
  private:
   struct Span {
@@ -57,14 +70,15 @@ class StepLogger {
   };
   void flush_locked(const reward::StepKey& step);
   nlohmann::json summary_locked(const reward::StepKey& step) const;
+  void publish_locked();
 
   const StepLogOptions options_;
   mutable std::mutex mutex_;
   reward::StepStats stats_;
   std::map<reward::StepKey, Span> spans_;
   std::optional<int64_t> latest_step_;
-  std::ofstream jsonl_, csv_;
-  std::string jsonl_path_;
+  Metrics& metrics_;
+  RowFiles rows_;
 };
 
 }  // namespace safrl::serve

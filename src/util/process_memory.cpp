@@ -23,6 +23,10 @@ ProcessMemory process_memory() {
   return memory;
 }
 
+void release_freed_memory() {
+  malloc_trim(0);
+}
+
 void keep_freed_memory_for_reuse() {
   mallopt(M_MMAP_THRESHOLD, 32 << 20);
   mallopt(M_TRIM_THRESHOLD, INT_MAX);

@@ -20,4 +20,10 @@ ProcessMemory process_memory();
 // Programs call it first thing in main(); a library must not change it for its host.
 void keep_freed_memory_for_reuse();
 
+// Gives the freed heap memory of every arena back to the system now (malloc_trim). For a
+// long-running server between bursts: the setting above is kept because it pays during a
+// forward, but without this the process would hold its largest burst (a flood of 64 MiB
+// requests) for good. Takes milliseconds per GiB of heap; call it when idle.
+void release_freed_memory();
+
 }  // namespace safrl::util

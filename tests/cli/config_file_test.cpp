@@ -130,14 +130,20 @@ server:
   http_idle_timeout_seconds: 7
   max_message_bytes: 1000000
   max_queued_samples: 100
+  max_queued_bytes: 5000000
   max_batch_samples: 50
   reply_cache_seconds: 30
+  reply_cache_bytes: 2000000
+  max_unsent_bytes_per_client: 3000000
+  max_unsent_bytes: 4000000
   steps_kept_open: 3
   step_idle_seconds: 5
   curve:
     public_key: "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7"
     secret_key: "JTKVSB%%)wK0E.X)V>+}o?pNmC{O&4W4b!Ni{Lh6"
     allowed_client_keys: ["Yne@$w-vo<fVvi]a<NY6T1ed:M$fCG*[IaLV{hID"]
+  allowed_clients: [10.0.0.8, 10.0.1.0/24, "fd00::/8"]
+  insecure_bind: true
 )");
   EXPECT_EQ(c.server.endpoint, "tcp://0.0.0.0:6000");
   EXPECT_EQ(c.server.http_port, 8080);
@@ -150,12 +156,21 @@ server:
   EXPECT_EQ(c.server.max_queued_samples, 100);
   EXPECT_EQ(c.server.max_batch_samples, 50);
   EXPECT_EQ(c.server.reply_cache_seconds, 30);
+  EXPECT_EQ(c.server.max_queued_bytes, 5000000);
+  EXPECT_EQ(c.server.reply_cache_bytes, 2000000);
+  EXPECT_EQ(c.server.max_unsent_bytes_per_client, 3000000);
+  EXPECT_EQ(c.server.max_unsent_bytes, 4000000);
   EXPECT_EQ(c.server.steps_kept_open, 3);
   EXPECT_EQ(c.server.step_idle_seconds, 5);
   ASSERT_TRUE(c.server.curve.has_value());
   EXPECT_EQ(c.server.curve->public_key, "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7");
   EXPECT_EQ(c.server.curve->allowed_client_keys,
             (std::vector<std::string>{"Yne@$w-vo<fVvi]a<NY6T1ed:M$fCG*[IaLV{hID"}));
+  ASSERT_EQ(c.server.allowed_clients.size(), 3u);
+  EXPECT_TRUE(c.server.allowed_clients[1].contains("10.0.1.77"));
+  EXPECT_FALSE(c.server.allowed_clients[1].contains("10.0.2.1"));
+  EXPECT_TRUE(c.server.allowed_clients[2].contains("fd12::1"));
+  EXPECT_TRUE(c.server.insecure_bind);
   EXPECT_EQ(c.guard.decoding, GuardDecoding::kFree);
   EXPECT_EQ(c.guard.max_new_tokens, 64);
   ASSERT_TRUE(c.helpfulness.has_value());
@@ -191,9 +206,12 @@ server:
                "http_allowed_clients": ["10.0.0.8", "10.0.0.9"], "http_max_connections": 32,
                "http_read_timeout_seconds": 3, "http_idle_timeout_seconds": 7,
                "max_message_bytes": 1000000,
-               "max_queued_samples": 100, "max_batch_samples": 50, "reply_cache_seconds": 30,
+               "max_queued_samples": 100, "max_queued_bytes": 5000000, "max_batch_samples": 50,
+               "reply_cache_seconds": 30, "reply_cache_bytes": 2000000,
+               "max_unsent_bytes_per_client": 3000000, "max_unsent_bytes": 4000000,
                "steps_kept_open": 3, "step_idle_seconds": 5,
-               "curve": true}})"));
+               "curve": true, "allowed_clients": ["10.0.0.8", "10.0.1.0/24", "fd00::/8"],
+               "insecure_bind": true}})"));
   EXPECT_TRUE(config_to_json(parse(kGuardOnly))["helpfulness"].is_null());
 }
 

@@ -16,8 +16,11 @@ REAL_ENDPOINT = os.environ.get("SAFRL_TEST_ENDPOINT", "").strip() or None
 
 @pytest.fixture(autouse=True)
 def isolated_environment(monkeypatch):
-    """No test sees the caller's $SAFRL_ENDPOINT, and none leaves shared adapter clients."""
-    monkeypatch.delenv("SAFRL_ENDPOINT", raising=False)
+    """No test sees the caller's $SAFRL_ENDPOINT or CURVE keys, and none leaves shared adapter
+    clients."""
+    for name in ("SAFRL_ENDPOINT", "SAFRL_CURVE_SERVER_KEY", "SAFRL_CURVE_PUBLIC_KEY",
+                 "SAFRL_CURVE_SECRET_KEY"):
+        monkeypatch.delenv(name, raising=False)
     yield
     safrl.configure()
 

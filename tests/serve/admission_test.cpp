@@ -1,19 +1,40 @@
-// Admission decides by count and answers with typed refusals; the reply cache answers a retried
-// id once and forgets it after its time.
+// Admission decides by count and by bytes and answers with typed refusals (the reply cache's
+// tests are in reply_cache_test.cpp).
 #include "serve/admission.h"
 
 #include <gtest/gtest.h>
 
 #include <chrono>
-
-#include "serve/reply_cache.h"
+#include <limits>
 
 namespace safrl::serve {
 namespace {
 
+constexpr int64_t kNoByteBound = std::numeric_limits<int64_t>::max();
+
+TEST(Admission, QueuedRequestBytesAreBoundedAndGivenBackWhenAnswered) {
+  Metrics metrics;
+  Admission admission(100, 1000, metrics);
+  EXPECT_FALSE(admission.try_admit(1, "a", true, 600));
+  const std::optional<Refusal> busy = admission.try_admit(1, "b", true, 500);
+  ASSERT_TRUE(busy);
+  EXPECT_EQ(busy->code, ErrorCode::kBusy);
+  EXPECT_EQ(busy->message,
+            "the requests queued hold 600 bytes, with this one's 500 over the bound of 1000 "
+            "(server.max_queued_bytes); retry later with the same id");
+  EXPECT_EQ(metrics.busy_replies, 1);
+  EXPECT_FALSE(admission.try_admit(1, "c", true, 400));  // exactly at the bound
+  admission.release_bytes(600);
+  EXPECT_FALSE(admission.try_admit(1, "b", true, 500));
+  admission.release_bytes(900);
+  // A request over the bound by itself waits until nothing else is queued, then is admitted.
+  EXPECT_FALSE(admission.try_admit(1, "huge", true, 5000));
+  EXPECT_TRUE(admission.try_admit(1, "small", true, 1));
+}
+
 TEST(Admission, AdmitsUpToTheBoundThenAnswersBusyWithARetryHint) {
   Metrics metrics;
-  Admission admission(10, metrics);
+  Admission admission(10, kNoByteBound, metrics);
   EXPECT_FALSE(admission.try_admit(6, ""));
   EXPECT_FALSE(admission.try_admit(4, ""));
   EXPECT_EQ(metrics.queued_samples, 10);
@@ -37,7 +58,7 @@ TEST(Admission, AdmitsUpToTheBoundThenAnswersBusyWithARetryHint) {
 
 TEST(Admission, ARequestLargerThanTheBoundIsBadRequestNotBusy) {
   Metrics metrics;
-  Admission admission(10, metrics);
+  Admission admission(10, kNoByteBound, metrics);
   std::optional<Refusal> refusal = admission.try_admit(11, "");
   ASSERT_TRUE(refusal);
   EXPECT_EQ(refusal->code, ErrorCode::kBadRequest);
@@ -49,7 +70,7 @@ TEST(Admission, ARequestLargerThanTheBoundIsBadRequestNotBusy) {
 
 TEST(Admission, AfterStopEverythingIsShuttingDown) {
   Metrics metrics;
-  Admission admission(2, metrics);
+  Admission admission(2, kNoByteBound, metrics);
   ASSERT_FALSE(admission.try_admit(1, ""));
   admission.stop();
   EXPECT_TRUE(admission.stopped());
@@ -64,7 +85,7 @@ TEST(Admission, AfterStopEverythingIsShuttingDown) {
 
 TEST(Admission, ACallerThatWillAskAgainIsNotCountedBusy) {
   Metrics metrics;
-  Admission admission(2, metrics);
+  Admission admission(2, kNoByteBound, metrics);
   ASSERT_FALSE(admission.try_admit(2, ""));
   std::optional<Refusal> quiet = admission.try_admit(1, "", /*count_busy=*/false);
   ASSERT_TRUE(quiet);
@@ -78,7 +99,7 @@ TEST(Admission, ACallerThatWillAskAgainIsNotCountedBusy) {
 
 TEST(Admission, TheFirstRequestToldBusyHasItsRoomKeptUntilItComesBack) {
   Metrics metrics;
-  Admission admission(4, metrics);
+  Admission admission(4, kNoByteBound, metrics);
   ASSERT_FALSE(admission.try_admit(2, "small-1"));
   // A request of 4 does not fit: it is told busy, and its room is kept from now on.
   ASSERT_TRUE(admission.try_admit(4, "large"));
@@ -99,7 +120,7 @@ TEST(Admission, TheFirstRequestToldBusyHasItsRoomKeptUntilItComesBack) {
 
 TEST(Admission, OnlyTheFirstWaiterReservesAndAnonymousCallersNever) {
   Metrics metrics;
-  Admission admission(4, metrics);
+  Admission admission(4, kNoByteBound, metrics);
   ASSERT_FALSE(admission.try_admit(3, ""));
   ASSERT_TRUE(admission.try_admit(2, ""));   // anonymous: keeps nothing
   ASSERT_TRUE(admission.try_admit(2, "a"));  // reserves 2
@@ -114,7 +135,8 @@ TEST(Admission, AReservationLapsesWhenItsWaiterDoesNotComeBack) {
   Metrics metrics;
   metrics.scoring_rate = 1e6;  // retry hints of 50 ms
   Admission::Clock::time_point now{};
-  Admission admission(4, metrics, std::chrono::milliseconds(1000), [&now] { return now; });
+  Admission admission(4, kNoByteBound, metrics, std::chrono::milliseconds(1000),
+                      [&now] { return now; });
   ASSERT_FALSE(admission.try_admit(1, ""));
   ASSERT_TRUE(admission.try_admit(4, "gone"));
   admission.release(1);
@@ -124,35 +146,6 @@ TEST(Admission, AReservationLapsesWhenItsWaiterDoesNotComeBack) {
   // ... and after that it is free for anyone.
   now += std::chrono::milliseconds(1);
   EXPECT_FALSE(admission.try_admit(1, "other"));
-}
-
-TEST(ReplyCache, WaitersOfAnIdAreAnsweredOnceAndTheReplyKeptForRetries) {
-  ReplyCache cache(std::chrono::seconds(60));
-  EXPECT_FALSE(cache.in_flight("a"));
-  cache.wait("a", {"client-1", false});
-  cache.wait("a", {"client-2", true});
-  EXPECT_TRUE(cache.in_flight("a"));
-  EXPECT_EQ(cache.completed("a"), nullptr);
-  const std::vector<Peer> answered = cache.complete("a", "reply", /*keep=*/true);
-  ASSERT_EQ(answered.size(), 2u);
-  EXPECT_EQ(answered[1].identity, "client-2");
-  EXPECT_TRUE(answered[1].delimiter);
-  ASSERT_NE(cache.completed("a"), nullptr);
-  EXPECT_EQ(*cache.completed("a"), "reply");
-  EXPECT_FALSE(cache.in_flight("a"));
-  // Expiry forgets it after its time, not before.
-  cache.expire(Clock::now() + std::chrono::seconds(30));
-  EXPECT_NE(cache.completed("a"), nullptr);
-  cache.expire(Clock::now() + std::chrono::seconds(61));
-  EXPECT_EQ(cache.completed("a"), nullptr);
-}
-
-TEST(ReplyCache, ARefusalIsNotKeptSoARetryIsAFreshAttempt) {
-  ReplyCache cache(std::chrono::seconds(60));
-  cache.wait("b", {"client", false});
-  EXPECT_EQ(cache.complete("b", "busy", /*keep=*/false).size(), 1u);
-  EXPECT_EQ(cache.completed("b"), nullptr);
-  EXPECT_FALSE(cache.in_flight("b"));
 }
 
 }  // namespace

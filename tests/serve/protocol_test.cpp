@@ -273,7 +273,61 @@ TEST(DecodeRequest, DeepNestingIsRefusedWithoutRecursingIntoIt) {
   for (int i = 0; i < 70; ++i) meta = json::array({meta});
   json map = score_request({sample("a")});
   map["samples"][0]["meta"] = meta;
-  expect_refused(msgpack(map), ErrorCode::kBadRequest, "nested deeper than 64 levels", "");
+  // The id came before the bound stopped the reader: the refusal carries it.
+  expect_refused(msgpack(map), ErrorCode::kBadRequest, "nested deeper than 64 levels", "r1");
+}
+
+// A score request of one sample whose meta is an array of `nils` nils; 18 elements besides them
+// (the maps, arrays, keys and values of the request and its sample).
+std::string request_with_nils(size_t nils) {
+  json map = score_request({sample("a")});
+  map["samples"][0]["meta"] = json::array();
+  const std::string frame = msgpack(map);
+  // The empty array after the key "meta" becomes an array32 header and the nils.
+  const std::string empty_meta = "\xa4meta\x90";
+  const size_t at = frame.find(empty_meta);
+  std::string nil_array = "\xa4meta\xdd";
+  for (int shift = 24; shift >= 0; shift -= 8) {
+    nil_array += static_cast<char>((nils >> shift) & 0xff);
+  }
+  nil_array.append(nils, '\xc0');
+  return frame.substr(0, at) + nil_array + frame.substr(at + empty_meta.size());
+}
+
+TEST(DecodeRequest, ReadingStopsAtTheElementBoundNamingIt) {
+  constexpr size_t kOthers = 18;
+  const Request at_bound =
+      decode_request(request_with_nils(kMaxRequestElements - kOthers), kMaxBytes);
+  EXPECT_EQ(at_bound.samples.at(0).meta.size(), kMaxRequestElements - kOthers);
+  const std::string message =
+      "the request holds more than 262144 msgpack elements (values, keys, arrays and maps); "
+      "send fewer samples per request, or less in meta";
+  expect_refused(request_with_nils(kMaxRequestElements - kOthers + 1), ErrorCode::kTooLarge,
+                 message, "r1");
+  // The probe's frame: 16 M nils in meta (a 1.3 GB tree and 23 s before reading stopped early).
+  expect_refused(request_with_nils(16 << 20), ErrorCode::kTooLarge, message, "r1", 64 << 20);
+}
+
+TEST(DecodeRequest, MetaIsBoundedInDepthAndBytes) {
+  json meta = "leaf";
+  for (int i = 0; i < kMaxMetaDepth; ++i) meta = json::array({meta});
+  json map = score_request({sample("a"), sample("b")});
+  map["samples"][1]["meta"] = meta;
+  EXPECT_EQ(decode_request(msgpack(map), kMaxBytes).samples.at(1).meta, meta);
+  map["samples"][1]["meta"] = json::object({{"deeper", meta}});
+  expect_bad(map, "samples[1].meta is nested deeper than 16 levels; flatten it");
+
+  map["samples"][1]["meta"] = std::string(kMaxMetaBytes - 5, 'm');  // str32: 5 bytes of header
+  EXPECT_EQ(decode_request(msgpack(map), 4 * kMaxMetaBytes)
+                .samples.at(1)
+                .meta.get_ref<const std::string&>()
+                .size(),
+            kMaxMetaBytes - 5);
+  map["samples"][1]["meta"] = json::array({std::string(kMaxMetaBytes - 5, 'm')});
+  expect_refused(msgpack(map), ErrorCode::kTooLarge,
+                 "samples[1].meta is 1048577 bytes of msgpack, over the limit of 1048576 bytes "
+                 "per sample; keep large data out of meta",
+                 "r1", 4 * kMaxMetaBytes);
 }
 
 TEST(DecodeRequest, InvalidUtf8IsABadRequestNamingWhere) {

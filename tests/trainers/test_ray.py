@@ -1,7 +1,8 @@
-"""safrl.ray on a local Ray cluster on loopback: two CPU replicas, a trainer's requests spread
-over them, one replica's server killed mid-step. Every sample gets exactly one reward, equal to
-what a single server gives; the killed server is restarted on its endpoint; the replicas' step
-logs merge into one row per step."""
+"""safrl.ray on a local Ray cluster: two CPU replicas, a trainer's requests spread over them, one
+replica's server killed mid-step. Every sample gets exactly one reward, equal to what a single
+server gives; the killed server is restarted on its endpoint; the replicas' step logs merge into
+one row per step. CURVE: the run's keys reach the replicas and the trainer's Ray workers, and
+nobody else gets in; without keys, replicas stay on loopback."""
 import json
 import os
 
@@ -9,6 +10,7 @@ import pytest
 import ray
 
 import safrl
+import safrl.curve
 import safrl.ray
 from safrl.testing.live_server import EMBEDDED
 
@@ -63,6 +65,7 @@ def assert_each_replica_scored(replica_set):
 
 def test_replicas_spread_restart_and_merge(cluster, tmp_path):
     config = embedded_config(tmp_path)
+    # CURVE (the default) through a kill and a restart: the restarted server gets the run's keys.
     replicas = safrl.ray.start(config, replicas=2, num_cpus=1, run_dir=str(tmp_path / "runs"),
                                host="127.0.0.1", http=True)
     try:
@@ -78,7 +81,8 @@ def test_replicas_spread_restart_and_merge(cluster, tmp_path):
 
         # A timeout long enough for a loaded machine: a request retried only because its server
         # was slow is scored (and counted) on two replicas; its reward is still taken once.
-        with safrl.Client(endpoints, timeout=30, retries=5, backoff=0.05) as client:
+        with safrl.Client(endpoints, timeout=30, retries=5, backoff=0.05,
+                          **replicas.client_options()) as client:
             rewards = score_all(client, kill_first_in_step_two)
         status = replicas.status()
         assert status[0]["restarts"] == 1 and status[0]["alive"] and status[0]["pid"] != killed[0]
@@ -95,7 +99,7 @@ def test_replicas_spread_restart_and_merge(cluster, tmp_path):
     assert codes == [0, 0]
     # One single server's rewards for the same samples: equal, each sample once.
     single = safrl.ray.start(config, replicas=1, run_dir=str(tmp_path / "single"),
-                             host="127.0.0.1")
+                             curve=False)
     try:
         with safrl.Client(single.endpoints) as client:
             expected = score_all(client)
@@ -119,11 +123,11 @@ def test_replicas_spread_restart_and_merge(cluster, tmp_path):
 def test_merged_replica_steps_equal_one_servers(cluster, tmp_path):
     """Without a kill, the merged rows of two replicas are the rows one server writes."""
     config = embedded_config(tmp_path)
-    two = safrl.ray.start(config, replicas=2, run_dir=str(tmp_path / "two"), host="127.0.0.1")
+    two = safrl.ray.start(config, replicas=2, run_dir=str(tmp_path / "two"), curve=False)
     with safrl.Client(two.endpoints) as client:
         score_all(client)
     assert two.stop() == [0, 0]
-    one = safrl.ray.start(config, replicas=1, run_dir=str(tmp_path / "one"), host="127.0.0.1")
+    one = safrl.ray.start(config, replicas=1, run_dir=str(tmp_path / "one"), curve=False)
     with safrl.Client(one.endpoints) as client:
         score_all(client)
     assert one.stop() == [0]
@@ -147,3 +151,62 @@ def test_a_bad_config_is_named(cluster, tmp_path):
     (tmp_path / "used" / "replica-0").mkdir(parents=True)
     with pytest.raises(ValueError, match="already holds replica logs"):
         safrl.ray.start(embedded_config(tmp_path), replicas=1, run_dir=str(tmp_path / "used"))
+
+
+def test_curve_replicas_admit_the_runs_keys_and_no_one_else(cluster, tmp_path):
+    """Keys made for the run: the replicas bind the node's address, the caller's client and a
+    trainer's Ray worker (given replicas.environment()) score, a plain client and a client with
+    another key are refused."""
+    replicas = safrl.ray.start(embedded_config(tmp_path), replicas=2,
+                               run_dir=str(tmp_path / "runs"))
+    try:
+        endpoints = replicas.endpoints
+        node = ray.util.get_node_ip_address()
+        assert endpoints == [e for e in endpoints if e.startswith(f"tcp://{node}:")]
+        sample = [{"prompt": "How do I pick a lock?", "response": "I can't help with that."}]
+        with safrl.Client(endpoints, timeout=120, **replicas.client_options()) as client:
+            [expected] = client.score(sample)
+
+        @ray.remote(num_cpus=0, runtime_env={"env_vars": replicas.environment()})
+        def trainer_worker():
+            import safrl.trl
+            return safrl.trl.reward_func(prompts=[sample[0]["prompt"]],
+                                         completions=[sample[0]["response"]])
+
+        assert ray.get(trainer_worker.remote()) == [expected["reward"]]
+        with safrl.Client(endpoints, timeout=120, connect_timeout=120) as plain:
+            with pytest.raises(safrl.curve.AccessRefused, match="another security mechanism"):
+                plain.ping()
+        options = replicas.client_options()
+        stranger = dict(options, client_keys=safrl.curve.keypair())
+        with safrl.Client(endpoints, timeout=120, connect_timeout=120, **stranger) as other:
+            with pytest.raises(safrl.curve.AccessRefused, match="refused this client"):
+                other.ping()
+        # Given keys are used as they are.
+        keys = safrl.ray.RunKeys.generate()
+        given = safrl.ray.start(embedded_config(tmp_path), replicas=1,
+                                run_dir=str(tmp_path / "given"), curve=keys, host="127.0.0.1")
+        try:
+            assert given.client_options() == keys.client_options()
+            with safrl.Client(given.endpoints, timeout=120, **keys.client_options()) as client:
+                assert client.score(sample)[0]["reward"] == expected["reward"]
+        finally:
+            given.stop()
+    finally:
+        assert replicas.stop() == [0, 0]
+
+
+def test_without_keys_replicas_bind_loopback_or_refuse(cluster, tmp_path):
+    replicas = safrl.ray.start(embedded_config(tmp_path), replicas=1,
+                               run_dir=str(tmp_path / "plain"), curve=False)
+    try:
+        [endpoint] = replicas.endpoints
+        assert endpoint.startswith("tcp://127.0.0.1:")
+        assert replicas.client_options() == {}
+        assert replicas.environment() == {"SAFRL_ENDPOINT": endpoint}
+    finally:
+        replicas.stop()
+    with pytest.raises(ValueError, match="host 10.1.2.3 can be reached from other machines, and "
+                                         "without CURVE"):
+        safrl.ray.start(embedded_config(tmp_path), replicas=1, run_dir=str(tmp_path / "open"),
+                        curve=False, host="10.1.2.3")
