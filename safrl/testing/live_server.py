@@ -1,9 +1,11 @@
 """Real `safrl serve` processes on loopback with the embedded models, for the end-to-end tests
-(tests/serve/e2e) and the trainer tests (tests/trainers). Reads $SAFRL_EMBEDDED (the embedded
+(tests/serve/e2e) and the trainer tests (tests/trainers), or `safrl front` processes with such a
+server as their engine (front_args). Reads $SAFRL_EMBEDDED (the embedded
 models' folder), and $SAFRL_BIN for the safrl binary (else safrl.local.find_binary's search),
 which their CTest entries set."""
 import os
 import subprocess
+import urllib.request
 import uuid
 
 import msgpack
@@ -17,9 +19,11 @@ EMBEDDED = os.environ["SAFRL_EMBEDDED"]
 
 
 class Server:
-    def __init__(self, tmp_path, server_yaml="", name="run", port=None, models_yaml=None):
+    def __init__(self, tmp_path, server_yaml="", name="run", port=None, models_yaml=None,
+                 front_args=None):
         # port: bind this port (a restarted server takes over its predecessor's endpoint);
-        # models_yaml: the guard, helpfulness and reward sections, instead of the embedded pair.
+        # models_yaml: the guard, helpfulness and reward sections, instead of the embedded pair;
+        # front_args: run `safrl front` with these flags instead (its engine: kill_engine()).
         self.port, self.http_port = port or free_port(), free_port()
         self.endpoint = f"tcp://127.0.0.1:{self.port}"
         self.run_dir = tmp_path / name
@@ -34,7 +38,8 @@ class Server:
             f"{models_yaml}"
             f"server:\n  endpoint: {self.endpoint}\n  http_port: {self.http_port}\n{server_yaml}")
         self.log = open(tmp_path / f"{name}.log", "w")
-        self.proc = subprocess.Popen([SAFRL, "serve", "--config", str(self.config),
+        command = ["serve"] if front_args is None else ["front", *front_args]
+        self.proc = subprocess.Popen([SAFRL, *command, "--config", str(self.config),
                                       "--run-dir", str(self.run_dir)],
                                      stdout=self.log, stderr=subprocess.STDOUT)
         self._wait_ready()
@@ -55,10 +60,53 @@ class Server:
         new._wait_ready()
         return new
 
+    def engine_pids(self):
+        """The pids of a front's engine processes now, by engine (each is the child of its
+        supervisor thread), read from their command lines' --endpoint ipc://.../engine-<i>."""
+        pids = {}
+        for task in os.listdir(f"/proc/{self.proc.pid}/task"):
+            with open(f"/proc/{self.proc.pid}/task/{task}/children") as children:
+                for pid in map(int, children.read().split()):
+                    try:
+                        with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+                            args = cmdline.read().decode().split("\0")
+                    except OSError:  # gone meanwhile
+                        continue
+                    if "--endpoint" in args:
+                        endpoint = args[args.index("--endpoint") + 1]
+                        pids[int(endpoint.rsplit("-", 1)[1])] = pid
+        return [pids[i] for i in sorted(pids)]
+
+    def engine_pid(self, engine=0):
+        return self.engine_pids()[engine]
+
+    def kill_engine(self, sig=9, engine=0):
+        """Kills a front's engine (SIGKILL: no drain, no reply), as a crash or the OOM killer
+        would; returns its pid."""
+        pid = self.engine_pid(engine)
+        os.kill(pid, sig)
+        return pid
+
+    def metrics(self):
+        """GET /metrics as {name: value} (labelled series under their full name)."""
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}/metrics",
+                                    timeout=30) as reply:
+            text = reply.read().decode()
+        return {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+                for line in text.splitlines() if line and not line.startswith("#")}
+
     def stop(self, sig=15):
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
         return self.proc.wait(timeout=60)
+
+    def close(self):
+        """Stops it for a test's teardown: SIGTERM (a front then removes its engine's socket
+        directory), SIGKILL when that does not end it."""
+        try:
+            self.stop()
+        except subprocess.TimeoutExpired:
+            self.stop(9)
 
 
 class Client:

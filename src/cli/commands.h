@@ -15,6 +15,7 @@ void add_merge_steps_command(CLI::App& app, int* exit_code);
 void add_forward_command(CLI::App& app, int* exit_code);
 void add_score_command(CLI::App& app, int* exit_code);
 void add_serve_command(CLI::App& app, int* exit_code);
+void add_front_command(CLI::App& app, int* exit_code);
 void add_bench_command(CLI::App& app, int* exit_code);
 #endif
 

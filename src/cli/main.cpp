@@ -24,6 +24,7 @@ int main(int argc, char** argv) {
   safrl::cli::add_score_command(app, &exit_code);
 #ifdef SAFRL_WITH_SERVER
   safrl::cli::add_serve_command(app, &exit_code);
+  safrl::cli::add_front_command(app, &exit_code);
 #endif
   safrl::cli::add_bench_command(app, &exit_code);
 #endif
