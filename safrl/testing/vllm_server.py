@@ -43,7 +43,7 @@ class VllmServer:
              "--port", str(self.port)] + (["--api-key", self.api_key] if self.api_key else []),
             stdout=self.log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
 
-    def wait_ready(self, timeout=420):
+    def wait_ready(self, timeout=1200):
         deadline = time.time() + timeout
         while time.time() < deadline:
             if self.proc.poll() is not None:

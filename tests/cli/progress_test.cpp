@@ -188,8 +188,10 @@ TEST(ProgressTicker, TicksFromItsOwnThreadUntilDestroyed) {
   Progress progress(4, out, terminal_options());
   const size_t drawn = out.str().size();
   {
+    // 100 ticks' time for the 3 redraws asked: a loaded machine may run the ticker's thread late.
+    // (The stream cannot be polled meanwhile: the ticker writes to it from its own thread.)
     ProgressTicker ticker(progress, std::chrono::milliseconds(10));
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    std::this_thread::sleep_for(std::chrono::milliseconds(1000));
   }
   const std::string after = out.str();
   EXPECT_GT(after.size(), drawn * 3) << "expected several redraws";

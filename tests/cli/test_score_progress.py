@@ -68,9 +68,12 @@ def test_a_terminal_gets_one_line_redrawn_at_least_every_second(tmp_path):
                for frame in frames[:-1]]
     assert all(waiting), frames
     seconds = [int(m[1]) * 60 + int(m[2]) for m in waiting]
-    # Drawn at once, then again at least every second: no second of the clock is skipped.
+    # Drawn at once, then again every half second, in order. A loaded machine may run the ticker
+    # a second late, so a gap of 2 s is allowed here; the exact rule (a redraw at least every
+    # second) rests on the ticker's half-second period; what each tick draws is checked on a fake
+    # clock in tests/cli/progress_test.cpp (OneLineRedrawnInPlaceAtEveryCountAndTick).
     assert seconds[0] == 0 and len(seconds) >= 2
-    assert all(0 <= b - a <= 1 for a, b in zip(seconds, seconds[1:])), seconds
+    assert all(0 <= b - a <= 2 for a, b in zip(seconds, seconds[1:])), seconds
     final, *after = frames[-1].split("\n")
     assert re.fullmatch(rf"\[#{{20}}\] 64/64 100% in {DURATION}, {RATE}\x1b\[K", final), final
     # The step rows and the summary follow on lines of their own.

@@ -17,6 +17,9 @@ Actions, consumed one per arriving request (any type); with none planned the rep
     ("error", code)      error reply with this code
     ("drop",)            computed and cached as normal, but the reply is lost
     ("delay", seconds)   normal reply, sent after this many seconds
+    ("hold",)            normal reply, held until a request under another id arrives, then sent
+                         just before that request's replies: the late reply of a call that gave
+                         up reaches the client while its next call waits, whatever the timing
     ("stale",)           first a well-formed reply under another id, then the normal reply
     ("garbage",)         first a frame that is not msgpack, then the normal reply
     ("short",)           a score reply missing its last result
@@ -43,8 +46,10 @@ REQUEST_KEYS = {
 }
 UNSAFE_CAP, REFUSAL_CAP = -10.0, -5.0
 
-# Client options for tests against the fake: a lost reply costs 0.3 s, a backoff at most 50 ms.
-FAST = {"timeout": 0.3, "retries": 3, "backoff": 0.01, "max_backoff": 0.05}
+# Client options for tests against the fake: a backoff is at most 50 ms, and the timeout is far
+# beyond any stall of a loaded machine, so a reply the fake sends is never retried and request
+# counts are exact. Tests that plan lost or held replies pass their own, shorter timeout.
+FAST = {"timeout": 5.0, "retries": 3, "backoff": 0.01, "max_backoff": 0.05}
 
 
 class Invalid(Exception):
@@ -179,7 +184,8 @@ def validate(request: Any) -> List[Dict[str, Any]]:
 
 
 class FakeServer:
-    """See the module docstring. `requests` logs (time, identity, request) in arrival order."""
+    """See the module docstring. `requests` logs (time, identity, request) in arrival order,
+    `replies` the id of each reply frame in sending order (None for a frame that is not one)."""
 
     def __init__(self) -> None:
         self.context = zmq.Context()
@@ -187,6 +193,8 @@ class FakeServer:
         self.requests: List[Tuple[float, bytes, Dict[str, Any]]] = []
         self.cache: Dict[str, Dict[str, Any]] = {}
         self.counted: Counter = Counter()  # samples counted per request id, once per id
+        self.replies: List[Optional[str]] = []
+        self._held: List[Tuple[Optional[str], List[bytes]]] = []  # ("hold",) replies, by id
         self._actions: deque = deque()
         self._lock = threading.Lock()
         self._thread: Optional[threading.Thread] = None
@@ -239,6 +247,11 @@ class FakeServer:
         with self._lock:
             return [t for t, _, r in self.requests if isinstance(r, dict) and r.get("id") == request_id]
 
+    def sent(self) -> List[Optional[str]]:
+        """Ids of the replies sent so far, in sending order."""
+        with self._lock:
+            return list(self.replies)
+
     def score_requests(self) -> List[Dict[str, Any]]:
         with self._lock:
             return [r for _, _, r in self.requests if isinstance(r, dict) and r.get("type") == "score"]
@@ -259,7 +272,14 @@ class FakeServer:
                         order += 1
                         heapq.heappush(later, (time.monotonic() + delay, order, reply))
                 while later and later[0][0] <= time.monotonic():
-                    socket.send_multipart(heapq.heappop(later)[2])
+                    reply = heapq.heappop(later)[2]
+                    try:
+                        sent_id = msgpack.unpackb(reply[-1], raw=False).get("id")
+                    except Exception:
+                        sent_id = None
+                    with self._lock:  # logged first: a test that has the reply sees it here
+                        self.replies.append(sent_id)
+                    socket.send_multipart(reply)
         finally:
             socket.close(linger=0)
 
@@ -269,15 +289,21 @@ class FakeServer:
             request = msgpack.unpackb(body, raw=False)
         except Exception:
             request = None
+        request_id = request.get("id") if isinstance(request, dict) else None
         with self._lock:
             self.requests.append((time.monotonic(), identity, request))
             action = self._actions.popleft() if self._actions else ("ok",)
+            released = [(0.0, held) for held_id, held in self._held if held_id != request_id]
+            self._held = [(held_id, held) for held_id, held in self._held if held_id == request_id]
+        return released + self._respond(identity, envelope, request, request_id, action)
 
+    def _respond(self, identity: bytes, envelope: List[bytes], request: Any,
+                 request_id: Optional[str],
+                 action: Tuple[Any, ...]) -> List[Tuple[float, List[bytes]]]:
         def frame(reply: Any) -> List[bytes]:
             data = reply if isinstance(reply, bytes) else msgpack.packb(dict(reply, v=1))
             return [identity, *envelope, data]
 
-        request_id = request.get("id") if isinstance(request, dict) else None
         try:
             samples = validate(request)
         except Invalid as error:
@@ -303,6 +329,10 @@ class FakeServer:
             return []
         if kind == "delay":
             return [(action[1], frame(reply))]
+        if kind == "hold":
+            with self._lock:
+                self._held.append((request_id, frame(reply)))
+            return []
         if kind == "stale":
             return [(0.0, frame(dict(reply, id=str(uuid.uuid4())))), (0.0, frame(reply))]
         if kind == "garbage":

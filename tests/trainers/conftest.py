@@ -4,6 +4,7 @@ import contextlib
 import json
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -93,6 +94,16 @@ def queue_kept_full(server, clients=3):
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
               for _ in range(clients)]
     try:
+        # The body starts once the floods have filled the queue (the server has said busy to
+        # someone), not after a guessed start-up time: each flood is a Python start that imports
+        # safrl, which a loaded machine may take seconds over.
+        probe = Client(server.endpoint)
+        busy = lambda: probe.call({"type": "stats"})["counters"]["busy_replies"]  # noqa: E731
+        before, give_up = busy(), time.monotonic() + 120
+        while busy() == before:
+            assert time.monotonic() < give_up, "the floods never filled the queue"
+            assert all(p.poll() is None for p in floods), "a flood process ended"
+            time.sleep(0.05)
         yield
     finally:
         for p in floods:

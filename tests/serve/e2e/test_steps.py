@@ -67,17 +67,30 @@ def test_interleaved_steps_from_many_clients_give_one_row_per_step(server):
 
 
 def test_a_step_is_written_once_steps_kept_open_newer_arrive_or_it_idles(tmp_path):
-    # An idle time well above a call's (a loaded machine must not close step 5 by idle first).
-    server = Server(tmp_path, server_yaml="  steps_kept_open: 2\n  step_idle_seconds: 3\n")
+    # An idle time far above a call's (tens of ms; a second or two on a loaded machine), so
+    # step 5 is not closed by idle before 6 and 7 arrive.
+    server = Server(tmp_path, server_yaml="  steps_kept_open: 2\n  step_idle_seconds: 10\n")
     try:
         client = Client(server.endpoint)
         for step in (5, 6):
             client.call({"type": "score", "samples": [sample(step, step)]})
         assert not (server.run_dir / "steps.jsonl").read_text()  # 5 stays open while 6 runs
+        sent_7 = time.monotonic()
         client.call({"type": "score", "samples": [sample(7, 7)]})
         assert [r["step"] for r in rows_of(server.run_dir / "steps.jsonl")] == [5]
-        time.sleep(3.6)  # no sample for 3 s: 6 and 7 are written without a flush
-        assert [r["step"] for r in rows_of(server.run_dir / "steps.jsonl")] == [5, 6, 7]
+        # No sample of a step for 10 s: 6, then 7, are written without a flush (looked for
+        # every 250 ms); 7 not before its idle time, and both within 60 s however loaded.
+        def steps_written():
+            try:
+                return [r["step"] for r in rows_of(server.run_dir / "steps.jsonl")]
+            except ValueError:  # a row read while it is written
+                return None
+
+        while (steps := steps_written()) != [5, 6, 7]:
+            assert steps in (None, [5], [5, 6]), steps
+            assert time.monotonic() - sent_7 < 60, f"6 and 7 were not written on idle: {steps}"
+            time.sleep(0.1)
+        assert time.monotonic() - sent_7 > 9, "7 was written before its idle time"
         client.close()
     finally:
         server.stop()
