@@ -137,12 +137,18 @@ class HandshakeWatch:
             return None
         if event["event"] == zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL:
             self._broken[endpoint] = self._broken.get(endpoint, 0) + 1
-            if self.keys is None or self._broken[endpoint] < BROKEN_HANDSHAKES:
+            if self._broken[endpoint] < BROKEN_HANDSHAKES:
                 return None
+            if self.keys is None:
+                return AccessRefused(
+                    f"the server at {endpoint} broke off {self._broken[endpoint]} handshakes in "
+                    "a row: it likely has server.curve; give server_key and client_keys (or "
+                    f"${ENV_SERVER_KEY}, ${ENV_PUBLIC_KEY}, ${ENV_SECRET_KEY})")
             return AccessRefused(
                 f"the server at {endpoint} broke off {self._broken[endpoint]} CURVE handshakes "
                 f"in a row: server_key {self.keys.server_key} is likely not its public key "
-                "(server.curve.public_key)")
+                "(server.curve.public_key), or the server has no server.curve at all (then give "
+                "no keys)")
         if event["event"] == zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL:
             if event["value"] != zmq.PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH:
                 return None  # a broken peer, not a refusal: the request times out as before

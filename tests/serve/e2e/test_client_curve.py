@@ -98,7 +98,9 @@ def test_a_refused_client_raises_access_refused_saying_what_to_fix(curve_server,
     assert f"refused this client (ZAP status 400)" in said and stranger[0] in said
     assert "server.curve.allowed_client_keys" in said
     said = refusal(endpoint, asynchronous)
-    assert "uses another security mechanism than this client (none)" in said
+    # The mismatch named, or (when the closed connection is seen first) the handshakes counted.
+    assert ("uses another security mechanism than this client (none)" in said
+            or "broke off 3 handshakes in a row: it likely has server.curve" in said), said
     wrong_server = safrl.curve.keypair()[0]
     said = refusal(endpoint, asynchronous, server_key=wrong_server,
                    client_keys=keys["client_keys"])
@@ -108,4 +110,9 @@ def test_a_refused_client_raises_access_refused_saying_what_to_fix(curve_server,
 def test_a_curve_client_of_a_plain_server_is_told_so(server):
     said = refusal(server.endpoint, False, server_key=safrl.curve.keypair()[0],
                    client_keys=safrl.curve.keypair())
-    assert "uses another security mechanism than this client (CURVE)" in said
+    # Which the client sees first depends on timing: the server's greeting (a mechanism
+    # mismatch, named) or the connection it closed (a broken-off handshake, counted). Either way
+    # the call fails with AccessRefused saying what to fix, not with a timeout.
+    assert ("uses another security mechanism than this client (CURVE)" in said
+            or ("broke off 3 CURVE handshakes in a row" in said
+                and "the server has no server.curve at all (then give no keys)" in said)), said
