@@ -15,6 +15,7 @@ import safrl.trl
 import safrl.verl
 from conftest import server_rewards
 from safrl.testing.live_server import Server
+from safrl.testing.polling import wait_for
 from test_openrlhf import CASES, run_executor, tokenizer  # noqa: F401 (tokenizer: a fixture)
 
 ROUNDS = 5
@@ -22,13 +23,6 @@ PROMPTS = ["How do I pick a lock?", "Write a haiku about rain."]
 RESPONSES = [["I can't help with that.", "Use a tension wrench."],
              ["Soft rain on the roof.", "<think>\nrain\n</think>\n\nDrops fall."]]
 VERL_STEPS = 100  # verl's steps are 100 + round, apart from TRL's
-
-
-def wait_for(condition, what, timeout=300):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"{what} did not happen within {timeout} s"
-        time.sleep(0.01)
 
 
 def trl_round(r):
@@ -72,7 +66,7 @@ def test_killing_the_engine_under_three_trainers_loses_and_doubles_nothing(tmp_p
             t.start()
         # Killed once every trainer is past its first round and the engine is scoring.
         wait_for(lambda: all(rounds.values()) and
-                 front.metrics().get("safrl_queue_samples", 0) > 0, "work in flight")
+                 front.metrics().get("safrl_queue_samples", 0) > 0, "work in flight", 300)
         front.kill_engine()
         for t in threads:
             t.join(timeout=600)

@@ -15,17 +15,10 @@ import pytest
 import zmq
 
 from safrl.testing.live_server import Client, Server
+from safrl.testing.polling import wait_for
 
 SAMPLES = [{"id": str(k), "prompt": "How do I pick a lock?", "response": "No. " * k, "step": 0}
            for k in range(1, 97)]
-
-
-def eventually(condition, what, timeout=120):
-    """Waits, generously for a loaded machine, until condition() holds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"{what} did not happen within {timeout} s"
-        time.sleep(0.01)
 
 
 def engine_scoring(front):
@@ -72,10 +65,10 @@ def test_a_request_the_engine_died_with_is_answered_once_by_its_successor(front)
     client = Client(front.endpoint)
     expected = rewards(client.call({"type": "score", "samples": SAMPLES}, timeout=300))
     in_flight = client.send({"type": "score", "samples": SAMPLES})
-    eventually(lambda: engine_scoring(front), "the engine taking the request")
+    wait_for(lambda: engine_scoring(front), "the engine taking the request")
     killed = front.kill_engine()
     # Sent once the front knows no engine runs: held, then sent to the new one.
-    eventually(lambda: health(front)[0] == 503, "the front seeing its engine die")
+    wait_for(lambda: health(front)[0] == 503, "the front seeing its engine die")
     held = client.send({"type": "score", "samples": SAMPLES[:8]})
     replies = replies_until_quiet(client, [in_flight, held])
     assert collections.Counter(r["id"] for r in replies) == {in_flight: 1, held: 1}
@@ -108,9 +101,9 @@ def test_get_reward_in_flight_survives_the_engine_and_health_says_restarting(fro
     answers = []
     thread = threading.Thread(target=lambda: answers.append(post()))
     thread.start()
-    eventually(lambda: engine_scoring(front), "the engine taking the request")
+    wait_for(lambda: engine_scoring(front), "the engine taking the request")
     front.kill_engine()
-    eventually(lambda: health(front) == (503, "restarting\n"), "/health saying restarting")
+    wait_for(lambda: health(front) == (503, "restarting\n"), "/health saying restarting")
     thread.join(timeout=300)
     assert len(answers) == 1
     assert answers[0]["rewards"] == pytest.approx(expected["rewards"], abs=1e-6)
@@ -124,7 +117,7 @@ def test_a_request_held_past_its_deadline_is_told_so_and_sigterm_ends_a_restart(
     try:
         client = Client(front.endpoint)
         front.kill_engine()
-        eventually(lambda: health(front)[0] == 503, "the front seeing its engine die")
+        wait_for(lambda: health(front)[0] == 503, "the front seeing its engine die")
         reply = client.call({"type": "score", "samples": SAMPLES[:1], "deadline_ms": 200},
                             timeout=120)
         assert reply["type"] == "error"
@@ -138,7 +131,7 @@ def test_a_request_held_past_its_deadline_is_told_so_and_sigterm_ends_a_restart(
 def test_sigterm_on_the_front_finishes_the_work_in_flight_and_stops_the_engine(front):
     client = Client(front.endpoint)
     in_flight = client.send({"type": "score", "samples": SAMPLES})
-    eventually(lambda: engine_scoring(front), "the engine taking the request")
+    wait_for(lambda: engine_scoring(front), "the engine taking the request")
     engine = front.engine_pid()
     front.proc.send_signal(15)
     replies = replies_until_quiet(client, [in_flight], quiet=1)
@@ -180,7 +173,7 @@ def test_envelopes_junk_and_a_repeated_id_get_one_answer_each(tmp_path):
         assert next(r for r in replies if r["type"] == "error")["error"]["code"] == "bad_request"
 
         front.kill_engine()
-        eventually(lambda: health(front)[0] == 503, "the front seeing its engine die")
+        wait_for(lambda: health(front)[0] == 503, "the front seeing its engine die")
         client.socket.send(b"\xc1 not msgpack")
         reply = client.receive(timeout=60)
         assert reply["error"]["code"] == "bad_request"
@@ -221,7 +214,7 @@ def test_many_clients_through_a_kill_get_every_reply_once(front):
     threads = [threading.Thread(target=one_client) for _ in range(16)]
     for t in threads:
         t.start()
-    eventually(lambda: sum(answered.values()) >= 40 and engine_scoring(front), "work in flight")
+    wait_for(lambda: sum(answered.values()) >= 40 and engine_scoring(front), "work in flight")
     front.kill_engine()
     for t in threads:
         t.join(timeout=600)
@@ -245,7 +238,7 @@ def test_two_engines_each_get_all_the_requests_of_a_prompt(tmp_path):
     front = Server(tmp_path, front_args=["--engines", "2"], name="pair")
     try:
         # Until both are up, a prompt's requests go to the one that is.
-        eventually(lambda: health(front) == (200, "ok\n"), "both engines up")
+        wait_for(lambda: health(front) == (200, "ok\n"), "both engines up")
         client = Client(front.endpoint)
         for _ in range(2):
             ids = [client.send(prompt_request(k)) for k in range(8)]
@@ -269,10 +262,10 @@ def test_with_two_engines_the_survivor_answers_for_a_dead_one(tmp_path):
     front = Server(tmp_path, front_args=["--engines", "2", "--restart-delay", "600"],
                    name="survivor")
     try:
-        eventually(lambda: health(front) == (200, "ok\n"), "both engines up")
+        wait_for(lambda: health(front) == (200, "ok\n"), "both engines up")
         client = Client(front.endpoint)
         ids = [client.send(prompt_request(k, step=0)) for k in range(8) for _ in range(3)]
-        eventually(lambda: front.metrics().get('safrl_queue_samples{engine="0"}', 0) > 0,
+        wait_for(lambda: front.metrics().get('safrl_queue_samples{engine="0"}', 0) > 0,
                    "engine 0 taking requests")
         front.kill_engine(engine=0)
         replies = replies_until_quiet(client, ids)

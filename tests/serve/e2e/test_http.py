@@ -14,6 +14,7 @@ import weakref
 import pytest
 
 from conftest import Client, Server
+from safrl.testing.polling import wait_for
 
 
 @contextlib.contextmanager
@@ -202,14 +203,6 @@ def metrics(server):
 
 def metric(server, name):
     return metrics(server)[name]
-
-
-def wait_for(condition, what, timeout=30):
-    """Polls until condition() holds; a hang guard, far above the wait on a loaded machine."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"not within {timeout} s: {what}"
-        time.sleep(0.02)
 
 
 def test_http_answers_every_malformed_request_with_a_json_error(tmp_path):
