@@ -19,6 +19,7 @@
 
 #include "io/http_client.h"
 #include "serve/front_metrics.h"
+#include "serve/http_listener.h"
 #include "serve/http_request.h"
 #include "serve/http_response.h"
 #include "util/error.h"
@@ -93,26 +94,9 @@ struct HttpFront::Impl {
 HttpFront::Impl::Impl(HttpFrontOptions options, std::vector<const EngineState*> engines,
                       FrontCounters& counters)
     : options_(std::move(options)), engines_(std::move(engines)), counters_(counters) {
-  const std::string where = util::cat(options_.address, ":", options_.port);
-  auto fail = [&](const char* what) {
-    const std::string message = util::cat(what, ": ", std::strerror(errno));
-    if (listener_ >= 0) ::close(listener_);
-    throw util::LoadError(util::cat("cannot listen on ", where, " for HTTP (", message,
-                                    "); give another --http-port or 0 to turn it off"));
-  };
-  listener_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (listener_ < 0) fail("socket");
-  const int on = 1;
-  ::setsockopt(listener_, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_port = htons(static_cast<uint16_t>(options_.port));
-  ::inet_pton(AF_INET, options_.address.c_str(), &address.sin_addr);
-  if (::bind(listener_, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) fail("bind");
-  if (::listen(listener_, 1024) != 0) fail("listen");
-  socklen_t length = sizeof address;
-  ::getsockname(listener_, reinterpret_cast<sockaddr*>(&address), &length);
-  port_ = ntohs(address.sin_port);
+  const HttpListener listener = listen_http(options_.address, options_.port, false);
+  listener_ = listener.fd;
+  port_ = listener.port;
   acceptor_ = std::thread([this] { accept_loop(); });
 }
 

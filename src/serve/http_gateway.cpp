@@ -20,6 +20,7 @@
 #include <utility>
 
 #include "serve/http_body_decoder.h"
+#include "serve/http_listener.h"
 #include "serve/http_request.h"
 #include "serve/http_response.h"
 #include "serve/openrlhf.h"
@@ -258,23 +259,7 @@ HttpGateway::Impl::Impl(const ServerConfig& config, Metrics& metrics, Admission&
       read_timeout_(config.http_read_timeout_seconds),
       idle_timeout_(config.http_idle_timeout_seconds),
       max_held_bytes_(static_cast<size_t>(config.max_message_bytes) * 4) {
-  const std::string where = util::cat(config_.http_address, ":", config_.http_port);
-  auto fail = [&](const char* what) {
-    const std::string message = system_error(what);
-    if (listener_ >= 0) ::close(listener_);
-    throw util::LoadError(util::cat("cannot listen on ", where, " for HTTP (", message,
-                                    "); give another --http-port or 0 to turn it off"));
-  };
-  listener_ = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (listener_ < 0) fail("socket");
-  const int on = 1;
-  ::setsockopt(listener_, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_port = htons(static_cast<uint16_t>(config_.http_port));
-  ::inet_pton(AF_INET, config_.http_address.c_str(), &address.sin_addr);
-  if (::bind(listener_, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) fail("bind");
-  if (::listen(listener_, 1024) != 0) fail("listen");
+  listener_ = listen_http(config_.http_address, config_.http_port, true).fd;
   thread_ = std::thread([this] { run(); });
 }
 

@@ -86,3 +86,20 @@ def test_cuda_without_a_gpu_suggests_what_exists(tmp_path):
         2, f"safrl: {config}: runtime.device: cuda:1 was asked for, but no GPU is visible to this "
            "process (none installed, hidden by CUDA_VISIBLE_DEVICES, or a LibTorch without CUDA); "
            f"use --device cpu, or set runtime.device: cpu in {config}\n")
+
+
+@pytest.mark.parametrize("command", ["serve", "front"])
+def test_an_http_port_in_use_says_so(tmp_path, command):
+    """serve's gateway and the front bind their HTTP port the same way (serve/http_listener.h),
+    and say the same thing when it is taken."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        proc = subprocess.run(
+            [SAFRL, command, "--config", str(write_config(tmp_path)), "--endpoint",
+             f"ipc://{tmp_path}/zmq.sock", "--http-port", str(port), "--run-dir",
+             str(tmp_path / "run")], capture_output=True, text=True, timeout=300)
+    assert (proc.returncode, proc.stderr.splitlines()[-1]) == (
+        2, f"safrl: cannot listen on 127.0.0.1:{port} for HTTP (bind: Address already in use); "
+           "give another --http-port or 0 to turn it off"), proc.stderr
