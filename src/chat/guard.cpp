@@ -104,12 +104,13 @@ constexpr std::string_view kResponseTail =
 GuardTask guard_task(const std::vector<Message>& messages) {
   if (messages.empty()) throw util::InputError(std::string(internal::kEmptyConversation));
   const std::string& role = messages.back().role;
-  if (role == "user") return GuardTask::kPrompt;
+  // A tool result is input the policy reads, judged like a prompt.
+  if (role == "user" || role == "tool") return GuardTask::kPrompt;
   if (role == "assistant") return GuardTask::kResponse;
   throw util::InputError(
       util::cat("messages[", messages.size() - 1, "].role is \"", role,
-                "\"; the guard judges the last message, which must be from the "
-                "user (prompt moderation) or the assistant (response moderation)"));
+                "\"; the guard judges the last message, which must be from the user or a tool "
+                "(prompt moderation) or the assistant (response moderation)"));
 }
 
 std::string_view guard_head(GuardTask task) {
@@ -146,10 +147,17 @@ std::string render_guard(const std::vector<Message>& messages) {
       text += "\n\n";
     } else if (m.role == "user") {
       text += "\n\nUSER: ";
+    } else if (m.role == "tool") {
+      // Our extension, as Qwen3's own template writes tool turns: a run of tool results is one
+      // user turn of <tool_response> blocks.
+      text += messages[i - 1].role == "tool" ? "\n" : "\n\nUSER: ";
+      internal::append_tool_response(text, m.content);
+      continue;
     } else {
       text += "\n\nASSISTANT: ";
     }
     text += m.content;
+    internal::append_tool_calls(text, m.content, m.tool_calls);
   }
   text += guard_tail(task);
   return text;

@@ -13,7 +13,32 @@ constexpr util::EnumName<ChatFormat> kFormatNames[] = {
     {ChatFormat::kChatml, "chatml"},
 };
 
+constexpr util::EnumName<ToolTurns> kToolTurnsNames[] = {
+    {ToolTurns::kQwen3, "qwen3"},
+    {ToolTurns::kRefuse, "refuse"},
+};
+
+// check_messages() has run, so every tool result follows a call: the first call is the first
+// tool turn.
+void refuse_tool_turns(const std::vector<Message>& messages) {
+  for (size_t i = 0; i < messages.size(); ++i) {
+    if (!messages[i].tool_calls.empty()) {
+      throw util::InputError(util::cat("messages[", i,
+                                       "] is a tool call; guard.tool_turns is refuse (set it to "
+                                       "qwen3 to judge conversations with tools)"));
+    }
+  }
+}
+
 }  // namespace
+
+ToolTurns parse_tool_turns(std::string_view name) {
+  return util::parse_name(kToolTurnsNames, name, "tool_turns value");
+}
+
+std::string_view tool_turns_name(ToolTurns value) {
+  return util::name_of(kToolTurnsNames, value);
+}
 
 ChatFormat parse_chat_format(std::string_view name) {
   return util::parse_name(kFormatNames, name, "chat format");
@@ -26,8 +51,8 @@ std::string_view chat_format_name(ChatFormat format) {
 std::string render(ChatFormat format, const std::vector<Message>& messages,
                    const RenderOptions& options) {
   // Messages built in C++ bypass messages_from_json(), so the checks every format needs live here.
-  if (messages.empty()) throw util::InputError(std::string(internal::kEmptyConversation));
-  for (size_t i = 0; i < messages.size(); ++i) check_role(i, messages[i].role);
+  check_messages(messages);
+  if (options.tool_turns == ToolTurns::kRefuse) refuse_tool_turns(messages);
   switch (format) {
     case ChatFormat::kGuard:
       if (options.add_generation_prompt || !options.enable_thinking) {

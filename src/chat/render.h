@@ -10,7 +10,11 @@
 //            Qwen3) read it with no generation prompt, the default.
 //   kChatml  The Qwen2.5 chat format WorldPM expects; an empty system message is inserted when
 //            the conversation does not start with one.
-// render() validates first (non-empty, known roles, the guard's ordering rules) and throws
+// Tool calls and tool results render as Qwen3's chat template writes them (<tool_call> and
+// <tool_response> blocks), in every format; for kGuard this is our extension, since Qwen3Guard's
+// sources say nothing of tools (docs/chat-formats.md). RenderOptions::tool_turns = kRefuse
+// refuses them instead.
+// render() validates first (check_messages(), the guard's ordering rules) and throws
 // util::InputError naming the message at fault; it never drops or rewrites a message silently.
 // All functions are pure and thread-safe; returned string_views point at static storage.
 #pragma once
@@ -32,6 +36,18 @@ ChatFormat parse_chat_format(std::string_view name);
 // The name parse_chat_format() accepts for `format`.
 std::string_view chat_format_name(ChatFormat format);
 
+// What render() does with tool calls and tool messages.
+enum class ToolTurns {
+  kQwen3,   // render them as Qwen3's chat template does (the default)
+  kRefuse,  // throw util::InputError naming the first tool call (every tool result follows one)
+};
+
+// Maps "qwen3" and "refuse" to a value; anything else throws util::InputError listing them.
+ToolTurns parse_tool_turns(std::string_view name);
+
+// The name parse_tool_turns() accepts for `value`.
+std::string_view tool_turns_name(ToolTurns value);
+
 // apply_chat_template's switches, for the chat formats (kQwen3, kChatml). The guard prompt has
 // its own fixed ending, so kGuard accepts only the defaults.
 struct RenderOptions {
@@ -40,6 +56,8 @@ struct RenderOptions {
   // Qwen3 only: false adds an empty think block after the generation prompt (Qwen3's
   // non-thinking mode); without a generation prompt it changes nothing, as in the template.
   bool enable_thinking = true;
+  // Every format: whether tool turns are rendered or refused (config guard.tool_turns).
+  ToolTurns tool_turns = ToolTurns::kQwen3;
 };
 
 // The rendered text of `messages` in `format`. Throws util::InputError on an invalid conversation
@@ -53,9 +71,9 @@ enum class GuardTask {
   kResponse,  // is THE LAST ASSISTANT's response safe, and is it a refusal (three output lines)
 };
 
-// The guard task of a conversation: kPrompt when the last message is from the user, kResponse
-// when it is from the assistant. Throws util::InputError for an empty conversation or a final
-// system message.
+// The guard task of a conversation: kPrompt when the last message is from the user or a tool
+// (a tool result is judged as input, like a prompt), kResponse when it is from the assistant.
+// Throws util::InputError for an empty conversation or a final system message.
 GuardTask guard_task(const std::vector<Message>& messages);
 
 // The fixed text before and after the conversation body in the guard prompt of `task`. The head

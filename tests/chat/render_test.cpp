@@ -128,7 +128,7 @@ TEST(Guard, ModeFollowsTheLastRole) {
 TEST(Guard, RefusesConversationsOutsideTheVerifiedRules) {
   EXPECT_EQ(render_error(ChatFormat::kGuard, {{"system", "s"}}),
             "messages[0].role is \"system\"; the guard judges the last message, which must be "
-            "from the user (prompt moderation) or the assistant (response moderation)");
+            "from the user or a tool (prompt moderation) or the assistant (response moderation)");
   EXPECT_EQ(render_error(ChatFormat::kGuard, {{"assistant", "a"}}),
             "messages[0].role is \"assistant\"; a guard conversation starts with a user or system "
             "message");
@@ -140,14 +140,15 @@ TEST(Guard, RefusesConversationsOutsideTheVerifiedRules) {
             "message");
 }
 
-TEST(Render, RefusesEmptyConversationsAndUnknownRolesInEveryFormat) {
+TEST(Render, RefusesEmptyConversationsUnknownRolesAndStrayToolResultsInEveryFormat) {
   for (ChatFormat format : {ChatFormat::kGuard, ChatFormat::kQwen3, ChatFormat::kChatml}) {
     SCOPED_TRACE(std::string(chat_format_name(format)));
     EXPECT_EQ(render_error(format, {}), "messages is empty; give at least one message");
     EXPECT_EQ(render_error(format, {{"user", "q"}, {"tool", "42"}}),
-              "messages[1].role is \"tool\"; tool messages are not supported");
+              "messages[1] is a tool result without a tool call before it (a tool message must "
+              "follow an assistant message with tool_calls, or another tool message)");
     EXPECT_EQ(render_error(format, {{"user", "q"}, {"", "a"}}),
-              "messages[1].role is \"\"; valid roles: system, user, assistant");
+              "messages[1].role is \"\"; valid roles: system, user, assistant, tool");
   }
 }
 
