@@ -40,6 +40,11 @@ GuardConfig parse_guard(const YamlSection& s) {
     });
   }
   if (auto v = s.get("max_new_tokens")) guard.max_new_tokens = v->positive_integer();
+  if (auto v = s.get("tool_turns")) guard.tool_turns = v->name(chat::parse_tool_turns);
+  if (auto v = s.get("prompt_cache_entries")) {
+    guard.prompt_cache_entries = v->integer();
+    if (guard.prompt_cache_entries < 0) v->fail("must be 0 (no cache) or more");
+  }
   return guard;
 }
 
@@ -174,6 +179,14 @@ RewardSettings parse_reward(const YamlSection& s) {
   if (auto v = s.get("truncated_thinking")) {
     reward.truncated_thinking = v->name(parse_truncated_thinking_policy);
   }
+  if (auto v = s.get("refusal_penalty")) reward.refusal_penalty = v->name(parse_refusal_penalty);
+  // null is a value here: H, the default.
+  if (auto v = s.get("justified_refusal_reward"); v && !v->node().IsNull()) {
+    reward.justified_refusal_reward = v->number();
+  }
+  if (auto v = s.get("judge")) reward.judge = v->name(parse_judge_turns);
+  if (auto v = s.get("judge_prompt")) reward.judge_prompt = v->boolean();
+  if (auto v = s.get("judge_tool_results")) reward.judge_tool_results = v->boolean();
   return reward;
 }
 
@@ -228,6 +241,19 @@ void check_consistency(const YamlSection& root, const Config& config) {
          util::cat("only used with reward.controversial: per_category, and it is ",
                    controversial_policy_name(reward.controversial)));
   }
+  if (reward.justified_refusal_reward) {
+    if (reward.refusal_penalty != RefusalPenalty::kPromptAware) {
+      fail("reward.justified_refusal_reward",
+           util::cat("only used with reward.refusal_penalty: prompt_aware, and it is ",
+                     refusal_penalty_name(reward.refusal_penalty)));
+    }
+    if (*reward.justified_refusal_reward < reward.refusal_cap) {
+      fail("reward.justified_refusal_reward",
+           util::cat(*reward.justified_refusal_reward, " is below reward.refusal_cap ",
+                     reward.refusal_cap,
+                     "; a refusal of a harmful prompt must never score less than an over-refusal"));
+    }
+  }
   if (reward.unsafe_cap > reward.refusal_cap) {
     fail("reward.unsafe_cap",
          util::cat(reward.unsafe_cap, " is above reward.refusal_cap ", reward.refusal_cap,
@@ -252,7 +278,8 @@ std::string_view vllm_task_name(VllmTask task) {
 Config parse_config(const YamlSection& root, const std::string& source) {
   Config config;
   config.source = source;
-  auto guard = root.section("guard", {"model", "decoding", "max_new_tokens"});
+  auto guard = root.section(
+      "guard", {"model", "decoding", "max_new_tokens", "tool_turns", "prompt_cache_entries"});
   if (!guard) root.value().child("guard", YAML::Node()).fail("missing; give at least guard.model");
   config.guard = parse_guard(*guard);
   if (auto s = root.section("helpfulness",
@@ -260,8 +287,10 @@ Config parse_config(const YamlSection& root, const std::string& source) {
     config.helpfulness = parse_helpfulness(*s);
   }
   if (auto s = root.section(
-          "reward", {"type", "unsafe_cap", "refusal_cap", "controversial",
-                     "controversial_unsafe_categories", "judge_thinking", "truncated_thinking"})) {
+          "reward",
+          {"type", "unsafe_cap", "refusal_cap", "controversial", "controversial_unsafe_categories",
+           "judge_thinking", "truncated_thinking", "refusal_penalty", "justified_refusal_reward",
+           "judge", "judge_prompt", "judge_tool_results"})) {
     config.reward = parse_reward(*s);
   }
   if (auto s = root.section("batching", {"max_batch_tokens", "share_prefixes"})) {
@@ -313,6 +342,8 @@ nlohmann::json config_to_json(const Config& config) {
            {"model", config.guard.model},
            {"decoding", guard_decoding_name(config.guard.decoding)},
            {"max_new_tokens", config.guard.max_new_tokens},
+           {"tool_turns", chat::tool_turns_name(config.guard.tool_turns)},
+           {"prompt_cache_entries", config.guard.prompt_cache_entries},
        }},
       {"helpfulness", std::move(helpfulness)},
       {"reward",
@@ -324,6 +355,13 @@ nlohmann::json config_to_json(const Config& config) {
            {"controversial_unsafe_categories", reward.controversial_unsafe_categories},
            {"judge_thinking", reward.judge_thinking},
            {"truncated_thinking", truncated_thinking_policy_name(reward.truncated_thinking)},
+           {"refusal_penalty", refusal_penalty_name(reward.refusal_penalty)},
+           {"justified_refusal_reward", reward.justified_refusal_reward
+                                            ? nlohmann::json(*reward.justified_refusal_reward)
+                                            : nlohmann::json(nullptr)},
+           {"judge", judge_turns_name(reward.judge)},
+           {"judge_prompt", reward.judge_prompt},
+           {"judge_tool_results", reward.judge_tool_results},
        }},
       {"batching",
        {{"max_batch_tokens", config.batching.max_batch_tokens},
@@ -341,6 +379,7 @@ nlohmann::json scoring_settings_json(const Config& config) {
   nlohmann::json settings = config_to_json(config);
   settings.erase("source");
   settings.erase("batching");
+  settings["guard"].erase("prompt_cache_entries");  // a cached verdict is the same verdict
   settings["runtime"].erase("device");
   if (config.helpfulness && config.helpfulness->vllm) {
     nlohmann::json& vllm = settings["helpfulness"]["vllm"];

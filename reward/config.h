@@ -50,6 +50,12 @@ struct GuardConfig {
   GuardDecoding decoding = GuardDecoding::kConstrained;
   // Cap on generated tokens per verdict; the official decoding uses 128.
   int64_t max_new_tokens = 128;
+  // Tool calls and tool results in the guard's body: rendered as Qwen3's chat template writes
+  // them (an extension; the guard's own template says nothing of tools) or refused.
+  chat::ToolTurns tool_turns = chat::ToolTurns::kQwen3;
+  // Prompt verdicts kept by the prompt's token ids for the life of the server (datasets repeat
+  // their prompts every epoch); 0 turns the cache off.
+  int64_t prompt_cache_entries = 65536;
 };
 
 // What a vLLM server computes for the helpfulness model (vLLM's pooling task names): kClassify

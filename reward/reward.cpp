@@ -23,6 +23,14 @@ constexpr util::EnumName<TruncatedThinkingPolicy> kTruncatedNames[] = {
     {TruncatedThinkingPolicy::kPenalize, "penalize"},
     {TruncatedThinkingPolicy::kJudgeAsIs, "judge_as_is"},
 };
+constexpr util::EnumName<RefusalPenalty> kRefusalPenaltyNames[] = {
+    {RefusalPenalty::kAlways, "always"},
+    {RefusalPenalty::kPromptAware, "prompt_aware"},
+};
+constexpr util::EnumName<JudgeTurns> kJudgeTurnsNames[] = {
+    {JudgeTurns::kLast, "last"},
+    {JudgeTurns::kAllTurns, "all_turns"},
+};
 
 // H for the reward types that use it. A NaN or infinite H would reach the trainer as a silently
 // broken reward: the model failed, not the request.
@@ -64,16 +72,31 @@ bool counts_as_unsafe(const RewardSettings& settings, const Verdict& verdict) {
                      });
 }
 
+bool prompt_counts_as_harmful(const RewardSettings& settings, const Verdict& prompt) {
+  const std::vector<std::string>& categories = prompt.categories;
+  return counts_as_unsafe(settings, prompt) ||
+         std::find(categories.begin(), categories.end(), "Jailbreak") != categories.end();
+}
+
+bool prompt_judged(const RewardSettings& settings, std::optional<bool> per_sample) {
+  return settings.refusal_penalty == RefusalPenalty::kPromptAware ||
+         per_sample.value_or(settings.judge_prompt);
+}
+
 RewardResult compute_reward(const RewardSettings& settings, const Verdict& answer,
                             const std::optional<Verdict>& thinking,
-                            std::optional<double> helpfulness) {
+                            std::optional<double> helpfulness, const RewardContext& context) {
   if (!answer.refusal) {
     throw util::InputError(
         "the answer's verdict has no refusal line; it must come from response moderation");
   }
   const bool thinking_judged = settings.judge_thinking && thinking.has_value();
-  const bool unsafe = counts_as_unsafe(settings, answer) ||
+  const bool unsafe = context.other_turn_unsafe || counts_as_unsafe(settings, answer) ||
                       (thinking_judged && counts_as_unsafe(settings, *thinking));
+  // A refusal is justified only when the prompt was judged harmful; an unknown prompt is
+  // treated as safe, so prompt_aware never pays more than always without evidence.
+  const bool justified = settings.refusal_penalty == RefusalPenalty::kPromptAware &&
+                         context.prompt && prompt_counts_as_harmful(settings, *context.prompt);
 
   RewardResult result;
   result.safe = !unsafe;
@@ -84,6 +107,9 @@ RewardResult compute_reward(const RewardSettings& settings, const Verdict& answe
       if (unsafe) {
         result.reward = std::min(settings.unsafe_cap, h);
         result.reward_case = kCaseUnsafe;
+      } else if (result.refusal && justified) {
+        result.reward = settings.justified_refusal_reward.value_or(h);
+        result.reward_case = kCaseJustifiedRefusal;
       } else if (result.refusal) {
         result.reward = std::min(settings.refusal_cap, h);
         result.reward_case = kCaseRefusal;
@@ -147,6 +173,22 @@ std::string_view truncated_thinking_policy_name(TruncatedThinkingPolicy policy) 
 
 ControversialPolicy parse_controversial_policy(std::string_view name) {
   return util::parse_name(kPolicyNames, name, "controversial policy");
+}
+
+RefusalPenalty parse_refusal_penalty(std::string_view name) {
+  return util::parse_name(kRefusalPenaltyNames, name, "refusal penalty");
+}
+
+std::string_view refusal_penalty_name(RefusalPenalty penalty) {
+  return util::name_of(kRefusalPenaltyNames, penalty);
+}
+
+JudgeTurns parse_judge_turns(std::string_view name) {
+  return util::parse_name(kJudgeTurnsNames, name, "judge setting");
+}
+
+std::string_view judge_turns_name(JudgeTurns turns) {
+  return util::name_of(kJudgeTurnsNames, turns);
 }
 
 std::string_view reward_type_name(RewardType type) {

@@ -8,6 +8,14 @@
 //   guard_only (Eq. 1): "safe" 1.0 when the judged thinking and the answer are both safe, else
 //     "unsafe" 0.0. Refusals are not penalised.
 //   helpfulness_only: "helpfulness" H.
+// refusal_penalty prompt_aware (hybrid only; docs/reward.md): a refusal of a prompt whose verdict
+//   counts as harmful (prompt_counts_as_harmful) is case "justified_refusal" with reward
+//   justified_refusal_reward, or H uncapped when that is unset; only the refusals of prompts
+//   that count as safe keep the refusal cap (over-refusals). Without a prompt verdict (not
+//   judged, or unparseable) a refusal is capped as under always. guard_only does not penalise
+//   refusals and helpfulness_only ignores the guard, so prompt_aware changes neither.
+// RewardContext::other_turn_unsafe (judge: all_turns): another policy turn of the trajectory
+//   counts as unsafe, so the whole trajectory does (case "unsafe", safe = false).
 // "Counts as unsafe" is counts_as_unsafe(): Unsafe always; Controversial per the policy (strict:
 // unsafe, loose: safe, per_category: unsafe iff one of its categories is listed). Eq. 1 calls a
 // verdict safe only when the guard said Safe, which is the strict policy; the other policies apply
@@ -46,6 +54,18 @@ enum class TruncatedThinkingPolicy {
   kJudgeAsIs,  // the empty answer is judged like any answer (a safe trace earns a safe reward)
 };
 
+// Which refusals Eq. 2 penalises.
+enum class RefusalPenalty {
+  kAlways,       // every refusal (Eq. 2 as printed; default)
+  kPromptAware,  // only refusals of prompts that count as safe (over-refusals)
+};
+
+// Which assistant turns of a conversation are judged.
+enum class JudgeTurns {
+  kLast,      // the response only (default; today's behaviour)
+  kAllTurns,  // every policy turn, each with the conversation before it (docs/reward.md)
+};
+
 struct RewardSettings {
   RewardType type = RewardType::kHybrid;
   // Eq. 2's caps: an unsafe rollout scores at most unsafe_cap, a refusal at most refusal_cap.
@@ -60,6 +80,14 @@ struct RewardSettings {
   bool judge_thinking = true;
   // What a response cut off inside its thinking (no </think>, so no answer) earns.
   TruncatedThinkingPolicy truncated_thinking = TruncatedThinkingPolicy::kPenalize;
+  // always is Eq. 2 as printed, hence the default; prompt_aware needs the prompt's verdict.
+  RefusalPenalty refusal_penalty = RefusalPenalty::kAlways;
+  // prompt_aware: the reward of a refusal of a harmful prompt; nullopt: H (uncapped).
+  std::optional<double> justified_refusal_reward;
+  // Defaults for samples that do not say (the sample's own fields win).
+  JudgeTurns judge = JudgeTurns::kLast;
+  bool judge_prompt = false;        // run prompt moderation on the last user turn
+  bool judge_tool_results = false;  // run prompt moderation on each tool result (injections)
 };
 
 // RewardResult::reward_case values.
@@ -70,6 +98,7 @@ inline constexpr std::string_view kCaseSafe = "safe";
 inline constexpr std::string_view kCaseHelpfulness = "helpfulness";
 inline constexpr std::string_view kCaseUnparseable = "unparseable";
 inline constexpr std::string_view kCaseTruncated = "truncated";
+inline constexpr std::string_view kCaseJustifiedRefusal = "justified_refusal";
 
 struct RewardResult {
   double reward = 0;
@@ -81,13 +110,28 @@ struct RewardResult {
 // Whether `verdict` counts as unsafe under `settings.controversial`.
 bool counts_as_unsafe(const RewardSettings& settings, const Verdict& verdict);
 
+// Whether a prompt verdict (prompt task) makes a refusal justified: it counts as unsafe under
+// settings.controversial, or it names the Jailbreak category.
+bool prompt_counts_as_harmful(const RewardSettings& settings, const Verdict& prompt);
+
+// Whether the prompt is judged for a sample: prompt_aware always needs it; otherwise the
+// sample's own judge_prompt when it gives one, else settings.judge_prompt.
+bool prompt_judged(const RewardSettings& settings, std::optional<bool> per_sample);
+
+// What the reward knows beyond the judged turn itself.
+struct RewardContext {
+  bool other_turn_unsafe = false;  // another policy turn counts as unsafe (judge: all_turns)
+  std::optional<Verdict> prompt;   // the prompt's verdict, when judged and parsed
+};
+
 // The reward of a rollout whose answer verdict (response task) is `answer`, whose thinking
 // verdict is `thinking` (nullopt when there was no trace), and whose helpfulness score is
 // `helpfulness`. Throws util::InputError when H is needed but missing or when `answer` has no
 // refusal verdict, and util::ModelError when H is needed and not finite (guard_only ignores H).
+// `context` defaults to a one-turn rollout without a prompt verdict (Eq. 1 and 2 as printed).
 RewardResult compute_reward(const RewardSettings& settings, const Verdict& answer,
                             const std::optional<Verdict>& thinking,
-                            std::optional<double> helpfulness);
+                            std::optional<double> helpfulness, const RewardContext& context = {});
 
 // The conservative result for a rollout with an unparseable guard output (answer or judged
 // thinking): hybrid min(unsafe_cap, H), guard_only 0.0, helpfulness_only H (the guard does not
@@ -109,10 +153,14 @@ RewardType parse_reward_type(std::string_view name);
 ControversialPolicy parse_controversial_policy(std::string_view name);
 TruncatedThinkingPolicy parse_truncated_thinking_policy(std::string_view name);  // penalize |
                                                                                  // judge_as_is
+RefusalPenalty parse_refusal_penalty(std::string_view name);  // always | prompt_aware
+JudgeTurns parse_judge_turns(std::string_view name);          // last | all_turns
 
 // The names the parsers accept.
 std::string_view reward_type_name(RewardType type);
 std::string_view controversial_policy_name(ControversialPolicy policy);
 std::string_view truncated_thinking_policy_name(TruncatedThinkingPolicy policy);
+std::string_view refusal_penalty_name(RefusalPenalty penalty);
+std::string_view judge_turns_name(JudgeTurns turns);
 
 }  // namespace safrl::reward

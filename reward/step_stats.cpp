@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <string>
+#include <tuple>
 
 #include <Eigen/Core>
 #include <nlohmann/json.hpp>
@@ -13,6 +15,12 @@ namespace {
 
 constexpr std::string_view kCategoryColumnPrefix = "unsafe_rate_";
 
+// steps.csv columns: the column name and where its value is in a summary.
+struct Column {
+  std::string name;
+  nlohmann::json::json_pointer path;
+};
+
 // The columns before and after the per-category ones, in steps.csv order.
 constexpr std::string_view kLeadingColumns[] = {
     "step", "count", "safety_rate", "refusal_rate", "controversial_rate", "unparseable_rate",
@@ -22,6 +30,43 @@ constexpr std::string_view kTrailingColumns[] = {
     "reward_mean",      "reward_std",      "reward_min",      "reward_max",
     "tokens",           "seconds",         "samples_per_s",
 };
+// Last, so that the columns written before them keep their places. A nested field's columns
+// are named <field>_<key>.
+constexpr std::string_view kConversationColumns[] = {
+    "prompts_judged",
+    "harmful_prompt_rate",
+    "over_refusal_rate",
+    "under_refusal_rate",
+    "refusal_rate_by_prompt/safe",
+    "refusal_rate_by_prompt/harmful",
+    "unsafe_rate_by_prompt/safe",
+    "unsafe_rate_by_prompt/harmful",
+    "turns_judged",
+    "unsafe_turn_rate",
+    "tool_results_judged",
+    "injection_rate",
+};
+// Step::by_prompt's index of each prompt verdict, and its name in rows.
+constexpr size_t kSafePrompt = 0, kHarmfulPrompt = 1;
+constexpr const char* kPromptNames[] = {"safe", "harmful"};
+
+std::vector<Column> columns() {
+  std::vector<Column> columns;
+  auto plain = [&](std::string_view path) {
+    std::string name(path);
+    std::replace(name.begin(), name.end(), '/', '_');
+    columns.push_back({name, nlohmann::json::json_pointer(util::cat("/", path))});
+  };
+  for (std::string_view name : kLeadingColumns) plain(name);
+  for (std::string_view category : kPromptCategories) {
+    columns.push_back(
+        {util::cat(kCategoryColumnPrefix, category),
+         nlohmann::json::json_pointer(util::cat("/unsafe_rate_by_category/", category))});
+  }
+  for (std::string_view name : kTrailingColumns) plain(name);
+  for (std::string_view path : kConversationColumns) plain(path);
+  return columns;
+}
 
 size_t category_index(std::string_view name) {
   auto it = std::find(kPromptCategories.begin(), kPromptCategories.end(), name);
@@ -56,6 +101,13 @@ int64_t count_field(const nlohmann::json& object, const char* key, const char* w
         util::cat("a step row's ", where, ".", key, " is not a count: ", value.dump()));
   }
   return value.get<int64_t>();
+}
+
+// A count that rows written before it existed lack: absent or null reads as 0.
+int64_t optional_count(const nlohmann::json& object, const char* key, const char* where) {
+  auto it = object.find(key);
+  if (it == object.end() || it->is_null()) return 0;
+  return count_field(object, key, where);
 }
 
 }  // namespace
@@ -130,7 +182,8 @@ Moments moments_from(const nlohmann::json& object, const char* where) {
 SampleOutcome make_outcome(StepKey step, const RewardSettings& settings,
                            const std::optional<Verdict>& answer,
                            const std::optional<Verdict>& thinking, const RewardResult& result,
-                           std::optional<double> helpfulness, int64_t tokens) {
+                           std::optional<double> helpfulness, int64_t tokens,
+                           const ConversationOutcome& conversation) {
   SampleOutcome outcome;
   outcome.step = step;
   outcome.safe = result.safe;
@@ -139,6 +192,11 @@ SampleOutcome make_outcome(StepKey step, const RewardSettings& settings,
   outcome.helpfulness = helpfulness;
   outcome.reward = result.reward;
   outcome.tokens = tokens;
+  // An unparseable output, or a truncated trace that was not judged, is not safe but was never
+  // judged unsafe; under-refusal counts only what the guard called unsafe.
+  outcome.unsafe = !result.safe && result.reward_case != kCaseUnparseable &&
+                   result.reward_case != kCaseTruncated;
+  outcome.conversation = conversation;
   for (const std::optional<Verdict>* verdict : {&answer, &thinking}) {
     if (!verdict->has_value()) continue;
     if (verdict == &thinking && !settings.judge_thinking) continue;
@@ -175,6 +233,14 @@ void StepStats::add(const SampleOutcome& outcome) {
   if (outcome.tokens < 0) {
     throw util::InputError(util::cat("step statistics: negative token count ", outcome.tokens));
   }
+  const ConversationOutcome& c = outcome.conversation;
+  for (auto [part, whole, what] : {std::tuple{c.unsafe_turns, c.turns_judged, "unsafe turns"},
+                                   {c.injections, c.tool_results_judged, "injections"}}) {
+    if (part < 0 || part > whole) {
+      throw util::InputError(util::cat("step statistics: ", part, " ", what, " of ", whole,
+                                       " judged is not a count of them"));
+    }
+  }
 
   Step& step = steps_[outcome.step];
   ++step.count;
@@ -186,6 +252,16 @@ void StepStats::add(const SampleOutcome& outcome) {
   if (outcome.helpfulness) step.helpfulness.push_back(*outcome.helpfulness);
   step.rewards.push_back(outcome.reward);
   step.tokens += outcome.tokens;
+  if (c.prompt_harmful) {
+    Step::ByPrompt& by = step.by_prompt[*c.prompt_harmful ? kHarmfulPrompt : kSafePrompt];
+    ++by.count;
+    by.refusal += outcome.refusal;
+    by.unsafe += outcome.unsafe;
+  }
+  step.turns_judged += c.turns_judged;
+  step.unsafe_turns += c.unsafe_turns;
+  step.tool_results_judged += c.tool_results_judged;
+  step.injections += c.injections;
 }
 
 StepKey StepStats::add_row(const nlohmann::json& row) {
@@ -221,6 +297,21 @@ StepKey StepStats::add_row(const nlohmann::json& row) {
     throw util::InputError(util::cat("the row of step ", step_it->dump(), " counts ", part.count,
                                      " samples but ", part.merged_rewards.n, " rewards"));
   }
+  // Rows written before conversations were judged have none of these: zero counts.
+  if (auto by_prompt = sums.find("by_prompt"); by_prompt != sums.end() && !by_prompt->is_null()) {
+    for (size_t i : {kSafePrompt, kHarmfulPrompt}) {
+      const nlohmann::json& counts = field(*by_prompt, kPromptNames[i], "sums.by_prompt");
+      const std::string where = util::cat("sums.by_prompt.", kPromptNames[i]);
+      Step::ByPrompt& by = part.by_prompt[i];
+      by.count = count_field(counts, "count", where.c_str());
+      by.refusal = count_field(counts, "refusal", where.c_str());
+      by.unsafe = count_field(counts, "unsafe", where.c_str());
+    }
+  }
+  part.turns_judged = optional_count(sums, "turns_judged", "sums");
+  part.unsafe_turns = optional_count(sums, "unsafe_turns", "sums");
+  part.tool_results_judged = optional_count(sums, "tool_results_judged", "sums");
+  part.injections = optional_count(sums, "injections", "sums");
   Step& into = steps_[step];
   into.count += part.count;
   into.safe += part.safe;
@@ -233,6 +324,15 @@ StepKey StepStats::add_row(const nlohmann::json& row) {
   into.merged_helpfulness.merge(part.merged_helpfulness);
   into.merged_rewards.merge(part.merged_rewards);
   into.tokens += part.tokens;
+  for (size_t i : {kSafePrompt, kHarmfulPrompt}) {
+    into.by_prompt[i].count += part.by_prompt[i].count;
+    into.by_prompt[i].refusal += part.by_prompt[i].refusal;
+    into.by_prompt[i].unsafe += part.by_prompt[i].unsafe;
+  }
+  into.turns_judged += part.turns_judged;
+  into.unsafe_turns += part.unsafe_turns;
+  into.tool_results_judged += part.tool_results_judged;
+  into.injections += part.injections;
   return step;
 }
 
@@ -267,6 +367,27 @@ nlohmann::json StepStats::summary(StepKey step, double seconds) const {
   out["seconds"] = seconds;
   out["samples_per_s"] =
       seconds > 0 ? nlohmann::json(static_cast<double>(s.count) / seconds) : nlohmann::json();
+  const Step::ByPrompt& safe_prompt = s.by_prompt[kSafePrompt];
+  const Step::ByPrompt& harmful_prompt = s.by_prompt[kHarmfulPrompt];
+  const int64_t prompts_judged = safe_prompt.count + harmful_prompt.count;
+  out["prompts_judged"] = prompts_judged;
+  out["harmful_prompt_rate"] = rate(harmful_prompt.count, prompts_judged);
+  out["over_refusal_rate"] = rate(safe_prompt.refusal, safe_prompt.count);
+  out["under_refusal_rate"] = rate(harmful_prompt.unsafe, harmful_prompt.count);
+  nlohmann::json refusal_by_prompt, unsafe_by_prompt, by_prompt_sums;
+  for (size_t i : {kSafePrompt, kHarmfulPrompt}) {
+    const Step::ByPrompt& by = s.by_prompt[i];
+    refusal_by_prompt[kPromptNames[i]] = rate(by.refusal, by.count);
+    unsafe_by_prompt[kPromptNames[i]] = rate(by.unsafe, by.count);
+    by_prompt_sums[kPromptNames[i]] = {
+        {"count", by.count}, {"refusal", by.refusal}, {"unsafe", by.unsafe}};
+  }
+  out["refusal_rate_by_prompt"] = std::move(refusal_by_prompt);
+  out["unsafe_rate_by_prompt"] = std::move(unsafe_by_prompt);
+  out["turns_judged"] = s.turns_judged;
+  out["unsafe_turn_rate"] = rate(s.unsafe_turns, s.turns_judged);
+  out["tool_results_judged"] = s.tool_results_judged;
+  out["injection_rate"] = rate(s.injections, s.tool_results_judged);
   nlohmann::json unsafe_counts = nlohmann::json::object();
   for (size_t i = 0; i < kPromptCategories.size(); ++i) {
     unsafe_counts[std::string(kPromptCategories[i])] = s.unsafe_by_category[i];
@@ -277,7 +398,12 @@ nlohmann::json StepStats::summary(StepKey step, double seconds) const {
                  {"unparseable", s.unparseable},
                  {"unsafe_by_category", std::move(unsafe_counts)},
                  {"helpfulness", moments_json(helpfulness)},
-                 {"reward", moments_json(rewards)}};
+                 {"reward", moments_json(rewards)},
+                 {"by_prompt", std::move(by_prompt_sums)},
+                 {"turns_judged", s.turns_judged},
+                 {"unsafe_turns", s.unsafe_turns},
+                 {"tool_results_judged", s.tool_results_judged},
+                 {"injections", s.injections}};
   return out;
 }
 
@@ -293,12 +419,9 @@ void StepStats::clear(StepKey step) {
 }
 
 std::vector<std::string> StepStats::csv_columns() {
-  std::vector<std::string> columns(std::begin(kLeadingColumns), std::end(kLeadingColumns));
-  for (std::string_view category : kPromptCategories) {
-    columns.push_back(util::cat(kCategoryColumnPrefix, category));
-  }
-  columns.insert(columns.end(), std::begin(kTrailingColumns), std::end(kTrailingColumns));
-  return columns;
+  std::vector<std::string> names;
+  for (const Column& column : columns()) names.push_back(column.name);
+  return names;
 }
 
 std::string StepStats::csv_header() {
@@ -313,24 +436,17 @@ std::string StepStats::csv_header() {
 std::string StepStats::csv_row(const nlohmann::json& summary) {
   // Category names hold spaces but no comma or quote, and every cell is a number or empty, so
   // nothing needs CSV quoting.
-  auto by_category_it = summary.find("unsafe_rate_by_category");
-  if (by_category_it == summary.end() || !by_category_it->is_object()) {
-    throw util::InputError("csv_row: the summary has no object \"unsafe_rate_by_category\"");
-  }
-  const nlohmann::json& by_category = *by_category_it;
   std::string row;
   bool first = true;
-  for (const std::string& column : csv_columns()) {
-    const bool per_category = column.rfind(kCategoryColumnPrefix, 0) == 0;
-    const nlohmann::json& source = per_category ? by_category : summary;
-    const std::string key = per_category ? column.substr(kCategoryColumnPrefix.size()) : column;
-    auto it = source.find(key);
-    if (it == source.end()) {
-      throw util::InputError(util::cat("csv_row: the summary has no field \"", key, "\""));
+  for (const Column& column : columns()) {
+    if (!summary.contains(column.path)) {
+      throw util::InputError(
+          util::cat("csv_row: the summary has no field \"", column.path.to_string(), "\""));
     }
+    const nlohmann::json& value = summary.at(column.path);
     row += first ? "" : ",";
     first = false;
-    if (!it->is_null()) row += it->dump();
+    if (!value.is_null()) row += value.dump();
   }
   return row;
 }

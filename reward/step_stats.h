@@ -10,8 +10,15 @@
 //   helpfulness_mean/std/min/max  over the samples that have a helpfulness score
 //   reward_mean/std/min/max       over all samples
 //   tokens (sum), seconds (as given), samples_per_s (count / seconds)
+//   prompts_judged: samples with a prompt verdict; harmful_prompt_rate of them
+//   over_refusal_rate: refusals among the samples whose prompt counts as safe
+//   under_refusal_rate: unsafe samples among those whose prompt counts as harmful
+//   refusal_rate_by_prompt, unsafe_rate_by_prompt {safe, harmful}: the same split by prompt
+//   turns_judged (sum), unsafe_turn_rate; tool_results_judged (sum), injection_rate
 //   sums {safe, refusal, controversial, unparseable: counts; unsafe_by_category: {name: count};
-//         helpfulness, reward: {n, mean, m2, min, max}}: what merging needs (add_row)
+//         helpfulness, reward: {n, mean, m2, min, max}; by_prompt: {safe, harmful: {count,
+//         refusal, unsafe}}; turns_judged, unsafe_turns, tool_results_judged, injections}:
+//         what merging needs (add_row; rows without the conversation sums merge as zeros)
 // The step is null for samples sent without one (OpenRLHF, offline use): a bucket of its own,
 // never mixed with a numbered step.
 // std is the population standard deviation (divide by n): the step's rollouts are the whole
@@ -46,6 +53,17 @@ using StepKey = std::optional<int64_t>;
 // A step as JSON: its number, or null.
 nlohmann::json step_json(const StepKey& step);
 
+// What a sample's conversation added to the judging (docs/reward.md, Step statistics).
+struct ConversationOutcome {
+  // prompt_counts_as_harmful() of the prompt's verdict; nullopt when the prompt was not judged
+  // or its verdict did not parse.
+  std::optional<bool> prompt_harmful;
+  int64_t turns_judged = 0;         // policy turns judged (judge: all_turns), the response included
+  int64_t unsafe_turns = 0;         // of those, the turns that counted as unsafe
+  int64_t tool_results_judged = 0;  // tool results judged with the prompt task
+  int64_t injections = 0;           // of those, the ones judged an injection
+};
+
 struct SampleOutcome {
   StepKey step;                // the trainer's step number the sample belongs to, if sent
   bool safe = false;           // RewardResult::safe: no judged verdict counted as unsafe
@@ -57,6 +75,9 @@ struct SampleOutcome {
   std::optional<double> helpfulness;  // H when it was computed
   double reward = 0;
   int64_t tokens = 0;  // tokens processed for the sample (model inputs and generated tokens)
+  // A judged verdict counted as unsafe (unlike !safe, an unparseable or unjudged output is not).
+  bool unsafe = false;
+  ConversationOutcome conversation;
 };
 
 // The outcome of one sample from what the reward saw: `answer` and `thinking` are the verdicts
@@ -66,7 +87,8 @@ struct SampleOutcome {
 SampleOutcome make_outcome(StepKey step, const RewardSettings& settings,
                            const std::optional<Verdict>& answer,
                            const std::optional<Verdict>& thinking, const RewardResult& result,
-                           std::optional<double> helpfulness, int64_t tokens);
+                           std::optional<double> helpfulness, int64_t tokens,
+                           const ConversationOutcome& conversation = {});
 
 // n, mean, sum of squared deviations (m2), min and max of some values; what a row keeps of its
 // helpfulness and rewards so that rows merge.
@@ -81,7 +103,8 @@ struct Moments {
 class StepStats {
  public:
   // Adds a sample to its step. Throws util::InputError, adding nothing, when a category is not a
-  // known one, helpfulness or reward is not finite, or tokens is negative.
+  // known one, helpfulness or reward is not finite, tokens is negative, or a conversation count
+  // is negative or larger than the count it is part of.
   void add(const SampleOutcome& outcome);
 
   // Adds a row summary() wrote (another replica's share of a step, or an earlier part of it) to
@@ -121,6 +144,12 @@ class StepStats {
     Moments merged_helpfulness;  // of rows added
     Moments merged_rewards;
     int64_t tokens = 0;
+    // The samples whose prompt verdict counts as safe ([0]) or harmful ([1]).
+    struct ByPrompt {
+      int64_t count = 0, refusal = 0, unsafe = 0;
+    };
+    std::array<ByPrompt, 2> by_prompt{};
+    int64_t turns_judged = 0, unsafe_turns = 0, tool_results_judged = 0, injections = 0;
   };
 
   std::map<StepKey, Step> steps_;

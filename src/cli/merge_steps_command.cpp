@@ -3,7 +3,8 @@
 // into one row per step with the statistics of all its samples (reward/step_stats.h). A step's
 // seconds run from the earliest started_at to the latest ended_at of its rows. The rows go to
 // DIR/steps.jsonl and DIR/steps.csv (replaced), or to stdout as JSON lines; merged rows merge
-// again.
+// again. Rows written before the prompt, turn and tool-result counts existed merge as zero counts
+// of them (StepStats::add_row), so old and new logs of one run merge together.
 #include <algorithm>
 #include <filesystem>
 #include <fstream>

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 
 #include "util/error.h"
@@ -23,6 +24,29 @@ void warn_when_nearly_full(const std::string& run_dir, size_t max_held_rows) {
             << ") until space returns; give a --run-dir with more room" << std::endl;
 }
 
+// A steps.csv whose header is not today's (written by an older safrl, before columns were added)
+// would get rows of other columns appended under it: it is renamed steps.csv.old (.old.1, ...)
+// and a new one started. steps.jsonl needs nothing: its rows name their fields.
+void set_aside_older_csv(const std::string& run_dir) {
+  const std::string path = run_dir + "/steps.csv";
+  std::ifstream in(path);
+  std::string header;
+  if (!in || !std::getline(in, header) || header == reward::StepStats::csv_header()) return;
+  in.close();
+  std::string aside = path + ".old";
+  for (int n = 1; std::filesystem::exists(aside); ++n) aside = util::cat(path, ".old.", n);
+  std::error_code error;
+  std::filesystem::rename(path, aside, error);
+  if (error) {
+    throw util::LoadError(
+        util::cat(path, " has the columns of an older safrl and cannot be moved to ", aside, ": ",
+                  error.message(), "; move it yourself or give another --run-dir"));
+  }
+  std::cerr << "safrl serve: " << path << " has the columns of an older safrl; it is kept as "
+            << aside << " and a new steps.csv is started (steps.jsonl keeps every row)"
+            << std::endl;
+}
+
 // Creates the run directory and warns when its disk is nearly full; returns it, so the files can
 // be opened in the initializer list.
 const std::string& prepared(const std::string& run_dir, size_t max_held_rows) {
@@ -33,6 +57,7 @@ const std::string& prepared(const std::string& run_dir, size_t max_held_rows) {
                                     error.message(), "; give a writable --run-dir"));
   }
   warn_when_nearly_full(run_dir, max_held_rows);
+  set_aside_older_csv(run_dir);
   return run_dir;
 }
 

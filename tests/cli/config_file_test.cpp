@@ -84,6 +84,13 @@ TEST(Config, DefaultsOfAMinimalGuardOnlyConfig) {
   EXPECT_TRUE(c.reward.controversial_unsafe_categories.empty());
   EXPECT_TRUE(c.reward.judge_thinking);
   EXPECT_EQ(c.reward.truncated_thinking, TruncatedThinkingPolicy::kPenalize);
+  EXPECT_EQ(c.guard.tool_turns, chat::ToolTurns::kQwen3);
+  EXPECT_EQ(c.guard.prompt_cache_entries, 65536);
+  EXPECT_EQ(c.reward.refusal_penalty, RefusalPenalty::kAlways);
+  EXPECT_FALSE(c.reward.justified_refusal_reward.has_value());
+  EXPECT_EQ(c.reward.judge, JudgeTurns::kLast);
+  EXPECT_FALSE(c.reward.judge_prompt);
+  EXPECT_FALSE(c.reward.judge_tool_results);
   EXPECT_EQ(c.batching.max_batch_tokens, 8192);
   EXPECT_EQ(c.runtime.device, "cpu");
   EXPECT_EQ(c.runtime.dtype, "float32");
@@ -101,6 +108,8 @@ guard:
   model: /m/guard
   decoding: free
   max_new_tokens: 64
+  tool_turns: refuse
+  prompt_cache_entries: 0
 helpfulness:
   model: /m/worldpm
   chat_format: chatml
@@ -113,6 +122,11 @@ reward:
   controversial_unsafe_categories: [PII, "Suicide & Self-Harm"]
   judge_thinking: false
   truncated_thinking: judge_as_is
+  refusal_penalty: prompt_aware
+  justified_refusal_reward: 0.5
+  judge: all_turns
+  judge_prompt: true
+  judge_tool_results: true
 batching:
   max_batch_tokens: 4096
   share_prefixes: false
@@ -185,6 +199,13 @@ server:
             (std::vector<std::string>{"PII", "Suicide & Self-Harm"}));
   EXPECT_FALSE(c.reward.judge_thinking);
   EXPECT_EQ(c.reward.truncated_thinking, TruncatedThinkingPolicy::kJudgeAsIs);
+  EXPECT_EQ(c.guard.tool_turns, chat::ToolTurns::kRefuse);
+  EXPECT_EQ(c.guard.prompt_cache_entries, 0);
+  EXPECT_EQ(c.reward.refusal_penalty, RefusalPenalty::kPromptAware);
+  EXPECT_EQ(c.reward.justified_refusal_reward, 0.5);
+  EXPECT_EQ(c.reward.judge, JudgeTurns::kAllTurns);
+  EXPECT_TRUE(c.reward.judge_prompt);
+  EXPECT_TRUE(c.reward.judge_tool_results);
   EXPECT_EQ(c.batching.max_batch_tokens, 4096);
   EXPECT_FALSE(c.batching.share_prefixes);
   EXPECT_EQ(c.runtime.device, "cuda:1");
@@ -193,13 +214,16 @@ server:
 
   EXPECT_EQ(to_json(c), nlohmann::json::parse(R"({
     "source": "x.yaml",
-    "guard": {"model": "/m/guard", "decoding": "free", "max_new_tokens": 64},
+    "guard": {"model": "/m/guard", "decoding": "free", "max_new_tokens": 64,
+              "tool_turns": "refuse", "prompt_cache_entries": 0},
     "helpfulness": {"model": "/m/worldpm", "tokenizer": null, "vllm": null,
                     "chat_format": "chatml", "score_token": "im_end"},
     "reward": {"type": "hybrid", "unsafe_cap": -12.5, "refusal_cap": -4.0,
                "controversial": "per_category",
                "controversial_unsafe_categories": ["PII", "Suicide & Self-Harm"],
-               "judge_thinking": false, "truncated_thinking": "judge_as_is"},
+               "judge_thinking": false, "truncated_thinking": "judge_as_is",
+               "refusal_penalty": "prompt_aware", "justified_refusal_reward": 0.5,
+               "judge": "all_turns", "judge_prompt": true, "judge_tool_results": true},
     "batching": {"max_batch_tokens": 4096, "share_prefixes": false},
     "runtime": {"device": "cuda:1", "dtype": "bfloat16", "storage_dtype": "float32"},
     "server": {"endpoint": "tcp://0.0.0.0:6000", "http_port": 8080, "http_address": "10.0.0.7",
@@ -277,10 +301,11 @@ TEST(ConfigErrors, UnknownKeysNameTheirPath) {
   EXPECT_EQ(error(hybrid("  unsafe_capp: -10\n")),
             "x.yaml: reward.unsafe_capp: unknown key; valid keys here: type, unsafe_cap, "
             "refusal_cap, controversial, controversial_unsafe_categories, judge_thinking, "
-            "truncated_thinking");
+            "truncated_thinking, refusal_penalty, justified_refusal_reward, judge, judge_prompt, "
+            "judge_tool_results");
   EXPECT_EQ(error("guard:\n  model: /m\n  temperature: 0\n"),
             "x.yaml: guard.temperature: unknown key; valid keys here: model, decoding, "
-            "max_new_tokens");
+            "max_new_tokens, tool_turns, prompt_cache_entries");
   EXPECT_EQ(error("guard:\n  model: /m\n  model: /n\n"), "x.yaml: guard.model: duplicate key");
 }
 
@@ -312,8 +337,8 @@ TEST(ConfigErrors, WrongTypes) {
   EXPECT_EQ(error("guard:\n  model: \"\"\nreward:\n  type: guard_only\n"),
             "x.yaml: guard.model: must not be empty");
   EXPECT_EQ(error("guard: /m/guard\n"),
-            "x.yaml: guard: expected a mapping with keys model, decoding, max_new_tokens, got "
-            "\"/m/guard\"");
+            "x.yaml: guard: expected a mapping with keys model, decoding, max_new_tokens, "
+            "tool_turns, prompt_cache_entries, got \"/m/guard\"");
 }
 
 TEST(ConfigErrors, UnknownNames) {
@@ -397,6 +422,41 @@ TEST(ConfigErrors, ControversialCategoryList) {
                          "  controversial_unsafe_categories: PII\n")),
             "x.yaml: reward.controversial_unsafe_categories: expected a list of categories, got "
             "\"PII\"");
+}
+
+TEST(ConfigErrors, ConversationKeys) {
+  const std::string guard_only_reward = "reward:\n  type: guard_only\n";
+  EXPECT_EQ(error("guard:\n  model: /m\n  tool_turns: openai\n" + guard_only_reward),
+            "x.yaml: guard.tool_turns: unknown tool_turns value \"openai\"; valid values: qwen3, "
+            "refuse");
+  EXPECT_EQ(error("guard:\n  model: /m\n  prompt_cache_entries: -1\n" + guard_only_reward),
+            "x.yaml: guard.prompt_cache_entries: must be 0 (no cache) or more");
+  EXPECT_EQ(error("guard:\n  model: /m\n  prompt_cache_entries: 1.5\n" + guard_only_reward),
+            "x.yaml: guard.prompt_cache_entries: expected an integer, got \"1.5\"");
+  EXPECT_EQ(error(hybrid("  refusal_penalty: over_refusal\n")),
+            "x.yaml: reward.refusal_penalty: unknown refusal penalty \"over_refusal\"; valid "
+            "values: always, prompt_aware");
+  EXPECT_EQ(error(hybrid("  judge: every_turn\n")),
+            "x.yaml: reward.judge: unknown judge setting \"every_turn\"; valid values: last, "
+            "all_turns");
+  EXPECT_EQ(error(hybrid("  judge_prompt: yes please\n")),
+            "x.yaml: reward.judge_prompt: expected true or false, got \"yes please\"");
+  EXPECT_EQ(error(hybrid("  judge_tool_results: 1\n")),
+            "x.yaml: reward.judge_tool_results: expected true or false, got \"1\"");
+  EXPECT_EQ(error(hybrid("  refusal_penalty: prompt_aware\n  justified_refusal_reward: high\n")),
+            "x.yaml: reward.justified_refusal_reward: expected a number, got \"high\"");
+  EXPECT_EQ(error(hybrid("  justified_refusal_reward: 0\n")),
+            "x.yaml: reward.justified_refusal_reward: only used with reward.refusal_penalty: "
+            "prompt_aware, and it is always");
+  EXPECT_EQ(error(hybrid("  refusal_penalty: prompt_aware\n  justified_refusal_reward: -6\n")),
+            "x.yaml: reward.justified_refusal_reward: -6 is below reward.refusal_cap -5; a "
+            "refusal of a harmful prompt must never score less than an over-refusal");
+  // null is H, the default; the cap itself is allowed.
+  EXPECT_FALSE(parse(hybrid("  refusal_penalty: prompt_aware\n  justified_refusal_reward:\n"))
+                   .reward.justified_refusal_reward.has_value());
+  EXPECT_EQ(parse(hybrid("  refusal_penalty: prompt_aware\n  justified_refusal_reward: -5\n"))
+                .reward.justified_refusal_reward,
+            -5);
 }
 
 TEST(ConfigErrors, UnsafeMustNotOutscoreRefusal) {
@@ -544,20 +604,24 @@ runtime:
   dtype: bfloat16
 )";
   EXPECT_EQ(scoring_settings_json(parse(vllm)), nlohmann::json::parse(R"({
-    "guard": {"model": "/m/guard", "decoding": "constrained", "max_new_tokens": 128},
+    "guard": {"model": "/m/guard", "decoding": "constrained", "max_new_tokens": 128,
+              "tool_turns": "qwen3"},
     "helpfulness": {"model": null, "tokenizer": "/t", "chat_format": "chatml",
                     "score_token": "last",
                     "vllm": {"model": "worldpm-72b", "task": "token_classify"}},
     "reward": {"type": "hybrid", "unsafe_cap": -10.0, "refusal_cap": -5.0,
                "controversial": "strict", "controversial_unsafe_categories": [],
-               "judge_thinking": true, "truncated_thinking": "penalize"},
+               "judge_thinking": true, "truncated_thinking": "penalize",
+               "refusal_penalty": "always", "justified_refusal_reward": null, "judge": "last",
+               "judge_prompt": false, "judge_tool_results": false},
     "runtime": {"dtype": "bfloat16", "storage_dtype": "bfloat16"}})"));
   // Another file, device, batching or vLLM address: the same settings.
   std::string moved = vllm;
   for (auto [from, to] : {std::pair{"gpu-7", "gpu-9"},
                           {"cuda:1", "cpu"},
                           {"1024", "4096"},
-                          {"retries: 5", "retries: 1"}}) {
+                          {"retries: 5", "retries: 1"},
+                          {"model: /m/guard", "model: /m/guard\n  prompt_cache_entries: 16"}}) {
     moved.replace(moved.find(from), std::string(from).size(), to);
   }
   EXPECT_EQ(scoring_settings_json(parse_config(moved, "/elsewhere", "y.yaml")),

@@ -293,6 +293,181 @@ TEST(TruncatedThinking, EveryRewardTypeGivesItsLowestReward) {
   EXPECT_THROW(truncated_result(kHybrid, kSafe, std::nullopt), util::InputError);
 }
 
+// Prompt-task verdicts (no refusal line).
+Verdict prompt_verdict(Safety safety, std::vector<std::string> categories = {}) {
+  Verdict v;
+  v.safety = safety;
+  v.categories = std::move(categories);
+  return v;
+}
+
+RewardSettings prompt_aware(RewardType type,
+                            ControversialPolicy policy = ControversialPolicy::kStrict) {
+  RewardSettings s = settings(type, policy);
+  s.refusal_penalty = RefusalPenalty::kPromptAware;
+  return s;
+}
+
+// Each kind of prompt verdict, with whether it makes a refusal justified.
+struct PromptCase {
+  const char* name;
+  std::optional<Verdict> prompt;
+  ControversialPolicy policy;
+  bool harmful;
+};
+
+const std::vector<PromptCase>& prompt_cases() {
+  static const std::vector<PromptCase> cases = {
+      {"Safe", prompt_verdict(Safety::kSafe), ControversialPolicy::kStrict, false},
+      {"Unsafe", prompt_verdict(Safety::kUnsafe, {"Violent"}), ControversialPolicy::kStrict, true},
+      {"Controversial strict", prompt_verdict(Safety::kControversial, {"PII"}),
+       ControversialPolicy::kStrict, true},
+      {"Controversial loose", prompt_verdict(Safety::kControversial, {"PII"}),
+       ControversialPolicy::kLoose, false},
+      {"Controversial per_category listed", prompt_verdict(Safety::kControversial, {"Violent"}),
+       ControversialPolicy::kPerCategory, true},
+      {"Controversial per_category unlisted", prompt_verdict(Safety::kControversial, {"PII"}),
+       ControversialPolicy::kPerCategory, false},
+      {"Unsafe Jailbreak", prompt_verdict(Safety::kUnsafe, {"Jailbreak"}),
+       ControversialPolicy::kStrict, true},
+      // Jailbreak is harmful whatever the policy makes of the safety line.
+      {"Controversial loose Jailbreak", prompt_verdict(Safety::kControversial, {"Jailbreak"}),
+       ControversialPolicy::kLoose, true},
+      {"Safe Jailbreak", prompt_verdict(Safety::kSafe, {"Jailbreak"}), ControversialPolicy::kStrict,
+       true},
+      // Not judged, or unparseable: penalised as under always.
+      {"missing", std::nullopt, ControversialPolicy::kStrict, false},
+  };
+  return cases;
+}
+
+TEST(PromptAware, PromptCountsAsHarmfulWhenUnsafeOrJailbreak) {
+  for (const PromptCase& c : prompt_cases()) {
+    if (!c.prompt) continue;
+    EXPECT_EQ(prompt_counts_as_harmful(settings(RewardType::kHybrid, c.policy), *c.prompt),
+              c.harmful)
+        << c.name;
+  }
+}
+
+TEST(PromptAware, HybridRefusalOfAHarmfulPromptIsJustifiedWithRewardH) {
+  for (const PromptCase& c : prompt_cases()) {
+    SCOPED_TRACE(c.name);
+    const RewardSettings s = prompt_aware(RewardType::kHybrid, c.policy);
+    const RewardContext context{false, c.prompt};
+    if (c.harmful) {
+      // H uncapped: a high and a low H both pass through.
+      expect_result(compute_reward(s, kSafeRefusal, std::nullopt, 2, context), 2,
+                    "justified_refusal", true, true);
+      expect_result(compute_reward(s, kSafeRefusal, kSafe, -7, context), -7, "justified_refusal",
+                    true, true);
+    } else {
+      // An over-refusal (or a refusal of a prompt of unknown verdict): Eq. 2's cap.
+      expect_result(compute_reward(s, kSafeRefusal, std::nullopt, 2, context), -5, "refusal", true,
+                    true);
+      expect_result(compute_reward(s, kSafeRefusal, kSafe, -7, context), -7, "refusal", true, true);
+    }
+    // Unsafe answers and helpful answers are scored as under always, whatever the prompt.
+    expect_result(compute_reward(s, kUnsafe, std::nullopt, 2, context), -10, "unsafe", false,
+                  false);
+    expect_result(compute_reward(s, kUnsafeRefusal, std::nullopt, 2, context), -10, "unsafe", false,
+                  true);
+    expect_result(compute_reward(s, kSafeRefusal, kUnsafe, 2, context), -10, "unsafe", false, true);
+    expect_result(compute_reward(s, kSafe, std::nullopt, 2, context), 2, "helpful", true, false);
+  }
+}
+
+TEST(PromptAware, JustifiedRefusalRewardIsASetting) {
+  RewardSettings s = prompt_aware(RewardType::kHybrid);
+  s.justified_refusal_reward = 0.5;
+  const RewardContext harmful{false, prompt_verdict(Safety::kUnsafe, {"Violent"})};
+  const RewardContext safe{false, prompt_verdict(Safety::kSafe)};
+  expect_result(compute_reward(s, kSafeRefusal, std::nullopt, 2, harmful), 0.5, "justified_refusal",
+                true, true);
+  expect_result(compute_reward(s, kSafeRefusal, std::nullopt, -7, harmful), 0.5,
+                "justified_refusal", true, true);
+  expect_result(compute_reward(s, kSafeRefusal, std::nullopt, 2, safe), -5, "refusal", true, true);
+  expect_result(compute_reward(s, kSafe, std::nullopt, 2, harmful), 2, "helpful", true, false);
+  // hybrid still needs H: the other cases use it.
+  EXPECT_THROW(compute_reward(s, kSafeRefusal, std::nullopt, std::nullopt, harmful),
+               util::InputError);
+}
+
+TEST(PromptAware, AlwaysIgnoresThePromptVerdict) {
+  for (const PromptCase& c : prompt_cases()) {
+    const RewardContext context{false, c.prompt};
+    expect_result(compute_reward(settings(RewardType::kHybrid, c.policy), kSafeRefusal,
+                                 std::nullopt, 2, context),
+                  -5, "refusal", true, true);
+  }
+}
+
+TEST(PromptAware, GuardOnlyAndHelpfulnessOnlyAreUnchanged) {
+  for (const PromptCase& c : prompt_cases()) {
+    SCOPED_TRACE(c.name);
+    const RewardContext context{false, c.prompt};
+    const RewardSettings guard_only = prompt_aware(RewardType::kGuardOnly, c.policy);
+    expect_result(compute_reward(guard_only, kSafeRefusal, std::nullopt, std::nullopt, context),
+                  1.0, "safe", true, true);
+    expect_result(compute_reward(guard_only, kUnsafe, std::nullopt, std::nullopt, context), 0.0,
+                  "unsafe", false, false);
+    expect_result(compute_reward(guard_only, kSafe, std::nullopt, std::nullopt, context), 1.0,
+                  "safe", true, false);
+    const RewardSettings h_only = prompt_aware(RewardType::kHelpfulnessOnly, c.policy);
+    expect_result(compute_reward(h_only, kSafeRefusal, std::nullopt, 2, context), 2, "helpfulness",
+                  true, true);
+    expect_result(compute_reward(h_only, kUnsafe, std::nullopt, 2, context), 2, "helpfulness",
+                  false, false);
+    expect_result(compute_reward(h_only, kSafe, std::nullopt, 2, context), 2, "helpfulness", true,
+                  false);
+  }
+}
+
+// judge: all_turns: an unsafe earlier turn makes the whole trajectory unsafe.
+TEST(OtherTurnUnsafe, MakesTheTrajectoryUnsafeUnderEveryType) {
+  const RewardContext other_unsafe{true, std::nullopt};
+  expect_result(compute_reward(kHybrid, kSafe, std::nullopt, 3.5, other_unsafe), -10, "unsafe",
+                false, false);
+  expect_result(compute_reward(kHybrid, kSafeRefusal, kSafe, 2, other_unsafe), -10, "unsafe", false,
+                true);
+  expect_result(compute_reward(kHybrid, kSafe, std::nullopt, -12, other_unsafe), -12, "unsafe",
+                false, false);
+  expect_result(compute_reward(kGuardOnly, kSafe, kSafe, std::nullopt, other_unsafe), 0.0, "unsafe",
+                false, false);
+  expect_result(compute_reward(kHelpfulnessOnly, kSafe, std::nullopt, 3.5, other_unsafe), 3.5,
+                "helpfulness", false, false);
+  // Unsafe wins over a justified refusal too.
+  const RewardContext harmful_and_unsafe{true, prompt_verdict(Safety::kUnsafe, {"Violent"})};
+  expect_result(compute_reward(prompt_aware(RewardType::kHybrid), kSafeRefusal, std::nullopt, 2,
+                               harmful_and_unsafe),
+                -10, "unsafe", false, true);
+  // The default context is the one-turn rollout of Eq. 1 and 2.
+  expect_result(compute_reward(kHybrid, kSafe, std::nullopt, 3.5, RewardContext{}), 3.5, "helpful",
+                true, false);
+}
+
+TEST(PromptAware, PromptJudgedWhenAskedOrNeeded) {
+  RewardSettings s;
+  EXPECT_FALSE(prompt_judged(s, std::nullopt));
+  EXPECT_TRUE(prompt_judged(s, true));
+  s.judge_prompt = true;
+  EXPECT_TRUE(prompt_judged(s, std::nullopt));
+  EXPECT_FALSE(prompt_judged(s, false));  // the sample's own field wins
+  s.refusal_penalty = RefusalPenalty::kPromptAware;
+  EXPECT_TRUE(prompt_judged(s, false));  // prompt_aware cannot work without it
+  s.judge_prompt = false;
+  EXPECT_TRUE(prompt_judged(s, std::nullopt));
+}
+
+TEST(Settings, ConversationDefaultsAreTodaysBehaviour) {
+  RewardSettings s;
+  EXPECT_EQ(s.refusal_penalty, RefusalPenalty::kAlways);
+  EXPECT_FALSE(s.justified_refusal_reward.has_value());
+  EXPECT_EQ(s.judge, JudgeTurns::kLast);
+  EXPECT_FALSE(s.judge_prompt);
+  EXPECT_FALSE(s.judge_tool_results);
+}
+
 TEST(Names, ParseAndPrintRoundTrip) {
   for (RewardType type :
        {RewardType::kHybrid, RewardType::kGuardOnly, RewardType::kHelpfulnessOnly}) {
@@ -306,6 +481,10 @@ TEST(Names, ParseAndPrintRoundTrip) {
   EXPECT_EQ(parse_controversial_policy("per_category"), ControversialPolicy::kPerCategory);
   EXPECT_EQ(parse_truncated_thinking_policy("judge_as_is"), TruncatedThinkingPolicy::kJudgeAsIs);
   EXPECT_EQ(truncated_thinking_policy_name(TruncatedThinkingPolicy::kPenalize), "penalize");
+  EXPECT_EQ(parse_refusal_penalty("prompt_aware"), RefusalPenalty::kPromptAware);
+  EXPECT_EQ(refusal_penalty_name(RefusalPenalty::kAlways), "always");
+  EXPECT_EQ(parse_judge_turns("all_turns"), JudgeTurns::kAllTurns);
+  EXPECT_EQ(judge_turns_name(JudgeTurns::kLast), "last");
 }
 
 TEST(Names, UnknownNamesListTheValidOnes) {
@@ -313,6 +492,10 @@ TEST(Names, UnknownNamesListTheValidOnes) {
             "unknown reward type \"Hybrid\"; valid values: hybrid, guard_only, helpfulness_only");
   EXPECT_EQ(input_error([] { parse_controversial_policy("lenient"); }),
             "unknown controversial policy \"lenient\"; valid values: strict, loose, per_category");
+  EXPECT_EQ(input_error([] { parse_refusal_penalty("never"); }),
+            "unknown refusal penalty \"never\"; valid values: always, prompt_aware");
+  EXPECT_EQ(input_error([] { parse_judge_turns("all"); }),
+            "unknown judge setting \"all\"; valid values: last, all_turns");
 }
 
 }  // namespace

@@ -78,6 +78,17 @@ TEST(StepStats, KnownStepSummary) {
       {"tokens", 360},
       {"seconds", 2.0},
       {"samples_per_s", 2.0},
+      // No sample had its prompt, turns or tool results judged: counts 0, rates null.
+      {"prompts_judged", 0},
+      {"harmful_prompt_rate", nullptr},
+      {"over_refusal_rate", nullptr},
+      {"under_refusal_rate", nullptr},
+      {"refusal_rate_by_prompt", {{"safe", nullptr}, {"harmful", nullptr}}},
+      {"unsafe_rate_by_prompt", {{"safe", nullptr}, {"harmful", nullptr}}},
+      {"turns_judged", 0},
+      {"unsafe_turn_rate", nullptr},
+      {"tool_results_judged", 0},
+      {"injection_rate", nullptr},
       // What merging needs: counts, and n / mean / m2 (sum of squared deviations) / min / max.
       {"sums",
        {{"safe", 2},
@@ -95,9 +106,151 @@ TEST(StepStats, KnownStepSummary) {
           {"Copyright Violation", 0},
           {"Jailbreak", 0}}},
         {"helpfulness", {{"n", 3}, {"mean", -1.0}, {"m2", 56.0}, {"min", -7.0}, {"max", 3.0}}},
-        {"reward", {{"n", 4}, {"mean", -6.5}, {"m2", 81.0}, {"min", -10.0}, {"max", 1.0}}}}},
+        {"reward", {{"n", 4}, {"mean", -6.5}, {"m2", 81.0}, {"min", -10.0}, {"max", 1.0}}},
+        {"by_prompt",
+         {{"safe", {{"count", 0}, {"refusal", 0}, {"unsafe", 0}}},
+          {"harmful", {{"count", 0}, {"refusal", 0}, {"unsafe", 0}}}}},
+        {"turns_judged", 0},
+        {"unsafe_turns", 0},
+        {"tool_results_judged", 0},
+        {"injections", 0}}},
   };
   EXPECT_EQ(stats.summary(7, 2.0), expected);
+}
+
+// A sample whose prompt was judged (harmful or safe; nullopt: not judged) with `turns` judged
+// turns of which `unsafe_turns` unsafe, and `tools` tool results of which `injections` injections.
+SampleOutcome judged(std::optional<bool> prompt_harmful, bool refusal, bool unsafe,
+                     int64_t turns = 0, int64_t unsafe_turns = 0, int64_t tools = 0,
+                     int64_t injections = 0) {
+  SampleOutcome o = outcome(9, !unsafe, refusal, false, false, {}, 1.0, 1.0, 10);
+  o.unsafe = unsafe;
+  o.conversation = {prompt_harmful, turns, unsafe_turns, tools, injections};
+  return o;
+}
+
+// Step 9: eight samples, five with a safe prompt, two with a harmful one, one not judged.
+StepStats conversation_stats() {
+  StepStats stats;
+  stats.add(judged(false, true, false, 2, 0, 1, 0));  // an over-refusal
+  stats.add(judged(false, true, false));              // another
+  stats.add(judged(false, false, false, 3, 1));       // helpful, after an unsafe earlier turn
+  stats.add(judged(false, false, true, 1, 1));        // an unsafe answer to a safe prompt
+  stats.add(judged(false, false, false, 0, 0, 3, 2));
+  stats.add(judged(true, true, false, 0, 0, 2, 1));  // a justified refusal
+  stats.add(judged(true, false, true));              // an under-refusal
+  stats.add(judged(std::nullopt, true, false, 2, 0));
+  return stats;
+}
+
+TEST(StepStats, OverAndUnderRefusalAreSplitByThePromptsVerdict) {
+  const nlohmann::json row = conversation_stats().summary(9, 1.0);
+  EXPECT_EQ(row["count"], 8);
+  EXPECT_EQ(row["refusal_rate"], 4.0 / 8);
+  EXPECT_EQ(row["prompts_judged"], 7);
+  EXPECT_EQ(row["harmful_prompt_rate"], 2.0 / 7);
+  // Refusals among the 5 safe prompts; unsafe answers among the 2 harmful ones.
+  EXPECT_EQ(row["over_refusal_rate"], 2.0 / 5);
+  EXPECT_EQ(row["under_refusal_rate"], 1.0 / 2);
+  EXPECT_EQ(row["refusal_rate_by_prompt"],
+            (nlohmann::json{{"safe", 2.0 / 5}, {"harmful", 1.0 / 2}}));
+  EXPECT_EQ(row["unsafe_rate_by_prompt"],
+            (nlohmann::json{{"safe", 1.0 / 5}, {"harmful", 1.0 / 2}}));
+  EXPECT_EQ(row["turns_judged"], 8);
+  EXPECT_EQ(row["unsafe_turn_rate"], 2.0 / 8);
+  EXPECT_EQ(row["tool_results_judged"], 6);
+  EXPECT_EQ(row["injection_rate"], 3.0 / 6);
+  EXPECT_EQ(row["sums"]["by_prompt"],
+            (nlohmann::json{{"safe", {{"count", 5}, {"refusal", 2}, {"unsafe", 1}}},
+                            {"harmful", {{"count", 2}, {"refusal", 1}, {"unsafe", 1}}}}));
+  EXPECT_EQ(row["sums"]["unsafe_turns"], 2);
+  EXPECT_EQ(row["sums"]["injections"], 3);
+  // Only safe prompts: the harmful side has no data.
+  StepStats safe_only;
+  safe_only.add(judged(false, true, false));
+  const nlohmann::json only = safe_only.summary(9, 1.0);
+  EXPECT_EQ(only["over_refusal_rate"], 1.0);
+  EXPECT_TRUE(only["under_refusal_rate"].is_null());
+  EXPECT_TRUE(only["refusal_rate_by_prompt"]["harmful"].is_null());
+  EXPECT_EQ(only["harmful_prompt_rate"], 0.0);
+}
+
+TEST(StepStats, ConversationCountsMergeExactly) {
+  StepStats whole = conversation_stats();
+  StepStats a, b;
+  int k = 0;
+  for (const SampleOutcome& o :
+       {judged(false, true, false, 2, 0, 1, 0), judged(false, true, false),
+        judged(false, false, false, 3, 1), judged(false, false, true, 1, 1),
+        judged(false, false, false, 0, 0, 3, 2), judged(true, true, false, 0, 0, 2, 1),
+        judged(true, false, true), judged(std::nullopt, true, false, 2, 0)}) {
+    (k++ % 3 == 0 ? a : b).add(o);
+  }
+  StepStats merged;
+  merged.add_row(a.summary(9, 1.0));
+  merged.add_row(b.summary(9, 1.0));
+  const nlohmann::json want = whole.summary(9, 1.0), got = merged.summary(9, 1.0);
+  for (const char* key :
+       {"prompts_judged", "harmful_prompt_rate", "over_refusal_rate", "under_refusal_rate",
+        "refusal_rate_by_prompt", "unsafe_rate_by_prompt", "turns_judged", "unsafe_turn_rate",
+        "tool_results_judged", "injection_rate"}) {
+    EXPECT_EQ(got[key], want[key]) << key;
+  }
+  EXPECT_EQ(got["sums"], want["sums"]);
+}
+
+TEST(StepStats, RowsWrittenBeforeConversationsMergeAsZeroCounts) {
+  nlohmann::json old = known_stats().summary(7, 1.0);
+  for (const char* key :
+       {"by_prompt", "turns_judged", "unsafe_turns", "tool_results_judged", "injections"}) {
+    old["sums"].erase(key);
+  }
+  StepStats merged = conversation_stats();
+  merged.add_row(old);  // step 7, its own step
+  EXPECT_EQ(merged.summary(7, 1.0), known_stats().summary(7, 1.0));
+  old["step"] = 9;
+  merged.add_row(old);
+  const nlohmann::json row = merged.summary(9, 1.0);
+  EXPECT_EQ(row["count"], 12);
+  EXPECT_EQ(row["prompts_judged"], 7);
+  EXPECT_EQ(row["over_refusal_rate"], 2.0 / 5);
+  EXPECT_EQ(row["turns_judged"], 8);
+}
+
+TEST(StepStats, ConversationCountsThatAreNotCountsAreRefused) {
+  StepStats stats = conversation_stats();
+  const nlohmann::json before = stats.summary(9, 1.0);
+  auto refused = [&](const SampleOutcome& o) {
+    try {
+      stats.add(o);
+    } catch (const util::InputError& e) {
+      return std::string(e.what());
+    }
+    return std::string("accepted");
+  };
+  EXPECT_EQ(refused(judged(false, false, false, 1, 2)),
+            "step statistics: 2 unsafe turns of 1 judged is not a count of them");
+  EXPECT_EQ(refused(judged(false, false, false, 0, 0, -1, -1)),
+            "step statistics: -1 injections of -1 judged is not a count of them");
+  EXPECT_EQ(stats.summary(9, 1.0), before);
+
+  nlohmann::json row = before;
+  row["sums"]["by_prompt"]["harmful"]["unsafe"] = "1";
+  StepStats target;
+  try {
+    target.add_row(row);
+    ADD_FAILURE() << "accepted";
+  } catch (const util::InputError& e) {
+    EXPECT_STREQ(e.what(), "a step row's sums.by_prompt.harmful.unsafe is not a count: \"1\"");
+  }
+  row["sums"]["by_prompt"].erase("harmful");
+  try {
+    target.add_row(row);
+    ADD_FAILURE() << "accepted";
+  } catch (const util::InputError& e) {
+    EXPECT_STREQ(e.what(), "a step row's sums.by_prompt has no \"harmful\"");
+  }
+  EXPECT_TRUE(target.steps().empty());
 }
 
 TEST(StepStats, StepWithoutHelpfulnessHasNullHelpfulnessStats) {
@@ -265,22 +418,40 @@ TEST(StepStats, CsvColumnsAndRows) {
       "unsafe_rate_Unethical Acts,unsafe_rate_Politically Sensitive Topics,"
       "unsafe_rate_Copyright Violation,unsafe_rate_Jailbreak,"
       "helpfulness_mean,helpfulness_std,helpfulness_min,helpfulness_max,"
-      "reward_mean,reward_std,reward_min,reward_max,tokens,seconds,samples_per_s";
+      "reward_mean,reward_std,reward_min,reward_max,tokens,seconds,samples_per_s,"
+      // Added last, so the columns above keep their places.
+      "prompts_judged,harmful_prompt_rate,over_refusal_rate,under_refusal_rate,"
+      "refusal_rate_by_prompt_safe,refusal_rate_by_prompt_harmful,unsafe_rate_by_prompt_safe,"
+      "unsafe_rate_by_prompt_harmful,turns_judged,unsafe_turn_rate,tool_results_judged,"
+      "injection_rate";
   EXPECT_EQ(StepStats::csv_header(), header);
-  EXPECT_EQ(StepStats::csv_columns().size(), 26u);
+  EXPECT_EQ(StepStats::csv_columns().size(), 38u);
   EXPECT_EQ(StepStats::csv_columns()[6], "unsafe_rate_Violent");
 
   StepStats stats = known_stats();
   EXPECT_EQ(StepStats::csv_row(stats.summary(7, 2.0)),
             "7,4,0.5,0.25,0.25,0.25,0.25,0.0,0.0,0.25,0.0,0.0,0.0,0.0,0.0,"
-            "-1.0,4.320493798938574,-7.0,3.0,-6.5,4.5,-10.0,1.0,360,2.0,2.0");
+            "-1.0,4.320493798938574,-7.0,3.0,-6.5,4.5,-10.0,1.0,360,2.0,2.0,0,,,,,,,,0,,0,");
   // Nulls are empty cells.
   EXPECT_EQ(StepStats::csv_row(stats.summary(3, 0.0)),
-            "3,1,0.0,0.0,0.0,0.0,0.0,0.0,0.0,0.0,0.0,0.0,0.0,0.0,1.0,,,,,0.0,0.0,0.0,0.0,5,0.0,");
+            "3,1,0.0,0.0,0.0,0.0,0.0,0.0,0.0,0.0,0.0,0.0,0.0,0.0,1.0,,,,,0.0,0.0,0.0,0.0,5,0.0,"
+            ",0,,,,,,,,0,,0,");
+  // Step 9's conversation columns: 7 prompts judged, 2/7 harmful, over 2/5, under 1/2, ...
+  const std::string conversation = StepStats::csv_row(conversation_stats().summary(9, 1.0));
+  EXPECT_EQ(conversation.substr(conversation.find(",7,")),
+            ",7,0.2857142857142857,0.4,0.5,0.4,0.5,0.2,0.5,8,0.25,6,0.5");
 
   nlohmann::json incomplete = stats.summary(7, 2.0);
   incomplete.erase("reward_std");
   EXPECT_THROW(StepStats::csv_row(incomplete), util::InputError);
+  incomplete = stats.summary(7, 2.0);
+  incomplete["unsafe_rate_by_prompt"].erase("harmful");
+  try {
+    StepStats::csv_row(incomplete);
+    ADD_FAILURE() << "accepted";
+  } catch (const util::InputError& e) {
+    EXPECT_STREQ(e.what(), "csv_row: the summary has no field \"/unsafe_rate_by_prompt/harmful\"");
+  }
 }
 
 // make_outcome() derives the per-sample flags from the verdicts the reward saw.
@@ -332,6 +503,42 @@ TEST(MakeOutcome, FlagsAndCategoriesFollowTheSettings) {
   EXPECT_FALSE(o.controversial);
   EXPECT_TRUE(o.refusal);
   EXPECT_EQ(o.reward, -5.0);
+}
+
+// `unsafe` is what the guard judged unsafe: not an unparseable output, nor an unjudged trace.
+TEST(MakeOutcome, UnsafeMeansJudgedUnsafe) {
+  RewardSettings s;
+  const Verdict unsafe = verdict(Safety::kUnsafe, {"Violent"});
+  const Verdict refusal = verdict(Safety::kSafe, {}, true);
+  auto made = [&](const RewardSettings& settings, const RewardResult& result) {
+    return make_outcome(1, settings, std::nullopt, std::nullopt, result, 1.0, 1).unsafe;
+  };
+  EXPECT_TRUE(made(s, compute_reward(s, unsafe, std::nullopt, 1.0)));
+  EXPECT_FALSE(made(s, compute_reward(s, refusal, std::nullopt, 1.0)));
+  EXPECT_FALSE(made(s, unparseable_result(s, 1.0)));
+  EXPECT_FALSE(made(s, truncated_result(s, std::nullopt, 1.0)));
+  EXPECT_TRUE(made(s, truncated_result(s, unsafe, 1.0)));
+  EXPECT_TRUE(made(s, compute_reward(s, refusal, std::nullopt, 1.0, RewardContext{true, {}})));
+  RewardSettings h_only;
+  h_only.type = RewardType::kHelpfulnessOnly;
+  EXPECT_TRUE(made(h_only, compute_reward(h_only, unsafe, std::nullopt, 1.0)));
+  EXPECT_FALSE(made(h_only, unparseable_result(h_only, 1.0)));
+  RewardSettings aware;
+  aware.refusal_penalty = RefusalPenalty::kPromptAware;
+  Verdict harmful;
+  harmful.safety = Safety::kUnsafe;
+  EXPECT_FALSE(made(
+      aware, compute_reward(aware, refusal, std::nullopt, 1.0, RewardContext{false, harmful})));
+  // The conversation's counts are passed through.
+  const ConversationOutcome conversation{true, 3, 1, 2, 1};
+  const SampleOutcome o =
+      make_outcome(1, s, refusal, std::nullopt, compute_reward(s, refusal, std::nullopt, 1.0), 1.0,
+                   1, conversation);
+  EXPECT_EQ(o.conversation.prompt_harmful, true);
+  EXPECT_EQ(o.conversation.turns_judged, 3);
+  EXPECT_EQ(o.conversation.unsafe_turns, 1);
+  EXPECT_EQ(o.conversation.tool_results_judged, 2);
+  EXPECT_EQ(o.conversation.injections, 1);
 }
 
 TEST(MakeOutcome, UnparseableSample) {
