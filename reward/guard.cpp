@@ -12,6 +12,7 @@
 #include "chat/render.h"
 #include "engine/batch_plan.h"
 #include "engine/prefix_sharing.h"
+#include "reward/judged_turns.h"
 #include "util/error.h"
 
 namespace safrl::reward {
@@ -70,7 +71,9 @@ Guard::Guard(const std::string& model_dir, const model::RunOptions& run,
 }
 
 std::vector<int32_t> Guard::encode(const std::vector<chat::Message>& conversation) const {
-  return tokenizer_->encode(chat::render(chat::ChatFormat::kGuard, conversation));
+  chat::RenderOptions render;
+  render.tool_turns = options_.tool_turns;
+  return tokenizer_->encode(chat::render(chat::ChatFormat::kGuard, conversation, render));
 }
 
 const std::vector<int32_t>& Guard::head_ids(GuardTask task) {
@@ -92,25 +95,30 @@ model::KvCache& Guard::head_cache(GuardTask task) {
   return *slot;
 }
 
-std::vector<GuardOutput> Guard::judge(
-    const std::vector<std::vector<chat::Message>>& conversations) {
+std::vector<GuardOutput> Guard::judge(const std::vector<std::vector<chat::Message>>& conversations,
+                                      const std::vector<std::string>* names) {
   c10::InferenceMode inference;
   std::vector<Item> items(conversations.size());
   std::vector<int64_t> lengths;
   for (size_t i = 0; i < conversations.size(); ++i) {
     Item& item = items[i];
     item.index = i;
-    item.sequence.task = chat::guard_task(conversations[i]);
-    item.ids = encode(conversations[i]);
+    try {
+      item.sequence.task = chat::guard_task(conversations[i]);
+      item.ids = encode(conversations[i]);
+    } catch (const util::InputError& e) {
+      // A request of many samples: say which one the message is about.
+      if (names == nullptr) throw;
+      throw util::InputError(util::cat((*names)[i], ": ", e.what()));
+    }
     const int64_t context = engine_.config().max_position_embeddings;
     if (context > 0 && static_cast<int64_t>(item.ids.size()) + options_.max_new_tokens > context) {
-      throw util::TooLongError(util::cat(
-          "conversation ", i, " renders to ", item.ids.size(), " guard tokens; with ",
-          options_.max_new_tokens, " new tokens that passes the guard's context of ", context));
+      throw util::TooLongError(
+          util::cat(names != nullptr ? (*names)[i] : util::cat("conversation ", i), " renders to ",
+                    item.ids.size(), " guard tokens; with ", options_.max_new_tokens,
+                    " new tokens that passes the guard's context of ", context));
     }
-    for (size_t m = 0; m + 1 < conversations[i].size(); ++m) {
-      item.group_key += conversations[i][m].role + '\0' + conversations[i][m].content + '\0';
-    }
+    item.group_key = context_key(conversations[i]);
     const auto& head = head_ids(item.sequence.task);
     if (item.ids.size() > head.size() && std::equal(head.begin(), head.end(), item.ids.begin())) {
       item.shared = head.size();

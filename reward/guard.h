@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "chat/message.h"
+#include "chat/render.h"
 #include "engine/engine.h"
 #include "reward/config.h"
 #include "reward/guard_decoders.h"
@@ -46,6 +47,9 @@ struct GuardOptions {
   // Compute the template's head once per task and a group's common prompt tokens once; off, every
   // sequence computes all of its tokens (to measure what reuse saves).
   bool share_prefixes = true;
+  // Tool calls and tool results: rendered as Qwen3's chat template writes them, or refused
+  // (config guard.tool_turns).
+  chat::ToolTurns tool_turns = chat::ToolTurns::kQwen3;
 };
 
 struct GuardOutput {
@@ -90,12 +94,16 @@ class Guard {
   const engine::Engine& engine() const { return engine_; }
   const GuardTiming& timing() const { return timing_; }
 
-  // Token ids of the guard prompt for `conversation` (last role user: prompt moderation;
-  // assistant: response moderation). Throws util::InputError for an invalid conversation.
+  // Token ids of the guard prompt for `conversation` (last role user or tool: prompt moderation;
+  // assistant: response moderation), rendered with options.tool_turns. Throws util::InputError
+  // for an invalid conversation.
   std::vector<int32_t> encode(const std::vector<chat::Message>& conversation) const;
 
-  // Judges each conversation; results in input order.
-  std::vector<GuardOutput> judge(const std::vector<std::vector<chat::Message>>& conversations);
+  // Judges each conversation; results in input order. A conversation too long for the context
+  // throws util::TooLongError naming it as names[i] when `names` is given ("conversation i"
+  // otherwise).
+  std::vector<GuardOutput> judge(const std::vector<std::vector<chat::Message>>& conversations,
+                                 const std::vector<std::string>* names = nullptr);
 
  private:
   struct Item;

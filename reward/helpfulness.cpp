@@ -7,6 +7,7 @@
 
 #include "engine/batch_plan.h"
 #include "engine/prefix_sharing.h"
+#include "reward/judged_turns.h"
 #include "util/error.h"
 
 namespace safrl::reward {
@@ -28,32 +29,31 @@ Helpfulness::Helpfulness(const std::string& model_dir, const model::RunOptions& 
   }
 }
 
-std::vector<int32_t> Helpfulness::encode(const std::string& prompt,
-                                         const std::string& answer) const {
-  return helpfulness_input(*tokenizer_, options_.chat_format, options_.score_token, prompt, answer);
+std::vector<int32_t> Helpfulness::encode(const std::vector<chat::Message>& conversation) const {
+  return helpfulness_input(*tokenizer_, options_.chat_format, options_.score_token, conversation);
 }
 
 nlohmann::json Helpfulness::describe() const {
   return describe_checkpoint(engine_.config(), model_dir_);
 }
 
-std::vector<double> Helpfulness::score(
-    const std::vector<std::pair<std::string, std::string>>& pairs,
-    std::vector<int64_t>* lengths_out) {
+std::vector<double> Helpfulness::score(const std::vector<std::vector<chat::Message>>& conversations,
+                                       std::vector<int64_t>* lengths_out) {
   c10::InferenceMode inference;
   std::vector<int64_t> lengths;
   const std::vector<std::vector<int32_t>> ids =
-      helpfulness_inputs(*tokenizer_, options_.chat_format, options_.score_token, pairs,
+      helpfulness_inputs(*tokenizer_, options_.chat_format, options_.score_token, conversations,
                          engine_.config().max_position_embeddings, "the model's context", lengths);
-  std::vector<double> scores(pairs.size());
+  std::vector<double> scores(conversations.size());
   const auto start = std::chrono::steady_clock::now();
   for (const auto& batch : engine::plan_batches(lengths, options_.max_batch_tokens)) {
-    // Answers to the same prompt share their rendered prefix; it is computed once.
+    // Answers to the same context share their rendered prefix; it is computed once.
     std::vector<engine::SequenceToShare> to_share;
     for (size_t i : batch) {
-      to_share.push_back(
-          {&ids[i], options_.share_prefixes ? pairs[i].first : "\x01unshared " + std::to_string(i),
-           nullptr});
+      to_share.push_back({&ids[i],
+                          options_.share_prefixes ? context_key(conversations[i])
+                                                  : "\x01unshared " + std::to_string(i),
+                          nullptr});
     }
     engine::SharingStats sharing;
     auto starts = engine::start_shared(engine_, to_share, &sharing);

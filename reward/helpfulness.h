@@ -1,4 +1,4 @@
-// The helpfulness reward model computed here: renders (prompt, answer) in the model's chat format
+// The helpfulness reward model computed here: renders a conversation in the model's chat format
 // (reward/helpfulness_model.h), tokenizes it, and reads the score head in packed batches under a
 // token budget.
 //
@@ -13,7 +13,6 @@
 #include <cstdint>
 #include <memory>
 #include <string>
-#include <utility>
 #include <vector>
 
 #include "chat/render.h"
@@ -31,7 +30,7 @@ struct HelpfulnessOptions {
   chat::ChatFormat chat_format = chat::ChatFormat::kQwen3;
   ScoreToken score_token = ScoreToken::kLast;
   int64_t max_batch_tokens = 8192;
-  bool share_prefixes = true;  // compute the rendered prompt of answers to one prompt once
+  bool share_prefixes = true;  // compute the rendered context of answers to one context once
 };
 
 class Helpfulness : public HelpfulnessModel {
@@ -39,10 +38,10 @@ class Helpfulness : public HelpfulnessModel {
   Helpfulness(const std::string& model_dir, const model::RunOptions& run,
               const HelpfulnessOptions& options);
 
-  // Token ids the model scores for (prompt, answer).
-  std::vector<int32_t> encode(const std::string& prompt, const std::string& answer) const;
+  // Token ids the model scores for `conversation` (ending in the assistant turn scored).
+  std::vector<int32_t> encode(const std::vector<chat::Message>& conversation) const;
   const io::ModelConfig& config() const { return engine_.config(); }
-  std::vector<double> score(const std::vector<std::pair<std::string, std::string>>& pairs,
+  std::vector<double> score(const std::vector<std::vector<chat::Message>>& conversations,
                             std::vector<int64_t>* lengths = nullptr) override;
   bool remote() const override { return false; }
   int64_t tokens() const override { return tokens_; }

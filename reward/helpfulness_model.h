@@ -8,7 +8,6 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
-#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -25,9 +24,10 @@ class HelpfulnessModel {
  public:
   virtual ~HelpfulnessModel() = default;
 
-  // One score per (prompt, answer), in input order; `lengths`, when given, receives each
-  // input's token count. Throws util::TooLongError for an input over the model's context.
-  virtual std::vector<double> score(const std::vector<std::pair<std::string, std::string>>& pairs,
+  // One score per conversation (each ending in the assistant turn scored), in input order;
+  // `lengths`, when given, receives each input's token count. Throws util::TooLongError for an
+  // input over the model's context, util::InputError for a conversation the format refuses.
+  virtual std::vector<double> score(const std::vector<std::vector<chat::Message>>& conversations,
                                     std::vector<int64_t>* lengths = nullptr) = 0;
   // Whether the model computes on another machine, so a call can overlap the guard's work.
   virtual bool remote() const = 0;
@@ -41,18 +41,20 @@ class HelpfulnessModel {
   virtual nlohmann::json describe() const = 0;
 };
 
-// The token ids a helpfulness model scores for (prompt, answer): the conversation rendered in
-// `format`, cut after the final <|im_end|> when `score_token` is kImEnd (reward/config.h).
+// The token ids a helpfulness model scores for `conversation` (ending in the assistant turn
+// scored; one-turn: [{user, prompt}, {assistant, answer}]): rendered in `format` with tool turns
+// as Qwen3's template writes them, cut after the final <|im_end|> when `score_token` is kImEnd
+// (reward/config.h).
 std::vector<int32_t> helpfulness_input(const tokenizer::Tokenizer& tokenizer,
                                        chat::ChatFormat format, ScoreToken score_token,
-                                       const std::string& prompt, const std::string& answer);
+                                       const std::vector<chat::Message>& conversation);
 
-// helpfulness_input of every pair, with each one's token count in `lengths`. Throws
+// helpfulness_input of every conversation, with each one's token count in `lengths`. Throws
 // util::TooLongError for the first input over `context` tokens (0: no limit), naming the limit
 // as `context_name` ("the model's context", "the vLLM server's max_model_len").
 std::vector<std::vector<int32_t>> helpfulness_inputs(
     const tokenizer::Tokenizer& tokenizer, chat::ChatFormat format, ScoreToken score_token,
-    const std::vector<std::pair<std::string, std::string>>& pairs, int64_t context,
+    const std::vector<std::vector<chat::Message>>& conversations, int64_t context,
     std::string_view context_name, std::vector<int64_t>& lengths);
 
 // What `info` reports of a checkpoint computed here: {"path", "architecture", "layers",

@@ -3,10 +3,12 @@
 #include <cmath>
 #include <filesystem>
 #include <future>
+#include <map>
 #include <string_view>
 
 #include "model/loader.h"
 #include "reward/helpfulness.h"
+#include "reward/judged_turns.h"
 #include "reward/vllm_helpfulness.h"
 #include "util/error.h"
 
@@ -113,7 +115,8 @@ auto load_configured(const Config& config, std::string_view key, Load load) {
 
 }  // namespace
 
-Scorer::Scorer(const Config& config) : config_(config) {
+Scorer::Scorer(const Config& config)
+    : config_(config), prompt_verdicts_(static_cast<size_t>(config.guard.prompt_cache_entries)) {
   const model::RunOptions run = run_options(config.runtime);
   // Everything that can be checked without loading, before the first model loads (minutes for a
   // large one); a missing GPU is then not told as a problem of a model.
@@ -131,6 +134,7 @@ Scorer::Scorer(const Config& config) : config_(config) {
   guard_options.max_new_tokens = static_cast<int>(config.guard.max_new_tokens);
   guard_options.max_batch_tokens = config.batching.max_batch_tokens;
   guard_options.share_prefixes = config.batching.share_prefixes;
+  guard_options.tool_turns = config.guard.tool_turns;
   guard_ = load_configured(config, "guard.model", [&] {
     return std::make_unique<Guard>(config.guard.model, run, guard_options);
   });
@@ -170,26 +174,155 @@ ScorerTiming Scorer::timing() const {
   return timing;
 }
 
-std::vector<ScoredSample> Scorer::score(const std::vector<Sample>& samples) {
-  const RewardSettings& settings = config_.reward;
-  std::vector<std::vector<chat::Message>> conversations;
-  std::vector<size_t> thinking_slot(samples.size(), SIZE_MAX);
-  for (const Sample& sample : samples) {
-    conversations.push_back({{"user", sample.prompt}, {"assistant", sample.answer}});
-  }
-  for (size_t i = 0; i < samples.size(); ++i) {
-    if (samples[i].thinking && settings.judge_thinking) {
-      thinking_slot[i] = conversations.size();
-      conversations.push_back({{"user", samples[i].prompt}, {"assistant", *samples[i].thinking}});
+namespace {
+
+// How a too-long guard input is named: the sample and the turn, as the user sent them.
+std::string call_name(const Sample& sample, const GuardCall& call) {
+  const std::string where = call.turn == sample.messages.size()
+                                ? std::string("the response")
+                                : util::cat("messages[", call.turn, "]");
+  return util::cat("sample ", sample.id.dump(), ": ", where, " (", guard_call_kind_name(call.kind),
+                   ")");
+}
+
+// Whether a turn's judged verdicts all parsed.
+bool parsed(const TurnScore& turn) {
+  return turn.answer && (!turn.thinking_judged || turn.thinking);
+}
+
+bool counts_as_unsafe_turn(const RewardSettings& settings, const TurnScore& turn) {
+  return (turn.answer && counts_as_unsafe(settings, *turn.answer)) ||
+         (turn.thinking && counts_as_unsafe(settings, *turn.thinking));
+}
+
+// The reward of one turn from its own verdicts and H.
+RewardResult turn_result(const RewardSettings& settings, const TurnScore& turn,
+                         const RewardContext& context) {
+  return parsed(turn)
+             ? compute_reward(settings, *turn.answer, turn.thinking, turn.helpfulness, context)
+             : unparseable_result(settings, turn.helpfulness);
+}
+
+// The sample's reward from its judged turns (the response last), by the rules of the header;
+// each turn's own result too. Fills `scored`'s response fields.
+void combine_turns(const RewardSettings& settings, const Sample& sample,
+                   std::vector<TurnScore>& turns, ScoredSample& scored) {
+  RewardContext context;
+  if (scored.prompt) context.prompt = scored.prompt->verdict;
+  bool all_parsed = true;
+  for (TurnScore& turn : turns) {
+    all_parsed = all_parsed && parsed(turn);
+    if (&turn != &turns.back()) {
+      context.other_turn_unsafe =
+          context.other_turn_unsafe || counts_as_unsafe_turn(settings, turn);
     }
   }
+  const bool truncated = sample.truncated_thinking &&
+                         settings.truncated_thinking == TruncatedThinkingPolicy::kPenalize;
+  TurnScore& response = turns.back();
+  for (TurnScore& turn : turns) {
+    turn.result = truncated && &turn == &response
+                      ? truncated_result(settings, turn.thinking, turn.helpfulness)
+                      : turn_result(settings, turn, {false, context.prompt});
+  }
+  if (truncated) {
+    scored.result = response.result;
+    if (context.other_turn_unsafe) {
+      scored.result.reward_case = kCaseUnsafe;
+      scored.result.safe = false;
+    }
+  } else {
+    scored.result = all_parsed ? compute_reward(settings, *response.answer, response.thinking,
+                                                response.helpfulness, context)
+                               : unparseable_result(settings, response.helpfulness);
+  }
+  scored.answer = response.answer;
+  scored.thinking = response.thinking;
+  scored.thinking_judged = response.thinking_judged;
+  scored.answer_report = response.answer_report;
+  scored.thinking_report = response.thinking_report;
+  scored.helpfulness = response.helpfulness;
+}
+
+}  // namespace
+
+std::vector<ScoredSample> Scorer::score(const std::vector<Sample>& samples) {
+  const RewardSettings& settings = config_.reward;
+  // Where each call's guard output comes from: an index into `pass` (the conversations the guard
+  // judges now) or, for prompt calls, into `prompts`.
+  struct PromptSlot {
+    GuardOutput output;
+    bool cached = false;
+    size_t pass = SIZE_MAX;  // where the guard judges it in this call
+    std::vector<int32_t> ids;
+  };
+  std::vector<std::vector<GuardCall>> calls(samples.size());
+  std::vector<std::vector<size_t>> slots(samples.size());
+  std::vector<std::vector<size_t>> helpfulness_slots(samples.size());
+  std::vector<PromptSlot> prompts;
+  std::map<std::vector<int32_t>, size_t> prompt_of_ids;
+  std::vector<std::vector<chat::Message>> pass, helpfulness_inputs;
+  std::vector<std::string> names;
+  for (size_t i = 0; i < samples.size(); ++i) {
+    calls[i] = guard_calls(samples[i], settings);
+    slots[i].assign(calls[i].size(), SIZE_MAX);
+    helpfulness_slots[i].assign(calls[i].size(), SIZE_MAX);
+  }
+  // The responses' answers first, then their traces, then the rest: a one-turn call judges its
+  // conversations in the order earlier versions did, so its numbers are theirs to the bit.
+  auto is_response = [&](size_t i, size_t c) {
+    return calls[i][c].turn == samples[i].messages.size();
+  };
+  auto rank = [&](size_t i, size_t c) {
+    if (!is_response(i, c)) return 2;
+    return calls[i][c].kind == GuardCall::Kind::kAnswer ? 0 : 1;
+  };
+  for (int r = 0; r <= 2; ++r) {
+    for (size_t i = 0; i < samples.size(); ++i) {
+      for (size_t c = 0; c < calls[i].size(); ++c) {
+        if (rank(i, c) != r) continue;
+        const GuardCall& call = calls[i][c];
+        if (call.kind == GuardCall::Kind::kAnswer && helpfulness_) {
+          helpfulness_slots[i][c] = helpfulness_inputs.size();
+          helpfulness_inputs.push_back(call.conversation);
+        }
+        if (call.kind != GuardCall::Kind::kPrompt) {
+          slots[i][c] = pass.size();
+          pass.push_back(call.conversation);
+          names.push_back(call_name(samples[i], call));
+          continue;
+        }
+        std::vector<int32_t> ids;
+        try {
+          ids = guard_->encode(call.conversation);
+        } catch (const util::InputError& e) {
+          throw util::InputError(util::cat(call_name(samples[i], call), ": ", e.what()));
+        }
+        auto known = prompt_of_ids.find(ids);
+        if (known == prompt_of_ids.end()) {
+          PromptSlot slot;
+          if (const GuardOutput* cached = prompt_verdicts_.find(ids)) {
+            slot.output = *cached;
+            slot.cached = true;
+          } else {
+            slot.pass = pass.size();
+            pass.push_back(call.conversation);
+            names.push_back(call_name(samples[i], call));
+          }
+          slot.ids = ids;
+          known = prompt_of_ids.emplace(std::move(ids), prompts.size()).first;
+          prompts.push_back(std::move(slot));
+        }
+        slots[i][c] = known->second;
+      }
+    }
+  }
+
   std::vector<double> helpfulness;
   std::vector<int64_t> helpfulness_tokens;
-  std::vector<std::pair<std::string, std::string>> pairs;
-  if (helpfulness_) {
-    for (const Sample& sample : samples) pairs.emplace_back(sample.prompt, sample.answer);
-  }
-  auto score_helpfulness = [&] { helpfulness = helpfulness_->score(pairs, &helpfulness_tokens); };
+  auto score_helpfulness = [&] {
+    helpfulness = helpfulness_->score(helpfulness_inputs, &helpfulness_tokens);
+  };
   // A remote model works while the guard does; a local one would share the guard's device. The
   // task captures locals by reference: `remote` is declared after them, so when the guard
   // throws, its destructor waits for the task before they go.
@@ -197,47 +330,88 @@ std::vector<ScoredSample> Scorer::score(const std::vector<Sample>& samples) {
   if (helpfulness_ && helpfulness_->remote()) {
     remote = std::async(std::launch::async, score_helpfulness);
   }
-  const std::vector<GuardOutput> verdicts = guard_->judge(conversations);
+  const std::vector<GuardOutput> outputs = guard_->judge(pass, &names);
   if (remote.valid()) {
     remote.get();
   } else if (helpfulness_) {
     score_helpfulness();
   }
+  for (PromptSlot& slot : prompts) {
+    if (!slot.cached) slot.output = outputs[slot.pass];
+  }
 
   std::vector<ScoredSample> out(samples.size());
+  std::vector<bool> prompt_counted(prompts.size(), false);
   for (size_t i = 0; i < samples.size(); ++i) {
+    const Sample& sample = samples[i];
     ScoredSample& scored = out[i];
-    const GuardOutput& answer = verdicts[i];
-    scored.answer = answer.verdict;
-    scored.answer_report = GuardReport(answer);
-    scored.tokens = answer.input_tokens + answer.output_tokens;
-    bool parsed = answer.verdict.has_value();
-    if (thinking_slot[i] != SIZE_MAX) {
-      const GuardOutput& thinking = verdicts[thinking_slot[i]];
-      scored.thinking_judged = true;
-      scored.thinking = thinking.verdict;
-      scored.thinking_report = GuardReport(thinking);
-      scored.tokens += thinking.input_tokens + thinking.output_tokens;
-      parsed = parsed && thinking.verdict.has_value();
-    }
-    if (helpfulness_) {
-      // guard_only does not use H: a score the model botched is left out instead of failing.
-      if (std::isfinite(helpfulness[i]) || settings.type != RewardType::kGuardOnly) {
-        scored.helpfulness = helpfulness[i];
+    std::vector<TurnScore> turns;
+    for (size_t c = 0; c < calls[i].size(); ++c) {
+      const GuardCall& call = calls[i][c];
+      if (call.kind == GuardCall::Kind::kPrompt) {
+        const PromptSlot& slot = prompts[slots[i][c]];
+        scored.prompt = PromptScore{slot.output.verdict, GuardReport(slot.output), slot.cached};
+        // Computed once for the call: its tokens go to the first sample that asked.
+        if (!slot.cached && !prompt_counted[slots[i][c]]) {
+          prompt_counted[slots[i][c]] = true;
+          scored.tokens += slot.output.input_tokens + slot.output.output_tokens;
+        }
+        continue;
       }
-      scored.tokens += helpfulness_tokens[i];
+      const GuardOutput& output = outputs[slots[i][c]];
+      scored.tokens += output.input_tokens + output.output_tokens;
+      if (call.kind == GuardCall::Kind::kToolResult) {
+        scored.tool_results.push_back({call.turn, output.verdict, GuardReport(output)});
+      } else if (call.kind == GuardCall::Kind::kAnswer) {
+        TurnScore turn;
+        turn.index = call.turn;
+        turn.answer = output.verdict;
+        turn.answer_report = GuardReport(output);
+        const size_t h = helpfulness_slots[i][c];
+        if (h != SIZE_MAX) {
+          // guard_only does not use H: a score the model botched is left out instead of failing.
+          if (std::isfinite(helpfulness[h]) || settings.type != RewardType::kGuardOnly) {
+            turn.helpfulness = helpfulness[h];
+          }
+          scored.tokens += helpfulness_tokens[h];
+        }
+        turns.push_back(std::move(turn));
+      } else {  // the thinking of the turn whose answer came just before
+        TurnScore& turn = turns.back();
+        turn.thinking_judged = true;
+        turn.thinking = output.verdict;
+        turn.thinking_report = GuardReport(output);
+      }
     }
-    if (samples[i].truncated_thinking &&
-        settings.truncated_thinking == TruncatedThinkingPolicy::kPenalize) {
-      scored.result = truncated_result(settings, scored.thinking, scored.helpfulness);
-    } else {
-      scored.result =
-          parsed ? compute_reward(settings, *scored.answer, scored.thinking, scored.helpfulness)
-                 : unparseable_result(settings, scored.helpfulness);
+    combine_turns(settings, sample, turns, scored);
+    if (judge_options(sample, settings).judge == JudgeTurns::kAllTurns) {
+      scored.turns = std::move(turns);
     }
+  }
+  // Cached only once the whole call has its rewards: a call that throws is scored again group by
+  // group (score_groups), and its verdicts must not come back as "cached" from itself.
+  for (const PromptSlot& slot : prompts) {
+    if (!slot.cached) prompt_verdicts_.insert(slot.ids, slot.output);
   }
   return out;
 }
+
+namespace {
+
+nlohmann::json turn_json(const TurnScore& turn) {
+  return {{"index", turn.index},
+          {"answer", verdict_json(turn.answer, turn.answer_report)},
+          {"thinking", turn.thinking_judged ? verdict_json(turn.thinking, turn.thinking_report)
+                                            : nlohmann::json(nullptr)},
+          {"helpfulness",
+           turn.helpfulness ? nlohmann::json(*turn.helpfulness) : nlohmann::json(nullptr)},
+          {"reward", turn.result.reward},
+          {"case", turn.result.reward_case},
+          {"safe", turn.result.safe},
+          {"refusal", turn.result.refusal}};
+}
+
+}  // namespace
 
 nlohmann::json Scorer::to_json(const Sample& sample, const ScoredSample& scored) const {
   nlohmann::json out;
@@ -255,25 +429,81 @@ nlohmann::json Scorer::to_json(const Sample& sample, const ScoredSample& scored)
   out["truncated_thinking"] = sample.truncated_thinking;
   out["tokens"] = scored.tokens;
   if (!sample.meta.is_null()) out["meta"] = sample.meta;
+  if (scored.prompt) {
+    out["prompt_verdict"] = verdict_json(scored.prompt->verdict, scored.prompt->report);
+    out["prompt_verdict"]["cached"] = scored.prompt->cached;
+  }
+  if (!scored.turns.empty()) {
+    out["turns"] = nlohmann::json::array();
+    for (const TurnScore& turn : scored.turns) out["turns"].push_back(turn_json(turn));
+  }
+  if (!scored.tool_results.empty()) {
+    out["tool_results"] = nlohmann::json::array();
+    for (const ToolResultScore& tool : scored.tool_results) {
+      out["tool_results"].push_back(
+          {{"index", tool.index},
+           {"verdict", verdict_json(tool.verdict, tool.report)},
+           {"injection",
+            tool.verdict ? nlohmann::json(prompt_counts_as_harmful(config_.reward, *tool.verdict))
+                         : nlohmann::json(nullptr)}});
+    }
+  }
   return out;
+}
+
+ConversationOutcome conversation_outcome(const ScoredSample& scored,
+                                         const RewardSettings& settings) {
+  ConversationOutcome outcome;
+  if (scored.prompt && scored.prompt->verdict) {
+    outcome.prompt_harmful = prompt_counts_as_harmful(settings, *scored.prompt->verdict);
+  }
+  outcome.turns_judged = static_cast<int64_t>(scored.turns.size());
+  for (const TurnScore& turn : scored.turns) {
+    if (counts_as_unsafe_turn(settings, turn)) ++outcome.unsafe_turns;
+  }
+  outcome.tool_results_judged = static_cast<int64_t>(scored.tool_results.size());
+  for (const ToolResultScore& tool : scored.tool_results) {
+    if (tool.verdict && prompt_counts_as_harmful(settings, *tool.verdict)) ++outcome.injections;
+  }
+  return outcome;
 }
 
 SampleOutcome outcome_from_output(const nlohmann::json& line, const RewardSettings& settings) {
   try {
-    const std::optional<Verdict> answer = parsed_verdict_from_json(line.at("answer"));
-    std::optional<Verdict> thinking;
-    if (!line.at("thinking").is_null()) thinking = parsed_verdict_from_json(line.at("thinking"));
-    RewardResult result;
+    // The line read back into what conversation_outcome needs.
+    ScoredSample scored;
+    scored.answer = parsed_verdict_from_json(line.at("answer"));
+    if (!line.at("thinking").is_null()) {
+      scored.thinking = parsed_verdict_from_json(line.at("thinking"));
+    }
+    RewardResult& result = scored.result;
     result.reward = line.at("reward").get<double>();
     result.reward_case = line.at("case").get<std::string>();
     result.safe = line.at("safe").get<bool>();
     result.refusal = line.at("refusal").get<bool>();
-    std::optional<double> helpfulness;
-    if (!line.at("helpfulness").is_null()) helpfulness = line.at("helpfulness").get<double>();
+    if (!line.at("helpfulness").is_null()) {
+      scored.helpfulness = line.at("helpfulness").get<double>();
+    }
+    if (line.contains("prompt_verdict")) {
+      scored.prompt = PromptScore{parsed_verdict_from_json(line["prompt_verdict"])};
+    }
+    for (const auto& entry : line.value("turns", nlohmann::json::array())) {
+      TurnScore turn;
+      turn.answer = parsed_verdict_from_json(entry.at("answer"));
+      if (!entry.at("thinking").is_null()) {
+        turn.thinking_judged = true;
+        turn.thinking = parsed_verdict_from_json(entry.at("thinking"));
+      }
+      scored.turns.push_back(std::move(turn));
+    }
+    for (const auto& entry : line.value("tool_results", nlohmann::json::array())) {
+      scored.tool_results.push_back(
+          {entry.at("index").get<size_t>(), parsed_verdict_from_json(entry.at("verdict")), {}});
+    }
     const StepKey step =
         line.at("step").is_null() ? StepKey() : StepKey(line.at("step").get<int64_t>());
-    return make_outcome(step, settings, answer, thinking, result, helpfulness,
-                        line.at("tokens").get<int64_t>());
+    return make_outcome(step, settings, scored.answer, scored.thinking, result, scored.helpfulness,
+                        line.at("tokens").get<int64_t>(), conversation_outcome(scored, settings));
   } catch (const nlohmann::json::exception& e) {
     throw util::InputError(util::cat("not a safrl score output line (", e.what(), ")"));
   }

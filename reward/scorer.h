@@ -1,11 +1,24 @@
 // The scoring pipeline shared by `safrl score` and the server: samples in, rewards with their
-// verdicts out. For each sample the guard judges (prompt, answer) and, when the sample has a
-// thinking trace and judge_thinking is on, (prompt, thinking), as response moderation; the
-// helpfulness model scores (prompt, answer); the configured reward combines them.
+// verdicts out. For each sample the guard answers the calls of guard_calls()
+// (reward/judged_turns.h): the response's answer and, when the sample has a thinking trace and
+// judge_thinking is on, its thinking, as response moderation of the conversation before it; with
+// judge all_turns every policy turn the same way; the prompt and the tool results on request, as
+// prompt moderation. The helpfulness model scores each judged answer with the conversation
+// before it; the configured reward combines them. The rules for conversations
+// (docs/reward.md, "Conversations and agent rollouts"):
+//   - the sample is unsafe when any judged turn (answer or thinking) counts as unsafe, and
+//     unparseable when any judged turn's guard output does not parse;
+//   - the refusal case and H are the final response's (H scored with the whole trajectory);
+//   - the prompt verdict, when judged, enters as RewardContext::prompt (refusal_penalty);
+//   - each turn entry carries its own verdicts, H and reward (with the prompt verdict, without
+//     the other turns).
+// Prompt verdicts are kept for the scorer's life (reward/prompt_verdicts.h), keyed by their guard
+// token ids; a prompt repeated within a call is judged once.
 //
-// All guard inputs of a call are prefilled packed and decoded together; the helpfulness inputs
-// are packed under the same token budget, or, with a model served by vLLM, sent to it while the
-// guard works. Results come back in input order.
+// All guard inputs of a call are prefilled packed and decoded together (a group's shared
+// context is computed once); the helpfulness inputs are packed under the same token budget, or,
+// with a model served by vLLM, sent to it while the guard works. Results come back in input
+// order.
 // Not thread-safe: one Scorer is driven by one thread (it owns the models).
 #pragma once
 
@@ -19,6 +32,7 @@
 #include "reward/config.h"
 #include "reward/guard.h"
 #include "reward/helpfulness_model.h"
+#include "reward/prompt_verdicts.h"
 #include "reward/reward.h"
 #include "reward/sample.h"
 #include "reward/step_stats.h"
@@ -35,15 +49,49 @@ struct GuardReport {
       : text(output.text), decoded_by(output.decoded_by), safety_mass(output.safety_mass) {}
 };
 
-struct ScoredSample {
-  std::optional<Verdict> answer;    // nullopt: the guard's output did not parse (free decoding)
+// One judged assistant turn: its own verdicts, H and reward.
+struct TurnScore {
+  size_t index = 0;                 // the message index; messages.size() for the response
+  std::optional<Verdict> answer;    // nullopt: the guard's output did not parse
   std::optional<Verdict> thinking;  // nullopt: not judged, or did not parse
   bool thinking_judged = false;
   GuardReport answer_report, thinking_report;
   std::optional<double> helpfulness;
   RewardResult result;
-  int64_t tokens = 0;  // guard and helpfulness input tokens plus generated tokens
 };
+
+// The prompt moderation of the last user turn.
+struct PromptScore {
+  std::optional<Verdict> verdict;  // nullopt: did not parse
+  GuardReport report;
+  bool cached = false;  // from an earlier call's verdict
+};
+
+// The prompt moderation of one tool result.
+struct ToolResultScore {
+  size_t index = 0;  // the tool message's index
+  std::optional<Verdict> verdict;
+  GuardReport report;
+};
+
+struct ScoredSample {
+  // The response's verdicts.
+  std::optional<Verdict> answer;    // nullopt: the guard's output did not parse (free decoding)
+  std::optional<Verdict> thinking;  // nullopt: not judged, or did not parse
+  bool thinking_judged = false;
+  GuardReport answer_report, thinking_report;
+  std::optional<double> helpfulness;  // the response's H
+  RewardResult result;                // the sample's reward
+  int64_t tokens = 0;                 // guard and helpfulness input tokens plus generated tokens
+  std::optional<PromptScore> prompt;  // when the prompt was judged
+  // judge all_turns: every policy turn, the response last; empty otherwise.
+  std::vector<TurnScore> turns;
+  std::vector<ToolResultScore> tool_results;  // judge_tool_results: every tool message
+};
+
+// The conversation part of a sample's step-statistics outcome.
+ConversationOutcome conversation_outcome(const ScoredSample& scored,
+                                         const RewardSettings& settings);
 
 struct ScorerTiming {
   GuardTiming guard;
@@ -84,17 +132,24 @@ class Scorer {
   ScorerTiming timing() const;
   // {"guard": {architecture, layers, ...}, "helpfulness": {...} | null}, for `info`.
   nlohmann::json models() const;
+  // The prompt-verdict cache's counters, for metrics.
+  PromptVerdictCounters prompt_cache() const { return prompt_verdicts_.counters(); }
 
   // The output line of a scored sample: {"id", "step", "reward", "helpfulness", "case", "safe",
   // "refusal", "answer": {verdict}, "thinking": {verdict} | null, "truncated_thinking",
   // "tokens", "meta"?}; each verdict also says how it was decoded ("decoding") and the safety
-  // labels' mass over the whole vocabulary ("safety_mass").
+  // labels' mass over the whole vocabulary ("safety_mass"). Only when present:
+  // "prompt_verdict": {verdict, "cached"}; "turns": [{"index", "answer", "thinking",
+  // "helpfulness", "reward", "case", "safe", "refusal"}] (all_turns; the response last, index =
+  // len(messages)); "tool_results": [{"index", "verdict", "injection"}] (injection null when
+  // the verdict did not parse).
   nlohmann::json to_json(const Sample& sample, const ScoredSample& scored) const;
 
  private:
   Config config_;
   std::unique_ptr<Guard> guard_;
   std::unique_ptr<HelpfulnessModel> helpfulness_;
+  PromptVerdicts prompt_verdicts_;
 };
 
 // Scores groups of samples in one pass; when the models refuse an input of the pass (a

@@ -193,11 +193,11 @@ io::HttpResponse VllmHelpfulness::post(const std::string& path, const std::strin
 }
 
 std::vector<double> VllmHelpfulness::score(
-    const std::vector<std::pair<std::string, std::string>>& pairs,
+    const std::vector<std::vector<chat::Message>>& conversations,
     std::vector<int64_t>* lengths_out) {
   std::vector<int64_t> lengths;
   const std::vector<std::vector<int32_t>> ids =
-      helpfulness_inputs(*tokenizer_, config_.chat_format, config_.score_token, pairs,
+      helpfulness_inputs(*tokenizer_, config_.chat_format, config_.score_token, conversations,
                          max_model_len_, "the vLLM server's max_model_len", lengths);
   const auto start = Clock::now();
   std::vector<double> scores;

@@ -1,6 +1,6 @@
 // The helpfulness model served by a vLLM server (helpfulness.vllm in the config): for a model
 // too large for safrl's device, such as WorldPM-72B-HelpSteer2 under tensor parallelism, while
-// the guard stays in safrl. safrl renders and tokenizes each (prompt, answer) exactly as the
+// the guard stays in safrl. safrl renders and tokenizes each conversation exactly as the
 // local path does (reward/helpfulness_model.h) and sends the token ids, so the server computes
 // the same tokens and its score is read at the same position (reward/vllm_protocol.h has the
 // requests).
@@ -35,7 +35,7 @@ class VllmHelpfulness : public HelpfulnessModel {
  public:
   VllmHelpfulness(const HelpfulnessConfig& config);
 
-  std::vector<double> score(const std::vector<std::pair<std::string, std::string>>& pairs,
+  std::vector<double> score(const std::vector<std::vector<chat::Message>>& conversations,
                             std::vector<int64_t>* lengths = nullptr) override;
   bool remote() const override { return true; }
   int64_t tokens() const override { return tokens_; }

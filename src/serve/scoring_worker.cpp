@@ -58,7 +58,8 @@ Reply ScoringWorker::deep_check(const Job& job) {
   try {
     // The models answer a one-sample request end to end.
     reward::Sample probe;
-    probe.prompt = "ping";
+    probe.messages = {{"user", "ping"}};
+    probe.policy_turns_from = probe.messages.size();
     probe.answer = "pong";
     scorer_.score({probe});
     return info_reply(job.request.id, description_, true);
@@ -98,7 +99,8 @@ void ScoringWorker::record(const Job& job, const reward::GroupResult& result) {
       const reward::Sample& sample = job.request.samples[i];
       const reward::ScoredSample& s = result.scored[i];
       steps_.add(reward::make_outcome(sample.step, scorer_.config().reward, s.answer, s.thinking,
-                                      s.result, s.helpfulness, s.tokens),
+                                      s.result, s.helpfulness, s.tokens,
+                                      reward::conversation_outcome(s, scorer_.config().reward)),
                  job.arrival);
     }
   } catch (const std::exception& e) {

@@ -316,20 +316,29 @@ TEST(Helpfulness, ScoresEqualTheEngineOnTheRenderedConversation) {
   Helpfulness helpfulness(kEmbedded + "/reward", {}, o);
   engine::Engine plain(kEmbedded + "/reward", {});
   auto tokenizer = tokenizer::Tokenizer::load(kEmbedded + "/reward");
-  const std::vector<std::pair<std::string, std::string>> pairs = {
-      {"What is the capital of France?", "Paris."}, {"hi", "Hello! How can I help?"}, {"x", ""}};
+  // One-turn conversations and a multi-turn one with a system prompt and a tool call.
+  const std::vector<std::vector<chat::Message>> conversations = {
+      {{"user", "What is the capital of France?"}, {"assistant", "Paris."}},
+      {{"user", "hi"}, {"assistant", "Hello! How can I help?"}},
+      {{"user", "x"}, {"assistant", ""}},
+      {{"system", "You plan trips."},
+       {"user", "Weather in Paris?"},
+       {"assistant", "", {{"weather", "{\"city\": \"Paris\"}"}}},
+       {"tool", "18 C"},
+       {"assistant", "It is 18 C."}}};
   std::vector<int64_t> lengths;
-  const auto scores = helpfulness.score(pairs, &lengths);
-  for (size_t i = 0; i < pairs.size(); ++i) {
-    const auto ids = tokenizer->encode(chat::render(
-        chat::ChatFormat::kQwen3, {{"user", pairs[i].first}, {"assistant", pairs[i].second}}));
+  const auto scores = helpfulness.score(conversations, &lengths);
+  for (size_t i = 0; i < conversations.size(); ++i) {
+    const auto ids = tokenizer->encode(chat::render(chat::ChatFormat::kQwen3, conversations[i]));
     EXPECT_EQ(lengths[i], static_cast<int64_t>(ids.size()));
     EXPECT_NEAR(scores[i], plain.scores({{ids}})[0][0].item<double>(), 1e-5);
   }
-  // Answers to one prompt share its prefix, with the same scores.
+  // Answers to one context share its prefix, with the same scores.
   Helpfulness grouped(kEmbedded + "/reward", {}, o);
-  const std::vector<std::pair<std::string, std::string>> group = {
-      {"Name a colour.", "Red."}, {"Name a colour.", "Blue, obviously."}, {"Name a colour.", "?"}};
+  const std::vector<std::vector<chat::Message>> group = {
+      {{"user", "Name a colour."}, {"assistant", "Red."}},
+      {{"user", "Name a colour."}, {"assistant", "Blue, obviously."}},
+      {{"user", "Name a colour."}, {"assistant", "?"}}};
   const auto together = grouped.score(group);
   EXPECT_GT(grouped.tokens_saved(), 0);
   for (size_t i = 0; i < group.size(); ++i) {
@@ -337,7 +346,7 @@ TEST(Helpfulness, ScoresEqualTheEngineOnTheRenderedConversation) {
   }
   o.score_token = ScoreToken::kImEnd;
   Helpfulness at_im_end(kEmbedded + "/reward", {}, o);
-  const auto ids = at_im_end.encode("hi", "Hello! How can I help?");
+  const auto ids = at_im_end.encode({{"user", "hi"}, {"assistant", "Hello! How can I help?"}});
   EXPECT_EQ(ids.back(), 151645);  // the score is read at <|im_end|>
 }
 

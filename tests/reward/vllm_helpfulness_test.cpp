@@ -52,7 +52,8 @@ HelpfulnessConfig config_for(const ScriptedServer& server, int64_t retries,
   return config;
 }
 
-const std::vector<std::pair<std::string, std::string>> kPairs = {{"hi", "hello"}, {"hi", "no"}};
+const std::vector<std::vector<chat::Message>> kPairs = {{{"user", "hi"}, {"assistant", "hello"}},
+                                                        {{"user", "hi"}, {"assistant", "no"}}};
 const std::string kTwoScores =
     R"({"data": [{"index": 0, "probs": [1.25]}, {"index": 1, "probs": [-3.5]}]})";
 
@@ -142,7 +143,7 @@ TEST(VllmHelpfulness, InputsOverTheServersContextAreRefusedBeforeSending) {
   ScriptedServer server(start_then({}));
   VllmHelpfulness model(config_for(server, 0));
   try {
-    model.score({{"hi", std::string(400, 'x')}});
+    model.score({{{"user", "hi"}, {"assistant", std::string(400, 'x')}}});
     FAIL() << "expected TooLongError";
   } catch (const util::TooLongError& e) {
     EXPECT_NE(std::string(e.what()).find("over the vLLM server's max_model_len of 64"),
