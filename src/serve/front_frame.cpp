@@ -137,6 +137,10 @@ class Reader {
   }
 
   bool at_end() const { return position_ == bytes_.size(); }
+  // The bytes read since `earlier`, a copy of this reader made before them.
+  std::string_view since(const Reader& earlier) const {
+    return bytes_.substr(earlier.position_, position_ - earlier.position_);
+  }
 
  private:
   uint64_t left() const { return bytes_.size() - position_; }
@@ -214,7 +218,18 @@ bool read_error_code(Reader& reader, std::optional<std::string>& code) {
   return true;
 }
 
-// The "prompt" of the first map in an array (samples, groups); the other elements are skipped.
+// What routes a sample or group: its "prompt", or the msgpack bytes of its "messages" (equal
+// conversations sent alike route alike).
+bool read_affinity(Reader& reader, std::string_view key, std::optional<std::string>& prompt) {
+  if (key == "prompt") return read_string(reader, prompt);
+  if (key != "messages") return reader.skip_value();
+  const Reader start = reader;
+  if (!reader.skip_value()) return false;
+  prompt = std::string(reader.since(start));
+  return true;
+}
+
+// The affinity of the first map in an array (samples, groups); the other elements are skipped.
 bool read_first_prompt(Reader& reader, std::optional<std::string>& prompt) {
   Reader probe = reader;
   Header array;
@@ -227,7 +242,7 @@ bool read_first_prompt(Reader& reader, std::optional<std::string>& prompt) {
       for (uint64_t k = 0; k < map.length; ++k) {
         std::string_view key;
         if (!read_key(element, key)) return false;
-        if (!(key == "prompt" ? read_string(element, prompt) : element.skip_value())) return false;
+        if (!read_affinity(element, key, prompt)) return false;
       }
       probe = element;
     } else if (!probe.skip_value()) {

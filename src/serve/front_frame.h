@@ -18,8 +18,9 @@ struct FrameFields {
   std::optional<int64_t> deadline_ms;     // "deadline_ms", when it is an integer
   std::optional<std::string> type;        // "type", when it is a string
   std::optional<std::string> error_code;  // "error": {"code"}, when it is a string
-  // The prompt of a score request's first group, else of its first sample: requests that share
-  // it are best scored by one engine, in one batch with the prompt's prefix computed once.
+  // The prompt of a score request's first group, else of its first sample (for "messages", their
+  // msgpack bytes): requests that share it are best scored by one engine, in one batch with the
+  // prompt's prefix computed once.
   std::optional<std::string> first_prompt;
 };
 

@@ -1,5 +1,7 @@
 #include "serve/openrlhf.h"
 
+#include "chat/qwen3_parse.h"
+#include "chat/thinking.h"
 #include "serve/protocol.h"
 
 namespace safrl::serve::openrlhf {
@@ -21,6 +23,61 @@ std::string rstrip(std::string text) {
 
 [[noreturn]] void bad(const std::string& message) {
   throw ProtocolError(ErrorCode::kBadRequest, message);
+}
+
+constexpr std::string_view kAssistantHeader = "<|im_start|>assistant\n";
+
+// Where the generation prompt of a Qwen3/ChatML-rendered prompt begins: its last assistant header,
+// with no turn closed after it (Qwen3's non-thinking mode adds an empty think block there). npos
+// when the prompt is not such a rendering.
+size_t generation_prompt_at(const std::string& prompt) {
+  if (prompt.rfind("<|im_start|>", 0) != 0) return std::string::npos;
+  const size_t at = prompt.rfind(kAssistantHeader);
+  if (at == std::string::npos || at == 0 || prompt.find("<|im_end|>", at) != std::string::npos) {
+    return std::string::npos;
+  }
+  return at;
+}
+
+nlohmann::json message_json(const chat::Message& message) {
+  nlohmann::json json = {{"role", message.role}, {"content", message.content}};
+  for (const chat::ToolCall& call : message.tool_calls) {
+    json["tool_calls"].push_back({{"name", call.name}, {"arguments", call.arguments}});
+  }
+  return json;
+}
+
+// The sample of a query whose prompt is rendered with the Qwen3 (ChatML) template, the
+// generation prompt starting at `at`: the prompt's turns are the context; a response holding
+// several assistant turns with tool results between them (an agent rollout) adds its earlier
+// turns to the context as the policy's, and its last assistant turn is the response.
+nlohmann::json chat_sample(const std::string& prompt, size_t at, const std::string& response) {
+  nlohmann::json messages = nlohmann::json::array();
+  for (const chat::Message& m : chat::parse_qwen3_text(std::string_view(prompt).substr(0, at))) {
+    messages.push_back(message_json(m));
+  }
+  nlohmann::json sample = {{"messages", messages}};
+  const std::string cleaned = clean_response(response);
+  if (cleaned.find("<|im_start|>") == std::string::npos) {
+    sample["response"] = cleaned;
+    return sample;
+  }
+  std::vector<chat::Message> turns = chat::parse_qwen3_text(prompt.substr(at) + cleaned);
+  if (turns.back().role != "assistant") {
+    throw util::InputError(util::cat("the response ends with a ", turns.back().role,
+                                     " turn; an agent rollout ends with the policy's answer"));
+  }
+  sample["policy_turns_from"] = messages.size();
+  for (size_t t = 0; t + 1 < turns.size(); ++t) {
+    // Earlier turns keep their think blocks: the guard's context leaves them out, and with
+    // judge: all_turns each turn's thinking is judged (reward/judged_turns.h).
+    sample["messages"].push_back(message_json(turns[t]));
+  }
+  sample["response"] = turns.back().content;
+  if (!turns.back().tool_calls.empty()) {
+    sample["tool_calls"] = message_json(turns.back())["tool_calls"];
+  }
+  return sample;
 }
 
 }  // namespace
@@ -77,10 +134,14 @@ std::vector<reward::Sample> samples_from_body(const nlohmann::json& body) {
                     "]; the response is what follows the prompt in the query"));
     }
     try {
-      samples.push_back(
-          reward::sample_from_json({{"id", static_cast<int64_t>(i)},
-                                    {"prompt", user_prompt(prompt)},
-                                    {"response", clean_response(query.substr(prompt.size()))}}));
+      const std::string response = query.substr(prompt.size());
+      const size_t at = generation_prompt_at(prompt);
+      nlohmann::json sample = at == std::string::npos
+                                  ? nlohmann::json{{"prompt", user_prompt(prompt)},
+                                                   {"response", clean_response(response)}}
+                                  : chat_sample(prompt, at, response);
+      sample["id"] = static_cast<int64_t>(i);
+      samples.push_back(reward::sample_from_json(sample));
     } catch (const util::InputError& e) {
       bad(util::cat("query[", i, "]: ", e.what()));
     }

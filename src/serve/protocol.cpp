@@ -4,6 +4,7 @@
 #include <array>
 #include <utility>
 
+#include "reward/reward.h"
 #include "util/bounded_json.h"
 #include "util/enum_names.h"
 #include "util/utf8.h"
@@ -86,6 +87,15 @@ std::string invalid_utf8_path(const nlohmann::json& value, const std::string& pa
   return "";
 }
 
+// "1 and 2": the versions decode_request accepts.
+std::string spoken_versions() {
+  std::string list;
+  for (int v = kOldestProtocolVersion; v <= kProtocolVersion; ++v) {
+    list += util::cat(v == kOldestProtocolVersion ? "" : v == kProtocolVersion ? " and " : ", ", v);
+  }
+  return list;
+}
+
 [[noreturn]] void bad(const std::string& id, const std::string& message) {
   throw ProtocolError(ErrorCode::kBadRequest, message, id);
 }
@@ -114,14 +124,85 @@ std::optional<int64_t> optional_int(const nlohmann::json& map, const char* key, 
   return value.get<int64_t>();
 }
 
-void add_groups(const nlohmann::json& groups, std::optional<int64_t> step, Request& request) {
+// Sample and group keys a version 1 request may not carry: a version 1 server refuses them, so a
+// client that sends them means version 2.
+constexpr std::string_view kVersion2SampleKeys[] = {
+    "messages", "policy_turns_from", "tool_calls", "judge", "judge_prompt", "judge_tool_results"};
+constexpr std::string_view kVersion2GroupKeys[] = {"messages", "policy_turns_from", "judge",
+                                                   "judge_prompt", "judge_tool_results"};
+// What may be set for a whole request or group, as "step" is.
+constexpr std::string_view kJudgeKeys[] = {"judge", "judge_prompt", "judge_tool_results"};
+
+// `keys`: the version 2 keys of what `map` is (a sample or group, or the request).
+template <size_t N>
+void refuse_version_2_keys(const nlohmann::json& map, const Request& request,
+                           const std::string& where, const std::string_view (&keys)[N]) {
+  if (request.version >= 2 || !map.is_object()) return;
+  for (const std::string_view key : keys) {
+    if (map.contains(key)) {
+      bad(request.id,
+          util::cat("\"", key, "\" in ", where, " needs protocol version 2; send \"v\": 2"));
+    }
+  }
+}
+
+// The judging switches `map` sets (validated), as a map of those present; they are the defaults
+// of what `map` holds (a request's samples and groups, a group's responses).
+nlohmann::json judge_switches(const nlohmann::json& map, const std::string& where,
+                              const std::string& id) {
+  nlohmann::json switches = nlohmann::json::object();
+  for (const std::string_view key : kJudgeKeys) {
+    const auto value = map.find(key);
+    if (value == map.end() || value->is_null()) continue;
+    if (key == "judge") {
+      if (!value->is_string()) {
+        bad(id, util::cat("\"judge\" in ", where, " must be \"last\" or \"all_turns\", got ",
+                          value->dump()));
+      }
+      try {
+        reward::parse_judge_turns(value->get_ref<const std::string&>());
+      } catch (const util::InputError& e) {
+        bad(id, util::cat("\"judge\" in ", where, ": ", e.what()));
+      }
+    } else if (!value->is_boolean()) {
+      bad(id, util::cat("\"", key, "\" in ", where, " must be true or false, got ", value->dump()));
+    }
+    switches[std::string(key)] = *value;
+  }
+  return switches;
+}
+
+// Gives `sample` the switches it does not set itself.
+void apply_defaults(nlohmann::json& sample, const nlohmann::json& switches) {
+  for (const auto& item : switches.items()) {
+    if (!sample.contains(item.key())) sample[item.key()] = item.value();
+  }
+}
+
+void add_groups(const nlohmann::json& groups, std::optional<int64_t> step,
+                const nlohmann::json& switches, Request& request) {
   if (!groups.is_array()) bad(request.id, "\"groups\" must be an array");
   for (size_t g = 0; g < groups.size(); ++g) {
     const auto& group = groups[g];
     const std::string where = util::cat("groups[", g, "]");
     if (!group.is_object()) bad(request.id, where + " must be a map");
-    only_keys(group, {"prompt", "responses", "ids", "step"}, where, request.id);
-    if (!group.contains("prompt") || !group["prompt"].is_string()) {
+    refuse_version_2_keys(group, request, where, kVersion2GroupKeys);
+    if (request.version >= 2) {
+      only_keys(group,
+                {"prompt", "messages", "responses", "ids", "step", "policy_turns_from", "judge",
+                 "judge_prompt", "judge_tool_results"},
+                where, request.id);
+    } else {
+      only_keys(group, {"prompt", "responses", "ids", "step"}, where, request.id);
+    }
+    const bool has_prompt = group.contains("prompt");
+    if (has_prompt == group.contains("messages")) {
+      bad(request.id, has_prompt ? where + " has both \"prompt\" and \"messages\"; give one"
+                      : request.version >= 2
+                          ? where + " needs a string \"prompt\" or an array \"messages\""
+                          : where + " needs a string \"prompt\"");
+    }
+    if (has_prompt && !group["prompt"].is_string()) {
       bad(request.id, where + " needs a string \"prompt\"");
     }
     if (!group.contains("responses") || !group["responses"].is_array() ||
@@ -135,10 +216,28 @@ void add_groups(const nlohmann::json& groups, std::optional<int64_t> step, Reque
                                 responses.size(), ")"));
     }
     const auto group_step = optional_int(group, "step", 0, where, request.id);
+    // What every member shares: the context and the switches (the group's over the request's).
+    nlohmann::json shared = judge_switches(group, where, request.id);
+    apply_defaults(shared, switches);
+    for (const char* key : {"prompt", "messages", "policy_turns_from"}) {
+      if (group.contains(key)) shared[key] = group[key];
+    }
+    if (group_step || step) shared["step"] = group_step ? *group_step : *step;
+    if (!has_prompt) {
+      // The shared context is checked once, so its errors name the group, not a response.
+      nlohmann::json probe = shared;
+      probe["id"] = 0;
+      probe["answer"] = "";
+      try {
+        reward::sample_from_json(probe);
+      } catch (const util::InputError& e) {
+        bad(request.id, util::cat(where, ": ", e.what()));
+      }
+    }
     for (size_t k = 0; k < responses.size(); ++k) {
-      nlohmann::json sample = {{"prompt", group["prompt"]}, {"response", responses[k]}};
+      nlohmann::json sample = shared;
+      sample["response"] = responses[k];
       sample["id"] = group.contains("ids") ? group["ids"][k] : nlohmann::json(util::cat(g, "/", k));
-      if (group_step || step) sample["step"] = group_step ? *group_step : *step;
       try {
         request.samples.push_back(reward::sample_from_json(sample));
       } catch (const util::InputError& e) {
@@ -146,6 +245,84 @@ void add_groups(const nlohmann::json& groups, std::optional<int64_t> step, Reque
       }
       request.group_of.push_back(static_cast<int>(g));
     }
+  }
+}
+
+void decode_score(nlohmann::json& map, Request& request) {
+  request.type = RequestType::kScore;
+  if (request.version >= 2) {
+    only_keys(map,
+              {"v", "id", "type", "samples", "groups", "step", "deadline_ms", "judge",
+               "judge_prompt", "judge_tool_results"},
+              "a score request", request.id);
+  } else {
+    refuse_version_2_keys(map, request, "the request", kJudgeKeys);
+    only_keys(map, {"v", "id", "type", "samples", "groups", "step", "deadline_ms"},
+              "a score request", request.id);
+  }
+  const auto step = optional_int(map, "step", 0, "the request", request.id);
+  const nlohmann::json switches = judge_switches(map, "the request", request.id);
+  request.deadline_ms = optional_int(map, "deadline_ms", 1, "the request", request.id);
+  constexpr int64_t kDay = 24LL * 3600 * 1000;
+  if (request.deadline_ms && *request.deadline_ms > kDay) {
+    bad(request.id, util::cat("\"deadline_ms\" must be at most ", kDay, " (one day)"));
+  }
+  if (map.contains("samples")) {
+    auto& samples = map["samples"];
+    if (!samples.is_array()) bad(request.id, "\"samples\" must be an array");
+    for (size_t i = 0; i < samples.size(); ++i) {
+      const std::string where = util::cat("samples[", i, "]");
+      // Moved, not copied: a sample's meta may be a megabyte.
+      nlohmann::json sample = std::move(samples[i]);
+      check_meta(sample, where, request.id);
+      refuse_version_2_keys(sample, request, where, kVersion2SampleKeys);
+      if (sample.is_object()) {
+        if (step && !sample.contains("step")) sample["step"] = *step;
+        apply_defaults(sample, switches);
+      }
+      try {
+        request.samples.push_back(reward::sample_from_json(sample));
+      } catch (const util::InputError& e) {
+        bad(request.id, util::cat(where, ": ", e.what()));
+      }
+      request.group_of.push_back(-1);
+    }
+  }
+  if (map.contains("groups")) add_groups(map["groups"], step, switches, request);
+  if (request.samples.empty()) {
+    bad(request.id, "a score request needs at least one sample or group");
+  }
+}
+
+// Everything after the version, which decides what the rest may hold.
+void decode_body(nlohmann::json& map, Request& request) {
+  if (request.id.empty())
+    bad("", util::cat("\"id\" must be a string of 1 to ", kMaxRequestIdBytes, " bytes"));
+  if (!map.contains("type") || !map["type"].is_string()) {
+    bad(request.id, "\"type\" must be a string: score, ping, info or stats");
+  }
+  const std::string type = map["type"].get<std::string>();
+  if (type == "ping") {
+    request.type = RequestType::kPing;
+    only_keys(map, {"v", "id", "type"}, "a ping request", request.id);
+  } else if (type == "info") {
+    request.type = RequestType::kInfo;
+    only_keys(map, {"v", "id", "type", "deep"}, "an info request", request.id);
+    if (map.contains("deep")) {
+      if (!map["deep"].is_boolean()) bad(request.id, "\"deep\" must be true or false");
+      request.deep = map["deep"].get<bool>();
+    }
+  } else if (type == "stats") {
+    request.type = RequestType::kStats;
+    only_keys(map, {"v", "id", "type", "flush"}, "a stats request", request.id);
+    if (map.contains("flush")) {
+      if (!map["flush"].is_boolean()) bad(request.id, "\"flush\" must be true or false");
+      request.flush = map["flush"].get<bool>();
+    }
+  } else if (type == "score") {
+    decode_score(map, request);
+  } else {
+    bad(request.id, util::cat("unknown type \"", type, "\"; use score, ping, info or stats"));
   }
 }
 
@@ -196,78 +373,30 @@ Request decode_request(std::string_view frame, size_t max_bytes) {
     bad("", util::cat(invalid_utf8_path(map, "request"), " is not valid UTF-8"));
   Request request;
   request.id = id_of(map);
-  const bool id_ok = !request.id.empty();
   // The version first: a newer client's request may differ in everything else.
   if (!map.contains("v") || !map["v"].is_number_integer()) {
     bad(request.id, "\"v\" (the protocol version) must be an integer");
   }
-  if (map["v"].get<int64_t>() != kProtocolVersion) {
+  const int64_t version = map["v"].get<int64_t>();
+  if (version < kOldestProtocolVersion || version > kProtocolVersion) {
     throw ProtocolError(
         ErrorCode::kUnsupportedVersion,
         util::cat("protocol version ", map["v"].dump(),
-                  " is not spoken here; this server speaks version ", kProtocolVersion),
+                  " is not spoken here; this server speaks versions ", spoken_versions()),
         request.id);
   }
-  if (!id_ok) bad("", util::cat("\"id\" must be a string of 1 to ", kMaxRequestIdBytes, " bytes"));
-  if (!map.contains("type") || !map["type"].is_string()) {
-    bad(request.id, "\"type\" must be a string: score, ping, info or stats");
-  }
-  const std::string type = map["type"].get<std::string>();
-  if (type == "ping") {
-    request.type = RequestType::kPing;
-    only_keys(map, {"v", "id", "type"}, "a ping request", request.id);
-  } else if (type == "info") {
-    request.type = RequestType::kInfo;
-    only_keys(map, {"v", "id", "type", "deep"}, "an info request", request.id);
-    if (map.contains("deep")) {
-      if (!map["deep"].is_boolean()) bad(request.id, "\"deep\" must be true or false");
-      request.deep = map["deep"].get<bool>();
-    }
-  } else if (type == "stats") {
-    request.type = RequestType::kStats;
-    only_keys(map, {"v", "id", "type", "flush"}, "a stats request", request.id);
-    if (map.contains("flush")) {
-      if (!map["flush"].is_boolean()) bad(request.id, "\"flush\" must be true or false");
-      request.flush = map["flush"].get<bool>();
-    }
-  } else if (type == "score") {
-    request.type = RequestType::kScore;
-    only_keys(map, {"v", "id", "type", "samples", "groups", "step", "deadline_ms"},
-              "a score request", request.id);
-    const auto step = optional_int(map, "step", 0, "the request", request.id);
-    request.deadline_ms = optional_int(map, "deadline_ms", 1, "the request", request.id);
-    constexpr int64_t kDay = 24LL * 3600 * 1000;
-    if (request.deadline_ms && *request.deadline_ms > kDay) {
-      bad(request.id, util::cat("\"deadline_ms\" must be at most ", kDay, " (one day)"));
-    }
-    if (map.contains("samples")) {
-      auto& samples = map["samples"];
-      if (!samples.is_array()) bad(request.id, "\"samples\" must be an array");
-      for (size_t i = 0; i < samples.size(); ++i) {
-        // Moved, not copied: a sample's meta may be a megabyte.
-        nlohmann::json sample = std::move(samples[i]);
-        check_meta(sample, util::cat("samples[", i, "]"), request.id);
-        if (step && sample.is_object() && !sample.contains("step")) sample["step"] = *step;
-        try {
-          request.samples.push_back(reward::sample_from_json(sample));
-        } catch (const util::InputError& e) {
-          bad(request.id, util::cat("samples[", i, "]: ", e.what()));
-        }
-        request.group_of.push_back(-1);
-      }
-    }
-    if (map.contains("groups")) add_groups(map["groups"], step, request);
-    if (request.samples.empty()) {
-      bad(request.id, "a score request needs at least one sample or group");
-    }
-  } else {
-    bad(request.id, util::cat("unknown type \"", type, "\"; use score, ping, info or stats"));
+  request.version = static_cast<int>(version);
+  try {
+    decode_body(map, request);
+  } catch (ProtocolError& e) {
+    e.set_version(request.version);
+    throw;
   }
   return request;
 }
 
-std::string encode(nlohmann::json reply) {
-  reply["v"] = kProtocolVersion;
+std::string encode(nlohmann::json reply, int version) {
+  reply["v"] = version;
   std::vector<uint8_t> bytes = nlohmann::json::to_msgpack(reply);
   return std::string(bytes.begin(), bytes.end());
 }

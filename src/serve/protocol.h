@@ -1,4 +1,6 @@
-// The wire protocol, version 1 (docs/protocol.md): msgpack maps in single ZeroMQ frames.
+// The wire protocol (docs/protocol.md): msgpack maps in single ZeroMQ frames. Version 2 adds
+// conversations (messages, agent turns, tool calls) and per-request judging switches; a version 1
+// request is decoded and answered exactly as before version 2 existed.
 //
 // decode_request() turns a frame into a validated Request or throws ProtocolError with the error
 // code and a message that tells the caller what to change; it never trusts sizes or types it was
@@ -20,7 +22,9 @@
 
 namespace safrl::serve {
 
-inline constexpr int kProtocolVersion = 1;
+// The newest version; kOldestProtocolVersion up to it are spoken.
+inline constexpr int kProtocolVersion = 2;
+inline constexpr int kOldestProtocolVersion = 1;
 inline constexpr size_t kMaxRequestIdBytes = 128;
 
 // Bounds a request is decoded under (docs/protocol.md, "Bounds"). The first two are checked while
@@ -58,16 +62,21 @@ class ProtocolError : public util::Error {
   ErrorCode code() const { return code_; }
   // The request's id when it could be read, so the error reply can echo it.
   const std::string& request_id() const { return request_id_; }
+  // The request's version when it was one spoken here, so the reply speaks it; else the newest.
+  int version() const { return version_; }
+  void set_version(int version) { version_ = version; }
 
  private:
   ErrorCode code_;
   std::string request_id_;
+  int version_ = kProtocolVersion;
 };
 
 enum class RequestType { kScore, kPing, kInfo, kStats };
 
 struct Request {
   std::string id;
+  int version = kProtocolVersion;  // the reply speaks it
   RequestType type = RequestType::kPing;
   // score: samples first, then group members; group_of[i] is the group index of samples[i], or
   // -1 for a sample sent on its own.
@@ -80,11 +89,14 @@ struct Request {
 
 // Throws ProtocolError: kTooLarge before decoding anything when the frame exceeds `max_bytes`, and
 // as soon as it holds more than kMaxRequestElements elements or a `meta` over kMaxMetaBytes;
-// kBadRequest past kMaxRequestDepth or kMaxMetaDepth.
+// kBadRequest past kMaxRequestDepth or kMaxMetaDepth, for a version 2 field in a version 1
+// request, and for an invalid sample or conversation (naming the sample or group, and the
+// message); kUnsupportedVersion for a version not spoken. The request's judging switches are
+// copied into every sample and group member that does not set its own, as its step is.
 Request decode_request(std::string_view frame, size_t max_bytes);
 
-// A reply frame: msgpack of `reply` with "v" set.
-std::string encode(nlohmann::json reply);
+// A reply frame: msgpack of `reply` with "v" set to `version` (the request's).
+std::string encode(nlohmann::json reply, int version = kProtocolVersion);
 // Decodes a reply frame (clients); throws util::Error when it is not a msgpack map.
 nlohmann::json decode_reply(std::string_view frame);
 

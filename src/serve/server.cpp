@@ -107,7 +107,8 @@ struct Server::Impl {
   // Sends as is: small replies (pong, stats, info, refusals), which ZeroMQ's bound of 1,000
   // messages per client bounds.
   void send(const Peer& peer, const Frame& frame);
-  void send(const Peer& peer, const json& reply);
+  // `version`: the request's, when the reply answers a decoded request.
+  void send(const Peer& peer, const json& reply, int version = kProtocolVersion);
   json stats_reply(const std::string& id, bool flush);
 
   ServeOptions options_;
@@ -183,7 +184,11 @@ Server::Impl::Impl(const ServeOptions& options)
   endpoint_ = router_.get(zmq::sockopt::last_endpoint);
   json config = reward::config_to_json(options_.reward);
   config[std::string(kServerSection)] = server_config_to_json(options_.server);
+  // "protocol" stays the newest version as an integer, which clients of version 1 read.
+  json protocols = json::array();
+  for (int v = kOldestProtocolVersion; v <= kProtocolVersion; ++v) protocols.push_back(v);
   description_ = {{"protocol", kProtocolVersion},
+                  {"protocols", std::move(protocols)},
                   {"version", util::kVersion},
                   {"config", std::move(config)},
                   {"models", scorer_.models()}};
@@ -217,8 +222,8 @@ void Server::Impl::shut_down() {
   zap_.reset();  // joins the ZAP thread, which the context's shutdown ended
 }
 
-void Server::Impl::send(const Peer& peer, const json& reply) {
-  send(peer, std::make_shared<const std::string>(encode(reply)));
+void Server::Impl::send(const Peer& peer, const json& reply, int version) {
+  send(peer, std::make_shared<const std::string>(encode(reply, version)));
 }
 
 void Server::Impl::send_reply(const Peer& peer, const std::string& id, const Frame& frame) {
@@ -268,7 +273,7 @@ void Server::Impl::handle_request(const Peer& peer, std::string_view frame) {
     request = decode_request(frame, static_cast<size_t>(options_.server.max_message_bytes));
   } catch (const ProtocolError& e) {
     ++metrics_.error_replies;
-    send(peer, error_reply(e.request_id(), e.code(), e.what()));
+    send(peer, error_reply(e.request_id(), e.code(), e.what()), e.version());
     return;
   } catch (const std::exception& e) {
     // A decoding path that should have been a ProtocolError: answer, never die.
@@ -277,20 +282,23 @@ void Server::Impl::handle_request(const Peer& peer, std::string_view frame) {
                            util::cat("the request could not be read: ", e.what())));
     return;
   }
+  const int version = request.version;
   switch (request.type) {
     case RequestType::kPing:
-      send(peer, json{{"type", "pong"},
-                      {"id", request.id},
-                      {"time_ms", std::chrono::duration_cast<std::chrono::milliseconds>(
-                                      std::chrono::system_clock::now().time_since_epoch())
-                                      .count()}});
+      send(peer,
+           json{{"type", "pong"},
+                {"id", request.id},
+                {"time_ms", std::chrono::duration_cast<std::chrono::milliseconds>(
+                                std::chrono::system_clock::now().time_since_epoch())
+                                .count()}},
+           version);
       return;
     case RequestType::kStats:
-      send(peer, stats_reply(request.id, request.flush));
+      send(peer, stats_reply(request.id, request.flush), version);
       return;
     case RequestType::kInfo:
       if (!request.deep) {
-        send(peer, info_reply(request.id, description_, false).body);
+        send(peer, info_reply(request.id, description_, false).body, version);
         return;
       }
       break;
@@ -311,9 +319,11 @@ void Server::Impl::handle_request(const Peer& peer, std::string_view frame) {
       return;
     case ReplyCache::State::kOtherBody:
       ++metrics_.error_replies;
-      send(peer, error_reply(request.id, ErrorCode::kBadRequest,
-                             "id reused with a different request: the server holds another "
-                             "request under this id; give each request its own id (a UUID)"));
+      send(peer,
+           error_reply(request.id, ErrorCode::kBadRequest,
+                       "id reused with a different request: the server holds another "
+                       "request under this id; give each request its own id (a UUID)"),
+           version);
       return;
     case ReplyCache::State::kUnknown:
       break;
@@ -325,10 +335,10 @@ void Server::Impl::handle_request(const Peer& peer, std::string_view frame) {
   job.request = std::move(request);
   const std::string id = job.request.id;
   const auto bytes = static_cast<int64_t>(frame.size());
-  job.done = [this, id, bytes](Reply reply) {
+  job.done = [this, id, bytes, version](Reply reply) {
     admission_.release_bytes(bytes);
-    outbox_.post(
-        {id, std::make_shared<const std::string>(encode(std::move(reply.body))), reply.error});
+    outbox_.post({id, std::make_shared<const std::string>(encode(std::move(reply.body), version)),
+                  reply.error});
   };
   const int64_t admitted = job.admitted_samples();
   std::optional<Refusal> refusal = admission_.try_admit(admitted, id, true, bytes);
@@ -339,7 +349,7 @@ void Server::Impl::handle_request(const Peer& peer, std::string_view frame) {
   }
   if (refusal) {
     ++metrics_.error_replies;
-    send(peer, error_reply(id, refusal->code, refusal->message, refusal->retry_after_ms));
+    send(peer, error_reply(id, refusal->code, refusal->message, refusal->retry_after_ms), version);
     return;
   }
   ++metrics_.score_requests;

@@ -9,6 +9,8 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <tuple>
+#include <vector>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -67,10 +69,11 @@ TEST(RenderCli, RendersEachLineAndReportsBadOnes) {
       run.out,
       R"({"text":"<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n<think>\nr\n</think>\n\nHello<|im_end|>\n"})"
       "\n"
-      R"({"error":"messages[0].role is \"bot\"; valid roles: system, user, assistant"})"
+      R"({"error":"messages[0].role is \"bot\"; valid roles: system, user, assistant, tool"})"
       "\n"
       "{\"text\":\"<|im_start|>user\\ncaf\xc3\xa9<|im_end|>\\n\"}\n");
-  EXPECT_EQ(run.err, "line 2: messages[0].role is \"bot\"; valid roles: system, user, assistant\n");
+  EXPECT_EQ(run.err,
+            "line 2: messages[0].role is \"bot\"; valid roles: system, user, assistant, tool\n");
 }
 
 TEST(RenderCli, ChatmlInsertsTheEmptySystemTurn) {
@@ -126,7 +129,8 @@ TEST(RenderCli, RefusesMalformedLines) {
   const std::string expected_tail =
       "line 2: \"tools\" is not supported\n"
       "line 3: unknown field \"prompt\"; a line has \"messages\" and optionally "
-      "\"add_generation_prompt\" and \"enable_thinking\"\n"
+      "\"add_generation_prompt\" and \"enable_thinking\", or is a score line (with \"response\" "
+      "or \"answer\")\n"
       "line 4: missing field \"messages\"\n"
       "line 5: expected an object {\"messages\": [...]}, got array\n"
       "line 6: messages[0].role is \"assistant\"; a guard conversation starts with a user or "
@@ -135,6 +139,83 @@ TEST(RenderCli, RefusesMalformedLines) {
   EXPECT_EQ(run.err.substr(run.err.size() - expected_tail.size()), expected_tail);
   EXPECT_EQ(std::count(run.out.begin(), run.out.end(), '\n'), 6);
   EXPECT_NE(run.out.find("{\"error\":\"\\\"tools\\\" is not supported\"}\n"), std::string::npos);
+}
+
+// An agent rollout as a score line: a system prompt, the user's question, the policy's tool call
+// and its result (policy_turns_from 2), then the response with its thinking.
+const std::string kAgentLine =
+    R"({"id": "a", "messages": [{"role": "system", "content": "S"}, {"role": "user", "content": "Weather?"}, {"role": "assistant", "content": "", "tool_calls": [{"name": "weather", "arguments": "{}"}]}, {"role": "tool", "content": "sun"}], "policy_turns_from": 2, "response": "<think>\nt\n</think>\n\nSunny."})"
+    "\n";
+
+// The conversation body of a guard text: what lies between its fixed head and tail.
+std::string body_of(const std::string& text) {
+  const std::string open = "<BEGIN CONVERSATION>\n\n", close = "\n\n<END CONVERSATION>";
+  const size_t begin = text.find(open) + open.size();
+  return text.substr(begin, text.find(close) - begin);
+}
+
+TEST(RenderCli, ScoreLinesGiveTheGuardTextOfEveryJudgedTurn) {
+  CliResult run = run_safrl(
+      "render --format guard --judge all_turns --judge-prompt --judge-tool-results", kAgentLine);
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  const nlohmann::json line = nlohmann::json::parse(run.out);
+  EXPECT_EQ(line.at("id"), "a");
+  const std::string call =
+      "ASSISTANT: <tool_call>\n{\"name\": \"weather\", \"arguments\": {}}\n"
+      "</tool_call>";
+  const std::string result = "USER: <tool_response>\nsun\n</tool_response>";
+  const std::vector<std::tuple<std::string, int, std::string>> expected = {
+      {"prompt", 1, "USER: S\n\nWeather?"},
+      {"answer", 2, "USER: S\n\nWeather?\n\n" + call},
+      {"tool_result", 3, "USER: S\n\nWeather?\n\n" + call + "\n\n" + result},
+      {"answer", 4, "USER: S\n\nWeather?\n\n" + call + "\n\n" + result + "\n\nASSISTANT: Sunny."},
+      {"thinking", 4, "USER: S\n\nWeather?\n\n" + call + "\n\n" + result + "\n\nASSISTANT: t"}};
+  const auto& calls = line.at("calls");
+  ASSERT_EQ(calls.size(), expected.size()) << run.out;
+  for (size_t i = 0; i < expected.size(); ++i) {
+    EXPECT_EQ(calls[i].at("kind"), std::get<0>(expected[i])) << i;
+    EXPECT_EQ(calls[i].at("turn"), std::get<1>(expected[i])) << i;
+    EXPECT_EQ(body_of(calls[i].at("text").get<std::string>()), std::get<2>(expected[i])) << i;
+  }
+  // The response's text is the messages renderer's for the same conversation, whole.
+  CliResult messages = run_safrl(
+      "render --format guard",
+      R"({"messages": [{"role": "system", "content": "S"}, {"role": "user", "content": "Weather?"}, {"role": "assistant", "content": "", "tool_calls": [{"name": "weather", "arguments": "{}"}]}, {"role": "tool", "content": "sun"}, {"role": "assistant", "content": "Sunny."}]})"
+      "\n");
+  ASSERT_EQ(messages.exit_code, 0) << messages.err;
+  EXPECT_EQ(calls[3].at("text"), nlohmann::json::parse(messages.out).at("text"));
+}
+
+TEST(RenderCli, ScoreLinesFollowTheDefaultsAndTheSamplesOwnSwitches) {
+  CliResult run = run_safrl("render --format guard", kAgentLine);
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  const auto calls = nlohmann::json::parse(run.out).at("calls");
+  ASSERT_EQ(calls.size(), 2u);
+  EXPECT_EQ(calls[0].at("kind"), "answer");
+  EXPECT_EQ(calls[0].at("turn"), 4);
+  EXPECT_EQ(calls[1].at("kind"), "thinking");
+  // A line's own "judge_prompt" wins over the flag.
+  std::string own = kAgentLine;
+  own.insert(own.rfind('}'), R"(, "judge_prompt": false)");
+  CliResult off = run_safrl("render --format guard --judge-prompt", own);
+  ASSERT_EQ(off.exit_code, 0) << off.err;
+  EXPECT_EQ(nlohmann::json::parse(off.out).at("calls").size(), 2u);
+  CliResult on = run_safrl("render --format guard --judge-prompt", kAgentLine);
+  EXPECT_EQ(nlohmann::json::parse(on.out).at("calls").at(0).at("kind"), "prompt");
+}
+
+TEST(RenderCli, ScoreLinesRefuseToolTurnsWhenToldAndOtherFormats) {
+  CliResult refuse = run_safrl("render --format guard --tool-turns refuse", kAgentLine);
+  EXPECT_EQ(refuse.exit_code, 1);
+  EXPECT_NE(refuse.err.find("line 1: messages[2]"), std::string::npos) << refuse.err;
+  CliResult qwen3 = run_safrl("render --format qwen3", kAgentLine);
+  EXPECT_EQ(qwen3.exit_code, 1);
+  EXPECT_EQ(qwen3.err,
+            "line 1: a score line (with \"response\" or \"answer\") renders only with --format "
+            "guard\n");
+  CliResult bad_judge = run_safrl("render --format guard --judge every", kAgentLine);
+  EXPECT_EQ(bad_judge.exit_code, 2);
+  EXPECT_NE(bad_judge.err.find("every"), std::string::npos) << bad_judge.err;
 }
 
 TEST(RenderCli, UnknownFormatExitsWithTwo) {

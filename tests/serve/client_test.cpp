@@ -176,7 +176,7 @@ TEST(Client, PingFillsVersionAndAFreshRandomId) {
 
   const auto received = server.received();
   ASSERT_EQ(received.size(), 2u);
-  EXPECT_EQ(received[0]["v"], 1);
+  EXPECT_EQ(received[0]["v"], kProtocolVersion);
   EXPECT_EQ(received[0]["type"], "ping");
   const std::string id = received[0]["id"];
   ASSERT_EQ(id.size(), 32u);
@@ -191,7 +191,7 @@ TEST(Client, CallKeepsTheCallersIdAndVersion) {
   const json reply = client.call({{"type", "ping"}, {"id", "my-request"}});
   EXPECT_EQ(reply["id"], "my-request");
   EXPECT_EQ(reply["type"], "pong");
-  EXPECT_EQ(reply["v"], 1);
+  EXPECT_EQ(reply["v"], kProtocolVersion);
   EXPECT_EQ(server.received().at(0)["id"], "my-request");
 }
 
@@ -393,11 +393,11 @@ TEST(Client, UnsupportedVersionIsThrownAtOnce) {
   FakeServer server([](const json& request, int) { return std::vector<json>{pong(request, 0)}; });
   Client client(fast_options({server.endpoint()}));
   try {
-    client.call({{"type", "ping"}, {"v", 2}});
+    client.call({{"type", "ping"}, {"v", kProtocolVersion + 1}});
     FAIL() << "expected ClientError";
   } catch (const ClientError& e) {
     EXPECT_EQ(e.code(), ErrorCode::kUnsupportedVersion);
-    EXPECT_NE(e.server_message().find("protocol version 2"), std::string::npos);
+    EXPECT_NE(e.server_message().find("protocol version 3"), std::string::npos);
   }
   EXPECT_EQ(server.received().size(), 0u);
 }

@@ -81,12 +81,41 @@ TEST(DecodeRequest, Version) {
   expect_bad(map, "\"v\" (the protocol version) must be an integer");
   map["v"] = "1";
   expect_bad(map, "\"v\" (the protocol version) must be an integer");
-  map["v"] = 2;
+  map["v"] = 3;
   expect_refused(msgpack(map), ErrorCode::kUnsupportedVersion,
-                 "protocol version 2 is not spoken here; this server speaks version 1");
+                 "protocol version 3 is not spoken here; this server speaks versions 1 and 2");
+  map["v"] = 0;
+  expect_refused(msgpack(map), ErrorCode::kUnsupportedVersion,
+                 "protocol version 0 is not spoken here; this server speaks versions 1 and 2");
   // The version is checked before anything else a newer protocol might change.
+  map["v"] = 3;
   map["id"] = 42;
-  expect_refused(msgpack(map), ErrorCode::kUnsupportedVersion, "protocol version 2", "");
+  expect_refused(msgpack(map), ErrorCode::kUnsupportedVersion, "protocol version 3", "");
+}
+
+TEST(DecodeRequest, BothVersionsAreSpokenAndTheReplySpeaksTheRequests) {
+  json map = request("ping");
+  EXPECT_EQ(decode_request(msgpack(map), kMaxBytes).version, 1);
+  map["v"] = 2;
+  EXPECT_EQ(decode_request(msgpack(map), kMaxBytes).version, 2);
+  // A refused request's reply speaks its version when it was one spoken here, else the newest.
+  for (int version : {1, 2}) {
+    map["v"] = version;
+    map["type"] = "scores";
+    try {
+      decode_request(msgpack(map), kMaxBytes);
+      ADD_FAILURE() << "expected a refusal";
+    } catch (const ProtocolError& e) {
+      EXPECT_EQ(e.version(), version);
+    }
+  }
+  map["v"] = 7;
+  try {
+    decode_request(msgpack(map), kMaxBytes);
+    ADD_FAILURE() << "expected a refusal";
+  } catch (const ProtocolError& e) {
+    EXPECT_EQ(e.version(), kProtocolVersion);
+  }
 }
 
 TEST(DecodeRequest, Type) {
@@ -150,7 +179,7 @@ TEST(DecodeRequest, Samples) {
   EXPECT_EQ(decoded.type, RequestType::kScore);
   ASSERT_EQ(decoded.samples.size(), 2u);
   EXPECT_EQ(decoded.samples[0].id, "a");
-  EXPECT_EQ(decoded.samples[0].prompt, "p");
+  EXPECT_EQ(decoded.samples[0].last_user_text(), "p");
   EXPECT_EQ(decoded.samples[0].answer, "r");
   EXPECT_FALSE(decoded.samples[0].step.has_value());
   EXPECT_EQ(decoded.samples[1].id, 7);
@@ -192,12 +221,12 @@ TEST(DecodeRequest, GroupsExpandToMembersAfterTheSamplesWithDefaultIds) {
   ASSERT_EQ(decoded.samples.size(), 5u);
   EXPECT_EQ(decoded.samples[0].id, "s");
   EXPECT_EQ(decoded.samples[1].id, "0/0");
-  EXPECT_EQ(decoded.samples[1].prompt, "p0");
+  EXPECT_EQ(decoded.samples[1].last_user_text(), "p0");
   EXPECT_EQ(decoded.samples[1].answer, "a");
   EXPECT_EQ(decoded.samples[2].id, "0/1");
   EXPECT_EQ(decoded.samples[2].answer, "b");
   EXPECT_EQ(decoded.samples[3].id, "mine");
-  EXPECT_EQ(decoded.samples[3].prompt, "p1");
+  EXPECT_EQ(decoded.samples[3].last_user_text(), "p1");
   EXPECT_EQ(decoded.samples[4].id, "2/0");
   EXPECT_EQ(decoded.group_of, (std::vector<int>{-1, 0, 0, 1, 2}));
 }
@@ -222,6 +251,8 @@ TEST(DecodeRequest, BadGroups) {
   expect_bad(map, "groups[0] response 0: \"id\" must be a string or an integer, got number");
   map["groups"] = {{{"prompt", "p"}, {"responses", {"a"}}, {"answers", {"a"}}}};
   expect_bad(map, "unknown key \"answers\" in groups[0]; allowed: prompt, responses, ids, step");
+  map["groups"] = {{{"messages", {{{"role", "user"}, {"content", "q"}}}}, {"responses", {"a"}}}};
+  expect_bad(map, "\"messages\" in groups[0] needs protocol version 2");
   map["groups"] = {{{"prompt", "p"}, {"responses", {"a"}}, {"step", -2}}};
   expect_bad(map, "\"step\" in groups[0] must be an integer >= 0, got -2");
 }
@@ -251,6 +282,190 @@ TEST(DecodeRequest, TheRequestStepIsTheDefaultForSamplesAndGroups) {
   expect_bad(map, "\"step\" in the request must be an integer >= 0, got -1");
   map["step"] = "7";
   expect_bad(map, "\"step\" in the request must be an integer >= 0, got \"7\"");
+}
+
+json user(const std::string& text) {
+  return {{"role", "user"}, {"content", text}};
+}
+
+// A two-turn agent context: a system prompt, the user's question, the policy's tool call and the
+// tool's result (policy_turns_from 2).
+json agent_messages() {
+  return json::array(
+      {{{"role", "system"}, {"content", "You are a travel agent."}},
+       user("Weather in Paris?"),
+       {{"role", "assistant"},
+        {"content", ""},
+        {"tool_calls",
+         {{{"type", "function"},
+           {"function", {{"name", "weather"}, {"arguments", "{\"city\": \"Paris\"}"}}}}}}},
+       {{"role", "tool"}, {"content", "18 C, cloudy"}}});
+}
+
+TEST(DecodeRequest, Version2KeysInAVersion1RequestAskForVersion2) {
+  const std::string hint = " needs protocol version 2; send \"v\": 2";
+  json with_messages = {{"id", "a"}, {"messages", {user("q")}}, {"response", "r"}};
+  expect_bad(score_request({sample("s"), with_messages}), "\"messages\" in samples[1]" + hint);
+  for (const char* key :
+       {"policy_turns_from", "tool_calls", "judge", "judge_prompt", "judge_tool_results"}) {
+    json one = sample("a");
+    one[key] = true;
+    expect_bad(score_request({one}), std::string("\"") + key + "\" in samples[0]" + hint);
+  }
+  json map = score_request({sample("a")});
+  map["judge"] = "all_turns";
+  expect_bad(map, "\"judge\" in the request" + hint);
+  map.erase("judge");
+  map["groups"] = {{{"messages", {user("q")}}, {"responses", {"r"}}}};
+  expect_bad(map, "\"messages\" in groups[0]" + hint);
+  // The same requests are version 2's.
+  map["v"] = 2;
+  EXPECT_EQ(decode_request(msgpack(map), kMaxBytes).samples.size(), 2u);
+}
+
+TEST(DecodeRequest, Version1RequestsDecodeAsBefore) {
+  json map = score_request({sample("a")});
+  map["groups"] = {{{"prompt", "p0"}, {"responses", {"x", "y"}}}};
+  const Request decoded = decode_request(msgpack(map), kMaxBytes);
+  EXPECT_EQ(decoded.version, 1);
+  ASSERT_EQ(decoded.samples.size(), 3u);
+  for (const reward::Sample& s : decoded.samples) {
+    ASSERT_EQ(s.messages.size(), 1u);
+    EXPECT_EQ(s.messages[0].role, "user");
+    EXPECT_EQ(s.policy_turns_from, 1u);
+    EXPECT_FALSE(s.judge.has_value());
+    EXPECT_FALSE(s.judge_prompt.has_value());
+    EXPECT_FALSE(s.judge_tool_results.has_value());
+    EXPECT_TRUE(s.tool_calls.empty());
+  }
+  EXPECT_EQ(decoded.samples[1].messages[0].content, "p0");
+  EXPECT_EQ(decoded.samples[2].answer, "y");
+}
+
+TEST(DecodeRequest, Version2SamplesCarryConversationsAndToolCalls) {
+  json agent = {{"id", "agent"},
+                {"messages", agent_messages()},
+                {"policy_turns_from", 2},
+                {"answer", "It is 18 C."},
+                {"thinking", "The tool said so."}};
+  json calling = {{"id", "calling"},
+                  {"messages", {user("Book a flight")}},
+                  {"answer", ""},
+                  {"tool_calls", {{{"name", "book"}, {"arguments", "{}"}}}}};
+  json map = score_request({agent, calling});
+  map["v"] = 2;
+  const Request decoded = decode_request(msgpack(map), kMaxBytes);
+  EXPECT_EQ(decoded.version, 2);
+  ASSERT_EQ(decoded.samples.size(), 2u);
+  const reward::Sample& a = decoded.samples[0];
+  ASSERT_EQ(a.messages.size(), 4u);
+  EXPECT_EQ(a.messages[0].role, "system");
+  EXPECT_EQ(a.messages[2].tool_calls.at(0).name, "weather");
+  EXPECT_EQ(a.messages[2].tool_calls.at(0).arguments, "{\"city\": \"Paris\"}");
+  EXPECT_EQ(a.messages[3].role, "tool");
+  EXPECT_EQ(a.policy_turns_from, 2u);
+  EXPECT_EQ(a.last_user_text(), "Weather in Paris?");
+  EXPECT_EQ(a.thinking, "The tool said so.");
+  const reward::Sample& c = decoded.samples[1];
+  ASSERT_EQ(c.tool_calls.size(), 1u);
+  EXPECT_EQ(c.tool_calls[0].name, "book");
+  EXPECT_EQ(c.policy_turns_from, 1u);
+}
+
+TEST(DecodeRequest, RequestSwitchesAreDefaultsGroupAndSampleSwitchesWin) {
+  json own = sample("own");
+  own["judge"] = "last";
+  own["judge_prompt"] = false;
+  json map = score_request({sample("plain"), own});
+  map["v"] = 2;
+  map["judge"] = "all_turns";
+  map["judge_prompt"] = true;
+  map["groups"] = {
+      {{"messages", agent_messages()}, {"responses", {"a"}}},
+      {{"prompt", "p"}, {"responses", {"b"}}, {"judge", "last"}, {"judge_tool_results", true}}};
+  const Request decoded = decode_request(msgpack(map), kMaxBytes);
+  ASSERT_EQ(decoded.samples.size(), 4u);
+  EXPECT_EQ(decoded.samples[0].judge, reward::JudgeTurns::kAllTurns);
+  EXPECT_EQ(decoded.samples[0].judge_prompt, true);
+  EXPECT_FALSE(decoded.samples[0].judge_tool_results.has_value());
+  EXPECT_EQ(decoded.samples[1].judge, reward::JudgeTurns::kLast);
+  EXPECT_EQ(decoded.samples[1].judge_prompt, false);
+  EXPECT_EQ(decoded.samples[2].judge, reward::JudgeTurns::kAllTurns);
+  EXPECT_EQ(decoded.samples[2].judge_prompt, true);
+  EXPECT_EQ(decoded.samples[3].judge, reward::JudgeTurns::kLast);
+  EXPECT_EQ(decoded.samples[3].judge_prompt, true);
+  EXPECT_EQ(decoded.samples[3].judge_tool_results, true);
+
+  map["judge"] = "every_turn";
+  expect_bad(map, "\"judge\" in the request: ");
+  map["judge"] = 1;
+  expect_bad(map, "\"judge\" in the request must be \"last\" or \"all_turns\", got 1");
+  map["judge"] = "last";
+  map["judge_prompt"] = "yes";
+  expect_bad(map, "\"judge_prompt\" in the request must be true or false, got \"yes\"");
+  map["judge_prompt"] = true;
+  map["groups"][1]["judge_tool_results"] = 1;
+  expect_bad(map, "\"judge_tool_results\" in groups[1] must be true or false, got 1");
+}
+
+TEST(DecodeRequest, AGroupSharesItsConversationWithEveryResponse) {
+  json map = request("score");
+  map["v"] = 2;
+  map["step"] = 4;
+  map["groups"] = {{{"messages", agent_messages()},
+                    {"policy_turns_from", 2},
+                    {"responses", {"Sunny.", "<think>t</think>Rainy."}},
+                    {"ids", {"x", "y"}}}};
+  const Request decoded = decode_request(msgpack(map), kMaxBytes);
+  ASSERT_EQ(decoded.samples.size(), 2u);
+  EXPECT_EQ(decoded.group_of, (std::vector<int>{0, 0}));
+  for (const reward::Sample& s : decoded.samples) {
+    EXPECT_EQ(s.messages, decoded.samples[0].messages);
+    EXPECT_EQ(s.messages.size(), 4u);
+    EXPECT_EQ(s.policy_turns_from, 2u);
+    EXPECT_EQ(s.step, 4);
+  }
+  EXPECT_EQ(decoded.samples[0].id, "x");
+  EXPECT_EQ(decoded.samples[0].answer, "Sunny.");
+  EXPECT_EQ(decoded.samples[1].thinking, "t");
+  EXPECT_EQ(decoded.samples[1].answer, "Rainy.");
+}
+
+TEST(DecodeRequest, BadConversationsNameTheGroupOrSampleAndTheMessage) {
+  json map = request("score");
+  map["v"] = 2;
+  json messages = agent_messages();
+  messages[1]["role"] = "bot";
+  map["groups"] = {{{"prompt", "p"}, {"responses", {"a"}}},
+                   {{"messages", messages}, {"responses", {"a", "b"}}}};
+  expect_bad(map,
+             "groups[1]: messages[1].role is \"bot\"; valid roles: system, user, "
+             "assistant, tool");
+  map["groups"][1]["messages"] = agent_messages();
+  map["groups"][1]["prompt"] = "p";
+  expect_bad(map, "groups[1] has both \"prompt\" and \"messages\"; give one");
+  map["groups"][1].erase("prompt");
+  map["groups"][1].erase("messages");
+  expect_bad(map, "groups[1] needs a string \"prompt\" or an array \"messages\"");
+  map["groups"][1]["messages"] = agent_messages();
+  map["groups"][1]["policy_turns_from"] = 9;
+  expect_bad(map, "groups[1]: \"policy_turns_from\" must be an integer from 0 to 4");
+  map["groups"][1]["policy_turns_from"] = 2;
+  map["groups"][1]["tools"] = json::array();
+  expect_bad(map,
+             "unknown key \"tools\" in groups[1]; allowed: prompt, messages, responses, ids, "
+             "step, policy_turns_from, judge, judge_prompt, judge_tool_results");
+
+  json content = {{"id", "s"}, {"messages", agent_messages()}, {"response", "r"}};
+  content["messages"][3]["content"] = 5;
+  json sample_map = score_request({sample("a"), content});
+  sample_map["v"] = 2;
+  expect_bad(sample_map, "samples[1]: messages[3].content must be a string");
+  content["messages"] = {user("q"), {{"role", "assistant"}, {"content", "a"}}};
+  sample_map["samples"][1] = content;
+  expect_bad(sample_map,
+             "samples[1]: messages[1].role is \"assistant\": messages ends with an assistant "
+             "turn");
 }
 
 TEST(DecodeRequest, DeadlineMs) {
@@ -375,12 +590,14 @@ TEST(Replies, EncodeSetsTheVersionAndDecodeReplyRoundTrips) {
                       {"type", "score"},
                       {"results", {{{"id", "a"}, {"reward", 0.25}, {"safe", true}}}},
                       {"timing", {{"queue_ms", 1}, {"compute_ms", 2.5}}}};
-  const std::string frame = encode(reply);
+  const std::string frame = encode(reply, 1);
   json expected = reply;
   expected["v"] = 1;
   EXPECT_EQ(json::from_msgpack(frame), expected);
   EXPECT_EQ(decode_reply(frame), expected);
-  EXPECT_EQ(encode({{"v", 9}, {"type", "pong"}}), msgpack({{"v", 1}, {"type", "pong"}}));
+  EXPECT_EQ(encode({{"v", 9}, {"type", "pong"}}, 1), msgpack({{"v", 1}, {"type", "pong"}}));
+  // Without a version (replies to frames too broken to have one): the newest.
+  EXPECT_EQ(encode({{"type", "pong"}}), msgpack({{"v", 2}, {"type", "pong"}}));
 }
 
 TEST(Replies, DecodeReplyRefusesWhatIsNotAMap) {

@@ -71,7 +71,7 @@ def test_concurrent_clients_get_exactly_their_own_answers(server):
 def test_every_bad_input_gets_its_error_and_the_server_goes_on(server, tmp_path):
     client = Client(server.endpoint)
     cases = [
-        ({"v": 2, "type": "ping"}, "unsupported_version"),
+        ({"v": 3, "type": "ping"}, "unsupported_version"),
         ({"type": "sleep"}, "bad_request"),
         ({"type": "score"}, "bad_request"),
         ({"type": "score", "samples": [{"id": 1, "prompt": "p"}]}, "bad_request"),
@@ -243,7 +243,7 @@ def test_expired_deadlines_are_dropped(tmp_path):
 def test_info_and_deep_health_check(server):
     client = Client(server.endpoint)
     info = client.call({"type": "info", "deep": True})
-    assert info["protocol"] == 1 and info["deep_check"] == "ok"
+    assert info["protocol"] == 2 and info["protocols"] == [1, 2] and info["deep_check"] == "ok"
     assert info["models"]["guard"]["architecture"] == "Qwen3ForCausalLM"
     assert info["models"]["helpfulness"]["architecture"] == "Qwen3ForSequenceClassification"
     assert info["config"]["reward"]["type"] == "hybrid"
