@@ -130,7 +130,9 @@ void check_or_record(const ScoreArgs& args, const EarlierOutput& earlier,
     write_score_record(record_path, current);
     return;
   }
-  const std::string mismatch = score_record_mismatch(recorded, current);
+  // A record written before a setting existed: that run computed with the setting's default.
+  const std::string mismatch =
+      score_record_mismatch(recorded, current, reward::scoring_settings_json(reward::Config{}));
   if (!mismatch.empty()) {
     throw util::Error(util::cat(
         args.output, " holds ", earlier.lines.size(),
@@ -310,7 +312,9 @@ void add_score_command(CLI::App& app, int* exit_code) {
   cmd->add_option("--config", args->config, "YAML config (configs/default.yaml)")
       ->required()
       ->check(CLI::ExistingFile);
-  cmd->add_option("--input", args->input, "JSONL: {\"id\", \"prompt\", \"response\"} per line")
+  cmd->add_option(
+         "--input", args->input,
+         "JSONL: {\"id\", \"prompt\" or \"messages\", \"response\"} per line (docs/score.md)")
       ->required()
       ->check(CLI::ExistingFile);
   cmd->add_option("--output", args->output, "JSONL output; rerun with the same file to resume")

@@ -30,17 +30,28 @@ std::string show(const json* value) {
   return text.size() > kShown ? text.substr(0, kShown) + "..." : text;
 }
 
-// "key.path was X, now Y" for each leaf where the two settings differ.
-void differences(const json* was, const json* now, const std::string& path,
-                 std::vector<std::string>& out) {
+const json* child(const json* parent, const std::string& key) {
+  if (parent == nullptr || !parent->is_object()) return nullptr;
+  const auto found = parent->find(key);
+  return found == parent->end() ? nullptr : &*found;
+}
+
+// "key.path was X, now Y" for each leaf where the two settings differ. A setting the record
+// lacks (it was added after the record was written) that now holds its default, `fallback`,
+// is no difference: that run computed with the default. `filled` counts such settings.
+void differences(const json* was, const json* now, const json* fallback, const std::string& path,
+                 std::vector<std::string>& out, int& filled) {
+  if (was == nullptr && now != nullptr && fallback != nullptr && *fallback == *now) {
+    ++filled;
+    return;
+  }
   if (was != nullptr && now != nullptr && was->is_object() && now->is_object()) {
     std::set<std::string> keys;
     for (const auto& item : was->items()) keys.insert(item.key());
     for (const auto& item : now->items()) keys.insert(item.key());
     for (const std::string& key : keys) {
-      const auto w = was->find(key), n = now->find(key);
-      differences(w == was->end() ? nullptr : &*w, n == now->end() ? nullptr : &*n,
-                  path.empty() ? key : path + "." + key, out);
+      differences(child(was, key), child(now, key), child(fallback, key),
+                  path.empty() ? key : path + "." + key, out, filled);
     }
     return;
   }
@@ -78,7 +89,7 @@ json make_score_record(const std::string& input_path, const std::string& input_s
             {"settings", settings}}}};
 }
 
-std::string score_record_mismatch(const json& recorded, const json& current) {
+std::string score_record_mismatch(const json& recorded, const json& current, const json& defaults) {
   std::vector<std::string> parts;
   const json &was_input = recorded["input"], &now_input = current["input"];
   if (was_input["sha256"] != now_input["sha256"]) {
@@ -100,9 +111,10 @@ std::string score_record_mismatch(const json& recorded, const json& current) {
                                 now_config["path"].get<std::string>()));
     }
     std::vector<std::string> settings;
-    differences(&was_config["settings"], &now_config["settings"], "", settings);
+    int filled = 0;
+    differences(&was_config["settings"], &now_config["settings"], &defaults, "", settings, filled);
     // A record edited by hand can hash its settings differently from what it lists.
-    if (settings.empty()) {
+    if (settings.empty() && filled == 0) {
       settings.push_back(util::cat("the config's settings differ (sha256 was ",
                                    short_hash(recorded, "config"), ", now ",
                                    short_hash(current, "config"), ")"));

@@ -29,7 +29,10 @@ nlohmann::json make_score_record(const std::string& input_path, const std::strin
 // sentence per difference joined by "; ", e.g.
 //   the input was /a/in.jsonl (sha256 0123456789ab), now /a/other.jsonl (sha256 ba9876543210);
 //   reward.type was "hybrid", now "guard_only"
-std::string score_record_mismatch(const nlohmann::json& recorded, const nlohmann::json& current);
+// `defaults` are the settings of a default config: a setting added to safrl after `recorded` was
+// written matches when it now holds its default.
+std::string score_record_mismatch(const nlohmann::json& recorded, const nlohmann::json& current,
+                                  const nlohmann::json& defaults = nullptr);
 
 // The record at `path`, or null when there is none; throws util::Error when it is not a record.
 nlohmann::json read_score_record(const std::string& path);

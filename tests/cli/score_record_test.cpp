@@ -107,6 +107,25 @@ TEST(ScoreRecord, WrittenAndReadBack) {
   EXPECT_FALSE(std::filesystem::exists(path + ".tmp"));
 }
 
+TEST(ScoreRecord, ASettingAddedSinceTheRecordMatchesWhenItHoldsItsDefault) {
+  // The record of an earlier safrl lacks reward.refusal_penalty; the run now has it.
+  const json defaults = {{"reward", {{"refusal_penalty", "always"}, {"judge", "last"}}}};
+  json now = kSettings;
+  now["reward"]["refusal_penalty"] = "always";
+  now["reward"]["judge"] = "last";
+  const json current = record("/r/in.jsonl", kInputHash, "/r/c.yaml", now);
+  EXPECT_EQ(score_record_mismatch(record(), current, defaults), "");
+  // Set to something else, the run would compute differently: that is a mismatch.
+  now["reward"]["refusal_penalty"] = "prompt_aware";
+  EXPECT_EQ(score_record_mismatch(record(), record("/r/in.jsonl", kInputHash, "/r/c.yaml", now),
+                                  defaults),
+            "reward.refusal_penalty was absent, now \"prompt_aware\"");
+  // Without defaults every added setting is a difference, as before.
+  EXPECT_EQ(score_record_mismatch(record(), current),
+            "reward.judge was absent, now \"last\"; reward.refusal_penalty was absent, now "
+            "\"always\"");
+}
+
 std::string read_error(const std::string& path) {
   try {
     read_score_record(path);
