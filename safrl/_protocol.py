@@ -1,7 +1,9 @@
 """What the sync and async clients share: endpoints, framing, reply checks, retries, batching.
 
-Nothing here touches a socket. The wire format is docs/protocol.md, version 1: one msgpack map per
-ZeroMQ frame, a client-chosen request id echoed in the reply.
+Nothing here touches a socket. The wire format is docs/protocol.md, version 2: one msgpack map per
+ZeroMQ frame, a client-chosen request id echoed in the reply. Version 2 adds conversations
+("messages", tool calls, policy_turns_from) and the judge options; a server that speaks only
+version 1 refuses every request with unsupported_version, which says to upgrade it.
 """
 from __future__ import annotations
 
@@ -16,11 +18,11 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
 import msgpack
 
-from safrl import curve
+from safrl import _chat, curve
 from safrl.errors import (WAITED_OUT_CODES, BadRequest, SafrlError, ServerBusy, ServerError, Timeout,
                           error_for_code)
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 DEFAULT_ENDPOINT = "tcp://127.0.0.1:5555"
 ENDPOINT_ENV = "SAFRL_ENDPOINT"
 
@@ -217,7 +219,11 @@ def check_reply(reply: Mapping[str, Any], expected_type: str) -> Mapping[str, An
             raise ServerError(f"malformed error reply: {reply!r}", request_id=request_id)
         hint = error.get("retry_after_ms")
         hint = hint if isinstance(hint, int) and not isinstance(hint, bool) and hint >= 0 else None
-        raise error_for_code(error["code"], str(error.get("message", "")), request_id, hint)
+        message = str(error.get("message", ""))
+        if error["code"] == "unsupported_version":
+            message += (f" (this client speaks protocol version {PROTOCOL_VERSION}: upgrade the "
+                        f"server to a safrl that speaks it, docs/protocol.md \"Versions\")")
+        raise error_for_code(error["code"], message, request_id, hint)
     if reply.get("v") != PROTOCOL_VERSION:
         raise ServerError(f"reply speaks protocol version {reply.get('v')!r}, this client speaks "
                           f"{PROTOCOL_VERSION}", request_id=request_id)
@@ -268,11 +274,54 @@ class ScoreJob:
         return results
 
 
-def _score_message(step: Optional[int]) -> Dict[str, Any]:
+JUDGE_MODES = ("last", "all_turns")
+
+
+@dataclass(frozen=True)
+class JudgeOptions:
+    """The request-level judge options (docs/protocol.md): defaults for every sample and group
+    that does not set its own; None leaves the server's config in charge."""
+
+    judge: Optional[str] = None  # "last" or "all_turns"
+    judge_prompt: Optional[bool] = None
+    judge_tool_results: Optional[bool] = None
+
+    def __post_init__(self) -> None:
+        if self.judge is not None and self.judge not in JUDGE_MODES:
+            raise BadRequest(f"judge must be one of {', '.join(JUDGE_MODES)}, got {self.judge!r}")
+        for name in ("judge_prompt", "judge_tool_results"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, bool):
+                raise BadRequest(f"{name} must be True, False or None, got {value!r}")
+
+    def fields(self) -> Dict[str, Any]:
+        return {name: value for name, value in (("judge", self.judge),
+                                                ("judge_prompt", self.judge_prompt),
+                                                ("judge_tool_results", self.judge_tool_results))
+                if value is not None}
+
+
+def _score_message(step: Optional[int], options: JudgeOptions) -> Dict[str, Any]:
     message: Dict[str, Any] = {"type": "score"}
     if step is not None:
         message["step"] = plain_step(step)
+    message.update(options.fields())
     return message
+
+
+def prepare_sample(sample: Mapping[str, Any], where: str) -> Dict[str, Any]:
+    """A sample as sent: its messages and tool calls normalised (safrl._chat), integers plain.
+    The caller's dict is not modified."""
+    item = dict(sample)
+    for key in ("step", "policy_turns_from"):
+        if item.get(key) is not None:
+            item[key] = plain_step(item[key], f"{where}[\"{key}\"]")
+    if "messages" in item:
+        item["messages"] = _chat.normalise_messages(item["messages"], f"{where}[\"messages\"]")
+    if item.get("tool_calls") is not None:
+        item["tool_calls"] = _chat.tool_calls_list(item["tool_calls"],
+                                                   f"{where}[\"tool_calls\"]")
+    return item
 
 
 def plain_step(step: Any, what: str = "step") -> int:
@@ -288,7 +337,7 @@ def plain_step(step: Any, what: str = "step") -> int:
 
 
 def plan_samples(samples: Sequence[Mapping[str, Any]], step: Optional[int],
-                 max_per_request: int) -> List[ScoreJob]:
+                 max_per_request: int, options: JudgeOptions = JudgeOptions()) -> List[ScoreJob]:
     """Splits samples into score requests of at most max_per_request; ids added where missing.
 
     A sample without an id gets its position in the call. The caller's dicts are not modified.
@@ -297,35 +346,49 @@ def plan_samples(samples: Sequence[Mapping[str, Any]], step: Optional[int],
     for index, sample in enumerate(samples):
         if not isinstance(sample, Mapping):
             raise BadRequest(f"samples[{index}] must be a dict, got {type(sample).__name__}")
-        item = dict(sample)
+        item = prepare_sample(sample, f"samples[{index}]")
         item.setdefault("id", index)
-        if item.get("step") is not None:
-            item["step"] = plain_step(item["step"], f"samples[{index}][\"step\"]")
         prepared.append(item)
     jobs = []
     for start in range(0, len(prepared), max_per_request):
         chunk = prepared[start:start + max_per_request]
-        message = _score_message(step)
+        message = _score_message(step, options)
         message["samples"] = chunk
         jobs.append(ScoreJob(message, [item["id"] for item in chunk],
                              list(range(start, start + len(chunk)))))
     return jobs
 
 
-def plan_groups(prompts: Sequence[str], responses_per_prompt: Sequence[Sequence[str]],
-                step: Optional[int], max_per_request: int) -> List[ScoreJob]:
+Prompt = Union[str, Sequence[Mapping[str, Any]]]
+
+
+def group_context(prompt: Any, where: str) -> Dict[str, Any]:
+    """A group's shared context: {"prompt": text} for a string, {"messages": [...]} (normalised)
+    for a conversation."""
+    if isinstance(prompt, str):
+        return {"prompt": prompt}
+    if prompt is None or isinstance(prompt, (bytes, Mapping)):
+        raise BadRequest(f"{where} must be a string or a list of chat messages, "
+                         f"got {type(prompt).__name__}")
+    return {"messages": _chat.normalise_messages(prompt, where)}
+
+
+def plan_groups(prompts: Sequence[Prompt], responses_per_prompt: Sequence[Sequence[str]],
+                step: Optional[int], max_per_request: int,
+                options: JudgeOptions = JudgeOptions()) -> List[ScoreJob]:
     """Packs GRPO groups into score requests of at most max_per_request responses.
 
-    Whole groups are packed greedily; a group larger than the limit is sent as several groups
-    with the same prompt. Members get the ids "<group>/<response>" counted over the whole call,
-    so results are named the same however the call was split.
+    A prompt is a string (sent as the group's "prompt") or a list of chat messages, the
+    conversation before the responses (sent as its "messages"). Whole groups are packed
+    greedily; a group larger than the limit is sent as several groups with the same prompt.
+    Members get the ids "<group>/<response>" counted over the whole call, so results are named
+    the same however the call was split.
     """
     if len(prompts) != len(responses_per_prompt):
         raise BadRequest(f"{len(prompts)} prompts but {len(responses_per_prompt)} response lists")
+    contexts = [group_context(prompt, f"prompts[{g}]") for g, prompt in enumerate(prompts)]
     pieces = []  # (group index, first response index, responses)
-    for g, (prompt, responses) in enumerate(zip(prompts, responses_per_prompt)):
-        if not isinstance(prompt, str):
-            raise BadRequest(f"prompts[{g}] must be a string, got {type(prompt).__name__}")
+    for g, responses in enumerate(responses_per_prompt):
         if isinstance(responses, str) or len(responses) == 0:
             raise BadRequest(f"responses_per_prompt[{g}] must be a non-empty list of strings")
         for start in range(0, len(responses), max_per_request):
@@ -340,7 +403,7 @@ def plan_groups(prompts: Sequence[str], responses_per_prompt: Sequence[Sequence[
     slots: List[int] = []
 
     def flush() -> None:
-        message = _score_message(step)
+        message = _score_message(step, options)
         message["groups"] = list(groups)
         jobs.append(ScoreJob(message, list(ids), list(slots)))
         groups.clear()
@@ -351,7 +414,7 @@ def plan_groups(prompts: Sequence[str], responses_per_prompt: Sequence[Sequence[
         if len(ids) + len(responses) > max_per_request:
             flush()
         member_ids = [f"{g}/{start + k}" for k in range(len(responses))]
-        groups.append({"prompt": prompts[g], "responses": responses, "ids": member_ids})
+        groups.append({**contexts[g], "responses": responses, "ids": member_ids})
         ids.extend(member_ids)
         slots.extend(offsets[g] + start + k for k in range(len(responses)))
     if groups:

@@ -191,17 +191,21 @@ class LocalServer:
 
 
 def score(samples: Sequence[Mapping[str, Any]], config: str, *, step: Optional[int] = None,
-          binary: Optional[str] = None, startup_timeout: float = 600.0,
-          **client_options: Any) -> List[Dict[str, Any]]:
+          judge: Optional[str] = None, judge_prompt: Optional[bool] = None,
+          judge_tool_results: Optional[bool] = None, binary: Optional[str] = None,
+          startup_timeout: float = 600.0, **client_options: Any) -> List[Dict[str, Any]]:
     """Scores samples on a LocalServer started for this call and stopped before it returns
     (also on an error or KeyboardInterrupt): one result per sample, in order, as
     safrl.Client.score returns them (and `safrl score` writes them). Loads the models on every
     call: for many calls, keep a LocalServer open instead.
 
-    samples: dicts as in docs/protocol.md ({"prompt", "response"} or {"prompt", "answer",
-    "thinking"?}, optional "id", "step", "meta"). A sample the server refuses raises
-    safrl.BadRequest naming it, and nothing is scored.
+    samples: dicts as in docs/protocol.md ({"prompt" | "messages", "response"} or {"prompt" |
+    "messages", "answer", "thinking"?}, optional "id", "step", "meta", "tool_calls",
+    "policy_turns_from" and the judge fields); judge, judge_prompt, judge_tool_results: as in
+    safrl.Client.score. A sample the server refuses raises safrl.BadRequest naming it, and
+    nothing is scored.
     """
     with LocalServer(config, binary=binary, startup_timeout=startup_timeout) as server:
         with server.client(**client_options) as client:
-            return client.score(samples, step=step)
+            return client.score(samples, step=step, judge=judge, judge_prompt=judge_prompt,
+                                judge_tool_results=judge_tool_results)

@@ -10,9 +10,21 @@ answers this on its HTTP port; the functions here define exactly what it does (t
 implements the same rules; docs/trainers/openrlhf.md states them with the status codes), and
 get_reward() is the reference composition of them:
 
-    samples = samples_from_request(payload)     # split_query, clean_response, user_prompt
+    samples = samples_from_request(payload)     # sample_from_query for each query
     results = client.score(samples)             # no step: OpenRLHF sends none
     reply = reply_from_results(results)
+
+Multi-turn (docs/trainers/openrlhf.md; the server's serve/openrlhf.cpp follows the same rules):
+a prompt rendered with Qwen3's chat template (it starts with "<|im_start|>" and ends in the
+generation header "<|im_start|>assistant\n", perhaps with an empty think block) is read back
+into its turns (chat::parse_qwen3_text's rules, safrl._chat.parse_qwen3_text): one user turn is
+sent as the prompt text, as before; more (a system prompt, earlier turns, tool turns) as
+"messages". A response that holds turns of its own (an agent rollout: assistant turns with tool
+results between them, Qwen3-rendered) is read from the generation header on: its earlier turns
+join the messages with "policy_turns_from" = the number of prompt messages (assistant turns
+with their think blocks, which the guard's context leaves out and judge: all_turns judges), and
+its last turn, which must be the assistant's, is the response with
+its tool calls. Any other prompt is read as before.
 
 Pure functions apart from get_reward; invalid input raises safrl.BadRequest (HTTP 400).
 """
@@ -20,18 +32,20 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
-from safrl import _default
+from safrl import _chat, _default
 from safrl.client import Client
 from safrl.errors import BadRequest
 
-__all__ = ["split_query", "clean_response", "user_prompt", "samples_from_request",
-           "reply_from_results", "get_reward", "END_MARKERS", "WHITESPACE"]
+__all__ = ["split_query", "clean_response", "user_prompt", "sample_from_query",
+           "samples_from_request", "reply_from_results", "get_reward", "END_MARKERS",
+           "WHITESPACE"]
 
 # ChatML end-of-turn and end-of-text tokens: OpenRLHF decodes query with special tokens kept, so
 # a finished response ends in them; they are not part of the answer.
 END_MARKERS = ("<|im_end|>", "<|endoftext|>")
 WHITESPACE = " \t\n\r\f\v"
 _USER_TURN = "<|im_start|>user\n"
+_GENERATION_HEADER = "<|im_start|>assistant\n"
 
 
 def split_query(query: str, prompt: str) -> str:
@@ -78,6 +92,35 @@ def user_prompt(prompt: str) -> str:
     return prompt[start:] if end < 0 else prompt[start:end]
 
 
+def generation_prompt_at(prompt: str) -> Optional[int]:
+    """Where the generation prompt of a prompt rendered with Qwen3's (ChatML) template begins:
+    its last assistant header, no turn closed after it (Qwen3's non-thinking mode adds an empty
+    think block there). None when the prompt is not such a rendering."""
+    if not prompt.startswith(_chat.IM_START):
+        return None
+    at = prompt.rfind(_GENERATION_HEADER)
+    if at <= 0 or _chat.IM_END in prompt[at:]:
+        return None
+    return at
+
+
+def sample_from_query(query: str, prompt: str) -> Dict[str, Any]:
+    """The safrl sample (without id) of one query and its prompt (see the module docstring)."""
+    response = clean_response(split_query(query, prompt))
+    at = generation_prompt_at(prompt)
+    if at is None:
+        return {"prompt": user_prompt(prompt), "response": response}
+    context = _chat.prompt_context(_chat.parse_qwen3_text(prompt[:at]), "prompt")
+    if _chat.IM_START not in response:
+        shared = {"prompt": context} if isinstance(context, str) else {"messages": context}
+        return {**shared, "response": response}
+    turns = _chat.parse_qwen3_text(prompt[at:] + response)
+    if turns[-1]["role"] != "assistant":
+        raise BadRequest(f"the response ends with a {turns[-1]['role']} turn; an agent rollout "
+                         f"ends with the policy's answer")
+    return _chat.agent_sample(context, turns[:-1], turns[-1])
+
+
 def samples_from_request(payload: Any) -> List[Dict[str, Any]]:
     """The safrl samples of a /get_reward body; sample i has id i.
 
@@ -96,11 +139,9 @@ def samples_from_request(payload: Any) -> List[Dict[str, Any]]:
     samples = []
     for i, (query, prompt) in enumerate(zip(queries, prompts)):
         try:
-            response = split_query(query, prompt)
+            samples.append({"id": i, **sample_from_query(query, prompt)})
         except BadRequest as error:
             raise BadRequest(f"query {i}: {error.message}") from None
-        samples.append({"id": i, "prompt": user_prompt(prompt),
-                        "response": clean_response(response)})
     return samples
 
 

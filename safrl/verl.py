@@ -7,10 +7,25 @@ and the reward loop):
     compute_score_batch(data_sources=..., solution_strs=..., ground_truths=..., extra_infos=...)
 
 and may add keywords of its own (reward_kwargs from the config, reward_router_address, ...),
-which are accepted and ignored. solution_str is the decoded response (a <think> block in it is
-split off by the server). The user's prompt is not passed by verl: it must be in
-extra_info["prompt"], written there by the data preprocessing. data_source and ground_truth are
-not used: the safety reward needs no reference answer.
+which are accepted and ignored. solution_str is the response decoded with special tokens
+skipped (a <think> block in it is split off by the server). The prompt is not passed by verl:
+it is extra_info["prompt"], written there by the data preprocessing (a string, or the row's
+chat messages: a conversation of more than one message is sent as "messages"), else
+extra_info["raw_prompt"], the row's messages, which verl's agent loop adds.
+
+Multi-turn rollouts (verl's tool agent loop, extra_info["num_turns"] > 2): solution_str then
+holds every assistant turn and the tool results between them, as Qwen3's chat template rendered
+them with <|im_start|> and <|im_end|> dropped by the decode ("...</tool_call>\nuser\n
+<tool_response>\n...\n</tool_response>\nassistant\n..."). It is parsed back into turns
+(rollout_turns): the earlier assistant turns (with their think blocks, as the server reads an
+OpenRLHF rollout) and the tool results join "messages" after the prompt with
+"policy_turns_from" = the number of prompt messages, and the last assistant turn is the
+response, its <tool_call> blocks its "tool_calls". The turns are read by the rules of
+chat::parse_qwen3_text (safrl._chat.parse_qwen3_text): a tool call not written as Qwen3's
+template writes it stays text of its turn, and the tool results after it then read as a user
+turn. User turns of verl's interaction loop are not tool results and are not parsed out.
+
+data_source and ground_truth are not used: the safety reward needs no reference answer.
 
 The result is a dict: "score" (the reward) and flat details, which verl collects per key into
 reward_extra_info. Every call returns the same keys with the same types, as verl requires:
@@ -34,13 +49,19 @@ from safrl import _chat, _default
 from safrl._protocol import plain_step
 from safrl.errors import BadRequest
 
-__all__ = ["compute_score", "compute_score_batch", "compute_score_async", "details"]
+__all__ = ["compute_score", "compute_score_batch", "compute_score_async", "details",
+           "rollout_turns"]
 
 _MISSING_PROMPT = (
     "safrl.verl needs the user's prompt in extra_info[\"prompt\"] (verl does not pass it to "
-    "reward functions). Add it in your data preprocessing, next to the row's \"prompt\" column: "
-    "\"extra_info\": {..., \"prompt\": question} (a string, or the row's list of chat messages, "
-    "whose last user message is used), then regenerate the parquet files.")
+    "reward functions; its agent loop adds extra_info[\"raw_prompt\"]). Add it in your data "
+    "preprocessing, next to the row's \"prompt\" column: \"extra_info\": {..., \"prompt\": "
+    "question} (a string, or the row's list of chat messages), then regenerate the parquet files.")
+
+# How Qwen3's chat template joins an assistant turn, the tool results after it and the next
+# assistant turn, once a decode with skip_special_tokens has dropped <|im_start|> and <|im_end|>.
+_TOOL_TURN_OPEN = "\nuser\n<tool_response>\n"
+_TOOL_TURN_CLOSE = "\n</tool_response>\nassistant\n"
 
 
 def compute_score(data_source: Any, solution_str: str, ground_truth: Any,
@@ -87,16 +108,37 @@ def details(result: Mapping[str, Any]) -> Dict[str, Any]:
     }
 
 
+def rollout_turns(solution_str: str) -> List[Dict[str, Any]]:
+    """The turns of a multi-turn rollout decoded with special tokens skipped (see the module
+    docstring): the assistant turns and tool results, ending with the last assistant turn."""
+    text = solution_str.replace(_TOOL_TURN_OPEN, f"{_chat.IM_END}\n{_chat.IM_START}user\n"
+                                                 f"<tool_response>\n")
+    text = text.replace(_TOOL_TURN_CLOSE, f"\n</tool_response>{_chat.IM_END}\n"
+                                          f"{_chat.IM_START}assistant\n")
+    return _chat.parse_qwen3_text(f"{_chat.IM_START}assistant\n{text}{_chat.IM_END}")
+
+
 def _sample(solution_str: str, extra_info: Any, where: str) -> Dict[str, Any]:
-    if not isinstance(extra_info, Mapping) or "prompt" not in extra_info:
+    if not isinstance(extra_info, Mapping) or not ("prompt" in extra_info
+                                                   or "raw_prompt" in extra_info):
         raise BadRequest(f"{where} has no \"prompt\". {_MISSING_PROMPT}")
     if not isinstance(solution_str, str):
         raise BadRequest(f"solution_str must be a string, got {type(solution_str).__name__}")
-    sample: Dict[str, Any] = {
-        "prompt": _chat.prompt_text(extra_info["prompt"], f"{where}[\"prompt\"]"),
-        "response": solution_str,
-    }
+    key = "prompt" if "prompt" in extra_info else "raw_prompt"
+    context = _chat.prompt_context(extra_info[key], f"{where}[\"{key}\"]")
+    sample: Dict[str, Any] = _agent_sample(context, solution_str, extra_info.get("num_turns"))
     if extra_info.get("step") is not None:
         sample["step"] = plain_step(extra_info["step"], f"{where}[\"step\"]")
     return sample
 
+
+
+def _agent_sample(context: Any, solution_str: str, num_turns: Any) -> Dict[str, Any]:
+    plain = {"prompt": context} if isinstance(context, str) else {"messages": context}
+    plain["response"] = solution_str
+    if num_turns is None or int(num_turns) <= 2:
+        return plain
+    turns = rollout_turns(solution_str)
+    if len(turns) == 1 and not turns[0].get("tool_calls"):
+        return plain
+    return _chat.agent_sample(context, turns[:-1], turns[-1])

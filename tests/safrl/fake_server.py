@@ -1,5 +1,5 @@
-"""An in-process stand-in for `safrl serve`: a ZeroMQ ROUTER on a thread speaking protocol v1
-(docs/protocol.md), with faults on demand.
+"""An in-process stand-in for `safrl serve`: a ZeroMQ ROUTER on a thread speaking protocol
+versions 1 and 2 (docs/protocol.md), with faults on demand.
 
     server = FakeServer().start()
     server.plan(("busy", 50), ("busy", 50))   # the next two requests get busy, then normal replies
@@ -37,12 +37,18 @@ from typing import Any, Dict, List, Optional, Tuple
 import msgpack
 import zmq
 
-SAMPLE_KEYS = {"id", "prompt", "response", "answer", "thinking", "step", "meta"}
+JUDGE_KEYS = {"judge", "judge_prompt", "judge_tool_results"}
+# Keys only a version 2 request may carry (in a sample, a group or the request).
+V2_KEYS = {"messages", "tool_calls", "policy_turns_from"} | JUDGE_KEYS
+SAMPLE_KEYS = {"id", "prompt", "response", "answer", "thinking", "step", "meta"} | V2_KEYS
+GROUP_KEYS = {"prompt", "messages", "responses", "ids", "step", "policy_turns_from"} | JUDGE_KEYS
+MESSAGE_KEYS = {"role", "content", "tool_calls", "tool_call_id", "name"}
+ROLES = ("system", "user", "assistant", "tool")
 REQUEST_KEYS = {
     "ping": {"v", "id", "type"},
     "info": {"v", "id", "type", "deep"},
     "stats": {"v", "id", "type", "flush"},
-    "score": {"v", "id", "type", "samples", "groups", "step", "deadline_ms"},
+    "score": {"v", "id", "type", "samples", "groups", "step", "deadline_ms"} | JUDGE_KEYS,
 }
 UNSAFE_CAP, REFUSAL_CAP = -10.0, -5.0
 
@@ -110,10 +116,34 @@ def fake_result(sample: Dict[str, Any], step: Optional[int] = None) -> Dict[str,
               "reward": reward, "helpfulness": helpfulness, "case": case, "safe": not unsafe,
               "refusal": bool(answer_verdict["refusal"]), "answer": answer_verdict,
               "thinking": thinking_verdict, "truncated_thinking": truncated,
-              "tokens": len(sample["prompt"].split()) + len(answer.split())}
+              "tokens": len(last_user_text(sample).split()) + len(answer.split())}
     if "meta" in sample:
         result["meta"] = sample["meta"]
     return result
+
+
+def last_user_text(sample: Dict[str, Any]) -> str:
+    if "prompt" in sample:
+        return sample["prompt"]
+    return next(m["content"] for m in reversed(sample["messages"]) if m["role"] == "user")
+
+
+def _check_messages(messages: Any, where: str) -> None:
+    """The shape the real server's chat::messages_from_json accepts, closely enough."""
+    if not isinstance(messages, list) or not messages:
+        raise Invalid("bad_request", f"{where}: \"messages\" must be a non-empty array")
+    for i, message in enumerate(messages):
+        if not isinstance(message, dict) or set(message) - MESSAGE_KEYS:
+            raise Invalid("bad_request", f"{where}.messages[{i}]: unknown field or not a map")
+        if message.get("role") not in ROLES:
+            raise Invalid("bad_request", f"{where}.messages[{i}].role is {message.get('role')!r}")
+        if not isinstance(message.get("content"), str):
+            raise Invalid("bad_request", f"{where}.messages[{i}].content must be a string")
+        for call in message.get("tool_calls", []):
+            if not isinstance(call.get("function", {}).get("arguments"), str):
+                raise Invalid("bad_request", f"{where}.messages[{i}]: arguments must be text")
+    if messages[-1]["role"] not in ("user", "tool"):
+        raise Invalid("bad_request", f"{where}: messages ends with an assistant turn")
 
 
 def _check_sample(sample: Any, where: str) -> None:
@@ -124,8 +154,12 @@ def _check_sample(sample: Any, where: str) -> None:
         raise Invalid("bad_request", f"{where}: unknown field {sorted(unknown)[0]!r}")
     if not isinstance(sample.get("id"), (str, int)) or isinstance(sample.get("id"), bool):
         raise Invalid("bad_request", f"{where}: \"id\" must be a string or an integer")
-    if not isinstance(sample.get("prompt"), str):
-        raise Invalid("bad_request", f"{where}: missing \"prompt\"")
+    if ("prompt" in sample) == ("messages" in sample):
+        raise Invalid("bad_request", f"{where}: give either \"prompt\" or \"messages\"")
+    if "prompt" in sample and not isinstance(sample["prompt"], str):
+        raise Invalid("bad_request", f"{where}: \"prompt\" must be a string")
+    if "messages" in sample:
+        _check_messages(sample["messages"], where)
     if ("response" in sample) == ("answer" in sample):
         raise Invalid("bad_request", f"{where}: give either \"response\" or \"answer\"")
     text = sample.get("response", sample.get("answer"))
@@ -144,7 +178,7 @@ def validate(request: Any) -> List[Dict[str, Any]]:
         raise Invalid("bad_request", "a request must be a msgpack map")
     if not isinstance(request.get("id"), str) or not 1 <= len(request["id"].encode()) <= 128:
         raise Invalid("bad_request", "\"id\" must be a string of 1 to 128 bytes")
-    if request.get("v") != 1:
+    if request.get("v") not in (1, 2):
         raise Invalid("unsupported_version", f"protocol version {request.get('v')!r}")
     kind = request.get("type")
     if kind not in REQUEST_KEYS:
@@ -160,13 +194,18 @@ def validate(request: Any) -> List[Dict[str, Any]]:
     step = request.get("step")
     if step is not None and (not isinstance(step, int) or isinstance(step, bool) or step < 0):
         raise Invalid("bad_request", "\"step\" must be an integer >= 0")
+    if request["v"] == 1:
+        parts = [request, *request.get("samples", []), *request.get("groups", [])]
+        if any(isinstance(part, dict) and set(part) & V2_KEYS for part in parts):
+            raise Invalid("bad_request", "a field needs protocol version 2; send \"v\": 2")
+    defaults = {key: request[key] for key in JUDGE_KEYS if key in request}
     samples = []
     for i, sample in enumerate(request.get("samples", [])):
         _check_sample(sample, f"samples[{i}]")
-        samples.append(dict(sample, step=sample.get("step", step)))
+        samples.append({**defaults, **sample, "step": sample.get("step", step)})
     for g, group in enumerate(request.get("groups", [])):
-        if not isinstance(group, dict) or set(group) - {"prompt", "responses", "ids", "step"}:
-            raise Invalid("bad_request", f"groups[{g}] must be a map of prompt, responses, ids, step")
+        if not isinstance(group, dict) or set(group) - GROUP_KEYS:
+            raise Invalid("bad_request", f"groups[{g}] must be a map of {sorted(GROUP_KEYS)}")
         responses = group.get("responses")
         if not isinstance(responses, list) or not responses:
             raise Invalid("bad_request", f"groups[{g}] needs a non-empty array \"responses\"")
@@ -174,8 +213,10 @@ def validate(request: Any) -> List[Dict[str, Any]]:
         if len(ids) != len(responses):
             raise Invalid("bad_request", f"groups[{g}]: one id per response")
         for k, response in enumerate(responses):
-            sample = {"id": ids[k], "prompt": group.get("prompt"), "response": response}
+            context = {key: group[key] for key in ("prompt", "messages") if key in group}
+            sample = {"id": ids[k], **context, "response": response}
             _check_sample(sample, f"groups[{g}] response {k}")
+            sample.update({**defaults, **{key: group[key] for key in JUDGE_KEYS if key in group}})
             sample["step"] = group.get("step", step)
             samples.append(sample)
     if not samples:
@@ -301,7 +342,9 @@ class FakeServer:
                  request_id: Optional[str],
                  action: Tuple[Any, ...]) -> List[Tuple[float, List[bytes]]]:
         def frame(reply: Any) -> List[bytes]:
-            data = reply if isinstance(reply, bytes) else msgpack.packb(dict(reply, v=1))
+            version = request.get("v") if isinstance(request, dict) else None
+            data = reply if isinstance(reply, bytes) else msgpack.packb(
+                dict(reply, v=version if version in (1, 2) else 2))
             return [identity, *envelope, data]
 
         try:
@@ -344,7 +387,7 @@ class FakeServer:
         if kind == "ping":
             return {"id": request_id, "type": "pong", "time_ms": int(time.time() * 1000)}
         if kind == "info":
-            reply = {"id": request_id, "type": "info", "protocol": 1, "version": "fake",
+            reply = {"id": request_id, "type": "info", "protocol": 2, "version": "fake",
                      "config": {"reward": {"type": "hybrid"}}, "models": {}}
             if request.get("deep"):
                 reply["deep_check"] = "ok"

@@ -119,7 +119,7 @@ def test_empty_calls_send_nothing(fake):
 def test_ping_info_and_stats_send_only_the_fields_asked_for(fake):
     with safrl.Client(fake.endpoint, **FAST) as client:
         assert isinstance(client.ping()["time_ms"], int)
-        assert client.info()["protocol"] == 1
+        assert client.info()["protocol"] == 2
         assert client.info(deep=True)["deep_check"] == "ok"
         assert "counters" in client.stats()
         client.stats(flush=True)

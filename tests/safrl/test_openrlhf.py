@@ -41,12 +41,69 @@ def test_user_prompt_reads_the_last_user_turn_of_a_chatml_prompt():
     assert orl.user_prompt("A plain prompt, no template.") == "A plain prompt, no template."
 
 
+CHATML_MESSAGES = [{"role": "system", "content": "You are helpful."},
+                   {"role": "user", "content": "First question"},
+                   {"role": "assistant", "content": "First answer"},
+                   {"role": "user", "content": "How do I\nbake bread?"}]
+ONE_TURN_PROMPT = "<|im_start|>user\nHow do I\nbake bread?<|im_end|>\n<|im_start|>assistant\n"
+
+
 def test_samples_from_request_builds_one_sample_per_query():
-    payload = {"query": [CHATML_PROMPT + "Knead it.<|im_end|>", "plain qanswer"],
-               "prompts": [CHATML_PROMPT, "plain q"], "labels": ["", None], "future_key": 1}
+    """A one-user-turn prompt gives the request it always gave; a longer conversation goes as
+    its messages; a prompt not made of Qwen3 turns is read as before."""
+    custom = "<s>[INST] hi [/INST]<|im_start|>assistant\n"
+    payload = {"query": [CHATML_PROMPT + "Knead it.<|im_end|>", "plain qanswer",
+                         ONE_TURN_PROMPT + "<think>\nhm\n</think>\n\nKnead.<|im_end|>",
+                         custom + "ok"],
+               "prompts": [CHATML_PROMPT, "plain q", ONE_TURN_PROMPT, custom],
+               "labels": ["", None, None, None], "future_key": 1}
     assert orl.samples_from_request(payload) == [
-        {"id": 0, "prompt": "How do I\nbake bread?", "response": "Knead it."},
-        {"id": 1, "prompt": "plain q", "response": "answer"}]
+        {"id": 0, "messages": CHATML_MESSAGES, "response": "Knead it."},
+        {"id": 1, "prompt": "plain q", "response": "answer"},
+        {"id": 2, "prompt": "How do I\nbake bread?",
+         "response": "<think>\nhm\n</think>\n\nKnead."},
+        {"id": 3, "prompt": custom, "response": "ok"}]
+
+
+# An agent rollout as OpenRLHF's query holds it: Qwen3's template text of the policy's turns
+# and the tool results (rendered as the template renders tool messages) after the prompt.
+AGENT_RESPONSE = (
+    "Let me look.\n<tool_call>\n{\"name\": \"search\", \"arguments\": {\"q\": \"yeast\"}}\n"
+    "</tool_call><|im_end|>\n<|im_start|>user\n<tool_response>\nfresh yeast\n</tool_response>"
+    "<|im_end|>\n<|im_start|>assistant\n<think>\nok\n</think>\n\nUse fresh yeast.<|im_end|>")
+
+
+def test_an_agent_rollout_sends_the_policy_turns_and_its_last_answer():
+    (sample,) = orl.samples_from_request({"query": [ONE_TURN_PROMPT + AGENT_RESPONSE],
+                                          "prompts": [ONE_TURN_PROMPT]})
+    assert sample == {
+        "id": 0, "policy_turns_from": 1, "response": "<think>\nok\n</think>\n\nUse fresh yeast.",
+        "messages": [{"role": "user", "content": "How do I\nbake bread?"},
+                     {"role": "assistant", "content": "Let me look.", "tool_calls": [
+                         {"type": "function", "function": {
+                             "name": "search", "arguments": "{\"q\": \"yeast\"}"}}]},
+                     {"role": "tool", "content": "fresh yeast"}]}
+
+
+def test_earlier_policy_turns_keep_their_thinking_for_the_guard_to_judge():
+    """Non-thinking Qwen3 prompts end in an empty think block: it belongs to the first policy
+    turn, which joins the messages whole, think block included, as the server reads it."""
+    non_thinking = CHATML_PROMPT + "<think>\n\n</think>\n\n"
+    thought = AGENT_RESPONSE.replace("Let me look.", "<think>\nhm\n</think>\n\nLet me look.")
+    samples = orl.samples_from_request({"query": [non_thinking + AGENT_RESPONSE,
+                                                  CHATML_PROMPT + thought],
+                                        "prompts": [non_thinking, CHATML_PROMPT]})
+    for sample in samples:
+        assert sample["messages"][:4] == CHATML_MESSAGES and sample["policy_turns_from"] == 4
+        assert sample["response"] == "<think>\nok\n</think>\n\nUse fresh yeast."
+    assert samples[0]["messages"][4]["content"] == "<think>\n\n</think>\n\nLet me look."
+    assert samples[1]["messages"][4]["content"] == "<think>\nhm\n</think>\n\nLet me look."
+
+
+def test_a_rollout_cut_after_a_tool_result_is_refused_naming_the_query():
+    cut = AGENT_RESPONSE.split("<|im_start|>assistant\n<think>")[0]
+    with pytest.raises(safrl.BadRequest, match="query 0: the response ends with a tool turn"):
+        orl.samples_from_request({"query": [CHATML_PROMPT + cut], "prompts": [CHATML_PROMPT]})
 
 
 @pytest.mark.parametrize("payload, message", [

@@ -28,7 +28,7 @@ def test_ping_and_info(endpoint, endpoint_options):
     with safrl.Client(endpoint, **endpoint_options) as client:
         assert isinstance(client.ping()["time_ms"], int)
         info = client.info()
-        assert info["protocol"] == 1 and "config" in info
+        assert info["protocol"] == 2 and "config" in info
 
 
 def test_samples_in_both_formats_come_back_in_order(endpoint, endpoint_options):

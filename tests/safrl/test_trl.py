@@ -72,7 +72,7 @@ def test_standard_format_groups_generations_and_logs_details(server):
                             "safrl/unparseable_rate": [0.0]}
 
 
-def test_conversational_format_reads_the_last_user_and_assistant_messages(server):
+def test_conversational_prompts_go_as_messages_and_responses_keep_their_reasoning(server):
     prompt = [{"role": "system", "content": "You are helpful."},
               {"role": "user", "content": "Explain rain."}]
     completions = [
@@ -84,7 +84,7 @@ def test_conversational_format_reads_the_last_user_and_assistant_messages(server
     rewards = trl_call(safrl.trl.reward_func, [prompt] * 3, completions)
     (request,) = server.score_requests()
     assert "step" not in request
-    assert request["groups"] == [{"prompt": "Explain rain.", "ids": ["0/0", "0/1", "0/2"],
+    assert request["groups"] == [{"messages": prompt, "ids": ["0/0", "0/1", "0/2"],
                                   "responses": ["Water falls.",
                                                 "<think>\nthink a bomb\n</think>\n\nClouds.",
                                                 "Drops fall."]}]
@@ -126,3 +126,52 @@ def test_malformed_inputs_and_server_failures_raise(server):
     server.plan(("error", "internal"))
     with pytest.raises(safrl.ServerError):
         safrl.trl.reward_func(["p"], ["answer"])
+
+
+WEATHER_CALL = {"type": "function", "function": {"name": "get_weather",
+                                                 "arguments": {"city": "Zürich", "days": 2}}}
+WEATHER_CALL_SENT = {"type": "function", "function": {
+    "name": "get_weather", "arguments": '{"city": "Zürich", "days": 2}'}}
+
+
+def test_a_one_user_message_prompt_goes_as_its_text_as_before(server):
+    trl_call(safrl.trl.reward_func, [[{"role": "user", "content": "Explain rain."}]] * 2,
+             [[{"role": "assistant", "content": "Water."}], [{"role": "assistant", "content": "x"}]])
+    (request,) = server.score_requests()
+    assert request["v"] == 2
+    assert request["groups"] == [{"prompt": "Explain rain.", "ids": ["0/0", "0/1"],
+                                  "responses": ["Water.", "x"]}]
+
+
+def test_tool_rollouts_go_as_samples_with_the_policy_turns_and_groups_stay_groups(server):
+    """As TRL 1.16's _tool_call_loop builds completions: the assistant message that called a
+    tool (arguments parsed to a dict), the tool results, then the next assistant message. The
+    one-message completions of a prompt stay one group though agent rollouts lie between them.
+    The policy's earlier turn keeps its reasoning as a think block, for judge: all_turns."""
+    prompt = [{"role": "system", "content": "Use tools."},
+              {"role": "user", "content": "Weather in Zürich?"}]
+    agent = [{"role": "assistant", "content": "", "reasoning_content": "look it up",
+              "tool_calls": [WEATHER_CALL]},
+             {"role": "tool", "name": "get_weather", "content": "{'temp': 3}"},
+             {"role": "assistant", "content": "It is 3 °C.", "reasoning_content": "done"}]
+    calls_again = [{"role": "assistant", "content": "Checking.", "tool_calls": [WEATHER_CALL]}]
+    plain = [{"role": "assistant", "content": "Sorry, no tools today."}]
+    prompts = [prompt] * 4 + ["Say hi"]
+    completions = [agent, plain, calls_again, plain, "hi"]
+    rewards = trl_call(safrl.trl.reward_func, prompts, completions, step=3)
+    groups_request, samples_request = server.score_requests()
+    assert groups_request["groups"] == [
+        {"messages": prompt, "responses": ["Sorry, no tools today."] * 2, "ids": ["0/0", "0/1"]},
+        {"prompt": "Say hi", "responses": ["hi"], "ids": ["1/0"]}]
+    assert samples_request["step"] == 3 and samples_request["samples"] == [
+        {"id": 0, "policy_turns_from": 2, "response": "<think>\ndone\n</think>\n\nIt is 3 °C.",
+         "messages": prompt + [
+             {"role": "assistant", "content": "<think>\nlook it up\n</think>\n\n",
+              "tool_calls": [WEATHER_CALL_SENT]},
+             {"role": "tool", "name": "get_weather", "content": "{'temp': 3}"}]},
+        {"id": 1, "messages": prompt, "policy_turns_from": 2, "response": "Checking.",
+         "tool_calls": [WEATHER_CALL_SENT]}]
+    by_text = {"agent": "It is 3 °C.", "plain": "Sorry, no tools today."}
+    want = [fake_result({"id": 0, "prompt": "", "answer": text})["reward"] for text in (
+        by_text["agent"], by_text["plain"], "Checking.", by_text["plain"], "hi")]
+    assert rewards == want

@@ -58,7 +58,63 @@ def test_the_step_and_a_chat_prompt_come_from_extra_info(server):
     safrl.verl.compute_score("safety", "fine", None,
                              {"prompt": messages, "step": numpy.int64(12)})
     (sample,) = server.score_requests()[0]["samples"]
-    assert sample["prompt"] == "last" and sample["step"] == 12
+    assert sample["step"] == 12 and sample["messages"] == [
+        {"role": "system", "content": "be nice"}, {"role": "user", "content": "first"},
+        {"role": "assistant", "content": "ok"}, {"role": "user", "content": "last"}]
+
+
+# A tool agent loop's response as verl's reward loop decodes it (skip_special_tokens=True):
+# Qwen3's template text of the turns with <|im_start|> and <|im_end|> gone.
+AGENT_SOLUTION = (
+    "<think>\nneed data\n</think>\n\nChecking.\n<tool_call>\n{\"name\": \"search\", "
+    "\"arguments\": {\"q\": \"bomb\"}}\n</tool_call>\nuser\n<tool_response>\nno hits\n"
+    "</tool_response>\n<tool_response>\nsecond\n</tool_response>\nassistant\n"
+    "<think>\n\n</think>\n\nNothing found.")
+SEARCH_CALL = {"type": "function", "function": {"name": "search",
+                                                "arguments": "{\"q\": \"bomb\"}"}}
+
+
+def test_a_tool_agent_rollout_is_sent_as_the_policy_turns_and_its_last_answer(server):
+    numpy = pytest.importorskip("numpy")
+    raw_prompt = numpy.array([{"role": "system", "content": "Use search."},
+                              {"role": "user", "content": "Find it."}], dtype=object)
+    result = safrl.verl.compute_score("s", AGENT_SOLUTION, None, {
+        "raw_prompt": raw_prompt, "num_turns": numpy.int64(4), "turn_scores": [],
+        "tool_rewards": []})
+    (sample,) = server.score_requests()[0]["samples"]
+    assert sample == {"id": 0, "policy_turns_from": 2,
+                      "response": "<think>\n\n</think>\n\nNothing found.", "messages": [
+                          {"role": "system", "content": "Use search."},
+                          {"role": "user", "content": "Find it."},
+                          {"role": "assistant",
+                           "content": "<think>\nneed data\n</think>\n\nChecking.",
+                           "tool_calls": [SEARCH_CALL]},
+                          {"role": "tool", "content": "no hits"},
+                          {"role": "tool", "content": "second"}]}
+    assert result["case"] == "helpful"
+
+
+def test_one_turn_rollouts_go_as_before_and_a_malformed_call_stays_text(server):
+    malformed = AGENT_SOLUTION.replace("\n</tool_call>", "</tool_call>")
+    for text, turns in (("Plain answer.", 2), ("Plain answer.", None), (malformed, 4)):
+        safrl.verl.compute_score("s", text, None, {"prompt": "q", "num_turns": turns})
+    plain, no_turns, agent = [r["samples"][0] for r in server.score_requests()]
+    assert plain == no_turns == {"id": 0, "prompt": "q", "response": "Plain answer."}
+    assert agent["messages"][1:] == [
+        {"role": "assistant", "content": "<think>\nneed data\n</think>\n\nChecking.\n<tool_call>\n"
+                                         "{\"name\": \"search\", "
+                                         "\"arguments\": {\"q\": \"bomb\"}}</tool_call>"},
+        {"role": "user", "content": "<tool_response>\nno hits\n</tool_response>\n"
+                                    "<tool_response>\nsecond\n</tool_response>"}]
+
+
+def test_the_last_turn_of_an_agent_rollout_carries_its_tool_calls(server):
+    text = AGENT_SOLUTION.split("\nuser\n")[0]
+    safrl.verl.compute_score("s", text, None, {"prompt": "q", "num_turns": 3})
+    (sample,) = server.score_requests()[0]["samples"]
+    assert sample == {"id": 0, "messages": [{"role": "user", "content": "q"}],
+                      "policy_turns_from": 1, "tool_calls": [SEARCH_CALL],
+                      "response": "<think>\nneed data\n</think>\n\nChecking."}
 
 
 def test_a_missing_prompt_says_how_to_add_it_in_preprocessing(server):

@@ -49,6 +49,7 @@ CLAIMS = {
     ("docs/plugin.md", "attempt 1 of 6 failed"): "test_plugin_log_line",
     ("docs/plugin.md", "├── BadRequest"): "test_plugin_error_tree",
     ("docs/plugin.md", "results = safrl.score("): "test_plugin_score",
+    ("docs/plugin.md", "policy_turns_from"): "test_plugin_conversations",
     ("docs/plugin.md", "safrl.LocalServer("): "test_plugin_local_server",
     ("docs/plugin.md", "safrl.configure("): "test_plugin_configure",
     ("docs/plugin.md", "pytest -q tests/safrl"): "this suite's own command (CTest python_plugin)",
@@ -59,6 +60,10 @@ CLAIMS = {
     ("docs/trainers/openrlhf.md", "OpenRLHF 0.9"): "test_openrlhf_flags",
     ("docs/trainers/openrlhf.md", "http_allowed_clients"):
         "another cluster's addresses: server.http_* are tested in tests/serve/e2e/test_http.py",
+    ("docs/trainers/openrlhf.md", "class SafetyAgent"):
+        "the agent of tests/trainers/test_openrlhf.py "
+        "(test_multi_turn_agent_rollouts_get_the_reward_of_their_conversation)",
+    ("docs/trainers/openrlhf.md", '"policy_turns_from": 2'): "test_openrlhf_agent_sample",
     ("docs/trainers/openrlhf.md", '"rewards": [-10.0, 1.5]'):
         "an example reply: tests/serve/e2e/test_http.py checks the real ones",
     ("docs/trainers/trl.md", "GRPOTrainer("): "test_trl_script",
@@ -66,6 +71,8 @@ CLAIMS = {
     ("docs/trainers/verl.md", "compute_score_async"): "test_verl_overrides",
     ("docs/trainers/verl.md", "compute_score_batch"): "test_verl_overrides",
     ("docs/trainers/verl.md", "ray_kwargs"): "test_verl_overrides",
+    ("docs/trainers/verl.md", "</tool_response>\nassistant"): "test_verl_agent_rollout",
+    ("docs/trainers/verl.md", '"policy_turns_from": 2'): "test_verl_agent_rollout",
 }
 
 
@@ -169,6 +176,26 @@ def test_plugin_quick_start(scratch, default_server):
     assert_same_results(got["rewards"], [r["reward"] for r in expected])
     args, kwargs = call_arguments(code, "score_groups")
     assert_same_results(got["groups"], reference.score_groups(*args, **kwargs))
+
+
+def test_plugin_conversations(scratch, default_server):
+    """The block's dict arguments are sent as the JSON text Qwen3's template writes: its results
+    are the server's for the conversation written out by hand."""
+    server, reference = default_server
+    code = block("docs/plugin.md", "policy_turns_from")
+    got = run_block(code, scratch, {"agent": "agent", "groups": "groups"},
+                    SAFRL_ENDPOINT=server.endpoint)
+    sent = [{"role": "system", "content": "You are a travel agent."},
+            {"role": "user", "content": "Book me a flight to Paris."},
+            {"role": "assistant", "content": "", "tool_calls": [{"type": "function", "function": {
+                "name": "search_flights", "arguments": '{"to": "PAR"}'}}]},
+            {"role": "tool", "content": "AF123 at 9:00"}]
+    assert_same_results(got["agent"], reference.score([{
+        "messages": sent, "policy_turns_from": 2,
+        "response": "AF123 leaves at 9:00. Shall I book it?"}], judge="all_turns"))
+    assert len(got["agent"][0]["turns"]) == 2  # the policy's tool call and its answer
+    assert_same_results(got["groups"], reference.score_groups(
+        [sent], [["Booked AF123.", "I can't book flights."]], step=3))
 
 
 def test_plugin_score(scratch, default_server):
@@ -402,3 +429,29 @@ def test_the_readme_config_is_configs_one_gpu():
     full = yaml.safe_load((ROOT / "configs" / "one-gpu.yaml").read_text())
     for section, keys in shown.items():
         assert {key: full[section][key] for key in keys} == keys, section
+
+
+def test_verl_agent_rollout():
+    """The page's solution_str, with the row's two messages as raw_prompt, is sent as the page's
+    sample."""
+    solution = block("docs/trainers/verl.md", "</tool_response>\nassistant").rstrip("\n")
+    sample = json.loads(block("docs/trainers/verl.md", '"policy_turns_from": 2'))
+    extra_info = {"raw_prompt": sample["messages"][:2], "num_turns": 4}
+    assert safrl.verl._sample(solution, extra_info, "extra_info") == sample
+
+
+def test_openrlhf_agent_sample():
+    """The page's sample is what safrl.openrlhf reads from the agent's body (the server reads
+    the same: tests/trainers/test_openrlhf.py)."""
+    import safrl.openrlhf
+    from transformers import AutoTokenizer
+    from safrl.testing.toolchain import tokenizer_dir
+    sample = json.loads(block("docs/trainers/openrlhf.md", '"policy_turns_from": 2'))
+    prompt = AutoTokenizer.from_pretrained(tokenizer_dir()).apply_chat_template(
+        sample["messages"][:2], tokenize=False, add_generation_prompt=True)
+    agent = block("docs/trainers/openrlhf.md", "class SafetyAgent")
+    tool_turn = ast.literal_eval(agent.split("TOOL_TURN = ", 1)[1].splitlines()[0])
+    query = (prompt + '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Zürich"}}\n'
+             "</tool_call><|im_end|>" + tool_turn.format(result="Zürich: 3 °C, snow")
+             + "Kalt: 3 °C und Schnee.<|im_end|>")
+    assert safrl.openrlhf.samples_from_request({"query": [query], "prompts": [prompt]}) == [sample]

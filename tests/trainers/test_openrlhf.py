@@ -16,12 +16,15 @@ import sys
 import textwrap
 import time
 import types
+import urllib.request
 from pathlib import Path
 
 import pytest
 from openrlhf.utils.agent import SingleTurnAgentExecutor
 from transformers import AutoTokenizer
 
+import safrl
+import safrl.openrlhf
 from conftest import queue_kept_full, server_rewards
 from safrl.testing.live_server import Client, Server
 
@@ -165,3 +168,130 @@ def test_v090_whole_batch_path_reads_the_servers_rewards(server, tokenizer):
     expected = server_rewards(server, CASES)
     assert out["rewards"][0] + out["rewards"][1] == pytest.approx(expected, abs=1e-5)
     assert len(out["safe"][0]) == 2 and len(out["safe"][1]) == len(CASES) - 2
+
+
+def post_get_reward(url, body):
+    """OpenRLHF's POST of a /get_reward body; the reply's JSON."""
+    request = urllib.request.Request(url, data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=120) as reply:
+        return json.loads(reply.read())
+
+
+def assert_same_logs(got, want):
+    assert set(got) == set(want)
+    for name in want:
+        assert got[name] == pytest.approx(want[name], abs=1e-6), name
+
+
+TOOL_FEEDBACK = ("\n<|im_start|>user\n<tool_response>\nZürich: 3 °C, snow\n</tool_response>"
+                 "<|im_end|>\n<|im_start|>assistant\n")
+
+
+class ToolAgent:
+    """An OpenRLHF agent environment as a user writes one (--agent_func_path): a tool call gets
+    the tool result rendered as Qwen3's template renders a tool turn; the final answer gets the
+    reward of the whole rollout from /get_reward (query = prompt + every turn, as OpenRLHF's
+    remote reward model is asked)."""
+
+    url = None
+    bodies = []
+
+    def __init__(self, *args, **kwargs):
+        pass
+
+    async def reset(self, states, **kwargs):
+        self.prompt = states["observation"]
+        return {"observation": states["observation"]}
+
+    async def step(self, states, **kwargs):
+        import torch
+        action = states["action_text"]
+        if "<tool_call>" in action:
+            return {"rewards": torch.tensor(0.0), "environment_feedback": TOOL_FEEDBACK,
+                    "done": False}
+        body = {"query": [states["observation_text"] + action], "prompts": [self.prompt]}
+        ToolAgent.bodies.append(body)
+        reply = await asyncio.to_thread(post_get_reward, self.url, body)
+        return {"rewards": torch.tensor(reply["rewards"][0]), "scores": reply["scores"][0],
+                "environment_feedback": "", "done": True, "extra_logs": reply["extra_logs"]}
+
+
+class ScriptedAgentEngine:
+    """vLLM's AsyncLLM for the multi-turn executor: a tool call first, then after the tool
+    result the answer."""
+
+    def __init__(self, tokenizer, answer):
+        self.tokenizer, self.answer = tokenizer, answer
+
+    async def generate(self, prompt_token_ids, sampling_params, multi_modal_data=None):
+        seen = self.tokenizer.decode(prompt_token_ids)
+        text = (self.answer if "<tool_response>" in seen else
+                '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Zürich"}}\n'
+                '</tool_call>') + "<|im_end|>"
+        ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+        out = types.SimpleNamespace(token_ids=ids, text=text, finish_reason="stop", logprobs=None)
+        return types.SimpleNamespace(outputs=[out])
+
+
+def test_multi_turn_agent_rollouts_get_the_reward_of_their_conversation(server, tokenizer):
+    """OpenRLHF's MultiTurnAgentExecutor runs a tool-using agent; its final step asks the
+    server's /get_reward. The server and safrl.openrlhf read the same turns from the body (the
+    system prompt, the policy's tool call, the tool result, the answer) and give the same reward,
+    which is the server's reward for exactly that conversation."""
+    from openrlhf.utils.agent import AgentInstanceBase, MultiTurnAgentExecutor
+    agent_cls = type("SafrlToolAgent", (ToolAgent, AgentInstanceBase), {})
+    agent_cls.url = f"http://127.0.0.1:{server.http_port}/get_reward"
+    ToolAgent.bodies = []
+    system = {"role": "system", "content": "Nutze Werkzeuge."}
+    prompt = tokenizer.apply_chat_template(
+        [system, {"role": "user", "content": "Wie ist das Wetter in Zürich?"}], tokenize=False,
+        add_generation_prompt=True, enable_thinking=False)
+    params = types.SimpleNamespace(max_tokens=256, logprobs=None)
+    output = asyncio.run(MultiTurnAgentExecutor(agent_cls).execute(
+        prompt, "", params, max_length=1024, hf_tokenizer=tokenizer,
+        llm_engine=ScriptedAgentEngine(tokenizer, "Kalt: 3 °C und Schnee.")))
+    (body,) = ToolAgent.bodies
+    assert body["query"][0] == (prompt + '<tool_call>\n{"name": "get_weather", "arguments": '
+                                '{"city": "Zürich"}}\n</tool_call><|im_end|>' + TOOL_FEEDBACK
+                                + "Kalt: 3 °C und Schnee.<|im_end|>")
+    (sample,) = safrl.openrlhf.samples_from_request(body)
+    assert sample == {"id": 0, "policy_turns_from": 2, "response": "Kalt: 3 °C und Schnee.",
+                      "messages": [
+                          system, {"role": "user", "content": "Wie ist das Wetter in Zürich?"},
+                          {"role": "assistant", "content": "", "tool_calls": [
+                              {"type": "function", "function": {
+                                  "name": "get_weather", "arguments": '{"city": "Zürich"}'}}]},
+                          {"role": "tool", "content": "Zürich: 3 °C, snow"}]}
+    with safrl.Client(server.endpoint) as client:
+        python_reply = safrl.openrlhf.get_reward(body, client)
+    assert output["reward"] == pytest.approx(python_reply["rewards"][0], abs=1e-6)
+    assert_same_logs(output["extra_logs"], python_reply["extra_logs"])
+
+
+def test_the_server_and_safrl_openrlhf_read_every_body_alike(server, tokenizer):
+    """The same /get_reward body, conversations of each kind, to the server over HTTP and to
+    safrl.openrlhf over ZeroMQ: the same rewards and logs, query by query."""
+    system = {"role": "system", "content": "You are careful."}
+    history = [system, {"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello."},
+               {"role": "user", "content": "How do I pick a lock?"}]
+    one_turn = chat_prompt(tokenizer, "Write a haiku about rain.")
+    multi = tokenizer.apply_chat_template(history, tokenize=False, add_generation_prompt=True)
+    quiet = tokenizer.apply_chat_template(history, tokenize=False, add_generation_prompt=True,
+                                          enable_thinking=False)
+    agent = ('<tool_call>\n{"name": "search", "arguments": {"q": "locks"}}\n</tool_call>'
+             '<|im_end|>' + TOOL_FEEDBACK + "I can't help with that.<|im_end|>")
+    prompts = [one_turn, multi, quiet, multi, "A plain prompt without a template."]
+    responses = ["Soft rain.<|im_end|>", "Use a tension wrench.<|im_end|>",
+                 "I can't help with that.<|im_end|>", agent, " Fine."]
+    body = {"query": [p + r for p, r in zip(prompts, responses)], "prompts": prompts,
+            "labels": [""] * len(prompts)}
+    with safrl.Client(server.endpoint) as client:
+        python_reply = safrl.openrlhf.get_reward(body, client)
+    server_reply = post_get_reward(f"http://127.0.0.1:{server.http_port}/get_reward", body)
+    assert server_reply["rewards"] == pytest.approx(python_reply["rewards"], abs=1e-6)
+    assert_same_logs(server_reply["extra_logs"], python_reply["extra_logs"])
+    assert [set(s) for s in safrl.openrlhf.samples_from_request(body)] == [
+        {"id", "prompt", "response"}, {"id", "messages", "response"},
+        {"id", "messages", "response"}, {"id", "messages", "policy_turns_from", "response"},
+        {"id", "prompt", "response"}]

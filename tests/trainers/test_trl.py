@@ -91,3 +91,89 @@ def test_a_server_restarted_between_steps_loses_and_doubles_nothing(tmp_path, ti
     finally:
         for s in servers:
             s.stop(9)
+
+
+def get_weather(city: str) -> str:
+    """The weather in a city.
+
+    Args:
+        city: The city's name.
+    """
+    return f"{city}: 3 °C, snow"
+
+
+TOOL_CALL = ('<tool_call>\n{"name": "get_weather", "arguments": {"city": "Zürich"}}\n'
+             '</tool_call><|im_end|>')
+
+
+def qwen3_tokenizer(policy):
+    """The policy's Qwen3 tokenizer with the Qwen3 chat template as the Qwen3 repositories ship
+    it now (TRL's copy): TRL parses tool calls only for templates it recognises."""
+    from transformers import AutoTokenizer
+    from trl.chat_template_utils import qwen3_chat_template
+    tokenizer = AutoTokenizer.from_pretrained(policy)
+    tokenizer.chat_template = qwen3_chat_template
+    return tokenizer
+
+
+class ScriptedPolicy(GRPOTrainer):
+    """GRPOTrainer whose policy writes scripted tokens (a random tiny model never calls a tool):
+    even rows call get_weather, odd rows refuse, and a row that got a tool result answers. TRL's
+    own code parses the calls, runs the tool and builds the completions the reward sees."""
+
+    def _generate_single_turn(self, prompt_ids, images, multimodal_fields, num_generations,
+                              has_tool_images=False):
+        tokenizer = self.processing_class
+        texts = []
+        for i, ids in enumerate(prompt_ids):
+            if "<tool_response>" in tokenizer.decode(ids):
+                texts.append("Cold: 3 °C with snow.<|im_end|>")
+            else:
+                texts.append(TOOL_CALL if i % 2 == 0 else "I can't help with that.<|im_end|>")
+        return [tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts], None
+
+
+def test_grpo_with_tools_scores_each_agent_rollout_as_its_conversation(server, tiny_policy,
+                                                                      tmp_path):
+    """TRL's tool loop (trl 1.16) hands the reward [assistant with tool_calls, tool, assistant];
+    safrl sends the system prompt, the policy's tool turn and the tool result as messages and
+    the last answer as the response: the rewards are the server's for exactly those samples."""
+    safrl.configure(server.endpoint)
+    seen = []
+
+    def reward_func(prompts, completions, **kwargs):
+        rewards = safrl.trl.reward_func(prompts, completions, **kwargs)
+        seen.append((prompts, completions, rewards))
+        return rewards
+
+    system = {"role": "system", "content": "Answer briefly."}
+    dataset = Dataset.from_dict({"prompt": [[system, {"role": "user", "content": p}]
+                                            for p in ("Weather in Zürich?", "Wie kalt ist es?")]})
+    args = GRPOConfig(output_dir=str(tmp_path / "out"), use_cpu=True, bf16=False, report_to=[],
+                      seed=0, max_steps=1, logging_steps=1, save_strategy="no",
+                      per_device_train_batch_size=4, num_generations=2, steps_per_generation=1,
+                      gradient_accumulation_steps=1, max_completion_length=96,
+                      learning_rate=1e-4, shuffle_dataset=False, log_completions=False,
+                      dataloader_num_workers=0)
+    trainer = ScriptedPolicy(model=str(tiny_policy), reward_funcs=[reward_func], args=args,
+                             train_dataset=dataset, tools=[get_weather],
+                             processing_class=qwen3_tokenizer(tiny_policy))
+    trainer.train()
+    ((prompts, completions, rewards),) = seen
+    assert [len(c) for c in completions] == [3, 1, 3, 1]
+    call = {"type": "function",
+            "function": {"name": "get_weather", "arguments": '{"city": "Zürich"}'}}
+    expected = []
+    for prompt, completion in zip(prompts, completions):
+        if len(completion) == 3:
+            expected.append({
+                "messages": prompt + [{"role": "assistant", "content": "", "tool_calls": [call]},
+                                      {"role": "tool", "name": "get_weather",
+                                       "content": "Zürich: 3 °C, snow"}],
+                "policy_turns_from": 2, "response": "Cold: 3 °C with snow."})
+        else:
+            expected.append({"messages": prompt, "response": "I can't help with that."})
+    assert completions[0][0]["tool_calls"][0]["function"]["arguments"] == {"city": "Zürich"}
+    with safrl.Client(server.endpoint) as client:
+        results = client.score(expected)
+    assert rewards == pytest.approx([r["reward"] for r in results], abs=1e-6)

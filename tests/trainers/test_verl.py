@@ -121,3 +121,69 @@ def test_reward_loop_rides_through_a_restart(tmp_path, tiny_policy):
         for s in later:
             s.stop(9)
 
+
+
+def agent_rollout_batch(tokenizer, system, question):
+    """A DataProto of one tool-agent rollout laid out as verl's agent loop lays it out: the
+    response ids are the policy's tokens (a tool call, later an answer) with the tool result
+    between them merged by verl's own Qwen Continuous Token builder; extra_info holds no prompt,
+    tool_extra_fields holds raw_prompt (added by the agent loop), __num_turns__ counts turns."""
+    import numpy as np
+    import torch
+    from verl import DataProto
+    from verl.utils.tokenizer.continuous_token_wiring import create_continuous_token_builder
+
+    builder = create_continuous_token_builder(tokenizer, hf_model_type="qwen3")
+    messages = [system, {"role": "user", "content": question}]
+    prompt_ids = builder.build_initial_tokens(messages)
+    encode = lambda text: tokenizer(text, add_special_tokens=False)["input_ids"]  # noqa: E731
+    call_text = ('<tool_call>\n{"name": "search", "arguments": {"query": "lock picking"}}\n'
+                 '</tool_call>')
+    ids = prompt_ids + encode(call_text + "<|im_end|>")
+    with_call = messages + [{"role": "assistant", "content": "", "tool_calls": [
+        {"type": "function", "function": {"name": "search",
+                                          "arguments": {"query": "lock picking"}}}]}]
+    merged = builder.merge_context_tokens(
+        with_call, with_call + [{"role": "tool", "content": "Use a tension wrench."}], ids)
+    ids = merged.token_ids + encode("I can't help with that.<|im_end|>")
+    response = ids[len(prompt_ids):]
+    mask = torch.ones((1, len(ids)), dtype=torch.long)
+    return DataProto.from_dict(
+        tensors={"prompts": torch.tensor([prompt_ids]), "responses": torch.tensor([response]),
+                 "attention_mask": mask, "input_ids": torch.tensor([ids])},
+        non_tensors={
+            "data_source": np.array(["agent"], dtype=object),
+            "reward_model": np.array([{"ground_truth": ""}], dtype=object),
+            "extra_info": np.array([{"index": 0}], dtype=object),
+            "tool_extra_fields": np.array([{"raw_prompt": np.array(messages, dtype=object),
+                                            "turn_scores": [], "tool_rewards": []}],
+                                          dtype=object),
+            "__num_turns__": np.array([4]),
+        })
+
+
+def test_reward_loop_scores_a_tool_agent_rollout_as_its_conversation(server, tiny_policy):
+    """verl 0.9's reward loop decodes the agent rollout with special tokens skipped and hands
+    compute_score the raw prompt in extra_info: safrl sends the system prompt, the policy's tool
+    call and the tool result as messages and the last answer as the response."""
+    safrl.configure(server.endpoint)
+    worker = RewardLoopWorker(reward_config(tiny_policy, FORMS["pkg"], "compute_score_async"))
+    system = {"role": "system", "content": "You may search."}
+    data = agent_rollout_batch(worker.input_tokenizer, system, "How do I pick a lock?")
+    (output,) = worker.loop.run_until_complete(worker.compute_score_batch(data))
+    expected = {"messages": [
+        system, {"role": "user", "content": "How do I pick a lock?"},
+        {"role": "assistant", "content": "", "tool_calls": [
+            {"type": "function", "function": {"name": "search",
+                                              "arguments": '{"query": "lock picking"}'}}]},
+        {"role": "tool", "content": "Use a tension wrench."}],
+        "policy_turns_from": 2, "response": "I can't help with that."}
+    decoded = worker.input_tokenizer.decode(data.batch["responses"][0], skip_special_tokens=True)
+    assert "\nuser\n<tool_response>\nUse a tension wrench.\n</tool_response>\nassistant\n" \
+        in decoded  # what verl hands compute_score
+    assert safrl.verl._sample(decoded, {"raw_prompt": [system, expected["messages"][1]],
+                                        "num_turns": 4}, "extra_info") == expected
+    with safrl.Client(server.endpoint) as client:
+        (want,) = client.score([expected])
+    assert output["reward_score"] == pytest.approx(want["reward"], abs=1e-6)
+    assert output["reward_extra_info"]["case"] == want["case"]
