@@ -162,6 +162,20 @@ def score_line_seeds():
         lines += [line, good[1 + k % 2]]
     (out / "every_bad_line").write_bytes(b"\n".join(lines))
     (out / "crlf").write_bytes(b"\r\n".join(good) + b"\r\n \t\r\n")
+    # Conversations (protocol version 2 fields): tool calls, tool results, agent turns.
+    call = {"type": "function", "function": {"name": "f", "arguments": "{\"x\": 1}"}}
+    messages = [{"role": "system", "content": "s"}, {"role": "user", "content": "u"},
+                {"role": "assistant", "content": None, "tool_calls": [call]},
+                {"role": "tool", "content": "r", "tool_call_id": "1"}]
+    conversation = [
+        {"id": "c0", "messages": messages, "response": "<think>t</think>a", "judge": "all_turns",
+         "policy_turns_from": 2, "judge_prompt": True, "judge_tool_results": True},
+        {"id": "c1", "messages": messages[:2], "answer": "a", "tool_calls": [call]},
+        {"id": "c2", "messages": messages[:3], "response": "a"},
+        {"id": "c3", "messages": [{"role": "tool", "content": "r"}], "response": "a"},
+        {"id": "c4", "messages": [{"role": "user", "content": ["x"]}], "response": "a"}]
+    (out / "conversations").write_bytes(
+        b"\n".join(json.dumps(line).encode() for line in conversation) + b"\n")
 
 
 def main():

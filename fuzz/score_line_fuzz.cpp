@@ -79,10 +79,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const auto& sample = line.sample;
     if (!sample.id.is_string() && !sample.id.is_number_integer()) fail("an id of another type");
     if (!ids.insert(safrl::reward::id_key(sample.id)).second) fail("an id used twice");
-    if (!is_valid(sample.prompt) || !is_valid(sample.answer) ||
-        (sample.thinking && !is_valid(*sample.thinking))) {
-      fail("a sample's text is not UTF-8");
+    bool text_valid = is_valid(sample.answer) && (!sample.thinking || is_valid(*sample.thinking));
+    for (const auto& call : sample.tool_calls) {
+      text_valid = text_valid && is_valid(call.name) && is_valid(call.arguments);
     }
+    for (const auto& message : sample.messages) {
+      text_valid = text_valid && is_valid(message.content);
+      for (const auto& call : message.tool_calls) {
+        text_valid = text_valid && is_valid(call.name) && is_valid(call.arguments);
+      }
+    }
+    if (!text_valid) fail("a sample's text is not UTF-8");
     // Strict: throws type_error 316 if anything echoed is not UTF-8.
     (void)json({{"id", sample.id}, {"meta", sample.meta}}).dump();
   }
