@@ -259,9 +259,10 @@ def test_multi_turn_agent_rollouts_get_the_reward_of_their_conversation(server, 
     assert sample == {"id": 0, "policy_turns_from": 2, "response": "Kalt: 3 °C und Schnee.",
                       "messages": [
                           system, {"role": "user", "content": "Wie ist das Wetter in Zürich?"},
-                          {"role": "assistant", "content": "", "tool_calls": [
-                              {"type": "function", "function": {
-                                  "name": "get_weather", "arguments": '{"city": "Zürich"}'}}]},
+                          # The non-thinking prompt's empty think block opens the first turn.
+                          {"role": "assistant", "content": "<think>\n\n</think>\n\n",
+                           "tool_calls": [{"type": "function", "function": {
+                               "name": "get_weather", "arguments": '{"city": "Zürich"}'}}]},
                           {"role": "tool", "content": "Zürich: 3 °C, snow"}]}
     with safrl.Client(server.endpoint) as client:
         python_reply = safrl.openrlhf.get_reward(body, client)
