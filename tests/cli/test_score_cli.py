@@ -266,8 +266,9 @@ def test_the_output_records_the_input_and_the_config_that_made_it(tmp_path, refe
     assert record["config"]["sha256"] == hashlib.sha256(
         json.dumps(settings, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         .encode()).hexdigest()
+    # tool_turns decides how tool turns render; the prompt cache's size decides nothing.
     assert settings["guard"] == {"model": f"{EMBEDDED}/guard", "decoding": "constrained",
-                                 "max_new_tokens": 16}
+                                 "max_new_tokens": 16, "tool_turns": "qwen3"}
     assert settings["reward"]["type"] == "hybrid"
     assert settings["runtime"] == {"dtype": "float32", "storage_dtype": "float32"}
     assert set(settings) == {"guard", "helpfulness", "reward", "runtime"}
