@@ -26,7 +26,9 @@ using nlohmann::json;
 
 const std::string kEmbedded = SAFRL_BINARY_DIR "/embedded";
 const std::string kFormatGuard = SAFRL_BINARY_DIR "/testdata/format-guards/format-guard";
-const std::string kDemoGuard = SAFRL_BINARY_DIR "/embedded/demo-guard";
+// generate_demo_models writes the demo models where configs/default.yaml names them, the source
+// tree's build/embedded, whatever build folder runs the test (build-asan too).
+const std::string kDemoGuard = SAFRL_SOURCE_DIR "/build/embedded/demo-guard";
 
 Config config_with(const std::string& guard, const std::string& reward_yaml,
                    const std::string& guard_yaml = "") {
