@@ -4,16 +4,8 @@
 #include <cmath>
 #include <limits>
 
-#include "util/enum_names.h"
-
 namespace safrl::reward {
 namespace {
-
-constexpr util::EnumName<DecodedBy> kDecodedByNames[] = {
-    {DecodedBy::kConstrained, "constrained"},
-    {DecodedBy::kFree, "free"},
-    {DecodedBy::kFallback, "fallback"},
-};
 
 // Softmax over a few logits, in double.
 template <size_t N>
@@ -48,10 +40,6 @@ void read_probabilities(GuardSequence& sequence, const VerdictGrammar& grammar, 
 }
 
 }  // namespace
-
-std::string_view decoded_by_name(DecodedBy decoded_by) {
-  return util::name_of(kDecodedByNames, decoded_by);
-}
 
 GuardSequence::GuardSequence() {
   const double nan = std::numeric_limits<double>::quiet_NaN();

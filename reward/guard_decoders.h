@@ -24,17 +24,10 @@
 #include <unordered_map>
 #include <vector>
 
+#include "reward/decoded_by.h"
 #include "reward/verdict_grammar.h"
 
 namespace safrl::reward {
-
-// How a guard output was decoded.
-enum class DecodedBy {
-  kConstrained,  // constrained decoding, the model's greedy tokens followed the grammar
-  kFree,         // free decoding (guard.decoding: free)
-  kFallback,     // constrained decoding until the model left the grammar, free from there
-};
-std::string_view decoded_by_name(DecodedBy decoded_by);  // "constrained" | "free" | "fallback"
 
 // One conversation's decoding state.
 struct GuardSequence {

@@ -9,34 +9,12 @@
 #include "model/loader.h"
 #include "reward/helpfulness.h"
 #include "reward/judged_turns.h"
+#include "reward/score_line.h"
+#include "reward/turn_rewards.h"
 #include "reward/vllm_helpfulness.h"
 #include "util/error.h"
 
 namespace safrl::reward {
-
-namespace {
-
-nlohmann::json verdict_json(const std::optional<Verdict>& verdict, const GuardReport& report) {
-  nlohmann::json out = verdict ? verdict_to_json(*verdict)
-                               : nlohmann::json{{"safety", "Unparseable"},
-                                                {"categories", nlohmann::json::array()},
-                                                {"refusal", nullptr},
-                                                {"probs", nullptr},
-                                                {"refusal_prob", nullptr}};
-  out["safety_mass"] =
-      report.safety_mass ? nlohmann::json(*report.safety_mass) : nlohmann::json(nullptr);
-  out["decoding"] = decoded_by_name(report.decoded_by);
-  out["text"] = report.text;
-  return out;
-}
-
-// The inverse of verdict_json: nullopt for "Unparseable".
-std::optional<Verdict> parsed_verdict_from_json(const nlohmann::json& value) {
-  if (value.at("safety") == "Unparseable") return std::nullopt;
-  return verdict_from_json(value);
-}
-
-}  // namespace
 
 std::vector<GroupResult> score_groups(Scorer& scorer, const std::vector<Sample>& samples,
                                       const std::vector<size_t>& group_sizes) {
@@ -176,6 +154,10 @@ ScorerTiming Scorer::timing() const {
 
 namespace {
 
+GuardReport report_of(const GuardOutput& output) {
+  return {output.text, output.decoded_by, output.safety_mass};
+}
+
 // How a too-long guard input is named: the sample and the turn, as the user sent them.
 std::string call_name(const Sample& sample, const GuardCall& call) {
   const std::string where = call.turn == sample.messages.size()
@@ -183,65 +165,6 @@ std::string call_name(const Sample& sample, const GuardCall& call) {
                                 : util::cat("messages[", call.turn, "]");
   return util::cat("sample ", sample.id.dump(), ": ", where, " (", guard_call_kind_name(call.kind),
                    ")");
-}
-
-// Whether a turn's judged verdicts all parsed.
-bool parsed(const TurnScore& turn) {
-  return turn.answer && (!turn.thinking_judged || turn.thinking);
-}
-
-bool counts_as_unsafe_turn(const RewardSettings& settings, const TurnScore& turn) {
-  return (turn.answer && counts_as_unsafe(settings, *turn.answer)) ||
-         (turn.thinking && counts_as_unsafe(settings, *turn.thinking));
-}
-
-// The reward of one turn from its own verdicts and H.
-RewardResult turn_result(const RewardSettings& settings, const TurnScore& turn,
-                         const RewardContext& context) {
-  return parsed(turn)
-             ? compute_reward(settings, *turn.answer, turn.thinking, turn.helpfulness, context)
-             : unparseable_result(settings, turn.helpfulness);
-}
-
-// The sample's reward from its judged turns (the response last), by the rules of the header;
-// each turn's own result too. Fills `scored`'s response fields.
-void combine_turns(const RewardSettings& settings, const Sample& sample,
-                   std::vector<TurnScore>& turns, ScoredSample& scored) {
-  RewardContext context;
-  if (scored.prompt) context.prompt = scored.prompt->verdict;
-  bool all_parsed = true;
-  for (TurnScore& turn : turns) {
-    all_parsed = all_parsed && parsed(turn);
-    if (&turn != &turns.back()) {
-      context.other_turn_unsafe =
-          context.other_turn_unsafe || counts_as_unsafe_turn(settings, turn);
-    }
-  }
-  const bool truncated = sample.truncated_thinking &&
-                         settings.truncated_thinking == TruncatedThinkingPolicy::kPenalize;
-  TurnScore& response = turns.back();
-  for (TurnScore& turn : turns) {
-    turn.result = truncated && &turn == &response
-                      ? truncated_result(settings, turn.thinking, turn.helpfulness)
-                      : turn_result(settings, turn, {false, context.prompt});
-  }
-  if (truncated) {
-    scored.result = response.result;
-    if (context.other_turn_unsafe) {
-      scored.result.reward_case = kCaseUnsafe;
-      scored.result.safe = false;
-    }
-  } else {
-    scored.result = all_parsed ? compute_reward(settings, *response.answer, response.thinking,
-                                                response.helpfulness, context)
-                               : unparseable_result(settings, response.helpfulness);
-  }
-  scored.answer = response.answer;
-  scored.thinking = response.thinking;
-  scored.thinking_judged = response.thinking_judged;
-  scored.answer_report = response.answer_report;
-  scored.thinking_report = response.thinking_report;
-  scored.helpfulness = response.helpfulness;
 }
 
 }  // namespace
@@ -350,7 +273,7 @@ std::vector<ScoredSample> Scorer::score(const std::vector<Sample>& samples) {
       const GuardCall& call = calls[i][c];
       if (call.kind == GuardCall::Kind::kPrompt) {
         const PromptSlot& slot = prompts[slots[i][c]];
-        scored.prompt = PromptScore{slot.output.verdict, GuardReport(slot.output), slot.cached};
+        scored.prompt = PromptScore{slot.output.verdict, report_of(slot.output), slot.cached};
         // Computed once for the call: its tokens go to the first sample that asked.
         if (!slot.cached && !prompt_counted[slots[i][c]]) {
           prompt_counted[slots[i][c]] = true;
@@ -361,12 +284,12 @@ std::vector<ScoredSample> Scorer::score(const std::vector<Sample>& samples) {
       const GuardOutput& output = outputs[slots[i][c]];
       scored.tokens += output.input_tokens + output.output_tokens;
       if (call.kind == GuardCall::Kind::kToolResult) {
-        scored.tool_results.push_back({call.turn, output.verdict, GuardReport(output)});
+        scored.tool_results.push_back({call.turn, output.verdict, report_of(output)});
       } else if (call.kind == GuardCall::Kind::kAnswer) {
         TurnScore turn;
         turn.index = call.turn;
         turn.answer = output.verdict;
-        turn.answer_report = GuardReport(output);
+        turn.answer_report = report_of(output);
         const size_t h = helpfulness_slots[i][c];
         if (h != SIZE_MAX) {
           // guard_only does not use H: a score the model botched is left out instead of failing.
@@ -380,10 +303,10 @@ std::vector<ScoredSample> Scorer::score(const std::vector<Sample>& samples) {
         TurnScore& turn = turns.back();
         turn.thinking_judged = true;
         turn.thinking = output.verdict;
-        turn.thinking_report = GuardReport(output);
+        turn.thinking_report = report_of(output);
       }
     }
-    combine_turns(settings, sample, turns, scored);
+    combine_turns(settings, sample.truncated_thinking, turns, scored);
     if (judge_options(sample, settings).judge == JudgeTurns::kAllTurns) {
       scored.turns = std::move(turns);
     }
@@ -396,117 +319,8 @@ std::vector<ScoredSample> Scorer::score(const std::vector<Sample>& samples) {
   return out;
 }
 
-namespace {
-
-nlohmann::json turn_json(const TurnScore& turn) {
-  return {{"index", turn.index},
-          {"answer", verdict_json(turn.answer, turn.answer_report)},
-          {"thinking", turn.thinking_judged ? verdict_json(turn.thinking, turn.thinking_report)
-                                            : nlohmann::json(nullptr)},
-          {"helpfulness",
-           turn.helpfulness ? nlohmann::json(*turn.helpfulness) : nlohmann::json(nullptr)},
-          {"reward", turn.result.reward},
-          {"case", turn.result.reward_case},
-          {"safe", turn.result.safe},
-          {"refusal", turn.result.refusal}};
-}
-
-}  // namespace
-
 nlohmann::json Scorer::to_json(const Sample& sample, const ScoredSample& scored) const {
-  nlohmann::json out;
-  out["id"] = sample.id;
-  out["step"] = sample.step ? nlohmann::json(*sample.step) : nlohmann::json(nullptr);
-  out["reward"] = scored.result.reward;
-  out["helpfulness"] =
-      scored.helpfulness ? nlohmann::json(*scored.helpfulness) : nlohmann::json(nullptr);
-  out["case"] = scored.result.reward_case;
-  out["safe"] = scored.result.safe;
-  out["refusal"] = scored.result.refusal;
-  out["answer"] = verdict_json(scored.answer, scored.answer_report);
-  out["thinking"] = scored.thinking_judged ? verdict_json(scored.thinking, scored.thinking_report)
-                                           : nlohmann::json(nullptr);
-  out["truncated_thinking"] = sample.truncated_thinking;
-  out["tokens"] = scored.tokens;
-  if (!sample.meta.is_null()) out["meta"] = sample.meta;
-  if (scored.prompt) {
-    out["prompt_verdict"] = verdict_json(scored.prompt->verdict, scored.prompt->report);
-    out["prompt_verdict"]["cached"] = scored.prompt->cached;
-  }
-  if (!scored.turns.empty()) {
-    out["turns"] = nlohmann::json::array();
-    for (const TurnScore& turn : scored.turns) out["turns"].push_back(turn_json(turn));
-  }
-  if (!scored.tool_results.empty()) {
-    out["tool_results"] = nlohmann::json::array();
-    for (const ToolResultScore& tool : scored.tool_results) {
-      out["tool_results"].push_back(
-          {{"index", tool.index},
-           {"verdict", verdict_json(tool.verdict, tool.report)},
-           {"injection",
-            tool.verdict ? nlohmann::json(prompt_counts_as_harmful(config_.reward, *tool.verdict))
-                         : nlohmann::json(nullptr)}});
-    }
-  }
-  return out;
-}
-
-ConversationOutcome conversation_outcome(const ScoredSample& scored,
-                                         const RewardSettings& settings) {
-  ConversationOutcome outcome;
-  if (scored.prompt && scored.prompt->verdict) {
-    outcome.prompt_harmful = prompt_counts_as_harmful(settings, *scored.prompt->verdict);
-  }
-  outcome.turns_judged = static_cast<int64_t>(scored.turns.size());
-  for (const TurnScore& turn : scored.turns) {
-    if (counts_as_unsafe_turn(settings, turn)) ++outcome.unsafe_turns;
-  }
-  outcome.tool_results_judged = static_cast<int64_t>(scored.tool_results.size());
-  for (const ToolResultScore& tool : scored.tool_results) {
-    if (tool.verdict && prompt_counts_as_harmful(settings, *tool.verdict)) ++outcome.injections;
-  }
-  return outcome;
-}
-
-SampleOutcome outcome_from_output(const nlohmann::json& line, const RewardSettings& settings) {
-  try {
-    // The line read back into what conversation_outcome needs.
-    ScoredSample scored;
-    scored.answer = parsed_verdict_from_json(line.at("answer"));
-    if (!line.at("thinking").is_null()) {
-      scored.thinking = parsed_verdict_from_json(line.at("thinking"));
-    }
-    RewardResult& result = scored.result;
-    result.reward = line.at("reward").get<double>();
-    result.reward_case = line.at("case").get<std::string>();
-    result.safe = line.at("safe").get<bool>();
-    result.refusal = line.at("refusal").get<bool>();
-    if (!line.at("helpfulness").is_null()) {
-      scored.helpfulness = line.at("helpfulness").get<double>();
-    }
-    if (line.contains("prompt_verdict")) {
-      scored.prompt = PromptScore{parsed_verdict_from_json(line["prompt_verdict"])};
-    }
-    for (const auto& entry : line.value("turns", nlohmann::json::array())) {
-      TurnScore turn;
-      turn.answer = parsed_verdict_from_json(entry.at("answer"));
-      if (!entry.at("thinking").is_null()) {
-        turn.thinking_judged = true;
-        turn.thinking = parsed_verdict_from_json(entry.at("thinking"));
-      }
-      scored.turns.push_back(std::move(turn));
-    }
-    for (const auto& entry : line.value("tool_results", nlohmann::json::array())) {
-      scored.tool_results.push_back(
-          {entry.at("index").get<size_t>(), parsed_verdict_from_json(entry.at("verdict")), {}});
-    }
-    const StepKey step =
-        line.at("step").is_null() ? StepKey() : StepKey(line.at("step").get<int64_t>());
-    return make_outcome(step, settings, scored.answer, scored.thinking, result, scored.helpfulness,
-                        line.at("tokens").get<int64_t>(), conversation_outcome(scored, settings));
-  } catch (const nlohmann::json::exception& e) {
-    throw util::InputError(util::cat("not a safrl score output line (", e.what(), ")"));
-  }
+  return score_line_json(sample, scored, config_.reward);
 }
 
 }  // namespace safrl::reward

@@ -4,14 +4,8 @@
 // judge_thinking is on, its thinking, as response moderation of the conversation before it; with
 // judge all_turns every policy turn the same way; the prompt and the tool results on request, as
 // prompt moderation. The helpfulness model scores each judged answer with the conversation
-// before it; the configured reward combines them. The rules for conversations
-// (docs/reward.md, "Conversations and agent rollouts"):
-//   - the sample is unsafe when any judged turn (answer or thinking) counts as unsafe, and
-//     unparseable when any judged turn's guard output does not parse;
-//   - the refusal case and H are the final response's (H scored with the whole trajectory);
-//   - the prompt verdict, when judged, enters as RewardContext::prompt (refusal_penalty);
-//   - each turn entry carries its own verdicts, H and reward (with the prompt verdict, without
-//     the other turns).
+// before it; the configured reward combines them by the rules of reward/turn_rewards.h
+// (docs/reward.md, "Conversations and agent rollouts").
 // Prompt verdicts are kept for the scorer's life (reward/prompt_verdicts.h), keyed by their guard
 // token ids; a prompt repeated within a call is judged once.
 //
@@ -35,63 +29,11 @@
 #include "reward/prompt_verdicts.h"
 #include "reward/reward.h"
 #include "reward/sample.h"
+#include "reward/score_line.h"
+#include "reward/scored_sample.h"
 #include "reward/step_stats.h"
 
 namespace safrl::reward {
-
-// What the output line says of one guard output besides its verdict.
-struct GuardReport {
-  std::string text;  // the guard's raw output
-  DecodedBy decoded_by = DecodedBy::kFree;
-  std::optional<double> safety_mass;
-
-  explicit GuardReport(const GuardOutput& output = {})
-      : text(output.text), decoded_by(output.decoded_by), safety_mass(output.safety_mass) {}
-};
-
-// One judged assistant turn: its own verdicts, H and reward.
-struct TurnScore {
-  size_t index = 0;                 // the message index; messages.size() for the response
-  std::optional<Verdict> answer;    // nullopt: the guard's output did not parse
-  std::optional<Verdict> thinking;  // nullopt: not judged, or did not parse
-  bool thinking_judged = false;
-  GuardReport answer_report, thinking_report;
-  std::optional<double> helpfulness;
-  RewardResult result;
-};
-
-// The prompt moderation of the last user turn.
-struct PromptScore {
-  std::optional<Verdict> verdict;  // nullopt: did not parse
-  GuardReport report;
-  bool cached = false;  // from an earlier call's verdict
-};
-
-// The prompt moderation of one tool result.
-struct ToolResultScore {
-  size_t index = 0;  // the tool message's index
-  std::optional<Verdict> verdict;
-  GuardReport report;
-};
-
-struct ScoredSample {
-  // The response's verdicts.
-  std::optional<Verdict> answer;    // nullopt: the guard's output did not parse (free decoding)
-  std::optional<Verdict> thinking;  // nullopt: not judged, or did not parse
-  bool thinking_judged = false;
-  GuardReport answer_report, thinking_report;
-  std::optional<double> helpfulness;  // the response's H
-  RewardResult result;                // the sample's reward
-  int64_t tokens = 0;                 // guard and helpfulness input tokens plus generated tokens
-  std::optional<PromptScore> prompt;  // when the prompt was judged
-  // judge all_turns: every policy turn, the response last; empty otherwise.
-  std::vector<TurnScore> turns;
-  std::vector<ToolResultScore> tool_results;  // judge_tool_results: every tool message
-};
-
-// The conversation part of a sample's step-statistics outcome.
-ConversationOutcome conversation_outcome(const ScoredSample& scored,
-                                         const RewardSettings& settings);
 
 struct ScorerTiming {
   GuardTiming guard;
@@ -135,14 +77,7 @@ class Scorer {
   // The prompt-verdict cache's counters, for metrics.
   PromptVerdictCounters prompt_cache() const { return prompt_verdicts_.counters(); }
 
-  // The output line of a scored sample: {"id", "step", "reward", "helpfulness", "case", "safe",
-  // "refusal", "answer": {verdict}, "thinking": {verdict} | null, "truncated_thinking",
-  // "tokens", "meta"?}; each verdict also says how it was decoded ("decoding") and the safety
-  // labels' mass over the whole vocabulary ("safety_mass"). Only when present:
-  // "prompt_verdict": {verdict, "cached"}; "turns": [{"index", "answer", "thinking",
-  // "helpfulness", "reward", "case", "safe", "refusal"}] (all_turns; the response last, index =
-  // len(messages)); "tool_results": [{"index", "verdict", "injection"}] (injection null when
-  // the verdict did not parse).
+  // The output line of a scored sample (reward/score_line.h).
   nlohmann::json to_json(const Sample& sample, const ScoredSample& scored) const;
 
  private:
@@ -161,11 +96,6 @@ class Scorer {
 // model that does not answer) wherever it comes.
 std::vector<GroupResult> score_groups(Scorer& scorer, const std::vector<Sample>& samples,
                                       const std::vector<size_t>& group_sizes);
-
-// The step-statistics outcome of an output line written by Scorer::to_json, so statistics can
-// be computed from an output file (a resumed run's earlier lines included). Throws
-// util::InputError for a line that is not such an output.
-SampleOutcome outcome_from_output(const nlohmann::json& line, const RewardSettings& settings);
 
 // Builds the torch run options of a config's runtime section.
 model::RunOptions run_options(const RuntimeConfig& runtime);

@@ -225,7 +225,9 @@ TEST(ScorerConversations, APromptIsJudgedOncePerGroupAndKeptForLaterCalls) {
     EXPECT_FALSE(first[i].prompt->cached);
     EXPECT_EQ(first[i].prompt->report.text, first[0].prompt->report.text);
     // The prompt's tokens count for the first sample only.
-    if (i > 0) EXPECT_EQ(first[i].tokens, without[i].tokens);
+    if (i > 0) {
+      EXPECT_EQ(first[i].tokens, without[i].tokens);
+    }
   }
   EXPECT_GT(first[0].tokens, without[0].tokens);
   const auto prefill = scorer.timing().guard.prefill_tokens;

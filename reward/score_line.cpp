@@ -1,0 +1,125 @@
+#include "reward/score_line.h"
+
+#include <nlohmann/json.hpp>
+
+#include "util/error.h"
+
+namespace safrl::reward {
+namespace {
+
+nlohmann::json verdict_json(const std::optional<Verdict>& verdict, const GuardReport& report) {
+  nlohmann::json out = verdict ? verdict_to_json(*verdict)
+                               : nlohmann::json{{"safety", "Unparseable"},
+                                                {"categories", nlohmann::json::array()},
+                                                {"refusal", nullptr},
+                                                {"probs", nullptr},
+                                                {"refusal_prob", nullptr}};
+  out["safety_mass"] =
+      report.safety_mass ? nlohmann::json(*report.safety_mass) : nlohmann::json(nullptr);
+  out["decoding"] = decoded_by_name(report.decoded_by);
+  out["text"] = report.text;
+  return out;
+}
+
+// The inverse of verdict_json: nullopt for "Unparseable".
+std::optional<Verdict> parsed_verdict_from_json(const nlohmann::json& value) {
+  if (value.at("safety") == "Unparseable") return std::nullopt;
+  return verdict_from_json(value);
+}
+
+nlohmann::json turn_json(const TurnScore& turn) {
+  return {{"index", turn.index},
+          {"answer", verdict_json(turn.answer, turn.answer_report)},
+          {"thinking", turn.thinking_judged ? verdict_json(turn.thinking, turn.thinking_report)
+                                            : nlohmann::json(nullptr)},
+          {"helpfulness",
+           turn.helpfulness ? nlohmann::json(*turn.helpfulness) : nlohmann::json(nullptr)},
+          {"reward", turn.result.reward},
+          {"case", turn.result.reward_case},
+          {"safe", turn.result.safe},
+          {"refusal", turn.result.refusal}};
+}
+
+}  // namespace
+
+nlohmann::json score_line_json(const Sample& sample, const ScoredSample& scored,
+                               const RewardSettings& settings) {
+  nlohmann::json out;
+  out["id"] = sample.id;
+  out["step"] = sample.step ? nlohmann::json(*sample.step) : nlohmann::json(nullptr);
+  out["reward"] = scored.result.reward;
+  out["helpfulness"] =
+      scored.helpfulness ? nlohmann::json(*scored.helpfulness) : nlohmann::json(nullptr);
+  out["case"] = scored.result.reward_case;
+  out["safe"] = scored.result.safe;
+  out["refusal"] = scored.result.refusal;
+  out["answer"] = verdict_json(scored.answer, scored.answer_report);
+  out["thinking"] = scored.thinking_judged ? verdict_json(scored.thinking, scored.thinking_report)
+                                           : nlohmann::json(nullptr);
+  out["truncated_thinking"] = sample.truncated_thinking;
+  out["tokens"] = scored.tokens;
+  if (!sample.meta.is_null()) out["meta"] = sample.meta;
+  if (scored.prompt) {
+    out["prompt_verdict"] = verdict_json(scored.prompt->verdict, scored.prompt->report);
+    out["prompt_verdict"]["cached"] = scored.prompt->cached;
+  }
+  if (!scored.turns.empty()) {
+    out["turns"] = nlohmann::json::array();
+    for (const TurnScore& turn : scored.turns) out["turns"].push_back(turn_json(turn));
+  }
+  if (!scored.tool_results.empty()) {
+    out["tool_results"] = nlohmann::json::array();
+    for (const ToolResultScore& tool : scored.tool_results) {
+      out["tool_results"].push_back(
+          {{"index", tool.index},
+           {"verdict", verdict_json(tool.verdict, tool.report)},
+           {"injection", tool.verdict
+                             ? nlohmann::json(prompt_counts_as_harmful(settings, *tool.verdict))
+                             : nlohmann::json(nullptr)}});
+    }
+  }
+  return out;
+}
+
+SampleOutcome outcome_from_output(const nlohmann::json& line, const RewardSettings& settings) {
+  try {
+    // The line read back into what conversation_outcome needs.
+    ScoredSample scored;
+    scored.answer = parsed_verdict_from_json(line.at("answer"));
+    if (!line.at("thinking").is_null()) {
+      scored.thinking = parsed_verdict_from_json(line.at("thinking"));
+    }
+    RewardResult& result = scored.result;
+    result.reward = line.at("reward").get<double>();
+    result.reward_case = line.at("case").get<std::string>();
+    result.safe = line.at("safe").get<bool>();
+    result.refusal = line.at("refusal").get<bool>();
+    if (!line.at("helpfulness").is_null()) {
+      scored.helpfulness = line.at("helpfulness").get<double>();
+    }
+    if (line.contains("prompt_verdict")) {
+      scored.prompt = PromptScore{parsed_verdict_from_json(line["prompt_verdict"]), {}, false};
+    }
+    for (const auto& entry : line.value("turns", nlohmann::json::array())) {
+      TurnScore turn;
+      turn.answer = parsed_verdict_from_json(entry.at("answer"));
+      if (!entry.at("thinking").is_null()) {
+        turn.thinking_judged = true;
+        turn.thinking = parsed_verdict_from_json(entry.at("thinking"));
+      }
+      scored.turns.push_back(std::move(turn));
+    }
+    for (const auto& entry : line.value("tool_results", nlohmann::json::array())) {
+      scored.tool_results.push_back(
+          {entry.at("index").get<size_t>(), parsed_verdict_from_json(entry.at("verdict")), {}});
+    }
+    const StepKey step =
+        line.at("step").is_null() ? StepKey() : StepKey(line.at("step").get<int64_t>());
+    return make_outcome(step, settings, scored.answer, scored.thinking, result, scored.helpfulness,
+                        line.at("tokens").get<int64_t>(), conversation_outcome(scored, settings));
+  } catch (const nlohmann::json::exception& e) {
+    throw util::InputError(util::cat("not a safrl score output line (", e.what(), ")"));
+  }
+}
+
+}  // namespace safrl::reward

@@ -1,0 +1,69 @@
+// What scoring one sample found: the verdicts of each judged guard call, H and the reward. The
+// scorer fills it (reward/scorer.h); an output line holds it (reward/score_line.h), so statistics
+// and rewards can be computed again from a file without the models.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "reward/decoded_by.h"
+#include "reward/reward.h"
+#include "reward/step_stats.h"
+#include "reward/verdict.h"
+
+namespace safrl::reward {
+
+// What the output line says of one guard output besides its verdict.
+struct GuardReport {
+  std::string text;  // the guard's raw output
+  DecodedBy decoded_by = DecodedBy::kFree;
+  std::optional<double> safety_mass;
+};
+
+// One judged assistant turn: its own verdicts, H and reward.
+struct TurnScore {
+  size_t index = 0;                 // the message index; messages.size() for the response
+  std::optional<Verdict> answer;    // nullopt: the guard's output did not parse
+  std::optional<Verdict> thinking;  // nullopt: not judged, or did not parse
+  bool thinking_judged = false;
+  GuardReport answer_report, thinking_report;
+  std::optional<double> helpfulness;
+  RewardResult result;
+};
+
+// The prompt moderation of the last user turn.
+struct PromptScore {
+  std::optional<Verdict> verdict;  // nullopt: did not parse
+  GuardReport report;
+  bool cached = false;  // from an earlier call's verdict
+};
+
+// The prompt moderation of one tool result.
+struct ToolResultScore {
+  size_t index = 0;  // the tool message's index
+  std::optional<Verdict> verdict;
+  GuardReport report;
+};
+
+struct ScoredSample {
+  // The response's verdicts.
+  std::optional<Verdict> answer;    // nullopt: the guard's output did not parse (free decoding)
+  std::optional<Verdict> thinking;  // nullopt: not judged, or did not parse
+  bool thinking_judged = false;
+  GuardReport answer_report, thinking_report;
+  std::optional<double> helpfulness;  // the response's H
+  RewardResult result;                // the sample's reward
+  int64_t tokens = 0;                 // guard and helpfulness input tokens plus generated tokens
+  std::optional<PromptScore> prompt;  // when the prompt was judged
+  // judge all_turns: every policy turn, the response last; empty otherwise.
+  std::vector<TurnScore> turns;
+  std::vector<ToolResultScore> tool_results;  // judge_tool_results: every tool message
+};
+
+// The conversation part of a sample's step-statistics outcome.
+ConversationOutcome conversation_outcome(const ScoredSample& scored,
+                                         const RewardSettings& settings);
+
+}  // namespace safrl::reward
