@@ -27,6 +27,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "chat/message.h"
@@ -37,6 +38,7 @@
 #include "reward/verdict.h"
 #include "reward/verdict_grammar.h"
 #include "tokenizer/tokenizer.h"
+#include "util/counter_fields.h"
 
 namespace safrl::reward {
 
@@ -73,14 +75,15 @@ struct GuardTiming {
   int64_t prefix_tokens_saved = 0;  // tokens not computed thanks to the template head's cache
                                     // and shared group prefixes
 
+  // Every member, once, for util/counter_fields.h (one not listed fails the build).
+  static constexpr auto fields() {
+    return std::make_tuple(&GuardTiming::prefill_seconds, &GuardTiming::decode_seconds,
+                           &GuardTiming::prefill_tokens, &GuardTiming::decode_steps,
+                           &GuardTiming::prefix_tokens_saved);
+  }
   // What was spent between two readings.
-  friend GuardTiming operator-(GuardTiming a, const GuardTiming& b) {
-    a.prefill_seconds -= b.prefill_seconds;
-    a.decode_seconds -= b.decode_seconds;
-    a.prefill_tokens -= b.prefill_tokens;
-    a.decode_steps -= b.decode_steps;
-    a.prefix_tokens_saved -= b.prefix_tokens_saved;
-    return a;
+  friend GuardTiming operator-(const GuardTiming& a, const GuardTiming& b) {
+    return util::subtract_fields(a, b);
   }
 };
 

@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <tuple>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -32,6 +33,7 @@
 #include "reward/score_line.h"
 #include "reward/scored_sample.h"
 #include "reward/step_stats.h"
+#include "util/counter_fields.h"
 
 namespace safrl::reward {
 
@@ -42,15 +44,16 @@ struct ScorerTiming {
   int64_t helpfulness_tokens_saved = 0;  // by shared prompt prefixes
   engine::Work guard_work, helpfulness_work;
 
+  // Every member, once, for util/counter_fields.h (one not listed fails the build).
+  static constexpr auto fields() {
+    return std::make_tuple(&ScorerTiming::guard, &ScorerTiming::helpfulness_seconds,
+                           &ScorerTiming::helpfulness_tokens,
+                           &ScorerTiming::helpfulness_tokens_saved, &ScorerTiming::guard_work,
+                           &ScorerTiming::helpfulness_work);
+  }
   // What was spent between two readings.
-  friend ScorerTiming operator-(ScorerTiming a, const ScorerTiming& b) {
-    a.guard = a.guard - b.guard;
-    a.helpfulness_seconds -= b.helpfulness_seconds;
-    a.helpfulness_tokens -= b.helpfulness_tokens;
-    a.helpfulness_tokens_saved -= b.helpfulness_tokens_saved;
-    a.guard_work = a.guard_work - b.guard_work;
-    a.helpfulness_work = a.helpfulness_work - b.helpfulness_work;
-    return a;
+  friend ScorerTiming operator-(const ScorerTiming& a, const ScorerTiming& b) {
+    return util::subtract_fields(a, b);
   }
   // Input tokens computed: the guard's prefill and the helpfulness model's.
   int64_t input_tokens() const { return guard.prefill_tokens + helpfulness_tokens; }

@@ -84,6 +84,13 @@ def agent_sample(context: Any, turns: List[Dict[str, Any]],
     return sample
 
 
+def last_of_role(messages: List[Any], role: str) -> Optional[int]:
+    """The index of the last message with this role (items that are no mappings skipped); None
+    when there is none."""
+    return max((i for i, message in enumerate(messages)
+                if isinstance(message, Mapping) and message.get("role") == role), default=None)
+
+
 def _items(value: Any) -> list:
     """A list, tuple or numpy object array as a list (verl's parquet rows hold numpy arrays)."""
     if isinstance(value, (str, bytes, Mapping)) or not hasattr(value, "__iter__"):

@@ -4,6 +4,7 @@
 #include <c10/core/InferenceMode.h>
 
 #include "model/loader.h"
+#include "model/scalar_type.h"
 #include "util/device_names.h"
 #include "util/error.h"
 
@@ -142,15 +143,7 @@ at::Tensor Engine::scores(const std::vector<SequenceInput>& inputs) {
 }
 
 c10::ScalarType parse_dtype(const std::string& name) {
-  switch (util::parse_dtype(name)) {
-    case util::Dtype::kFloat32:
-      return c10::kFloat;
-    case util::Dtype::kBfloat16:
-      return c10::kBFloat16;
-    case util::Dtype::kFloat16:
-      return c10::kHalf;
-  }
-  throw std::logic_error("parse_dtype: Dtype value out of range");
+  return model::scalar_type(util::parse_dtype(name));
 }
 
 c10::Device parse_device(const std::string& name) {

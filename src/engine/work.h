@@ -4,6 +4,9 @@
 #pragma once
 
 #include <cstdint>
+#include <tuple>
+
+#include "util/counter_fields.h"
 
 namespace safrl::engine {
 
@@ -17,22 +20,13 @@ struct Work {
 
   double flops() const { return layer_flops + head_flops; }
 
-  Work& operator+=(const Work& other) {
-    forwards += other.forwards;
-    tokens += other.tokens;
-    layer_flops += other.layer_flops;
-    head_flops += other.head_flops;
-    full_head_flops += other.full_head_flops;
-    return *this;
+  // Every member, once, for util/counter_fields.h (one not listed fails the build).
+  static constexpr auto fields() {
+    return std::make_tuple(&Work::forwards, &Work::tokens, &Work::layer_flops, &Work::head_flops,
+                           &Work::full_head_flops);
   }
-  friend Work operator-(Work a, const Work& b) {
-    a.forwards -= b.forwards;
-    a.tokens -= b.tokens;
-    a.layer_flops -= b.layer_flops;
-    a.head_flops -= b.head_flops;
-    a.full_head_flops -= b.full_head_flops;
-    return a;
-  }
+  Work& operator+=(const Work& other) { return *this = util::add_fields(*this, other); }
+  friend Work operator-(const Work& a, const Work& b) { return util::subtract_fields(a, b); }
 };
 
 }  // namespace safrl::engine

@@ -8,6 +8,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "io/json_kind.h"
+#include "util/enum_names.h"
 #include "util/error.h"
 #include "util/mapped_file.h"
 
@@ -43,22 +45,6 @@ constexpr int64_t kDefaultNumLabels = 2;
 constexpr std::string_view kSupportedRopeType = "default";
 constexpr std::string_view kSupportedActivation = "silu";
 constexpr std::string_view kSupportedLayerType = "full_attention";
-
-std::string supported_architectures() {
-  std::string out;
-  for (const ArchitectureInfo& info : kArchitectures) {
-    if (!out.empty()) out += ", ";
-    out += info.name;
-  }
-  return out;
-}
-
-// "a string (\"1024\")" for scalars; just the type for arrays and objects, which may be long.
-std::string describe(const json& value) {
-  if (value.is_null()) return "null";
-  if (value.is_structured()) return cat("an ", value.type_name());
-  return cat("a ", value.type_name(), " (", value.dump(), ")");
-}
 
 // Typed access to the top-level keys of one config, with messages that name the source and key.
 // null counts as absent for optional keys: Hugging Face writes null for unset fields.
@@ -111,7 +97,7 @@ class ConfigReader {
   std::optional<double> optional_positive_number(const json* value, const std::string& what) const {
     if (value == nullptr) return std::nullopt;
     if (!value->is_number()) {
-      fail(cat("\"", what, "\" is ", describe(*value), ", expected a number"));
+      fail(cat("\"", what, "\" is ", json_described(*value), ", expected a number"));
     }
     double v = value->get<double>();
     if (!(v > 0) || !std::isfinite(v)) {
@@ -124,7 +110,7 @@ class ConfigReader {
     const json* value = find(key);
     if (value == nullptr) return std::nullopt;
     if (!value->is_boolean()) {
-      fail(cat("\"", key, "\" is ", describe(*value), ", expected true or false"));
+      fail(cat("\"", key, "\" is ", json_described(*value), ", expected true or false"));
     }
     return value->get<bool>();
   }
@@ -132,7 +118,7 @@ class ConfigReader {
   std::optional<std::string> optional_string(const json* value, const std::string& what) const {
     if (value == nullptr) return std::nullopt;
     if (!value->is_string()) {
-      fail(cat("\"", what, "\" is ", describe(*value), ", expected a string"));
+      fail(cat("\"", what, "\" is ", json_described(*value), ", expected a string"));
     }
     return value->get<std::string>();
   }
@@ -144,7 +130,7 @@ class ConfigReader {
  private:
   int64_t integer(const json& value, const std::string& what, const char* expected) const {
     if (!value.is_number_integer()) {
-      fail(cat("\"", what, "\" is ", describe(value), ", expected ", expected));
+      fail(cat("\"", what, "\" is ", json_described(value), ", expected ", expected));
     }
     if (value.is_number_unsigned() &&
         value.get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
@@ -160,8 +146,9 @@ class ConfigReader {
 const ArchitectureInfo& read_architecture(const ConfigReader& reader) {
   const json* list = reader.find("architectures");
   if (list == nullptr || !list->is_array() || list->size() != 1 || !(*list)[0].is_string()) {
-    reader.fail(cat("\"architectures\" is ", list == nullptr ? "missing" : describe(*list),
-                    "; expected a list of exactly one name, one of: ", supported_architectures()));
+    reader.fail(
+        cat("\"architectures\" is ", list == nullptr ? "missing" : json_described(*list),
+            "; expected a list of exactly one name, one of: ", util::valid_names(kArchitectures)));
   }
   const auto& name = (*list)[0].get_ref<const std::string&>();
   const ArchitectureInfo* found = nullptr;
@@ -170,7 +157,7 @@ const ArchitectureInfo& read_architecture(const ConfigReader& reader) {
   }
   if (found == nullptr) {
     reader.fail(cat("architecture \"", name,
-                    "\" is not supported (supported: ", supported_architectures(), ")"));
+                    "\" is not supported (supported: ", util::valid_names(kArchitectures), ")"));
   }
   const std::string expected_type = found->family == Family::kQwen3 ? "qwen3" : "qwen2";
   std::optional<std::string> model_type = reader.optional_string("model_type");
@@ -189,7 +176,7 @@ const ArchitectureInfo& read_architecture(const ConfigReader& reader) {
 // wrong outputs, not an error.
 void check_rope_type(const ConfigReader& reader, const json& object, const char* key) {
   if (!object.is_object()) {
-    reader.fail(cat("\"", key, "\" is ", describe(object), ", expected an object or null"));
+    reader.fail(cat("\"", key, "\" is ", json_described(object), ", expected an object or null"));
   }
   // transformers reads rope_type and falls back to the older spelling type.
   const json* type = ConfigReader::find_in(object, "rope_type");
@@ -250,7 +237,8 @@ void refuse_unsupported_variants(const ConfigReader& reader, int64_t num_hidden_
   }
   if (const json* types = reader.find("layer_types")) {
     if (!types->is_array()) {
-      reader.fail(cat("\"layer_types\" is ", describe(*types), ", expected a list of strings"));
+      reader.fail(
+          cat("\"layer_types\" is ", json_described(*types), ", expected a list of strings"));
     }
     if (static_cast<int64_t>(types->size()) != num_hidden_layers) {
       reader.fail(cat("\"layer_types\" has ", types->size(), " entries but num_hidden_layers is ",
@@ -259,7 +247,7 @@ void refuse_unsupported_variants(const ConfigReader& reader, int64_t num_hidden_
     for (size_t i = 0; i < types->size(); ++i) {
       const json& type = (*types)[i];
       if (!type.is_string() || type.get_ref<const std::string&>() != kSupportedLayerType) {
-        reader.fail(cat("\"layer_types\"[", i, "] is ", describe(type),
+        reader.fail(cat("\"layer_types\"[", i, "] is ", json_described(type),
                         ", which is not supported (supported: \"", kSupportedLayerType, "\")"));
       }
     }
@@ -271,7 +259,7 @@ int64_t read_num_labels(const ConfigReader& reader) {
   std::optional<int64_t> from_id2label;
   if (const json* id2label = reader.find("id2label")) {
     if (!id2label->is_object() || id2label->empty()) {
-      reader.fail(cat("\"id2label\" is ", describe(*id2label),
+      reader.fail(cat("\"id2label\" is ", json_described(*id2label),
                       ", expected a non-empty object mapping label indices to names"));
     }
     from_id2label = static_cast<int64_t>(id2label->size());

@@ -1,15 +1,17 @@
 #include "io/safetensors.h"
 
 #include <algorithm>
-#include <array>
 #include <filesystem>
 #include <limits>
+#include <optional>
 #include <set>
 #include <tuple>
 #include <utility>
 
 #include <nlohmann/json.hpp>
 
+#include "io/json_kind.h"
+#include "util/enum_names.h"
 #include "util/error.h"
 
 namespace safrl::io {
@@ -24,41 +26,12 @@ constexpr const char* kMetadataKey = "__metadata__";
 constexpr const char* kSingleFileName = "model.safetensors";
 constexpr const char* kIndexFileName = "model.safetensors.index.json";
 
-struct DTypeInfo {
-  DType dtype;
-  std::string_view name;
-  size_t size;
+// The dtypes a safetensors header may name, in the file format's spelling.
+constexpr util::EnumName<util::Dtype> kSafetensorsDtypes[] = {
+    {util::Dtype::kFloat32, "F32"},   {util::Dtype::kFloat16, "F16"},
+    {util::Dtype::kBfloat16, "BF16"}, {util::Dtype::kInt32, "I32"},
+    {util::Dtype::kInt64, "I64"},
 };
-
-constexpr std::array<DTypeInfo, 5> kDTypes = {{
-    {DType::kF32, "F32", 4},
-    {DType::kF16, "F16", 2},
-    {DType::kBF16, "BF16", 2},
-    {DType::kI32, "I32", 4},
-    {DType::kI64, "I64", 8},
-}};
-
-const DTypeInfo& dtype_info(DType dtype) {
-  for (const DTypeInfo& info : kDTypes) {
-    if (info.dtype == dtype) return info;
-  }
-  throw std::logic_error("unknown DType value");
-}
-
-std::string supported_dtypes() {
-  std::string out;
-  for (const DTypeInfo& info : kDTypes) {
-    if (!out.empty()) out += ", ";
-    out += info.name;
-  }
-  return out;
-}
-
-// "an array", "a number", "null": the JSON type of `value` for messages.
-std::string kind(const json& value) {
-  if (value.is_null()) return "null";
-  return cat(value.is_structured() ? "an " : "a ", value.type_name());
-}
 
 uint64_t read_le64(const uint8_t* p) {
   uint64_t value = 0;
@@ -105,7 +78,8 @@ json parse_header_json(const char* begin, const char* end, const std::string& pa
 int64_t read_non_negative(const json& value, const std::string& path, const std::string& what) {
   if (!value.is_number_integer()) {
     // Only scalars are printed: dumping a deeply nested value would recurse without bound.
-    throw LoadError(cat(path, ": ", what, " is ", value.is_primitive() ? value.dump() : kind(value),
+    throw LoadError(cat(path, ": ", what, " is ",
+                        value.is_primitive() ? value.dump() : json_kind(value),
                         ", expected a non-negative integer"));
   }
   if (value.is_number_unsigned()) {
@@ -130,13 +104,13 @@ struct Entry {
 void read_metadata(const json& value, const std::string& path,
                    std::map<std::string, std::string>* metadata) {
   if (!value.is_object()) {
-    throw LoadError(cat(path, ": safetensors \"", kMetadataKey, "\" is ", kind(value),
+    throw LoadError(cat(path, ": safetensors \"", kMetadataKey, "\" is ", json_kind(value),
                         ", expected an object of string values"));
   }
   for (const auto& [key, item] : value.items()) {
     if (!item.is_string()) {
       throw LoadError(cat(path, ": safetensors \"", kMetadataKey, "\" entry \"", key, "\" is ",
-                          kind(item), ", expected a string"));
+                          json_kind(item), ", expected a string"));
     }
     if (metadata != nullptr) (*metadata)[key] = item.get<std::string>();
   }
@@ -151,7 +125,7 @@ const json& require_field(const json& entry, const char* field, json::value_t ty
                         "data_offsets"));
   }
   if (it->type() != type) {
-    throw LoadError(cat(where, ": \"", field, "\" is ", kind(*it), ", expected ", expected));
+    throw LoadError(cat(where, ": \"", field, "\" is ", json_kind(*it), ", expected ", expected));
   }
   return *it;
 }
@@ -160,23 +134,22 @@ Entry read_entry(const std::string& name, const json& value, const std::string& 
                  uint64_t data_size) {
   const std::string where = cat(path, ": tensor \"", name, "\"");
   if (!value.is_object()) {
-    throw LoadError(
-        cat(where, " is ", kind(value), ", expected an object with dtype, shape and data_offsets"));
+    throw LoadError(cat(where, " is ", json_kind(value),
+                        ", expected an object with dtype, shape and data_offsets"));
   }
   Entry entry;
   entry.view.name = name;
 
   const auto& dtype_text = require_field(value, "dtype", json::value_t::string, "a string", where)
                                .get_ref<const std::string&>();
-  const DTypeInfo* info = nullptr;
-  for (const DTypeInfo& candidate : kDTypes) {
-    if (candidate.name == dtype_text) info = &candidate;
+  const std::optional<util::Dtype> dtype = util::find_name(kSafetensorsDtypes, dtype_text);
+  if (!dtype) {
+    throw LoadError(
+        cat(where, " has dtype \"", dtype_text,
+            "\", which is not supported (supported: ", util::valid_names(kSafetensorsDtypes), ")"));
   }
-  if (info == nullptr) {
-    throw LoadError(cat(where, " has dtype \"", dtype_text,
-                        "\", which is not supported (supported: ", supported_dtypes(), ")"));
-  }
-  entry.view.dtype = info->dtype;
+  entry.view.dtype = *dtype;
+  const uint64_t element_size = util::dtype_size(*dtype);
 
   const json& shape =
       require_field(value, "shape", json::value_t::array, "an array of dimensions", where);
@@ -199,7 +172,7 @@ Entry read_entry(const std::string& name, const json& value, const std::string& 
       std::find(entry.view.shape.begin(), entry.view.shape.end(), 0) != entry.view.shape.end();
   if (has_zero_dim) {
     numel = 0;
-  } else if (overflow || numel > kMaxNumel / info->size) {
+  } else if (overflow || numel > kMaxNumel / element_size) {
     throw LoadError(cat(where, " has shape ", shape_string(entry.view.shape),
                         " whose byte size overflows 64 bits"));
   }
@@ -223,11 +196,11 @@ Entry read_entry(const std::string& name, const json& value, const std::string& 
                         "] past the end of the data section (", data_size,
                         " bytes); the file is truncated or corrupt"));
   }
-  const uint64_t expected_bytes = numel * info->size;
+  const uint64_t expected_bytes = numel * element_size;
   if (entry.end - entry.begin != expected_bytes) {
     throw LoadError(cat(where, " has data_offsets [", entry.begin, ", ", entry.end, "] spanning ",
                         entry.end - entry.begin, " bytes, but shape ",
-                        shape_string(entry.view.shape), " of ", info->name, " needs ",
+                        shape_string(entry.view.shape), " of ", dtype_text, " needs ",
                         expected_bytes, " bytes"));
   }
   entry.view.nbytes = static_cast<size_t>(expected_bytes);
@@ -280,14 +253,14 @@ std::map<std::string, std::string> read_weight_map(const std::string& index_path
   auto it = index.find("weight_map");
   if (it == index.end()) throw LoadError(cat(index_path, ": has no \"weight_map\" object"));
   if (!it->is_object()) {
-    throw LoadError(cat(index_path, ": \"weight_map\" is ", kind(*it),
+    throw LoadError(cat(index_path, ": \"weight_map\" is ", json_kind(*it),
                         ", expected an object mapping tensor names to shard files"));
   }
   std::map<std::string, std::string> weight_map;
   for (const auto& [tensor, shard] : it->items()) {
     if (!shard.is_string()) {
       throw LoadError(cat(index_path, ": weight_map entry for tensor \"", tensor, "\" is ",
-                          kind(shard), ", expected a shard file name"));
+                          json_kind(shard), ", expected a shard file name"));
     }
     const auto& shard_name = shard.get_ref<const std::string&>();
     // Shards sit next to the index; a path would let the index reach outside the checkpoint.
@@ -304,12 +277,8 @@ std::map<std::string, std::string> read_weight_map(const std::string& index_path
 
 }  // namespace
 
-size_t dtype_size(DType dtype) {
-  return dtype_info(dtype).size;
-}
-
-std::string_view dtype_name(DType dtype) {
-  return dtype_info(dtype).name;
+std::string_view safetensors_dtype_name(util::Dtype dtype) {
+  return util::name_of(kSafetensorsDtypes, dtype);
 }
 
 int64_t TensorView::numel() const {

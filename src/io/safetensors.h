@@ -19,20 +19,17 @@
 #include <string_view>
 #include <vector>
 
+#include "util/device_names.h"
 #include "util/mapped_file.h"
 
 namespace safrl::io {
 
-enum class DType { kF32, kF16, kBF16, kI32, kI64 };
-
-// Bytes per element.
-size_t dtype_size(DType dtype);
-// The safetensors spelling: "F32", "F16", "BF16", "I32", "I64".
-std::string_view dtype_name(DType dtype);
+// The safetensors spelling of a dtype (util/device_names.h): "F32", "F16", "BF16", "I32", "I64".
+std::string_view safetensors_dtype_name(util::Dtype dtype);
 
 struct TensorView {
   std::string name;
-  DType dtype;
+  util::Dtype dtype;
   std::vector<int64_t> shape;
   const uint8_t* data = nullptr;  // into the mapped file; not necessarily aligned
   size_t nbytes = 0;

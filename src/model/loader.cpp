@@ -9,28 +9,13 @@
 #include <torch/cuda.h>
 
 #include "io/safetensors.h"
+#include "model/scalar_type.h"
 #include "util/error.h"
 #include "util/mapped_file.h"
 
 namespace safrl::model {
 
 namespace {
-
-c10::ScalarType to_scalar_type(io::DType dtype) {
-  switch (dtype) {
-    case io::DType::kF32:
-      return c10::kFloat;
-    case io::DType::kF16:
-      return c10::kHalf;
-    case io::DType::kBF16:
-      return c10::kBFloat16;
-    case io::DType::kI32:
-      return c10::kInt;
-    case io::DType::kI64:
-      return c10::kLong;
-  }
-  return c10::kFloat;
-}
 
 std::string shape_string(c10::IntArrayRef shape) {
   std::string out = "[";
@@ -41,10 +26,10 @@ std::string shape_string(c10::IntArrayRef shape) {
 // The tensor's bytes as a CPU tensor of its own dtype. Safetensors gives no alignment guarantee,
 // so a misaligned tensor is copied to an aligned buffer first.
 at::Tensor tensor_of(const io::TensorView& view) {
-  const auto dtype = to_scalar_type(view.dtype);
+  const auto dtype = scalar_type(view.dtype);
   const auto options = at::TensorOptions().dtype(dtype);
   auto* data = const_cast<uint8_t*>(view.data);
-  if (reinterpret_cast<uintptr_t>(data) % io::dtype_size(view.dtype) == 0) {
+  if (reinterpret_cast<uintptr_t>(data) % util::dtype_size(view.dtype) == 0) {
     return at::from_blob(data, view.shape, options);
   }
   at::Tensor aligned = at::empty(view.shape, options);
@@ -125,9 +110,9 @@ QwenWithHead load_model(const std::string& dir, const RunOptions& options) {
                     " but ", io::architecture_name(config.architecture),
                     " with this config.json expects ", shape_string(param.sizes())));
     }
-    if (view->dtype == io::DType::kI32 || view->dtype == io::DType::kI64) {
+    if (!util::is_compute_dtype(view->dtype)) {
       throw util::LoadError(util::cat("tensor ", name, " in ", *view->file, " has integer dtype ",
-                                      io::dtype_name(view->dtype),
+                                      io::safetensors_dtype_name(view->dtype),
                                       "; weights must be F32, F16 or BF16"));
     }
     param.copy_(tensor_of(*view));

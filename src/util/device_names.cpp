@@ -1,5 +1,6 @@
 #include "util/device_names.h"
 
+#include <stdexcept>
 #include <string>
 
 #include "util/enum_names.h"
@@ -8,20 +9,45 @@
 namespace safrl::util {
 namespace {
 
-constexpr EnumName<Dtype> kDtypeNames[] = {
+// The spellings parse_dtype accepts: the compute dtypes only.
+constexpr EnumName<Dtype> kComputeDtypeNames[] = {
     {Dtype::kFloat32, "float32"},
     {Dtype::kBfloat16, "bfloat16"},
     {Dtype::kFloat16, "float16"},
 };
 
+constexpr EnumName<Dtype> kIntegerDtypeNames[] = {
+    {Dtype::kInt32, "int32"},
+    {Dtype::kInt64, "int64"},
+};
+
 }  // namespace
 
+bool is_compute_dtype(Dtype dtype) {
+  return dtype != Dtype::kInt32 && dtype != Dtype::kInt64;
+}
+
+size_t dtype_size(Dtype dtype) {
+  switch (dtype) {
+    case Dtype::kFloat32:
+    case Dtype::kInt32:
+      return 4;
+    case Dtype::kBfloat16:
+    case Dtype::kFloat16:
+      return 2;
+    case Dtype::kInt64:
+      return 8;
+  }
+  throw std::logic_error("dtype_size: Dtype value out of range");
+}
+
 Dtype parse_dtype(std::string_view name) {
-  return parse_name(kDtypeNames, name, "dtype");
+  return parse_name(kComputeDtypeNames, name, "dtype");
 }
 
 std::string_view dtype_name(Dtype dtype) {
-  return name_of(kDtypeNames, dtype);
+  return is_compute_dtype(dtype) ? name_of(kComputeDtypeNames, dtype)
+                                 : name_of(kIntegerDtypeNames, dtype);
 }
 
 DeviceName parse_device(std::string_view name) {

@@ -8,6 +8,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "util/error.h"
 
@@ -30,11 +31,12 @@ std::string join_names(const Names& names) {
   return joined;
 }
 
-// "a, b, c": the names of `table`.
-template <typename Enum, size_t N>
-std::string valid_names(const EnumName<Enum> (&table)[N]) {
-  std::string_view names[N];
-  for (size_t i = 0; i < N; ++i) names[i] = table[i].name;
+// "a, b, c": the names of `table`, whose entries have a `name`: an EnumName table, or a richer
+// one that also carries what each name stands for.
+template <typename Table>
+std::string valid_names(const Table& table) {
+  std::vector<std::string_view> names;
+  for (const auto& entry : table) names.push_back(entry.name);
   return join_names(names);
 }
 

@@ -16,6 +16,8 @@
 
 #include "engine/engine.h"
 #include "engine/matmul_rate.h"
+#include "model/scalar_type.h"
+#include "util/device_names.h"
 #include "util/error.h"
 #include "util/process_memory.h"
 
@@ -340,6 +342,17 @@ TEST(StrictLoading, EachDefectIsNamed) {
                 .find("lacks 1 tensor(s) that Qwen3ForSequenceClassification needs: score.weight"),
             std::string::npos)
       << load_error(broken + "wrong_architecture");
+}
+
+// The one converter to torch types: the config's spellings (engine::parse_dtype) and the dtypes of
+// safetensors tensors (the loader) both go through model::scalar_type.
+TEST(Dtypes, EverySpellingAndEveryStoredDtypeHasItsTorchType) {
+  EXPECT_EQ(engine::parse_dtype("float32"), c10::kFloat);
+  EXPECT_EQ(engine::parse_dtype("bfloat16"), c10::kBFloat16);
+  EXPECT_EQ(engine::parse_dtype("float16"), c10::kHalf);
+  EXPECT_EQ(model::scalar_type(util::Dtype::kInt32), c10::kInt);
+  EXPECT_EQ(model::scalar_type(util::Dtype::kInt64), c10::kLong);
+  EXPECT_THROW(engine::parse_dtype("int64"), util::InputError);
 }
 
 // FLOPs counted from the shapes by hand. qwen3_causal_tied_f32: hidden 48, 2 layers, 4 heads and

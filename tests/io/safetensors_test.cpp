@@ -25,17 +25,12 @@ std::string view_bytes(const TensorView& view) {
   return std::string(reinterpret_cast<const char*>(view.data), view.nbytes);
 }
 
-TEST(DType, SizesAndNames) {
-  EXPECT_EQ(dtype_size(DType::kF32), 4u);
-  EXPECT_EQ(dtype_size(DType::kF16), 2u);
-  EXPECT_EQ(dtype_size(DType::kBF16), 2u);
-  EXPECT_EQ(dtype_size(DType::kI32), 4u);
-  EXPECT_EQ(dtype_size(DType::kI64), 8u);
-  EXPECT_EQ(dtype_name(DType::kF32), "F32");
-  EXPECT_EQ(dtype_name(DType::kF16), "F16");
-  EXPECT_EQ(dtype_name(DType::kBF16), "BF16");
-  EXPECT_EQ(dtype_name(DType::kI32), "I32");
-  EXPECT_EQ(dtype_name(DType::kI64), "I64");
+TEST(DType, SafetensorsNames) {
+  EXPECT_EQ(safetensors_dtype_name(util::Dtype::kFloat32), "F32");
+  EXPECT_EQ(safetensors_dtype_name(util::Dtype::kFloat16), "F16");
+  EXPECT_EQ(safetensors_dtype_name(util::Dtype::kBfloat16), "BF16");
+  EXPECT_EQ(safetensors_dtype_name(util::Dtype::kInt32), "I32");
+  EXPECT_EQ(safetensors_dtype_name(util::Dtype::kInt64), "I64");
 }
 
 TEST(SafetensorsFile, RoundTripsEveryDTypeExactly) {
@@ -75,19 +70,19 @@ TEST(SafetensorsFile, RoundTripsEveryDTypeExactly) {
 
   struct Expected {
     const char* name;
-    DType dtype;
+    util::Dtype dtype;
     std::vector<int64_t> shape;
     std::string bytes;
     size_t offset;  // within the data section
   };
   const std::vector<Expected> expected = {
-      {"f32", DType::kF32, {2, 3}, testing::raw_bytes(f32), 0},
-      {"f16", DType::kF16, {4}, testing::raw_bytes(f16), 24},
-      {"bf16", DType::kBF16, {2, 2}, testing::raw_bytes(bf16), 32},
-      {"i32", DType::kI32, {4, 1}, testing::raw_bytes(i32), 40},
-      {"i64", DType::kI64, {5}, testing::raw_bytes(i64), 56},
-      {"scalar", DType::kF32, {}, testing::raw_bytes(scalar), 96},
-      {"empty", DType::kF32, {0, 4}, "", 100},
+      {"f32", util::Dtype::kFloat32, {2, 3}, testing::raw_bytes(f32), 0},
+      {"f16", util::Dtype::kFloat16, {4}, testing::raw_bytes(f16), 24},
+      {"bf16", util::Dtype::kBfloat16, {2, 2}, testing::raw_bytes(bf16), 32},
+      {"i32", util::Dtype::kInt32, {4, 1}, testing::raw_bytes(i32), 40},
+      {"i64", util::Dtype::kInt64, {5}, testing::raw_bytes(i64), 56},
+      {"scalar", util::Dtype::kFloat32, {}, testing::raw_bytes(scalar), 96},
+      {"empty", util::Dtype::kFloat32, {0, 4}, "", 100},
   };
   const TensorView* first = file.find("f32");
   ASSERT_NE(first, nullptr);
@@ -417,7 +412,7 @@ TEST_F(ShardedCheckpoint, LoadsAllShards) {
             (std::vector<std::string>{"model.embed_tokens.weight", "model.layers.0.weight",
                                       "model.norm.weight"}));
   const TensorView& embed = checkpoint.get("model.embed_tokens.weight");
-  EXPECT_EQ(embed.dtype, DType::kBF16);
+  EXPECT_EQ(embed.dtype, util::Dtype::kBfloat16);
   EXPECT_EQ(embed.shape, (std::vector<int64_t>{2, 2}));
   EXPECT_EQ(view_bytes(embed), std::string("\x80\x3F\x00\x40\x40\x40\x80\x40", 8));
   EXPECT_EQ(*embed.file, dir_.file(kShard1));

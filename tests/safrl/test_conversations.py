@@ -216,3 +216,14 @@ def test_the_async_client_sends_conversations_and_options_as_the_sync_one(fake):
     assert sample_request["samples"] == [{"id": 0, "messages": sent, "response": "Yo"}]
     assert [r["case"] for r in groups[0]] == ["helpful", "refusal"]
     assert samples[0]["answer"]["text"].startswith("Safety: Safe")
+
+
+def test_last_of_role_finds_the_last_message_of_that_role_only():
+    """Items that are no chat messages are skipped; a role nobody has gives None."""
+    messages = [USER, {"role": "assistant", "content": "first"}, "not a message",
+                {"role": "tool", "content": "3 °C"}, {"role": "assistant", "content": "last"},
+                {"role": "tool", "content": "cut off"}]
+    assert _chat.last_of_role(messages, "assistant") == 4
+    assert _chat.last_of_role(messages, "user") == 0
+    assert _chat.last_of_role(messages, "system") is None
+    assert _chat.last_of_role([], "assistant") is None

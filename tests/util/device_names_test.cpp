@@ -24,6 +24,27 @@ TEST(DeviceNames, Dtypes) {
   EXPECT_EQ(dtype_name(Dtype::kBfloat16), "bfloat16");
   EXPECT_EQ(input_error("bf16", false),
             "unknown dtype \"bf16\"; valid values: float32, bfloat16, float16");
+  // The integer types safetensors files hold are no compute dtype: the config cannot name them.
+  EXPECT_EQ(input_error("int32", false),
+            "unknown dtype \"int32\"; valid values: float32, bfloat16, float16");
+}
+
+TEST(DeviceNames, DtypeSizesNamesAndTheComputeSubset) {
+  const struct {
+    Dtype dtype;
+    size_t size;
+    const char* name;
+    bool compute;
+  } kCases[] = {
+      {Dtype::kFloat32, 4, "float32", true}, {Dtype::kBfloat16, 2, "bfloat16", true},
+      {Dtype::kFloat16, 2, "float16", true}, {Dtype::kInt32, 4, "int32", false},
+      {Dtype::kInt64, 8, "int64", false},
+  };
+  for (const auto& c : kCases) {
+    EXPECT_EQ(dtype_size(c.dtype), c.size) << c.name;
+    EXPECT_EQ(dtype_name(c.dtype), c.name);
+    EXPECT_EQ(is_compute_dtype(c.dtype), c.compute) << c.name;
+  }
 }
 
 TEST(DeviceNames, Devices) {
