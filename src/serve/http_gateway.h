@@ -4,25 +4,13 @@
 //   GET  /health      200 "ok" (200 "degraded: ..." while step rows wait for the disk), or 503
 //                     "draining" once the server is stopping
 //   POST /get_reward  OpenRLHF's remote reward model (serve/openrlhf.h); other methods get 405
-// One thread owns the listening socket and every connection, none of which it ever blocks on: it
-// polls them with the engine's replies (an eventfd), reads requests incrementally
-// (http_request.h: bounds checked while the bytes arrive), answers /metrics and /health itself, and
-// has a /get_reward body decoded on another thread (http_body_decoder.h: JSON depth and value
-// bounds) so its parsing time never delays them, then turns its samples into jobs on the same
-// queue as ZeroMQ requests, so both meet in the same engine batches. A slow or idle client holds
-// one connection slot and the bytes it sent, for a bounded time: a request's head must arrive
-// within server.http_read_timeout_seconds, its body without longer pauses and at 16 KiB/s on
-// average; a kept-alive connection is closed after server.http_idle_timeout_seconds; past
-// server.http_max_connections a new connection takes one of a few probe slots that serve /health
-// and /metrics only (an idle one yields to a newer), or is answered 503 when those are taken;
-// clients outside server.http_allowed_clients get 403 at accept without taking a slot. Body bytes
-// received or being scored are bounded together (four times server.max_message_bytes; past that,
-// 503 busy). A client that hangs up while scored frees its slot at once. A body over the admission
-// bound is scored in parts, at most two queued at a time so small requests are not stuck behind it,
-// and answered whole; OpenRLHF cannot retry a busy answer well, so a part waits for admission (up
-// to two minutes) instead. Once the server stops, idle and half-sent requests are closed, new ones
-// answered 503, and the replies of work in flight written; the destructor gives them two seconds.
-// Every error is a JSON body {"error": {code, message}}.
+// One thread runs the gateway, in three parts: the transport (http_transport.h: the listening
+// socket and connections, polled, their bounds and deadlines), the routing here (GET /metrics and
+// /health answered at once, 404 and 405, probe slots held to /health and /metrics, 503 while the
+// server stops), and the /get_reward route (openrlhf_route.h: bodies decoded on another thread,
+// scored in parts as jobs on the same queue as ZeroMQ requests, answered whole). Once the server
+// stops, idle and half-sent requests are closed, new ones answered 503, and the replies of work in
+// flight written; the destructor gives them two seconds (HttpDeadlines::close_grace).
 #pragma once
 
 #include <functional>

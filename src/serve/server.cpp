@@ -3,7 +3,6 @@
 #include <atomic>
 #include <cerrno>
 #include <iostream>
-#include <mutex>
 #include <thread>
 
 #include <zmq.hpp>
@@ -14,6 +13,7 @@
 #include "serve/http_gateway.h"
 #include "serve/idle_trim.h"
 #include "serve/job.h"
+#include "serve/mailbox.h"
 #include "serve/metrics.h"
 #include "serve/protocol.h"
 #include "serve/reply_cache.h"
@@ -42,46 +42,8 @@ struct Outgoing {
   std::optional<ErrorCode> error;
 };
 
-// Replies of the engine thread for the I/O thread: a locked list, plus one byte on an inproc
-// pair that wakes the I/O thread's poll (each end of the pair has one owner thread).
-class Outbox {
- public:
-  explicit Outbox(zmq::context_t& context)
-      : wake_in_(context, zmq::socket_type::pair), wake_out_(context, zmq::socket_type::pair) {
-    wake_in_.bind(kWakeEndpoint);
-    wake_out_.connect(kWakeEndpoint);
-  }
-  // Engine thread.
-  void post(Outgoing reply) {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      replies_.push_back(std::move(reply));
-    }
-    wake_out_.send(zmq::str_buffer("!"), zmq::send_flags::dontwait);
-  }
-  // I/O thread: the socket to poll, and the replies posted so far.
-  zmq::socket_t& wake() { return wake_in_; }
-  std::vector<Outgoing> take() {
-    zmq::message_t byte;
-    while (wake_in_.recv(byte, zmq::recv_flags::dontwait)) {
-    }
-    std::lock_guard<std::mutex> lock(mutex_);
-    std::vector<Outgoing> out(std::make_move_iterator(replies_.begin()),
-                              std::make_move_iterator(replies_.end()));
-    replies_.clear();
-    return out;
-  }
-  void close() {
-    wake_in_.close();
-    wake_out_.close();
-  }
-
- private:
-  zmq::socket_t wake_in_;   // I/O thread's end
-  zmq::socket_t wake_out_;  // engine thread's end
-  std::mutex mutex_;
-  std::deque<Outgoing> replies_;
-};
+// Replies of the engine thread for the I/O thread, which polls the pair with its ROUTER.
+using Outbox = Mailbox<Outgoing, ZmqPairWake>;
 
 // Refusals are not kept: a retry of that id is a fresh attempt. Answers that a retry would get
 // again (the request is at fault) are kept like results.
@@ -138,12 +100,12 @@ Server::Impl::Impl(const ServeOptions& options)
       steps_(
           options.run_dir,
           {options.server.steps_kept_open, std::chrono::seconds(options.server.step_idle_seconds)},
-          metrics_),
+          metrics_, options.reward.monitors),
       scorer_(options.reward),
       admission_(options.server.max_queued_samples, options.server.max_queued_bytes, metrics_),
       context_(1),
       router_(context_, zmq::socket_type::router),
-      outbox_(context_),
+      outbox_(context_, kWakeEndpoint),
       replies_(std::chrono::seconds(options.server.reply_cache_seconds),
                static_cast<size_t>(options.server.reply_cache_bytes)),
       unsent_(static_cast<size_t>(options.server.max_unsent_bytes_per_client),
@@ -217,7 +179,7 @@ void Server::Impl::shut_down() {
   http_.reset();
   if (engine_thread_.joinable()) engine_thread_.join();
   router_.close();
-  outbox_.close();
+  outbox_.wake().close();
   context_.shutdown();
   zap_.reset();  // joins the ZAP thread, which the context's shutdown ended
 }
@@ -388,7 +350,7 @@ int Server::Impl::run() {
   std::cerr << "safrl serve: listening on " << endpoint_ << "; steps logged to " << options_.run_dir
             << std::endl;
   zmq::pollitem_t items[] = {{router_.handle(), 0, ZMQ_POLLIN, 0},
-                             {outbox_.wake().handle(), 0, ZMQ_POLLIN, 0}};
+                             {outbox_.wake().socket().handle(), 0, ZMQ_POLLIN, 0}};
   auto deliver_replies = [&] {
     for (Outgoing& reply : outbox_.take()) {
       const bool keep = keep_for_retries(reply.error);
