@@ -8,7 +8,8 @@
 #   2. on a host with AVX-512, the suites that compute with LibTorch again on the AVX2 kernels (a
 #      Zen 3 host's), forced by SAFRL_FORCE_AVX2 (docs/setup.md, "Which CPUs");
 #   3. the same suites built with AddressSanitizer + UndefinedBehaviorSanitizer;
-#   4. a short run of each libFuzzer target (scripts/fuzz-smoke.sh).
+#   4. a short run of each libFuzzer target (scripts/fuzz-smoke.sh), built in the same sanitizer
+#      tree.
 # Where this CPU cannot run vLLM's CPU build, scripts/setup-vllm.sh says so and tests/vllm is
 # reported as skipped (CTest's "Not Run ... Skipped"); every other suite runs.
 # Exits non-zero on the first failure.
@@ -42,11 +43,15 @@ else
 fi
 
 echo "== Sanitizer suites (ASan + UBSan)"
-bash scripts/configure.sh build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSAFRL_SANITIZE=ON
+# One sanitizer tree for the suites and the fuzzers: clang (libFuzzer needs it), the fuzz targets
+# in it (-DSAFRL_FUZZ=ON also instruments the libraries the suites link for coverage). Before, the
+# fuzzers had a torch-free clang tree of their own, a second sanitizer build of the libraries.
+CC=clang CXX=clang++ bash scripts/configure.sh build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DSAFRL_SANITIZE=ON -DSAFRL_FUZZ=ON
 cmake --build build-asan -j "$jobs"
 # LibTorch's own allocations are outside our instrumented code; leak checking stays on for ours.
 ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --test-dir build-asan --output-on-failure -j "$jobs" -LE python
 
 echo "== Fuzz smoke runs"
-bash scripts/fuzz-smoke.sh 10
+bash scripts/fuzz-smoke.sh 10 build-asan

@@ -263,7 +263,10 @@ def test_plugin_error_tree():
 def test_scaling_ray(scratch, default_server):
     code = block("docs/scaling.md", "safrl.ray.start(")
     # RAY_ADDRESS=local: a Ray of its own, never a cluster another process left on this machine.
-    got = run_block(code, scratch, {"rewards": "rewards", "rows": "rows"}, RAY_ADDRESS="local")
+    # RAY_worker_niceness=0: the replica's server would run at Ray's worker niceness 15, starved
+    # on a busy machine (105 s for this test instead of 47 s beside builds; test_ray.py).
+    got = run_block(code, scratch, {"rewards": "rewards", "rows": "rows"}, RAY_ADDRESS="local",
+                    RAY_worker_niceness="0")
     # The reward function sends the completions of one prompt as a GRPO group.
     sent = call_arguments(code, "reward_func")[1]
     assert len(set(sent["prompts"])) == 1

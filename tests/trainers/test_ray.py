@@ -19,9 +19,18 @@ STEPS = (1, 2, 3)
 
 @pytest.fixture(scope="module")
 def cluster():
+    # Ray starts its workers at niceness 15 and the replicas' servers inherit it: beside a build
+    # or another test (CI's ctest -j2) a replica then took 22 s to answer instead of 4 s. Its
+    # raylet reads RAY_worker_niceness when ray.init starts it (CTest sets it too).
+    niceness = os.environ.get("RAY_worker_niceness")
+    os.environ["RAY_worker_niceness"] = "0"
     ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False)
     yield
     ray.shutdown()
+    if niceness is None:
+        del os.environ["RAY_worker_niceness"]
+    else:
+        os.environ["RAY_worker_niceness"] = niceness
 
 
 def embedded_config(tmp_path):
@@ -63,7 +72,27 @@ def assert_each_replica_scored(replica_set):
     assert sorted(counted) == ["replica-0", "replica-1"] and min(counted.values()) > 0, counted
 
 
-def test_replicas_spread_restart_and_merge(cluster, tmp_path):
+@pytest.fixture(scope="module")
+def one_server(cluster, tmp_path_factory):
+    """One replica without CURVE, every step's groups scored on it, then stopped: the reference
+    the replicated runs are compared with (its rewards and merged rows), and what the replica set
+    said of itself while it ran. One start shared by the tests: each start is a Ray actor and a
+    server loading its models."""
+    tmp = tmp_path_factory.mktemp("one-server")
+    replicas = safrl.ray.start(embedded_config(tmp), replicas=1, run_dir=str(tmp / "runs"),
+                               curve=False)
+    try:
+        seen = {"endpoints": replicas.endpoints, "client_options": replicas.client_options(),
+                "environment": replicas.environment()}
+        with safrl.Client(replicas.endpoints) as client:
+            seen["rewards"] = score_all(client)
+    finally:
+        seen["codes"] = replicas.stop()
+    seen["rows"] = replicas.merged_steps()
+    return seen
+
+
+def test_replicas_spread_restart_and_merge(cluster, one_server, tmp_path):
     config = embedded_config(tmp_path)
     # CURVE (the default) through a kill and a restart: the restarted server gets the run's keys.
     replicas = safrl.ray.start(config, replicas=2, num_cpus=1, run_dir=str(tmp_path / "runs"),
@@ -98,13 +127,7 @@ def test_replicas_spread_restart_and_merge(cluster, tmp_path):
         codes = replicas.stop()
     assert codes == [0, 0]
     # One single server's rewards for the same samples: equal, each sample once.
-    single = safrl.ray.start(config, replicas=1, run_dir=str(tmp_path / "single"),
-                             curve=False)
-    try:
-        with safrl.Client(single.endpoints) as client:
-            expected = score_all(client)
-    finally:
-        single.stop()
+    expected = one_server["rewards"]
     assert rewards.keys() == expected.keys()
     assert [rewards[k] for k in expected] == pytest.approx([expected[k] for k in expected],
                                                            abs=1e-6)
@@ -117,21 +140,18 @@ def test_replicas_spread_restart_and_merge(cluster, tmp_path):
     assert 0 < merged[0]["count"] <= 12 and 0 < merged[1]["count"] <= 12
     # The step after the kill is whole, each sample counted once.
     assert merged[2]["count"] == 12
-    assert [row["count"] for row in single.merged_steps()] == [12, 12, 12]
+    assert [row["count"] for row in one_server["rows"]] == [12, 12, 12]
 
 
-def test_merged_replica_steps_equal_one_servers(cluster, tmp_path):
+def test_merged_replica_steps_equal_one_servers(cluster, one_server, tmp_path):
     """Without a kill, the merged rows of two replicas are the rows one server writes."""
-    config = embedded_config(tmp_path)
-    two = safrl.ray.start(config, replicas=2, run_dir=str(tmp_path / "two"), curve=False)
+    two = safrl.ray.start(embedded_config(tmp_path), replicas=2, run_dir=str(tmp_path / "two"),
+                          curve=False)
     with safrl.Client(two.endpoints) as client:
         score_all(client)
     assert two.stop() == [0, 0]
-    one = safrl.ray.start(config, replicas=1, run_dir=str(tmp_path / "one"), curve=False)
-    with safrl.Client(one.endpoints) as client:
-        score_all(client)
-    assert one.stop() == [0]
-    merged, alone = two.merged_steps(), one.merged_steps()
+    assert one_server["codes"] == [0]
+    merged, alone = two.merged_steps(), one_server["rows"]
     assert_each_replica_scored(two)
     assert [r["count"] for r in merged] == [r["count"] for r in alone] == [12, 12, 12]
     for a, b in zip(merged, alone):
@@ -175,7 +195,11 @@ def test_curve_replicas_admit_the_runs_keys_and_no_one_else(cluster, tmp_path):
 
         assert ray.get(trainer_worker.remote()) == [expected["reward"]]
         with safrl.Client(endpoints, timeout=120, connect_timeout=120) as plain:
-            with pytest.raises(safrl.curve.AccessRefused, match="another security mechanism"):
+            # The mechanism mismatch, or (when the server closes the connection before its
+            # error reaches the client, seen on a loaded machine) the handshakes it broke off:
+            # both refuse at once and tell the caller to give the keys.
+            with pytest.raises(safrl.curve.AccessRefused,
+                               match="another security mechanism|it likely has server.curve"):
                 plain.ping()
         options = replicas.client_options()
         stranger = dict(options, client_keys=safrl.curve.keypair())
@@ -196,16 +220,12 @@ def test_curve_replicas_admit_the_runs_keys_and_no_one_else(cluster, tmp_path):
         assert replicas.stop() == [0, 0]
 
 
-def test_without_keys_replicas_bind_loopback_or_refuse(cluster, tmp_path):
-    replicas = safrl.ray.start(embedded_config(tmp_path), replicas=1,
-                               run_dir=str(tmp_path / "plain"), curve=False)
-    try:
-        [endpoint] = replicas.endpoints
-        assert endpoint.startswith("tcp://127.0.0.1:")
-        assert replicas.client_options() == {}
-        assert replicas.environment() == {"SAFRL_ENDPOINT": endpoint}
-    finally:
-        replicas.stop()
+def test_without_keys_replicas_bind_loopback_or_refuse(one_server, tmp_path):
+    # What the replica set of one_server (curve=False, no host) said while it ran.
+    [endpoint] = one_server["endpoints"]
+    assert endpoint.startswith("tcp://127.0.0.1:")
+    assert one_server["client_options"] == {}
+    assert one_server["environment"] == {"SAFRL_ENDPOINT": endpoint}
     with pytest.raises(ValueError, match="host 10.1.2.3 can be reached from other machines, and "
                                          "without CURVE"):
         safrl.ray.start(embedded_config(tmp_path), replicas=1, run_dir=str(tmp_path / "open"),
