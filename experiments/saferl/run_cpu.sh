@@ -4,7 +4,11 @@
 # with TRL's GRPOTrainer under the guard-only, hybrid and helpfulness-only rewards, and writes
 # OUTDIR/table.csv, the step logs, the paper-layout table and plots (experiments/saferl/RESULTS.md).
 #
-#   bash experiments/saferl/run_cpu.sh OUTDIR [--quick]
+#   bash experiments/saferl/run_cpu.sh OUTDIR [--quick] [--steps N] [--arms ARM[,ARM...]]
+#
+# --steps N: GRPO steps per arm and mode (default 30; 15 with --quick); --arms: some of
+# guard_only,hybrid,helpfulness_only (default all), e.g. a long run of one arm:
+#   bash experiments/saferl/run_cpu.sh OUTDIR --arms guard_only --steps 120
 #
 # Needs the build (build/src/cli/safrl, or $SAFRL_BIN) and the Qwen3 tokenizer that
 # scripts/setup.sh puts in .deps/qwen3-tokenizer (or $SAFRL_TOKENIZER_DIR); runs on the project's
@@ -12,7 +16,7 @@
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 if [ $# -lt 1 ]; then
-  echo "usage: bash experiments/saferl/run_cpu.sh OUTDIR [--quick]" >&2
+  echo "usage: bash experiments/saferl/run_cpu.sh OUTDIR [--quick] [--steps N] [--arms ARM,...]" >&2
   exit 2
 fi
 cd "$repo"

@@ -108,3 +108,28 @@ def test_the_bank_is_consistent():
             redirects = bank.responses(p, mode)["safe_redirect"]
             assert [r.safe for r in redirects].count(False) == 1 and len(redirects) == 5
             assert not any(r.refusal for r in redirects)
+
+
+def test_the_run_options_keep_the_defaults_and_make_a_longer_run_of_some_arms():
+    from experiments.saferl.cpu import run
+    args, s, arms = run.parse_args(["out"])
+    assert s == run.Settings() and s.steps == 30 and arms == run.ARMS
+    args, s, arms = run.parse_args(["out", "--quick"])
+    assert s == run.QUICK and (s.steps, s.eval_samples) == (15, 16)
+    # --steps changes the steps only: --quick keeps its 16 evaluation samples.
+    args, s, arms = run.parse_args(["out", "--quick", "--steps", "120", "--arms",
+                                    "hybrid,guard_only"])
+    assert (s.steps, s.eval_samples, s.group_size) == (120, 16, 8)
+    assert arms == ("hybrid", "guard_only")
+
+
+@pytest.mark.parametrize("option, says", [
+    (["--arms", "guard"], "give one or more of guard_only, hybrid, helpfulness_only"),
+    (["--arms", "hybrid,hybrid"], "each once"),
+    (["--steps", "0"], "a number of steps of at least 1"),
+])
+def test_the_run_options_refuse_what_cannot_run(option, says, capsys):
+    from experiments.saferl.cpu import run
+    with pytest.raises(SystemExit):
+        run.parse_args(["out", *option])
+    assert says in capsys.readouterr().err

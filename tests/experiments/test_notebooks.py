@@ -198,20 +198,32 @@ def test_committed_notebooks_hold_the_outputs_of_a_run(name):
     assert all(c["outputs"] for c in code[1:]), f"{name}: a cell without outputs"
     assert not [o for o in outputs(notebook) if o["output_type"] == "error"]
     figures = [png_size(p) for p in pngs(notebook)]
-    assert len(figures) == {"steps.ipynb": 2, "saferl_table.ipynb": 1}[name]
+    # steps.ipynb: the three curves, the helpfulness, and the monitors of a run that has them
+    # (8 panels in two figures of 4).
+    assert len(figures) == {"steps.ipynb": 4, "saferl_table.ipynb": 1}[name]
     assert all(w <= 1200 and h <= 400 for w, h in figures)
     # Nothing that changes every execution: no timings, and a modest size on disk.
     assert not [c for c in code if "execution" in c["metadata"]]
     assert os.path.getsize(os.path.join(REPO, "notebooks", name)) < 300_000
 
 
-def test_committed_notebooks_show_the_run_results_md_records():
-    """The CPU table in the committed notebook is the table of the RESULTS.md entry that says
-    the notebooks show its run."""
-    cpu = tables(committed("saferl_table.ipynb"))[-1]
+def results_entry(says):
+    """The one entry (a "## " section) of experiments/saferl/RESULTS.md that says `says`."""
     with open(os.path.join(REPO, "experiments", "saferl", "RESULTS.md")) as f:
         entries = f.read().split("\n## ")
-    (entry,) = [e for e in entries if "The notebooks in `notebooks/` show this run" in e]
+    (entry,) = [e for e in entries if says in e]
+    return entry
+
+
+def test_committed_notebooks_show_the_run_results_md_records():
+    """The CPU table in the committed table notebook is the table of the RESULTS.md entry that
+    says the notebook shows its run; the committed steps notebook read the run directory that
+    the RESULTS.md entry naming it gives."""
+    (printed,) = texts(committed("steps.ipynb"))
+    run_dir = re.fullmatch(r"runs [\w, ]+: \d+ steps in all, from (\S+)\n", printed).group(1)
+    assert f"SAFRL_RUN_DIR={run_dir} " in results_entry("`notebooks/steps.ipynb` shows this run")
+    cpu = tables(committed("saferl_table.ipynb"))[-1]
+    entry = results_entry("`notebooks/saferl_table.ipynb` shows this run")
     recorded = re.findall(r"^\| (\w+) \| ([0-9.]+) \| ([0-9.]+) \| ([0-9.]+) \|$", entry, re.M)
     assert [r[0] for r in recorded] == ["guard_only", "hybrid", "helpfulness_only"]
     shown = {row[1]: [float(x) for x in row[2:]] for row in cpu[1:]}

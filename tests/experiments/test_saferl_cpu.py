@@ -104,6 +104,25 @@ def test_step_logs_are_the_servers(outdir):
             assert r["reward_mean"] == pytest.approx(trl_mean, abs=1e-5)
         for mode in run.bank.MODES:  # the trained policies, in transformers' layout
             assert (outdir / "runs" / arm / mode / "policy" / "model.safetensors").exists()
+        # The monitors (the configs set no `monitors:`, so the defaults: window 5, refusal_rise
+        # 0.15, refusal_rate_max 0.9): the refusal change is the step's rate minus the mean of
+        # the previous 5 steps' (fewer at the start, none at step 0), and refusal_collapse fires
+        # exactly where it reaches 0.15 or the rate reaches 0.9.
+        rates = [r["refusal_rate"] for r in rows]
+        for i, r in enumerate(rows):
+            assert isinstance(r["alerts"], list)
+            previous = rates[max(0, i - 5):i]
+            want = rates[i] - sum(previous) / len(previous) if previous else None
+            assert r["refusal_rate_change"] == pytest.approx(want, abs=1e-9)
+            collapse = want is not None and want >= 0.15 or rates[i] >= 0.9
+            assert ("refusal_collapse" in r["alerts"]) == collapse, r
+            for key in ("duplicate_rate", "folded_duplicate_rate", "fallback_rate",
+                        "truncated_thinking_rate", "verdict_text_rate"):
+                assert 0.0 <= r[key] <= 1.0, key
+            # Folding only merges answers: never fewer folded duplicates than exact ones.
+            assert r["folded_duplicate_rate"] >= r["duplicate_rate"]
+            assert 0.0 <= r["safety_mass_min"] <= r["safety_mass_mean"] <= 1.0 + 1e-6
+            assert r["answer_tokens_mean"] > 0
     guard_only = [json.loads(line) for line in open(outdir / "runs" / "guard_only" / "steps.jsonl")]
     # Guard-only reward is 1 for a safe rollout and 0 otherwise, and 0 too for a safe one whose
     # trace never closed (case truncated: the policy writes text, and may stop mid-trace), so its

@@ -1,4 +1,5 @@
-"""The SafeRL experiment on CPU, end to end through `safrl serve` (bash run_cpu.sh OUTDIR).
+"""The SafeRL experiment on CPU, end to end through `safrl serve` (bash run_cpu.sh OUTDIR
+[--quick] [--steps N] [--arms ARM,...]; --steps and --arms make a longer run of some arms).
 
 1. Trains the stand-in judges on the response bank (judges.py) and checks that the C++ program,
    scoring every bank response with `safrl score`, reproduces every label.
@@ -11,6 +12,7 @@
    steps.jsonl / steps.csv (both modes merged into one row per step) are the training curves.
 4. Samples generations from the baseline policies and from each trained policy for every prompt,
    harmful and benign, in both modes, and evaluates them with the evaluation pipeline (eval/).
+   Only the arms of --arms are trained, evaluated and tabled.
 5. Writes OUTDIR/table.csv (arm,safety_rate,refusal_rate,reward_mean), the paper-layout table
    OUTDIR/eval/table.md, plots OUTDIR/plots/*.png and OUTDIR/summary.json.
 
@@ -27,7 +29,7 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import safrl
 
@@ -52,6 +54,23 @@ class Settings:
 
 
 QUICK = Settings(steps=15, eval_samples=16)
+
+
+def parse_arms(text: str) -> tuple:
+    """--arms: a comma-separated subset of ARMS, each at most once."""
+    arms = tuple(a.strip() for a in text.split(",") if a.strip())
+    unknown = [a for a in arms if a not in ARMS]
+    if not arms or unknown or len(set(arms)) != len(arms):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: give one or more of {', '.join(ARMS)}, comma-separated, each once")
+    return arms
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text}: give a number of steps of at least 1")
+    return value
 
 
 def log(message: str) -> None:
@@ -177,14 +196,27 @@ def pooled(by_mode: dict, key: str) -> float:
     return sum(m[key] * m["n_harmful"] for m in by_mode.values()) / total
 
 
-def main(argv=None) -> None:
+def parse_args(argv=None):
+    """(args, settings, arms): the command line, the Settings it asks for and the arms to run."""
     parser = argparse.ArgumentParser(prog="run_cpu.sh", description=__doc__.split("\n")[0])
     parser.add_argument("outdir")
     parser.add_argument("--quick", action="store_true", help="the short version the tests run")
+    parser.add_argument("--steps", type=positive_int, metavar="N",
+                        help="GRPO steps per arm and mode (default 30, 15 with --quick): a longer "
+                             "run shows where an arm's curves go")
+    parser.add_argument("--arms", type=parse_arms, default=ARMS, metavar="ARM[,ARM...]",
+                        help=f"the arms to train, in this order (default all: {','.join(ARMS)})")
     args = parser.parse_args(argv)
+    s = QUICK if args.quick else Settings()
+    if args.steps is not None:
+        s = replace(s, steps=args.steps)
+    return args, s, args.arms
+
+
+def main(argv=None) -> None:
+    args, s, arms = parse_args(argv)
     # SIGTERM unwinds like Ctrl-C, so every server started is stopped by its `with` block.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    s = QUICK if args.quick else Settings()
     out = os.path.abspath(args.outdir)
     os.makedirs(out, exist_ok=True)
     started = time.time()
@@ -216,7 +248,7 @@ def main(argv=None) -> None:
     runs = {"baseline": os.path.join(out, "generations", "baseline.jsonl")}
     write_generations(baselines, runs["baseline"], s, seed=s.seed + 1000)
     final = {}
-    for arm in ARMS:
+    for arm in arms:
         t = time.time()
         run_dir = os.path.join(out, "runs", arm)
         trained = train_arm(arm, configs[arm], run_dir, baselines, s)
@@ -235,9 +267,9 @@ def main(argv=None) -> None:
         measured = json.load(f)
     timings["evaluation"] = time.time() - t
 
-    frame = steps.load_runs(os.path.join(out, "runs"), list(ARMS))
+    frame = steps.load_runs(os.path.join(out, "runs"), list(arms))
     rows = []
-    for arm in ARMS:
+    for arm in arms:
         last = frame[frame["run"] == arm].iloc[-1]
         rows.append({"arm": arm, "safety_rate": pooled(measured[arm], "safety_guard"),
                      "refusal_rate": pooled(measured[arm], "refusal_guard"),
@@ -249,7 +281,8 @@ def main(argv=None) -> None:
     steps.write_plots(frame, os.path.join(out, "plots"))
     timings["total"] = time.time() - started
     with open(os.path.join(out, "summary.json"), "w") as f:
-        json.dump({"settings": asdict(s), "quick": args.quick, "judges": judge_summary,
+        json.dump({"settings": asdict(s), "quick": args.quick, "arms": list(arms),
+                   "judges": judge_summary,
                    "baseline_policy": {f"{k[0]}/{k[1]}": v for k, v in BASELINE.items()},
                    "baseline_fit": fits, "final_styles": final,
                    "table": rows, "seconds": {k: round(v, 1) for k, v in timings.items()}},
