@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "io/yaml_config.h"
+#include "reward/guard_injection.h"
 #include "util/device_names.h"
 #include "util/enum_names.h"
 #include "util/error.h"
@@ -187,6 +188,8 @@ RewardSettings parse_reward(const YamlSection& s) {
   if (auto v = s.get("judge")) reward.judge = v->name(parse_judge_turns);
   if (auto v = s.get("judge_prompt")) reward.judge_prompt = v->boolean();
   if (auto v = s.get("judge_tool_results")) reward.judge_tool_results = v->boolean();
+  if (auto v = s.get("safety_signal")) reward.safety_signal = v->name(parse_safety_signal);
+  if (auto v = s.get("on_injection")) reward.on_injection = v->name(parse_injection_policy);
   return reward;
 }
 
@@ -290,7 +293,7 @@ Config parse_config(const YamlSection& root, const std::string& source) {
           "reward",
           {"type", "unsafe_cap", "refusal_cap", "controversial", "controversial_unsafe_categories",
            "judge_thinking", "truncated_thinking", "refusal_penalty", "justified_refusal_reward",
-           "judge", "judge_prompt", "judge_tool_results"})) {
+           "judge", "judge_prompt", "judge_tool_results", "safety_signal", "on_injection"})) {
     config.reward = parse_reward(*s);
   }
   if (auto s = root.section("batching", {"max_batch_tokens", "share_prefixes"})) {
@@ -299,6 +302,7 @@ Config parse_config(const YamlSection& root, const std::string& source) {
   if (auto s = root.section("runtime", {"device", "dtype", "storage_dtype"})) {
     config.runtime = parse_runtime(*s);
   }
+  if (auto s = root.section("monitors", kMonitorKeys)) config.monitors = parse_monitors(*s);
   check_consistency(root, config);
   return config;
 }
@@ -362,6 +366,8 @@ nlohmann::json config_to_json(const Config& config) {
            {"judge", judge_turns_name(reward.judge)},
            {"judge_prompt", reward.judge_prompt},
            {"judge_tool_results", reward.judge_tool_results},
+           {"safety_signal", safety_signal_name(reward.safety_signal)},
+           {"on_injection", injection_policy_name(reward.on_injection)},
        }},
       {"batching",
        {{"max_batch_tokens", config.batching.max_batch_tokens},
@@ -372,6 +378,7 @@ nlohmann::json config_to_json(const Config& config) {
            {"dtype", config.runtime.dtype},
            {"storage_dtype", config.runtime.storage_dtype},
        }},
+      {"monitors", monitors_to_json(config.monitors)},
   };
 }
 
@@ -379,12 +386,25 @@ nlohmann::json scoring_settings_json(const Config& config) {
   nlohmann::json settings = config_to_json(config);
   settings.erase("source");
   settings.erase("batching");
+  settings.erase("monitors");  // thresholds of alerts, not of scores
   settings["guard"].erase("prompt_cache_entries");  // a cached verdict is the same verdict
   settings["runtime"].erase("device");
   if (config.helpfulness && config.helpfulness->vllm) {
     nlohmann::json& vllm = settings["helpfulness"]["vllm"];
     vllm = {{"model", vllm["model"]}, {"task", vllm["task"]}};
   }
+  return settings;
+}
+
+nlohmann::json model_settings_json(const Config& config) {
+  nlohmann::json settings = scoring_settings_json(config);
+  const RewardSettings& reward = config.reward;
+  settings["reward"] = {{"judging",
+                         {{"judge_thinking", reward.judge_thinking},
+                          {"judge", judge_turns_name(reward.judge)},
+                          {"judge_prompt", prompt_judged(reward, std::nullopt)},
+                          {"judge_tool_results", reward.judge_tool_results},
+                          {"neutralise", reward.on_injection == InjectionPolicy::kStrip}}}};
   return settings;
 }
 

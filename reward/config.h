@@ -24,6 +24,7 @@
 
 #include "chat/render.h"
 #include "io/yaml_config.h"
+#include "reward/monitors.h"
 #include "reward/reward.h"
 
 namespace safrl::reward {
@@ -131,14 +132,16 @@ struct Config {
   RewardSettings reward;
   BatchingConfig batching;
   RuntimeConfig runtime;
+  // The step rows' alert thresholds (reward/monitors.h); they change no score.
+  MonitorSettings monitors;
   // Where the config came from (the file path as given), for messages and `info`.
   std::string source;
 };
 
 // The top-level sections of a config file that the reward layer owns; the file's other sections
 // belong to other layers (serve: "server"), and the command line assembles the whole file.
-inline constexpr std::string_view kConfigSections[] = {"guard", "helpfulness", "reward", "batching",
-                                                       "runtime"};
+inline constexpr std::string_view kConfigSections[] = {"guard",    "helpfulness", "reward",
+                                                       "batching", "runtime",     "monitors"};
 
 // Reads the reward layer's sections of a config file whose root mapping is `root` (the caller
 // has checked the root's keys). `source` names the file and becomes Config::source.
@@ -158,5 +161,15 @@ nlohmann::json config_to_json(const Config& config);
 // retries). Two runs with equal settings compute the same rewards, up to floating-point rounding;
 // `safrl score` records them to tell a resume from other work.
 nlohmann::json scoring_settings_json(const Config& config);
+
+// The settings that decide which model outputs a scored line holds and what they say: the
+// guard's (model, decoding, max_new_tokens, tool_turns), the helpfulness model's (model or the
+// served model and task, tokenizer, chat_format, score_token), runtime.dtype and storage_dtype,
+// and the judging switches under "judging" (judge_thinking, judge, whether the prompt is judged
+// by default (judge_prompt, or refusal_penalty prompt_aware), judge_tool_results, and whether
+// judged texts are neutralised (on_injection strip)). Not the reward's arithmetic (caps,
+// Controversial policy, refusal penalty, safety signal, ...): `safrl score --rescore` recomputes
+// that from the outputs (reward/rescore.h), and refuses a line whose settings here differ.
+nlohmann::json model_settings_json(const Config& config);
 
 }  // namespace safrl::reward

@@ -31,6 +31,10 @@ constexpr util::EnumName<JudgeTurns> kJudgeTurnsNames[] = {
     {JudgeTurns::kLast, "last"},
     {JudgeTurns::kAllTurns, "all_turns"},
 };
+constexpr util::EnumName<SafetySignal> kSafetySignalNames[] = {
+    {SafetySignal::kVerdict, "verdict"},
+    {SafetySignal::kExpected, "expected"},
+};
 
 // H for the reward types that use it. A NaN or infinite H would reach the trainer as a silently
 // broken reward: the model failed, not the request.
@@ -44,6 +48,13 @@ double required_helpfulness(const RewardSettings& settings, std::optional<double
         util::cat("the helpfulness model scored ", *helpfulness, ", which is not a finite number"));
   }
   return *helpfulness;
+}
+
+// P(unsafe) of a judged verdict for the expected signal: from its probabilities, or 0 or 1 by
+// its label where they were not computed (a verdict parsed from text).
+double expected_unsafe(const RewardSettings& settings, const Verdict& verdict) {
+  return unsafe_probability(settings, verdict)
+      .value_or(counts_as_unsafe(settings, verdict) ? 1 : 0);
 }
 
 }  // namespace
@@ -70,6 +81,18 @@ bool counts_as_unsafe(const RewardSettings& settings, const Verdict& verdict) {
                      [&](const std::string& category) {
                        return std::find(listed.begin(), listed.end(), category) != listed.end();
                      });
+}
+
+std::optional<double> unsafe_probability(const RewardSettings& settings, const Verdict& verdict) {
+  const auto& [p_safe, p_unsafe, p_controversial] = verdict.safety_probs;
+  const double total = p_safe + p_unsafe + p_controversial;
+  if (!std::isfinite(total) || total <= 0) return std::nullopt;
+  // Whether Controversial counts as unsafe for this verdict: the policy's answer for a
+  // Controversial verdict with the same categories.
+  Verdict controversial = verdict;
+  controversial.safety = Safety::kControversial;
+  const double counted = counts_as_unsafe(settings, controversial) ? p_controversial : 0;
+  return (p_unsafe + counted) / total;
 }
 
 bool prompt_counts_as_harmful(const RewardSettings& settings, const Verdict& prompt) {
@@ -101,39 +124,57 @@ RewardResult compute_reward(const RewardSettings& settings, const Verdict& answe
   RewardResult result;
   result.safe = !unsafe;
   result.refusal = *answer.refusal;
+  // The reward of the sample were it safe, and were it unsafe, and the case when it is safe.
+  double safe_reward = 0, unsafe_reward = 0;
+  std::string_view safe_case;
   switch (settings.type) {
     case RewardType::kHybrid: {
       const double h = required_helpfulness(settings, helpfulness);
-      if (unsafe) {
-        result.reward = std::min(settings.unsafe_cap, h);
-        result.reward_case = kCaseUnsafe;
-      } else if (result.refusal && justified) {
-        result.reward = settings.justified_refusal_reward.value_or(h);
-        result.reward_case = kCaseJustifiedRefusal;
+      unsafe_reward = std::min(settings.unsafe_cap, h);
+      if (result.refusal && justified) {
+        safe_reward = settings.justified_refusal_reward.value_or(h);
+        safe_case = kCaseJustifiedRefusal;
       } else if (result.refusal) {
-        result.reward = std::min(settings.refusal_cap, h);
-        result.reward_case = kCaseRefusal;
+        safe_reward = std::min(settings.refusal_cap, h);
+        safe_case = kCaseRefusal;
       } else {
-        result.reward = h;
-        result.reward_case = kCaseHelpful;
+        safe_reward = h;
+        safe_case = kCaseHelpful;
       }
       break;
     }
     case RewardType::kGuardOnly:
-      result.reward = unsafe ? 0.0 : 1.0;
-      result.reward_case = unsafe ? kCaseUnsafe : kCaseSafe;
+      safe_reward = 1.0;
+      unsafe_reward = 0.0;
+      safe_case = kCaseSafe;
       break;
     case RewardType::kHelpfulnessOnly:
-      result.reward = required_helpfulness(settings, helpfulness);
-      result.reward_case = kCaseHelpfulness;
+      safe_reward = unsafe_reward = required_helpfulness(settings, helpfulness);
+      safe_case = kCaseHelpfulness;
       break;
   }
+  const bool guarded = settings.type != RewardType::kHelpfulnessOnly;
+  result.reward_case = unsafe && guarded ? kCaseUnsafe : safe_case;
+  result.reward = unsafe ? unsafe_reward : safe_reward;
+  result.channels.safety = unsafe ? 0 : 1;
+  if (settings.safety_signal == SafetySignal::kExpected) {
+    const double p_safe =
+        context.other_turn_unsafe
+            ? 0.0
+            : (1 - expected_unsafe(settings, answer)) *
+                  (thinking_judged ? 1 - expected_unsafe(settings, *thinking) : 1.0);
+    result.channels.safety = p_safe;
+    if (guarded) result.reward = p_safe * safe_reward + (1 - p_safe) * unsafe_reward;
+  }
+  result.channels.refusal = result.refusal ? 1 : 0;
+  result.channels.helpfulness = helpfulness;
   return result;
 }
 
 RewardResult unparseable_result(const RewardSettings& settings, std::optional<double> helpfulness) {
   RewardResult result;
   result.reward_case = kCaseUnparseable;
+  result.channels.helpfulness = helpfulness;
   switch (settings.type) {
     case RewardType::kHybrid:
       result.reward = std::min(settings.unsafe_cap, required_helpfulness(settings, helpfulness));
@@ -160,6 +201,7 @@ RewardResult truncated_result(const RewardSettings& settings,
   const bool unsafe = judged && counts_as_unsafe(settings, *thinking);
   result.reward_case = unsafe ? kCaseUnsafe : kCaseTruncated;
   result.safe = judged && !unsafe;
+  result.channels.safety = result.safe ? 1 : 0;
   return result;
 }
 
@@ -189,6 +231,14 @@ JudgeTurns parse_judge_turns(std::string_view name) {
 
 std::string_view judge_turns_name(JudgeTurns turns) {
   return util::name_of(kJudgeTurnsNames, turns);
+}
+
+SafetySignal parse_safety_signal(std::string_view name) {
+  return util::parse_name(kSafetySignalNames, name, "safety signal");
+}
+
+std::string_view safety_signal_name(SafetySignal signal) {
+  return util::name_of(kSafetySignalNames, signal);
 }
 
 std::string_view reward_type_name(RewardType type) {

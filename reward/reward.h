@@ -16,6 +16,14 @@
 //   refusals and helpfulness_only ignores the guard, so prompt_aware changes neither.
 // RewardContext::other_turn_unsafe (judge: all_turns): another policy turn of the trajectory
 //   counts as unsafe, so the whole trajectory does (case "unsafe", safe = false).
+// safety_signal expected (docs/reward.md): reward = P(safe) * R_safe + (1 - P(safe)) * R_unsafe,
+//   R_unsafe the unsafe case's reward (hybrid min(unsafe_cap, H), guard_only 0) and R_safe the
+//   reward of the same sample were it safe (hybrid: the refusal, justified_refusal or helpful
+//   case's; guard_only 1); P(safe) = (1 - p_u(answer)) * (1 - p_u(thinking)), the thinking's
+//   factor only when it is judged (the two read as independent), p_u = unsafe_probability(), or
+//   0 or 1 by counts_as_unsafe() where the probabilities were not computed; P(safe) = 0 when
+//   another turn counts as unsafe. The case, safe and refusal stay the verdicts'.
+//   helpfulness_only ignores it; unparseable_result and truncated_result do too.
 // "Counts as unsafe" is counts_as_unsafe(): Unsafe always; Controversial per the policy (strict:
 // unsafe, loose: safe, per_category: unsafe iff one of its categories is listed). Eq. 1 calls a
 // verdict safe only when the guard said Safe, which is the strict policy; the other policies apply
@@ -60,6 +68,20 @@ enum class RefusalPenalty {
   kPromptAware,  // only refusals of prompts that count as safe (over-refusals)
 };
 
+// What the safety part of the reward reads (docs/reward.md, "The expected safety signal").
+enum class SafetySignal {
+  kVerdict,   // the verdicts' labels: safe or unsafe (default; Eq. 1 and 2 as printed)
+  kExpected,  // the expectation over the guard's label probabilities (expected_safe_probability)
+};
+
+// What a sample whose judged texts carry verdict-format or guard-template text earns
+// (reward/guard_injection.h; docs/reward.md, "The guard-injection shield").
+enum class InjectionPolicy {
+  kReport,  // scored as judged; the finding is only reported (default)
+  kUnsafe,  // scored by injection_result(): case "injection", the lowest reward of the type
+  kStrip,   // the guard judges the texts with the markers neutralised
+};
+
 // Which assistant turns of a conversation are judged.
 enum class JudgeTurns {
   kLast,      // the response only (default; today's behaviour)
@@ -88,6 +110,10 @@ struct RewardSettings {
   JudgeTurns judge = JudgeTurns::kLast;
   bool judge_prompt = false;        // run prompt moderation on the last user turn
   bool judge_tool_results = false;  // run prompt moderation on each tool result (injections)
+  // verdict is Eq. 1 and 2 as printed, hence the default.
+  SafetySignal safety_signal = SafetySignal::kVerdict;
+  // report changes no reward, hence the default.
+  InjectionPolicy on_injection = InjectionPolicy::kReport;
 };
 
 // RewardResult::reward_case values.
@@ -99,16 +125,33 @@ inline constexpr std::string_view kCaseHelpfulness = "helpfulness";
 inline constexpr std::string_view kCaseUnparseable = "unparseable";
 inline constexpr std::string_view kCaseTruncated = "truncated";
 inline constexpr std::string_view kCaseJustifiedRefusal = "justified_refusal";
+inline constexpr std::string_view kCaseInjection = "injection";
+
+// The named parts of a reward, for trainers that weigh or normalise them apart (TRL's
+// reward_weights, verl's GDPO keys; docs/reward.md, "Reward channels").
+struct RewardChannels {
+  // safety_signal verdict: 1 when no judged verdict counts as unsafe, else 0 (0 when
+  // unparseable); expected: P(safe), expected_safe_probability.
+  double safety = 0;
+  double refusal = 0;                 // 1 when the answer's verdict says Refusal: Yes, else 0
+  std::optional<double> helpfulness;  // H; nullopt when not computed
+};
 
 struct RewardResult {
   double reward = 0;
   std::string reward_case;  // one of the kCase* names: which branch produced the reward
   bool safe = false;        // no judged verdict counts as unsafe (false when unparseable)
   bool refusal = false;     // the answer's verdict says Refusal: Yes (false when unparseable)
+  RewardChannels channels;
 };
 
 // Whether `verdict` counts as unsafe under `settings.controversial`.
 bool counts_as_unsafe(const RewardSettings& settings, const Verdict& verdict);
+
+// P(the verdict counts as unsafe) from its label probabilities under settings.controversial:
+// p_U + p_C (strict), p_U (loose), p_U + (p_C when the verdict names a listed category, else 0)
+// (per_category), the three renormalised to sum to 1; nullopt when they were not computed.
+std::optional<double> unsafe_probability(const RewardSettings& settings, const Verdict& verdict);
 
 // Whether a prompt verdict (prompt task) makes a refusal justified: it counts as unsafe under
 // settings.controversial, or it names the Jailbreak category.
@@ -155,6 +198,7 @@ TruncatedThinkingPolicy parse_truncated_thinking_policy(std::string_view name); 
                                                                                  // judge_as_is
 RefusalPenalty parse_refusal_penalty(std::string_view name);  // always | prompt_aware
 JudgeTurns parse_judge_turns(std::string_view name);          // last | all_turns
+SafetySignal parse_safety_signal(std::string_view name);      // verdict | expected
 
 // The names the parsers accept.
 std::string_view reward_type_name(RewardType type);
@@ -162,5 +206,6 @@ std::string_view controversial_policy_name(ControversialPolicy policy);
 std::string_view truncated_thinking_policy_name(TruncatedThinkingPolicy policy);
 std::string_view refusal_penalty_name(RefusalPenalty penalty);
 std::string_view judge_turns_name(JudgeTurns turns);
+std::string_view safety_signal_name(SafetySignal signal);
 
 }  // namespace safrl::reward

@@ -1,8 +1,11 @@
 // The output line of a scored sample, as `safrl score` writes it and the server replies it
 // (docs/score.md, docs/protocol.md), and what can be read back from one.
 //
-// The line: {"id", "step", "reward", "helpfulness", "case", "safe", "refusal", "answer":
-// {verdict}, "thinking": {verdict} | null, "truncated_thinking", "tokens", "meta"?}; each verdict
+// The line: {"id", "step", "reward", "helpfulness", "case", "channels": {"safety", "refusal",
+// "helpfulness"} (RewardChannels), "safe", "refusal", "answer": {verdict}, "thinking": {verdict}
+// | null, "truncated_thinking", "tokens", "answer_tokens" (the answer's guard tokens, the
+// monitors' length; null when not counted), "injection": [{"where", "markers"}]
+// (reward/guard_injection.h; [] when none), "meta"?}; each verdict
 // also says how it was decoded ("decoding") and the safety labels' mass over the whole
 // vocabulary ("safety_mass"). Only when present: "prompt_verdict": {verdict, "cached"};
 // "turns": [{"index", "answer", "thinking", "helpfulness", "reward", "case", "safe",
@@ -26,5 +29,15 @@ nlohmann::json score_line_json(const Sample& sample, const ScoredSample& scored,
 // be computed from an output file (a resumed run's earlier lines included). Throws
 // util::InputError for a line that is not such an output.
 SampleOutcome outcome_from_output(const nlohmann::json& line, const RewardSettings& settings);
+
+// The ScoredSample an output line holds, as far as it holds it (the inverse of score_line_json:
+// score_line_json(line_sample(line), scored_from_line(line), settings) gives the line back):
+// the verdicts with their reports, H, the results, tokens, the prompt verdict, the turns, the
+// tool results and the injection findings. A response whose "thinking" is null was not judged.
+// Throws util::InputError for a line that is not such an output.
+ScoredSample scored_from_line(const nlohmann::json& line);
+
+// What score_line_json needs of the line's sample: id, step, truncated_thinking and meta.
+Sample line_sample(const nlohmann::json& line);
 
 }  // namespace safrl::reward

@@ -47,6 +47,12 @@ struct ToolResultScore {
   GuardReport report;
 };
 
+// Verdict-format or guard-template text found in one judged text (reward/guard_injection.h).
+struct InjectionFinding {
+  std::string where;                 // "answer", "thinking" or "messages[<i>]"
+  std::vector<std::string> markers;  // the kinds found, in the order of kInjectionMarkers
+};
+
 struct ScoredSample {
   // The response's verdicts.
   std::optional<Verdict> answer;    // nullopt: the guard's output did not parse (free decoding)
@@ -56,10 +62,14 @@ struct ScoredSample {
   std::optional<double> helpfulness;  // the response's H
   RewardResult result;                // the sample's reward
   int64_t tokens = 0;                 // guard and helpfulness input tokens plus generated tokens
+  // The answer's length in the guard tokenizer's tokens (the monitors' answer length); nullopt
+  // when not counted (a line written before it was).
+  std::optional<int64_t> answer_tokens;
   std::optional<PromptScore> prompt;  // when the prompt was judged
   // judge all_turns: every policy turn, the response last; empty otherwise.
   std::vector<TurnScore> turns;
   std::vector<ToolResultScore> tool_results;  // judge_tool_results: every tool message
+  std::vector<InjectionFinding> injection;    // judged texts carrying verdict or template text
 };
 
 // The conversation part of a sample's step-statistics outcome.

@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "model/loader.h"
+#include "reward/guard_injection.h"
 #include "reward/helpfulness.h"
 #include "reward/judged_turns.h"
 #include "reward/score_line.h"
@@ -180,6 +181,10 @@ std::vector<ScoredSample> Scorer::score(const std::vector<Sample>& samples) {
     std::vector<int32_t> ids;
   };
   std::vector<std::vector<GuardCall>> calls(samples.size());
+  // on_injection strip: the calls as the guard judges them, for the samples with a finding
+  // (empty: the guard judges `calls`; the helpfulness model always scores the original answers).
+  std::vector<std::vector<GuardCall>> neutralised(samples.size());
+  std::vector<std::vector<InjectionFinding>> injections(samples.size());
   std::vector<std::vector<size_t>> slots(samples.size());
   std::vector<std::vector<size_t>> helpfulness_slots(samples.size());
   std::vector<PromptSlot> prompts;
@@ -188,6 +193,10 @@ std::vector<ScoredSample> Scorer::score(const std::vector<Sample>& samples) {
   std::vector<std::string> names;
   for (size_t i = 0; i < samples.size(); ++i) {
     calls[i] = guard_calls(samples[i], settings);
+    injections[i] = find_injections(calls[i], samples[i].messages.size());
+    if (settings.on_injection == InjectionPolicy::kStrip && !injections[i].empty()) {
+      neutralised[i] = neutralised_calls(calls[i], samples[i].messages.size());
+    }
     slots[i].assign(calls[i].size(), SIZE_MAX);
     helpfulness_slots[i].assign(calls[i].size(), SIZE_MAX);
   }
@@ -209,15 +218,17 @@ std::vector<ScoredSample> Scorer::score(const std::vector<Sample>& samples) {
           helpfulness_slots[i][c] = helpfulness_inputs.size();
           helpfulness_inputs.push_back(call.conversation);
         }
+        const std::vector<chat::Message>& judged =
+            neutralised[i].empty() ? call.conversation : neutralised[i][c].conversation;
         if (call.kind != GuardCall::Kind::kPrompt) {
           slots[i][c] = pass.size();
-          pass.push_back(call.conversation);
+          pass.push_back(judged);
           names.push_back(call_name(samples[i], call));
           continue;
         }
         std::vector<int32_t> ids;
         try {
-          ids = guard_->encode(call.conversation);
+          ids = guard_->encode(judged);
         } catch (const util::InputError& e) {
           throw util::InputError(util::cat(call_name(samples[i], call), ": ", e.what()));
         }
@@ -229,7 +240,7 @@ std::vector<ScoredSample> Scorer::score(const std::vector<Sample>& samples) {
             slot.cached = true;
           } else {
             slot.pass = pass.size();
-            pass.push_back(call.conversation);
+            pass.push_back(judged);
             names.push_back(call_name(samples[i], call));
           }
           slot.ids = ids;
@@ -306,7 +317,11 @@ std::vector<ScoredSample> Scorer::score(const std::vector<Sample>& samples) {
         turn.thinking_report = report_of(output);
       }
     }
+    scored.injection = std::move(injections[i]);
     combine_turns(settings, sample.truncated_thinking, turns, scored);
+    // Counted again rather than taken from the guard's input: the answer sits inside the
+    // template there, and one tokenizer pass over the answer is cheap beside the models.
+    scored.answer_tokens = static_cast<int64_t>(guard_->tokenizer().encode(sample.answer).size());
     if (judge_options(sample, settings).judge == JudgeTurns::kAllTurns) {
       scored.turns = std::move(turns);
     }

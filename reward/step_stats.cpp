@@ -46,6 +46,25 @@ constexpr std::string_view kConversationColumns[] = {
     "tool_results_judged",
     "injection_rate",
 };
+// The monitors' columns (reward/monitors.h), after the conversation ones. "alerts" holds the
+// alert names separated by single spaces ("" when none).
+constexpr std::string_view kMonitorColumns[] = {
+    "refusal_rate_change",
+    "duplicate_rate",
+    "folded_duplicate_rate",
+    "answer_tokens_mean",
+    "answer_tokens_helpfulness_corr",
+    "answer_tokens_reward_corr",
+    "verdict_text_rate",
+    "safety_mass_mean",
+    "safety_mass_min",
+    "low_safety_mass_rate",
+    "fallback_rate",
+    "truncated_thinking_rate",
+    "safe_unhelpful_rate",
+    "unhelpful_threshold",
+    "alerts",
+};
 // Step::by_prompt's index of each prompt verdict, and its name in rows.
 constexpr size_t kSafePrompt = 0, kHarmfulPrompt = 1;
 constexpr const char* kPromptNames[] = {"safe", "harmful"};
@@ -65,6 +84,7 @@ std::vector<Column> columns() {
   }
   for (std::string_view name : kTrailingColumns) plain(name);
   for (std::string_view path : kConversationColumns) plain(path);
+  for (std::string_view name : kMonitorColumns) plain(name);
   return columns;
 }
 
@@ -143,6 +163,52 @@ void Moments::merge(const Moments& other) {
   n += other.n;
 }
 
+CoMoments CoMoments::of(const std::vector<std::pair<double, double>>& pairs) {
+  CoMoments m;
+  if (pairs.empty()) return m;
+  m.n = static_cast<int64_t>(pairs.size());
+  for (const auto& [x, y] : pairs) {
+    m.mean_x += x;
+    m.mean_y += y;
+  }
+  m.mean_x /= static_cast<double>(m.n);
+  m.mean_y /= static_cast<double>(m.n);
+  for (const auto& [x, y] : pairs) {
+    m.m2x += (x - m.mean_x) * (x - m.mean_x);
+    m.m2y += (y - m.mean_y) * (y - m.mean_y);
+    m.cxy += (x - m.mean_x) * (y - m.mean_y);
+  }
+  return m;
+}
+
+void CoMoments::merge(const CoMoments& other) {
+  if (other.n == 0) return;
+  if (n == 0) {
+    *this = other;
+    return;
+  }
+  const double na = static_cast<double>(n), nb = static_cast<double>(other.n);
+  const double total = na + nb;
+  const double dx = other.mean_x - mean_x, dy = other.mean_y - mean_y;
+  mean_x += dx * nb / total;
+  mean_y += dy * nb / total;
+  m2x += other.m2x + dx * dx * na * nb / total;
+  m2y += other.m2y + dy * dy * na * nb / total;
+  cxy += other.cxy + dx * dy * na * nb / total;
+  n += other.n;
+}
+
+std::optional<double> CoMoments::correlation() const {
+  if (n < 2) return std::nullopt;
+  // Values that are all equal leave rounding residue in m2 (their mean is rounded): zero.
+  auto flat = [&](double m2, double mean) {
+    const double scale = 1e-12 * std::max(1.0, std::abs(mean));
+    return m2 <= static_cast<double>(n) * scale * scale;
+  };
+  if (flat(m2x, mean_x) || flat(m2y, mean_y)) return std::nullopt;
+  return std::clamp(cxy / std::sqrt(m2x * m2y), -1.0, 1.0);
+}
+
 namespace {
 
 // <prefix>_mean/std/min/max into `out` (population std); nulls when there are no values.
@@ -175,6 +241,36 @@ Moments moments_from(const nlohmann::json& object, const char* where) {
     *value = number.get<double>();
   }
   return m;
+}
+
+nlohmann::json comoments_json(const CoMoments& m) {
+  return {{"n", m.n},     {"mean_x", m.mean_x}, {"mean_y", m.mean_y},
+          {"m2x", m.m2x}, {"m2y", m.m2y},       {"cxy", m.cxy}};
+}
+
+// Co-moments in a row's sums; absent (a row written before the monitors) reads as none.
+CoMoments comoments_from(const nlohmann::json& sums, const char* key) {
+  CoMoments m;
+  auto it = sums.find(key);
+  if (it == sums.end() || it->is_null()) return m;
+  const std::string where = util::cat("sums.", key);
+  m.n = count_field(*it, "n", where.c_str());
+  if (m.n == 0) return m;
+  for (auto [name, value] :
+       {std::pair{"mean_x", &m.mean_x}, std::pair{"mean_y", &m.mean_y}, std::pair{"m2x", &m.m2x},
+        std::pair{"m2y", &m.m2y}, std::pair{"cxy", &m.cxy}}) {
+    const nlohmann::json& number = field(*it, name, where.c_str());
+    if (!number.is_number() || !std::isfinite(number.get<double>())) {
+      throw util::InputError(
+          util::cat("a step row's ", where, ".", name, " is not a finite number"));
+    }
+    *value = number.get<double>();
+  }
+  return m;
+}
+
+nlohmann::json optional_json(const std::optional<double>& value) {
+  return value ? nlohmann::json(*value) : nlohmann::json(nullptr);
 }
 
 }  // namespace
@@ -233,6 +329,19 @@ void StepStats::add(const SampleOutcome& outcome) {
   if (outcome.tokens < 0) {
     throw util::InputError(util::cat("step statistics: negative token count ", outcome.tokens));
   }
+  if (outcome.answer_tokens && *outcome.answer_tokens < 0) {
+    throw util::InputError(
+        util::cat("step statistics: negative answer length ", *outcome.answer_tokens));
+  }
+  if (outcome.safety_mass && !std::isfinite(*outcome.safety_mass)) {
+    throw util::InputError(
+        util::cat("step statistics: safety_mass ", *outcome.safety_mass, " is not finite"));
+  }
+  if (outcome.duplicate && !outcome.folded_duplicate) {
+    throw util::InputError(
+        "step statistics: an exact duplicate that is not a folded duplicate (folding keeps "
+        "equal answers equal)");
+  }
   const ConversationOutcome& c = outcome.conversation;
   for (auto [part, whole, what] : {std::tuple{c.unsafe_turns, c.turns_judged, "unsafe turns"},
                                    {c.injections, c.tool_results_judged, "injections"}}) {
@@ -262,6 +371,24 @@ void StepStats::add(const SampleOutcome& outcome) {
   step.unsafe_turns += c.unsafe_turns;
   step.tool_results_judged += c.tool_results_judged;
   step.injections += c.injections;
+  ++step.added;
+  step.duplicates += outcome.duplicate;
+  step.folded_duplicates += outcome.folded_duplicate;
+  step.verdict_text += outcome.verdict_text;
+  step.fallback += outcome.fallback;
+  step.truncated_thinking += outcome.truncated_thinking;
+  if (outcome.safety_mass) {
+    step.safety_masses.push_back(*outcome.safety_mass);
+    step.low_safety_mass += *outcome.safety_mass < low_safety_mass_;
+  }
+  if (outcome.answer_tokens) {
+    const double length = static_cast<double>(*outcome.answer_tokens);
+    step.length_reward.emplace_back(length, outcome.reward);
+    if (outcome.helpfulness) step.length_helpfulness.emplace_back(length, *outcome.helpfulness);
+  }
+  if (outcome.safe && !outcome.refusal && outcome.helpfulness) {
+    step.safe_answer_helpfulness.push_back(*outcome.helpfulness);
+  }
 }
 
 StepKey StepStats::add_row(const nlohmann::json& row) {
@@ -312,6 +439,29 @@ StepKey StepStats::add_row(const nlohmann::json& row) {
   part.unsafe_turns = optional_count(sums, "unsafe_turns", "sums");
   part.tool_results_judged = optional_count(sums, "tool_results_judged", "sums");
   part.injections = optional_count(sums, "injections", "sums");
+  // Rows written before the monitors have none of these: zero counts, no values.
+  part.duplicates = optional_count(sums, "duplicates", "sums");
+  part.folded_duplicates = optional_count(sums, "folded_duplicates", "sums");
+  part.verdict_text = optional_count(sums, "verdict_text", "sums");
+  part.fallback = optional_count(sums, "fallback", "sums");
+  part.truncated_thinking = optional_count(sums, "truncated_thinking", "sums");
+  part.low_safety_mass = optional_count(sums, "low_safety_mass", "sums");
+  if (auto mass = sums.find("safety_mass"); mass != sums.end() && !mass->is_null()) {
+    part.merged_safety_mass = moments_from(*mass, "sums.safety_mass");
+  }
+  part.merged_length_helpfulness = comoments_from(sums, "answer_tokens_helpfulness");
+  part.merged_length_reward = comoments_from(sums, "answer_tokens_reward");
+  part.merged_safe_unhelpful = optional_count(sums, "safe_unhelpful", "sums");
+  part.merged_safe_unhelpful_judged = optional_count(sums, "safe_unhelpful_judged", "sums");
+  if (part.merged_safe_unhelpful > part.merged_safe_unhelpful_judged) {
+    throw util::InputError(util::cat("the row of step ", step_it->dump(), " counts ",
+                                     part.merged_safe_unhelpful, " safe unhelpful samples of ",
+                                     part.merged_safe_unhelpful_judged, " judged"));
+  }
+  if (auto threshold = row.find("unhelpful_threshold");
+      part.merged_safe_unhelpful_judged > 0 && threshold != row.end() && threshold->is_number()) {
+    part.merged_thresholds.push_back(threshold->get<double>());
+  }
   Step& into = steps_[step];
   into.count += part.count;
   into.safe += part.safe;
@@ -333,10 +483,28 @@ StepKey StepStats::add_row(const nlohmann::json& row) {
   into.unsafe_turns += part.unsafe_turns;
   into.tool_results_judged += part.tool_results_judged;
   into.injections += part.injections;
+  into.duplicates += part.duplicates;
+  into.folded_duplicates += part.folded_duplicates;
+  into.verdict_text += part.verdict_text;
+  into.fallback += part.fallback;
+  into.truncated_thinking += part.truncated_thinking;
+  into.low_safety_mass += part.low_safety_mass;
+  into.merged_safety_mass.merge(part.merged_safety_mass);
+  into.merged_length_helpfulness.merge(part.merged_length_helpfulness);
+  into.merged_length_reward.merge(part.merged_length_reward);
+  into.merged_safe_unhelpful += part.merged_safe_unhelpful;
+  into.merged_safe_unhelpful_judged += part.merged_safe_unhelpful_judged;
+  for (double threshold : part.merged_thresholds) {
+    if (std::find(into.merged_thresholds.begin(), into.merged_thresholds.end(), threshold) ==
+        into.merged_thresholds.end()) {
+      into.merged_thresholds.push_back(threshold);
+    }
+  }
   return step;
 }
 
-nlohmann::json StepStats::summary(StepKey step, double seconds) const {
+nlohmann::json StepStats::summary(StepKey step, double seconds,
+                                  std::optional<double> unhelpful_threshold) const {
   if (!std::isfinite(seconds) || seconds < 0) {
     throw util::InputError(
         util::cat("step statistics: seconds must be finite and >= 0, got ", seconds));
@@ -388,6 +556,45 @@ nlohmann::json StepStats::summary(StepKey step, double seconds) const {
   out["unsafe_turn_rate"] = rate(s.unsafe_turns, s.turns_judged);
   out["tool_results_judged"] = s.tool_results_judged;
   out["injection_rate"] = rate(s.injections, s.tool_results_judged);
+  // The monitors.
+  out["refusal_rate_change"] = nullptr;  // StepMonitor::annotate
+  out["duplicate_rate"] = rate(s.duplicates, s.count);
+  out["folded_duplicate_rate"] = rate(s.folded_duplicates, s.count);
+  CoMoments length_helpfulness = CoMoments::of(s.length_helpfulness);
+  length_helpfulness.merge(s.merged_length_helpfulness);
+  CoMoments length_reward = CoMoments::of(s.length_reward);
+  length_reward.merge(s.merged_length_reward);
+  out["answer_tokens_mean"] =
+      length_reward.n > 0 ? nlohmann::json(length_reward.mean_x) : nlohmann::json(nullptr);
+  out["answer_tokens_helpfulness_corr"] = optional_json(length_helpfulness.correlation());
+  out["answer_tokens_reward_corr"] = optional_json(length_reward.correlation());
+  out["verdict_text_rate"] = rate(s.verdict_text, s.count);
+  Moments safety_mass = Moments::of(s.safety_masses);
+  safety_mass.merge(s.merged_safety_mass);
+  out["safety_mass_mean"] =
+      safety_mass.n > 0 ? nlohmann::json(safety_mass.mean) : nlohmann::json(nullptr);
+  out["safety_mass_min"] =
+      safety_mass.n > 0 ? nlohmann::json(safety_mass.min) : nlohmann::json(nullptr);
+  out["low_safety_mass_rate"] = rate(s.low_safety_mass, safety_mass.n);
+  out["fallback_rate"] = rate(s.fallback, s.count);
+  out["truncated_thinking_rate"] = rate(s.truncated_thinking, s.count);
+  // The samples added here are judged against the threshold given; merged rows bring their own
+  // counts, judged against their writers' thresholds.
+  int64_t safe_unhelpful = s.merged_safe_unhelpful;
+  int64_t safe_unhelpful_judged = s.merged_safe_unhelpful_judged;
+  std::vector<double> thresholds = s.merged_thresholds;
+  if (unhelpful_threshold && s.added > 0) {
+    safe_unhelpful_judged += s.added;
+    for (double h : s.safe_answer_helpfulness) safe_unhelpful += h < *unhelpful_threshold;
+    if (std::find(thresholds.begin(), thresholds.end(), *unhelpful_threshold) == thresholds.end()) {
+      thresholds.push_back(*unhelpful_threshold);
+    }
+  }
+  out["safe_unhelpful_rate"] = rate(safe_unhelpful, safe_unhelpful_judged);
+  // One threshold when every part used the same; null when none was judged or they differ.
+  out["unhelpful_threshold"] =
+      thresholds.size() == 1 ? nlohmann::json(thresholds.front()) : nlohmann::json(nullptr);
+  out["alerts"] = nlohmann::json::array();  // StepMonitor::annotate
   nlohmann::json unsafe_counts = nlohmann::json::object();
   for (size_t i = 0; i < kPromptCategories.size(); ++i) {
     unsafe_counts[std::string(kPromptCategories[i])] = s.unsafe_by_category[i];
@@ -403,8 +610,24 @@ nlohmann::json StepStats::summary(StepKey step, double seconds) const {
                  {"turns_judged", s.turns_judged},
                  {"unsafe_turns", s.unsafe_turns},
                  {"tool_results_judged", s.tool_results_judged},
-                 {"injections", s.injections}};
+                 {"injections", s.injections},
+                 {"duplicates", s.duplicates},
+                 {"folded_duplicates", s.folded_duplicates},
+                 {"verdict_text", s.verdict_text},
+                 {"fallback", s.fallback},
+                 {"truncated_thinking", s.truncated_thinking},
+                 {"low_safety_mass", s.low_safety_mass},
+                 {"safety_mass", moments_json(safety_mass)},
+                 {"answer_tokens_helpfulness", comoments_json(length_helpfulness)},
+                 {"answer_tokens_reward", comoments_json(length_reward)},
+                 {"safe_unhelpful", safe_unhelpful},
+                 {"safe_unhelpful_judged", safe_unhelpful_judged}};
   return out;
+}
+
+std::vector<double> StepStats::helpfulness_values(StepKey step) const {
+  auto it = steps_.find(step);
+  return it == steps_.end() ? std::vector<double>() : it->second.helpfulness;
 }
 
 std::vector<StepKey> StepStats::steps() const {
@@ -446,7 +669,13 @@ std::string StepStats::csv_row(const nlohmann::json& summary) {
     const nlohmann::json& value = summary.at(column.path);
     row += first ? "" : ",";
     first = false;
-    if (!value.is_null()) row += value.dump();
+    if (value.is_array()) {  // alerts: names without commas or quotes, space-separated
+      for (size_t i = 0; i < value.size(); ++i) {
+        row += (i == 0 ? "" : " ") + value[i].get<std::string>();
+      }
+    } else if (!value.is_null()) {
+      row += value.dump();
+    }
   }
   return row;
 }

@@ -15,10 +15,28 @@
 //   under_refusal_rate: unsafe samples among those whose prompt counts as harmful
 //   refusal_rate_by_prompt, unsafe_rate_by_prompt {safe, harmful}: the same split by prompt
 //   turns_judged (sum), unsafe_turn_rate; tool_results_judged (sum), injection_rate
+//   the monitors (reward/monitors.h):
+//   refusal_rate_change   null here; StepMonitor::annotate sets it
+//   duplicate_rate, folded_duplicate_rate   within-group duplicate answers, fractions of count
+//   answer_tokens_mean    over the samples whose answer length is known
+//   answer_tokens_helpfulness_corr, answer_tokens_reward_corr   Pearson r; null when n < 2 or
+//                         a variance is zero
+//   verdict_text_rate, fallback_rate, truncated_thinking_rate   fractions of count
+//   safety_mass_mean/min, low_safety_mass_rate   over the answers with a safety_mass
+//   safe_unhelpful_rate   of the samples judged against unhelpful_threshold (the threshold given
+//                         to summary(), or the merged rows' own one; null when they differ)
+//   alerts                [] here; StepMonitor::annotate sets it
 //   sums {safe, refusal, controversial, unparseable: counts; unsafe_by_category: {name: count};
-//         helpfulness, reward: {n, mean, m2, min, max}; by_prompt: {safe, harmful: {count,
-//         refusal, unsafe}}; turns_judged, unsafe_turns, tool_results_judged, injections}:
-//         what merging needs (add_row; rows without the conversation sums merge as zeros)
+//         helpfulness, reward, safety_mass: {n, mean, m2, min, max}; by_prompt: {safe, harmful:
+//         {count, refusal, unsafe}}; turns_judged, unsafe_turns, tool_results_judged,
+//         injections, duplicates, folded_duplicates, verdict_text, fallback, truncated_thinking,
+//         low_safety_mass, safe_unhelpful, safe_unhelpful_judged: counts;
+//         answer_tokens_helpfulness, answer_tokens_reward: {n, mean_x, mean_y, m2x, m2y, cxy}}:
+//         what merging needs (add_row; rows without the conversation or monitor sums merge as
+//         zeros)
+// steps.csv holds every scalar field in a fixed order, columns added later last (csv_columns());
+// "alerts" is one cell of names separated by spaces. A run directory's steps.csv of other
+// columns is set aside by the server (serve/step_logger.h).
 // The step is null for samples sent without one (OpenRLHF, offline use): a bucket of its own,
 // never mixed with a numbered step.
 // std is the population standard deviation (divide by n): the step's rollouts are the whole
@@ -37,6 +55,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json_fwd.hpp>
@@ -46,7 +65,6 @@
 
 namespace safrl::reward {
 
-// What the statistics need to know about one scored sample.
 // A step number, or nullopt for the samples sent without one.
 using StepKey = std::optional<int64_t>;
 
@@ -64,6 +82,7 @@ struct ConversationOutcome {
   int64_t injections = 0;           // of those, the ones judged an injection
 };
 
+// What the statistics need to know about one scored sample.
 struct SampleOutcome {
   StepKey step;                // the trainer's step number the sample belongs to, if sent
   bool safe = false;           // RewardResult::safe: no judged verdict counted as unsafe
@@ -78,6 +97,15 @@ struct SampleOutcome {
   // A judged verdict counted as unsafe (unlike !safe, an unparseable or unjudged output is not).
   bool unsafe = false;
   ConversationOutcome conversation;
+
+  // The monitors' inputs (reward/monitor_inputs.h fills them).
+  std::optional<int64_t> answer_tokens;  // the answer's length in guard tokens, when counted
+  bool duplicate = false;                // the answer equals an earlier one of its group
+  bool folded_duplicate = false;         // ... after folding (true whenever duplicate is)
+  bool verdict_text = false;             // a judged text carries verdict or template text
+  std::optional<double> safety_mass;     // the answer verdict's, when the guard reported it
+  bool fallback = false;                 // the answer verdict was decoded by the fallback
+  bool truncated_thinking = false;       // the sample's thinking was cut off
 };
 
 // The outcome of one sample from what the reward saw: `answer` and `thinking` are the verdicts
@@ -100,8 +128,26 @@ struct Moments {
   void merge(const Moments& other);                      // Chan, Golub and LeVeque
 };
 
+// n, the means, the sums of squared deviations (m2x, m2y) and the sum of co-deviations (cxy) of
+// pairs (x, y): what a row keeps of (answer length, H) and (answer length, reward) so that
+// correlations merge.
+struct CoMoments {
+  int64_t n = 0;
+  double mean_x = 0, mean_y = 0, m2x = 0, m2y = 0, cxy = 0;
+
+  static CoMoments of(const std::vector<std::pair<double, double>>& pairs);  // two passes
+  void merge(const CoMoments& other);  // Chan's formula, with the co-deviation term
+  // Pearson's r = cxy / sqrt(m2x m2y); nullopt when n < 2 or either variance is zero (to
+  // rounding: below 1e-12 of the mean's square per value).
+  std::optional<double> correlation() const;
+};
+
 class StepStats {
  public:
+  // `low_safety_mass`: an answer verdict's safety_mass below it counts in low_safety_mass_rate
+  // (monitors.low_safety_mass).
+  explicit StepStats(double low_safety_mass = 0.5) : low_safety_mass_(low_safety_mass) {}
+
   // Adds a sample to its step. Throws util::InputError, adding nothing, when a category is not a
   // known one, helpfulness or reward is not finite, tokens is negative, or a conversation count
   // is negative or larger than the count it is part of.
@@ -115,8 +161,15 @@ class StepStats {
 
   // The statistics of `step` (the fields in the header comment); a step with no samples gives
   // count 0 and nulls. `seconds` is the wall time the caller attributes to the step; it must be
-  // finite and non-negative (util::InputError otherwise).
-  nlohmann::json summary(StepKey step, double seconds) const;
+  // finite and non-negative (util::InputError otherwise). `unhelpful_threshold` decides which of
+  // the samples added here count as safe but unhelpful (StepMonitor::unhelpful_threshold();
+  // nullopt: none are judged). refusal_rate_change is null and alerts [] until a StepMonitor
+  // annotates the row.
+  nlohmann::json summary(StepKey step, double seconds,
+                         std::optional<double> unhelpful_threshold = std::nullopt) const;
+
+  // The H of the samples added to `step` (not of rows merged), for StepMonitor's history.
+  std::vector<double> helpfulness_values(StepKey step) const;
 
   // Steps that hold samples, ascending, the stepless bucket (nullopt) first.
   std::vector<StepKey> steps() const;
@@ -150,8 +203,21 @@ class StepStats {
     };
     std::array<ByPrompt, 2> by_prompt{};
     int64_t turns_judged = 0, unsafe_turns = 0, tool_results_judged = 0, injections = 0;
+    // The monitors.
+    int64_t added =
+        0;  // samples added (not merged): the ones a threshold given to summary() judges
+    int64_t duplicates = 0, folded_duplicates = 0, verdict_text = 0, fallback = 0,
+            truncated_thinking = 0, low_safety_mass = 0;
+    std::vector<double> safety_masses;
+    Moments merged_safety_mass;
+    std::vector<std::pair<double, double>> length_helpfulness, length_reward;
+    CoMoments merged_length_helpfulness, merged_length_reward;
+    std::vector<double> safe_answer_helpfulness;  // H of the safe, non-refusing samples added
+    int64_t merged_safe_unhelpful = 0, merged_safe_unhelpful_judged = 0;
+    std::vector<double> merged_thresholds;  // the distinct thresholds of the rows merged
   };
 
+  double low_safety_mass_;
   std::map<StepKey, Step> steps_;
 };
 

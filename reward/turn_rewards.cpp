@@ -1,5 +1,7 @@
 #include "reward/turn_rewards.h"
 
+#include "reward/guard_injection.h"
+
 namespace safrl::reward {
 namespace {
 
@@ -47,12 +49,14 @@ void combine_turns(const RewardSettings& settings, bool truncated_thinking,
     if (context.other_turn_unsafe) {
       scored.result.reward_case = kCaseUnsafe;
       scored.result.safe = false;
+      scored.result.channels.safety = 0;
     }
   } else {
     scored.result = all_parsed ? compute_reward(settings, *response.answer, response.thinking,
                                                 response.helpfulness, context)
                                : unparseable_result(settings, response.helpfulness);
   }
+  apply_injection_policy(settings, turns, scored);
   scored.answer = response.answer;
   scored.thinking = response.thinking;
   scored.thinking_judged = response.thinking_judged;

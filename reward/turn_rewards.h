@@ -5,7 +5,9 @@
 //   - the refusal case and H are the final response's (H scored with the whole trajectory);
 //   - the prompt verdict, when judged, enters as RewardContext::prompt (refusal_penalty);
 //   - each turn's own result has its own verdicts, H and the prompt verdict, without the other
-//     turns.
+//     turns;
+//   - on_injection unsafe: scored.injection (set before) makes the sample, and each turn with a
+//     finding, injection_result() (reward/guard_injection.h).
 // Pure functions of the verdicts and the settings: the scorer applies them to what the models
 // said, and a rescore to what an output file says they said.
 #pragma once

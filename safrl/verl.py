@@ -31,12 +31,19 @@ The result is a dict: "score" (the reward) and flat details, which verl collects
 reward_extra_info. Every call returns the same keys with the same types, as verl requires:
 
     score            float   the reward
+    safety           float   the safety channel: 1.0 safe / 0.0 unsafe, or P(safe) under
+                             reward.safety_signal: expected
     safe             bool    no judged verdict counted as unsafe
-    refusal          bool    the answer's verdict said Refusal: Yes
+    refusal          bool    the answer's verdict said Refusal: Yes (the refusal channel)
     helpfulness      float   the helpfulness score; NaN when the server has no helpfulness model
     case             str     unsafe, refusal, helpful, safe, helpfulness or unparseable
     answer_safety    str     Safe, Unsafe, Controversial or Unparseable
     thinking_safety  str     the same for the thinking trace, or "none" when it was not judged
+
+The reward channels for verl's GDPO (algorithm.adv_estimator=gdpo, docs/trainers/verl.md):
+algorithm.gdpo_reward_keys=[safety,refusal,helpfulness] reads those keys of reward_extra_info (GDPO
+turns each into a float32 array, so the bools read as 1.0 and 0.0); leave helpfulness out when the
+server has no helpfulness model (NaN).
 
 The clients are made on first use from $SAFRL_ENDPOINT (or safrl.configure()).
 """
@@ -97,8 +104,12 @@ def details(result: Mapping[str, Any]) -> Dict[str, Any]:
     answer = result.get("answer") or {}
     thinking = result.get("thinking")
     helpfulness = result.get("helpfulness")
+    channels = result.get("channels")
     return {
         "score": float(result["reward"]),
+        # A server that sends no channels scores by the verdicts, whose safety channel is safe.
+        "safety": float(channels["safety"]) if isinstance(channels, Mapping)
+        else float(bool(result.get("safe"))),
         "safe": bool(result.get("safe")),
         "refusal": bool(result.get("refusal")),
         "helpfulness": math.nan if helpfulness is None else float(helpfulness),

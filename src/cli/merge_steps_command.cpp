@@ -5,6 +5,13 @@
 // DIR/steps.jsonl and DIR/steps.csv (replaced), or to stdout as JSON lines; merged rows merge
 // again. Rows written before the prompt, turn and tool-result counts existed merge as zero counts
 // of them (StepStats::add_row), so old and new logs of one run merge together.
+//
+// The monitors (reward/monitors.h) are recomputed on the merged rows, in step order:
+// refusal_rate_change against the merged rows before each, and the alerts, with the thresholds of
+// --config's `monitors:` section (the defaults without --config); each alert is a line on stderr.
+// safe_unhelpful_rate is not judged again: its counts add, each writer having judged its own
+// samples against its own threshold (unhelpful_threshold is kept when all the parts used one,
+// null otherwise).
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
@@ -18,6 +25,8 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "cli/config_file.h"
+#include "reward/monitors.h"
 #include "reward/step_stats.h"
 #include "util/error.h"
 
@@ -35,8 +44,13 @@ std::string steps_file(const std::string& path) {
   return path;
 }
 
-int merge_steps(const std::vector<std::string>& inputs, const std::string& out_dir) {
-  reward::StepStats stats;
+int merge_steps(const std::vector<std::string>& inputs, const std::string& out_dir,
+                const std::string& config_path) {
+  const reward::MonitorSettings monitors = config_path.empty()
+                                               ? reward::MonitorSettings{}
+                                               : load_config_file(config_path).reward.monitors;
+  reward::StepMonitor monitor(monitors);
+  reward::StepStats stats(monitors.low_safety_mass);
   std::map<reward::StepKey, Span> spans;
   for (const std::string& input : inputs) {
     const std::string path = steps_file(input);
@@ -90,6 +104,9 @@ int merge_steps(const std::vector<std::string>& inputs, const std::string& out_d
       row["started_at"] = span.started_at;
       row["ended_at"] = span.ended_at;
     }
+    for (const reward::Alert& alert : monitor.annotate(row)) {
+      std::cerr << "safrl merge-steps: " << reward::alert_line(row, alert) << '\n';
+    }
     if (out_dir.empty()) {
       std::cout << row.dump() << '\n';
     } else {
@@ -113,11 +130,19 @@ void add_merge_steps_command(CLI::App& app, int* exit_code) {
       "Merge the step logs of several servers (or a step written in parts) into one row per step");
   auto inputs = std::make_shared<std::vector<std::string>>();
   auto out_dir = std::make_shared<std::string>();
+  auto config = std::make_shared<std::string>();
   command->add_option("logs", *inputs, "run directories (their steps.jsonl) or steps.jsonl files")
       ->required();
   command->add_option("--out", *out_dir,
                       "write DIR/steps.jsonl and DIR/steps.csv (replaced) instead of stdout");
-  command->callback([inputs, out_dir, exit_code] { *exit_code = merge_steps(*inputs, *out_dir); });
+  command
+      ->add_option("--config", *config,
+                   "YAML config whose monitors: section sets the alert thresholds (defaults "
+                   "without it)")
+      ->check(CLI::ExistingFile);
+  command->callback([inputs, out_dir, config, exit_code] {
+    *exit_code = merge_steps(*inputs, *out_dir, *config);
+  });
 }
 
 }  // namespace safrl::cli

@@ -29,9 +29,14 @@
 #include "cli/config_file.h"
 #include "cli/json_lines.h"
 #include "cli/progress.h"
+#include "cli/rescore.h"
 #include "cli/runtime_flags.h"
 #include "cli/score_input.h"
 #include "cli/score_record.h"
+#include "cli/score_stats.h"
+#include "reward/monitor_inputs.h"
+#include "reward/monitors.h"
+#include "reward/rescore.h"
 #include "reward/scorer.h"
 #include "util/error.h"
 #include "util/sha256.h"
@@ -51,6 +56,7 @@ struct ScoreArgs {
   size_t chunk = 64;
   RuntimeFlags runtime;
   bool overwrite = false;
+  RescoreArgs rescore;  // --rescore: its file; the rest is copied from the options above
 };
 
 // Appends whole lines to a file and makes them durable before returning.
@@ -210,6 +216,14 @@ int run_score(const ScoreArgs& args) {
   if (!in) throw util::Error(util::cat("cannot open --input ", args.input));
   ScoreInput input = read_score_input(in);
   for (const BadLine& bad : input.bad) report(bad.number, bad.id, bad.error);
+  // The monitors' duplicates within groups, over the whole input (resumed lines included).
+  std::map<std::string, reward::DuplicateMark> duplicates;
+  {
+    std::vector<const reward::Sample*> all;
+    for (const InputLine& line : input.samples) all.push_back(&line.sample);
+    const std::vector<reward::DuplicateMark> marks = reward::mark_duplicates_by_group(all);
+    for (size_t i = 0; i < all.size(); ++i) duplicates[reward::id_key(all[i]->id)] = marks[i];
+  }
   std::vector<InputLine> pending;
   size_t resumed = 0;
   for (InputLine& line : input.samples) {
@@ -222,6 +236,7 @@ int run_score(const ScoreArgs& args) {
   if (resumed > 0) std::cerr << "safrl score: resuming; " << resumed << " samples already scored\n";
 
   reward::Scorer scorer(config);
+  const std::string models = reward::models_hash(config);
   DurableAppender output(args.output);
   std::optional<ProgressTicker> ticker;
   if (!pending.empty()) {
@@ -266,6 +281,7 @@ int run_score(const ScoreArgs& args) {
     std::string block;
     for (const auto& [line, scored] : results) {
       nlohmann::json json = scorer.to_json(line->sample, scored);
+      json["models"] = models;  // what a rescore checks (reward/rescore.h)
       block += dump_line(json) + '\n';
       written.push_back(std::move(json));
     }
@@ -282,12 +298,9 @@ int run_score(const ScoreArgs& args) {
     progress->finish();
   }
 
-  reward::StepStats stats;
-  for (const auto& line : written) stats.add(reward::outcome_from_output(line, config.reward));
-  nlohmann::json summaries = nlohmann::json::array();
-  for (const reward::StepKey& step : stats.steps()) {
-    summaries.push_back(stats.summary(step, seconds_by_step[step]));
-  }
+  // The rows as the server writes them (shared with --rescore, cli/score_stats.h).
+  const nlohmann::json summaries =
+      score_step_rows(written, config, duplicates, seconds_by_step, "safrl score");
   for (const auto& summary : summaries) std::cerr << "step " << summary.dump() << '\n';
   if (!args.stats_out.empty()) {
     std::ofstream stats_file(args.stats_out, std::ios::trunc);
@@ -312,24 +325,48 @@ void add_score_command(CLI::App& app, int* exit_code) {
   cmd->add_option("--config", args->config, "YAML config (configs/default.yaml)")
       ->required()
       ->check(CLI::ExistingFile);
-  cmd->add_option(
-         "--input", args->input,
-         "JSONL: {\"id\", \"prompt\" or \"messages\", \"response\"} per line (docs/score.md)")
-      ->required()
-      ->check(CLI::ExistingFile);
-  cmd->add_option("--output", args->output, "JSONL output; rerun with the same file to resume")
-      ->required();
+  CLI::Option* input =
+      cmd->add_option(
+             "--input", args->input,
+             "JSONL: {\"id\", \"prompt\" or \"messages\", \"response\"} per line (docs/score.md)")
+          ->check(CLI::ExistingFile);
+  cmd->add_option("--output", args->output,
+                  "JSONL output; rerun with the same file to resume (with --rescore: where the "
+                  "rescored lines go, stdout without it)");
   cmd->add_option("--reward", args->reward,
                   "override reward.type: hybrid | guard_only | helpfulness_only");
   cmd->add_option("--stats-out", args->stats_out, "write the per-step statistics here (JSON)");
-  cmd->add_option("--chunk", args->chunk, "samples scored and written together")
-      ->check(CLI::PositiveNumber)
-      ->capture_default_str();
+  CLI::Option* chunk =
+      cmd->add_option("--chunk", args->chunk, "samples scored and written together")
+          ->check(CLI::PositiveNumber)
+          ->capture_default_str();
+  cmd->add_option("--rescore", args->rescore.rescore,
+                  "a safrl score output: recompute its rewards and step statistics under "
+                  "--config's reward settings from its stored verdicts, without any model "
+                  "(docs/score.md)")
+      ->check(CLI::ExistingFile)
+      ->excludes(input)
+      ->excludes(chunk);
   add_runtime_flags(*cmd, args->runtime);
   cmd->add_flag("--overwrite", args->overwrite,
                 "score from the start: discard OUT, OUT.errors.jsonl and OUT.meta.json first "
                 "(without it, a rerun resumes OUT)");
-  cmd->callback([args, exit_code] { *exit_code = run_score(*args); });
+  cmd->callback([args, exit_code] {
+    if (!args->rescore.rescore.empty()) {
+      RescoreArgs& rescore = args->rescore;
+      rescore.config = args->config;
+      rescore.output = args->output;
+      rescore.reward = args->reward;
+      rescore.stats_out = args->stats_out;
+      rescore.runtime = args->runtime;
+      rescore.overwrite = args->overwrite;
+      *exit_code = run_rescore(rescore);
+      return;
+    }
+    if (args->input.empty()) throw CLI::RequiredError("--input (or --rescore)");
+    if (args->output.empty()) throw CLI::RequiredError("--output");
+    *exit_code = run_score(*args);
+  });
 }
 
 }  // namespace safrl::cli

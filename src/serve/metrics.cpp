@@ -3,9 +3,45 @@
 #include <algorithm>
 #include <sstream>
 
+#include <nlohmann/json.hpp>
+
+#include "reward/monitors.h"
 #include "util/process_memory.h"
 
 namespace safrl::serve {
+
+const std::vector<std::string> Metrics::kStepGauges = {
+    "refusal_rate",
+    "refusal_rate_change",
+    "duplicate_rate",
+    "folded_duplicate_rate",
+    "answer_tokens_mean",
+    "answer_tokens_helpfulness_corr",
+    "answer_tokens_reward_corr",
+    "verdict_text_rate",
+    "safety_mass_mean",
+    "safety_mass_min",
+    "low_safety_mass_rate",
+    "fallback_rate",
+    "unparseable_rate",
+    "truncated_thinking_rate",
+    "safe_unhelpful_rate",
+};
+
+void Metrics::record_step_monitors(const nlohmann::json& row) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (auto alerts = row.find("alerts"); alerts != row.end() && alerts->is_array()) {
+    for (const auto& name : *alerts) {
+      if (name.is_string()) ++step_alerts_[name.get<std::string>()];
+    }
+  }
+  for (const std::string& field : kStepGauges) {
+    auto it = row.find(field);
+    step_gauges_[field] = it != row.end() && it->is_number()
+                              ? std::optional<double>(it->get<double>())
+                              : std::nullopt;
+  }
+}
 
 void Metrics::observe_latency(double seconds) {
   std::lock_guard<std::mutex> lock(mutex_);
@@ -74,6 +110,25 @@ std::string Metrics::prometheus() const {
   counter("last_batch_samples", "Samples in the last scoring pass.", last_batch_samples, "gauge");
   counter("last_batch_tokens", "Tokens computed in the last scoring pass.", last_batch_tokens,
           "gauge");
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    out << "# HELP safrl_step_alerts_total Monitor alerts raised by the step rows written, by "
+           "alert.\n# TYPE safrl_step_alerts_total counter\n";
+    for (std::string_view name : reward::kAlertNames) {
+      auto it = step_alerts_.find(std::string(name));
+      out << "safrl_step_alerts_total{alert=\"" << name << "\"} "
+          << (it == step_alerts_.end() ? 0 : it->second) << '\n';
+    }
+    // A null value (or no row yet) leaves its gauge out, as Prometheus spells "no value"; a NaN
+    // would break the clients that read every sample as a number.
+    for (const std::string& field : kStepGauges) {
+      auto it = step_gauges_.find(field);
+      if (it == step_gauges_.end() || !it->second) continue;
+      out << "# HELP safrl_step_" << field << " The " << field
+          << " of the latest step row written.\n# TYPE safrl_step_" << field
+          << " gauge\nsafrl_step_" << field << ' ' << *it->second << '\n';
+    }
+  }
   // The Prometheus client libraries' standard name, so dashboards find it; soak checks read it.
   out << "# HELP process_resident_memory_bytes Resident memory size in bytes.\n"
       << "# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes "

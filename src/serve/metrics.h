@@ -4,9 +4,13 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
+
+#include <nlohmann/json_fwd.hpp>
 
 namespace safrl::serve {
 
@@ -41,6 +45,13 @@ class Metrics {
   // Whether the server scores but cannot record everything (/health says "degraded").
   bool degraded() const { return step_rows_unwritten > 0 || !step_log_error().empty(); }
 
+  // Counts a step row's alerts (safrl_step_alerts_total{alert}) and keeps its monitor values
+  // (the kStepGauges fields) as the latest step's gauges.
+  void record_step_monitors(const nlohmann::json& row);
+
+  // The step row fields exported as gauges safrl_step_<field>.
+  static const std::vector<std::string> kStepGauges;
+
   // Records one score request's latency from arrival to reply.
   void observe_latency(double seconds);
   // p50, p90, p99 of the last latencies (seconds); zeros before any.
@@ -52,7 +63,9 @@ class Metrics {
   mutable std::mutex mutex_;
   std::vector<double> latencies_;  // ring buffer
   size_t next_ = 0;
-  std::string step_log_error_;  // under mutex_
+  std::string step_log_error_;                                // under mutex_
+  std::map<std::string, int64_t> step_alerts_;                // under mutex_
+  std::map<std::string, std::optional<double>> step_gauges_;  // under mutex_
 };
 
 }  // namespace safrl::serve

@@ -395,6 +395,11 @@ Request decode_request(std::string_view frame, size_t max_bytes) {
   return request;
 }
 
+void fit_result_to_version(nlohmann::json& result, int version) {
+  if (version >= 2) return;
+  for (const char* key : {"channels", "injection", "answer_tokens"}) result.erase(key);
+}
+
 std::string encode(nlohmann::json reply, int version) {
   reply["v"] = version;
   std::vector<uint8_t> bytes = nlohmann::json::to_msgpack(reply);

@@ -95,6 +95,11 @@ struct Request {
 // copied into every sample and group member that does not set its own, as its step is.
 Request decode_request(std::string_view frame, size_t max_bytes);
 
+// A score result (a score line) as a request of `version` gets it: version 1 requests get the
+// fields version 1 replied ("channels", "injection" and "answer_tokens" are version 2's), so a
+// version 1 client is answered as before.
+void fit_result_to_version(nlohmann::json& result, int version);
+
 // A reply frame: msgpack of `reply` with "v" set to `version` (the request's).
 std::string encode(nlohmann::json reply, int version = kProtocolVersion);
 // Decodes a reply frame (clients); throws util::Error when it is not a msgpack map.

@@ -2,6 +2,7 @@
 
 #include <iostream>
 
+#include "reward/monitor_inputs.h"
 #include "util/error.h"
 
 namespace safrl::serve {
@@ -95,13 +96,20 @@ void ScoringWorker::run(JobQueue& queue, int64_t max_batch_samples) {
 
 void ScoringWorker::record(const Job& job, const reward::GroupResult& result) {
   try {
+    // Duplicates are counted among the request's samples of one prompt (a GRPO group).
+    std::vector<const reward::Sample*> samples;
+    for (const reward::Sample& sample : job.request.samples) samples.push_back(&sample);
+    const std::vector<reward::DuplicateMark> duplicates = reward::mark_duplicates_by_group(samples);
     for (size_t i = 0; i < job.request.samples.size(); ++i) {
       const reward::Sample& sample = job.request.samples[i];
       const reward::ScoredSample& s = result.scored[i];
-      steps_.add(reward::make_outcome(sample.step, scorer_.config().reward, s.answer, s.thinking,
-                                      s.result, s.helpfulness, s.tokens,
-                                      reward::conversation_outcome(s, scorer_.config().reward)),
-                 job.arrival);
+      reward::SampleOutcome outcome = reward::make_outcome(
+          sample.step, scorer_.config().reward, s.answer, s.thinking, s.result, s.helpfulness,
+          s.tokens, reward::conversation_outcome(s, scorer_.config().reward));
+      reward::add_monitor_inputs(sample, s, outcome);
+      outcome.duplicate = duplicates[i].exact;
+      outcome.folded_duplicate = duplicates[i].folded;
+      steps_.add(outcome, job.arrival);
     }
   } catch (const std::exception& e) {
     // The step logs hold their own write failures; this is anything else (memory). The
@@ -173,6 +181,7 @@ void ScoringWorker::score(std::vector<Job>& jobs) {
       nlohmann::json lines = nlohmann::json::array();
       for (size_t i = 0; i < job.request.samples.size(); ++i) {
         lines.push_back(scorer_.to_json(job.request.samples[i], result.scored[i]));
+        fit_result_to_version(lines.back(), job.request.version);
       }
       reply = {{{"type", "score"},
                 {"id", job.request.id},

@@ -63,8 +63,11 @@ const std::string& prepared(const std::string& run_dir, size_t max_held_rows) {
 
 }  // namespace
 
-StepLogger::StepLogger(const std::string& run_dir, StepLogOptions options, Metrics& metrics)
+StepLogger::StepLogger(const std::string& run_dir, StepLogOptions options, Metrics& metrics,
+                       reward::MonitorSettings monitors)
     : options_(options),
+      stats_(monitors.low_safety_mass),
+      monitor_(monitors),
       metrics_(metrics),
       rows_(prepared(run_dir, options.max_held_rows) + "/steps.jsonl", run_dir + "/steps.csv",
             reward::StepStats::csv_header(), options.max_held_rows) {
@@ -103,10 +106,11 @@ size_t StepLogger::close_idle(Clock::time_point now) {
   return closed;
 }
 
-nlohmann::json StepLogger::summary_locked(const reward::StepKey& step) const {
+nlohmann::json StepLogger::summary_locked(const reward::StepKey& step,
+                                          std::optional<double> unhelpful_threshold) const {
   const Span& span = spans_.at(step);
-  nlohmann::json summary =
-      stats_.summary(step, std::chrono::duration<double>(span.last - span.first).count());
+  nlohmann::json summary = stats_.summary(
+      step, std::chrono::duration<double>(span.last - span.first).count(), unhelpful_threshold);
   // The span on the wall clock too, so rows of several processes merge (steady clocks differ).
   const auto steady_now = Clock::now();
   const double wall_now =
@@ -122,7 +126,12 @@ nlohmann::json StepLogger::summary_locked(const reward::StepKey& step) const {
 nlohmann::json StepLogger::pending() const {
   std::lock_guard<std::mutex> lock(mutex_);
   nlohmann::json out = nlohmann::json::array();
-  for (const reward::StepKey& step : stats_.steps()) out.push_back(summary_locked(step));
+  for (const reward::StepKey& step : stats_.steps()) {
+    reward::StepMonitor as_if_written = monitor_;
+    nlohmann::json summary = summary_locked(step, monitor_.unhelpful_threshold());
+    as_if_written.annotate(summary);
+    out.push_back(std::move(summary));
+  }
   return out;
 }
 
@@ -146,7 +155,13 @@ int64_t StepLogger::dropped_rows() const {
 }
 
 void StepLogger::flush_locked(const reward::StepKey& step) {
-  const nlohmann::json summary = summary_locked(step);
+  nlohmann::json summary = summary_locked(step, monitor_.unhelpful_threshold());
+  const std::vector<reward::Alert> alerts = monitor_.annotate(summary);
+  for (const reward::Alert& alert : alerts) {
+    std::cerr << "safrl serve: " << reward::alert_line(summary, alert) << std::endl;
+  }
+  monitor_.remember_helpfulness(stats_.helpfulness_values(step));
+  metrics_.record_step_monitors(summary);
   // The row leaves the statistics whether or not the disk takes it now: RowFiles holds it.
   rows_.append(summary.dump(), reward::StepStats::csv_row(summary));
   stats_.clear(step);

@@ -10,6 +10,12 @@
 // ended_at), so such rows, and the rows of several replicas, merge into one per step
 // (`safrl merge-steps`, reward/step_stats.h).
 //
+// Each row written goes through a reward::StepMonitor first: it gets refusal_rate_change
+// against the rows written before it, the safe-but-unhelpful threshold of the helpfulness seen so
+// far (the newest monitors.helpfulness_history values of the rows written) and its "alerts";
+// every alert is one line on stderr ("safrl serve: step 12: alert refusal_collapse: ...") and a
+// count in Metrics, with the row's monitor values as gauges. No alert stops anything.
+//
 // Rows that cannot be written (a full disk) never fail a caller: they are held in memory, bounded,
 // and written once space returns (serve/row_files.h); the counts go to Metrics (/metrics, and
 // /health says "degraded").
@@ -27,6 +33,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "reward/monitors.h"
 #include "reward/step_stats.h"
 #include "serve/metrics.h"
 #include "serve/row_files.h"
@@ -49,14 +56,16 @@ class StepLogger {
   // Creates `run_dir` when needed and opens both files for appending; throws util::LoadError
   // with the path when they cannot be opened. Warns on stderr when the filesystem has less than
   // kLowDiskBytes free.
-  StepLogger(const std::string& run_dir, StepLogOptions options, Metrics& metrics);
+  StepLogger(const std::string& run_dir, StepLogOptions options, Metrics& metrics,
+             reward::MonitorSettings monitors = {});
 
   // `arrival`: when the sample's request arrived; a step's seconds run from its first arrival
   // to its last completion.
   void add(const reward::SampleOutcome& outcome, Clock::time_point arrival);
   // Writes the steps with no sample since `now - idle`; returns how many. Retries the rows held.
   size_t close_idle(Clock::time_point now);
-  // Summaries of the steps held, not yet written.
+  // Summaries of the steps held, not yet written, annotated as if each were written next (the
+  // monitor does not remember them).
   nlohmann::json pending() const;
   // Writes and forgets every step held; returns the steps closed (null: the stepless bucket).
   std::vector<reward::StepKey> flush_all();
@@ -69,12 +78,14 @@ class StepLogger {
     Clock::time_point first, last;  // first arrival, last completion
   };
   void flush_locked(const reward::StepKey& step);
-  nlohmann::json summary_locked(const reward::StepKey& step) const;
+  nlohmann::json summary_locked(const reward::StepKey& step,
+                                std::optional<double> unhelpful_threshold) const;
   void publish_locked();
 
   const StepLogOptions options_;
   mutable std::mutex mutex_;
   reward::StepStats stats_;
+  reward::StepMonitor monitor_;
   std::map<reward::StepKey, Span> spans_;
   std::optional<int64_t> latest_step_;
   Metrics& metrics_;

@@ -91,6 +91,7 @@ TEST(Config, DefaultsOfAMinimalGuardOnlyConfig) {
   EXPECT_EQ(c.reward.judge, JudgeTurns::kLast);
   EXPECT_FALSE(c.reward.judge_prompt);
   EXPECT_FALSE(c.reward.judge_tool_results);
+  EXPECT_EQ(c.reward.safety_signal, SafetySignal::kVerdict);
   EXPECT_EQ(c.batching.max_batch_tokens, 8192);
   EXPECT_EQ(c.runtime.device, "cpu");
   EXPECT_EQ(c.runtime.dtype, "float32");
@@ -127,6 +128,7 @@ reward:
   judge: all_turns
   judge_prompt: true
   judge_tool_results: true
+  safety_signal: expected
 batching:
   max_batch_tokens: 4096
   share_prefixes: false
@@ -134,6 +136,22 @@ runtime:
   device: cuda:1
   dtype: bfloat16
   storage_dtype: float32
+monitors:
+  window: 3
+  refusal_rise: 0.25
+  refusal_rate_max: 0.8
+  duplicate_rate: 0.4
+  length_correlation: 0.6
+  length_min_samples: 16
+  verdict_text_rate: 0.02
+  low_safety_mass: 0.4
+  low_safety_mass_rate: 0.15
+  fallback_rate: 0.2
+  unparseable_rate: 0.1
+  truncated_thinking_rate: 0.3
+  unhelpful_quantile: 0.1
+  safe_unhelpful_rate: 0.6
+  helpfulness_history: 500
 server:
   endpoint: tcp://0.0.0.0:6000
   http_port: 8080
@@ -206,6 +224,7 @@ server:
   EXPECT_EQ(c.reward.judge, JudgeTurns::kAllTurns);
   EXPECT_TRUE(c.reward.judge_prompt);
   EXPECT_TRUE(c.reward.judge_tool_results);
+  EXPECT_EQ(c.reward.safety_signal, SafetySignal::kExpected);
   EXPECT_EQ(c.batching.max_batch_tokens, 4096);
   EXPECT_FALSE(c.batching.share_prefixes);
   EXPECT_EQ(c.runtime.device, "cuda:1");
@@ -223,9 +242,16 @@ server:
                "controversial_unsafe_categories": ["PII", "Suicide & Self-Harm"],
                "judge_thinking": false, "truncated_thinking": "judge_as_is",
                "refusal_penalty": "prompt_aware", "justified_refusal_reward": 0.5,
-               "judge": "all_turns", "judge_prompt": true, "judge_tool_results": true},
+               "judge": "all_turns", "judge_prompt": true, "judge_tool_results": true,
+               "safety_signal": "expected", "on_injection": "report"},
     "batching": {"max_batch_tokens": 4096, "share_prefixes": false},
     "runtime": {"device": "cuda:1", "dtype": "bfloat16", "storage_dtype": "float32"},
+    "monitors": {"window": 3, "refusal_rise": 0.25, "refusal_rate_max": 0.8,
+                 "duplicate_rate": 0.4, "length_correlation": 0.6, "length_min_samples": 16,
+                 "verdict_text_rate": 0.02, "low_safety_mass": 0.4, "low_safety_mass_rate": 0.15,
+                 "fallback_rate": 0.2, "unparseable_rate": 0.1, "truncated_thinking_rate": 0.3,
+                 "unhelpful_quantile": 0.1, "safe_unhelpful_rate": 0.6,
+                 "helpfulness_history": 500},
     "server": {"endpoint": "tcp://0.0.0.0:6000", "http_port": 8080, "http_address": "10.0.0.7",
                "http_allowed_clients": ["10.0.0.8", "10.0.0.9"], "http_max_connections": 32,
                "http_read_timeout_seconds": 3, "http_idle_timeout_seconds": 7,
@@ -282,7 +308,7 @@ TEST(Config, LoadConfigReadsTheFileAndResolvesAgainstItsDirectory) {
 TEST(ConfigErrors, UnknownKeysNameTheirPath) {
   EXPECT_EQ(error("guard:\n  model: /m\nrewards:\n  type: guard_only\n"),
             "x.yaml: rewards: unknown key; valid keys here: guard, helpfulness, reward, batching, "
-            "runtime, server");
+            "runtime, monitors, server");
   EXPECT_EQ(error("guard:\n  model: /m\nserver:\n  curve:\n    public_key: short\n"),
             "x.yaml: server.curve.public_key: expected a 40-character Z85 CURVE key "
             "(zmq_curve_keypair)");
@@ -302,7 +328,7 @@ TEST(ConfigErrors, UnknownKeysNameTheirPath) {
             "x.yaml: reward.unsafe_capp: unknown key; valid keys here: type, unsafe_cap, "
             "refusal_cap, controversial, controversial_unsafe_categories, judge_thinking, "
             "truncated_thinking, refusal_penalty, justified_refusal_reward, judge, judge_prompt, "
-            "judge_tool_results");
+            "judge_tool_results, safety_signal, on_injection");
   EXPECT_EQ(error("guard:\n  model: /m\n  temperature: 0\n"),
             "x.yaml: guard.temperature: unknown key; valid keys here: model, decoding, "
             "max_new_tokens, tool_turns, prompt_cache_entries");
@@ -375,7 +401,7 @@ TEST(ConfigErrors, UnknownNames) {
 TEST(ConfigErrors, MissingPieces) {
   EXPECT_EQ(error(""),
             "x.yaml: expected a mapping with keys guard, helpfulness, reward, batching, runtime, "
-            "server, got null");
+            "monitors, server, got null");
   EXPECT_EQ(error("reward:\n  type: guard_only\n"),
             "x.yaml: guard: missing; give at least guard.model");
   EXPECT_EQ(error("guard:\n  decoding: free\nreward:\n  type: guard_only\n"),
@@ -443,6 +469,9 @@ TEST(ConfigErrors, ConversationKeys) {
             "x.yaml: reward.judge_prompt: expected true or false, got \"yes please\"");
   EXPECT_EQ(error(hybrid("  judge_tool_results: 1\n")),
             "x.yaml: reward.judge_tool_results: expected true or false, got \"1\"");
+  EXPECT_EQ(error(hybrid("  safety_signal: probabilities\n")),
+            "x.yaml: reward.safety_signal: unknown safety signal \"probabilities\"; valid values: "
+            "verdict, expected");
   EXPECT_EQ(error(hybrid("  refusal_penalty: prompt_aware\n  justified_refusal_reward: high\n")),
             "x.yaml: reward.justified_refusal_reward: expected a number, got \"high\"");
   EXPECT_EQ(error(hybrid("  justified_refusal_reward: 0\n")),
@@ -613,7 +642,8 @@ runtime:
                "controversial": "strict", "controversial_unsafe_categories": [],
                "judge_thinking": true, "truncated_thinking": "penalize",
                "refusal_penalty": "always", "justified_refusal_reward": null, "judge": "last",
-               "judge_prompt": false, "judge_tool_results": false},
+               "judge_prompt": false, "judge_tool_results": false, "safety_signal": "verdict",
+               "on_injection": "report"},
     "runtime": {"dtype": "bfloat16", "storage_dtype": "bfloat16"}})"));
   // Another file, device, batching or vLLM address: the same settings.
   std::string moved = vllm;

@@ -89,6 +89,23 @@ TEST(StepStats, KnownStepSummary) {
       {"unsafe_turn_rate", nullptr},
       {"tool_results_judged", 0},
       {"injection_rate", nullptr},
+      // No sample carried the monitors' inputs (monitors_test.cpp has a step that does): zero
+      // counts, null values; no threshold, no history, no alerts before a StepMonitor.
+      {"refusal_rate_change", nullptr},
+      {"duplicate_rate", 0.0},
+      {"folded_duplicate_rate", 0.0},
+      {"answer_tokens_mean", nullptr},
+      {"answer_tokens_helpfulness_corr", nullptr},
+      {"answer_tokens_reward_corr", nullptr},
+      {"verdict_text_rate", 0.0},
+      {"safety_mass_mean", nullptr},
+      {"safety_mass_min", nullptr},
+      {"low_safety_mass_rate", nullptr},
+      {"fallback_rate", 0.0},
+      {"truncated_thinking_rate", 0.0},
+      {"safe_unhelpful_rate", nullptr},
+      {"unhelpful_threshold", nullptr},
+      {"alerts", nlohmann::json::array()},
       // What merging needs: counts, and n / mean / m2 (sum of squared deviations) / min / max.
       {"sums",
        {{"safe", 2},
@@ -113,7 +130,20 @@ TEST(StepStats, KnownStepSummary) {
         {"turns_judged", 0},
         {"unsafe_turns", 0},
         {"tool_results_judged", 0},
-        {"injections", 0}}},
+        {"injections", 0},
+        {"duplicates", 0},
+        {"folded_duplicates", 0},
+        {"verdict_text", 0},
+        {"fallback", 0},
+        {"truncated_thinking", 0},
+        {"low_safety_mass", 0},
+        {"safety_mass", {{"n", 0}, {"mean", 0.0}, {"m2", 0.0}, {"min", 0.0}, {"max", 0.0}}},
+        {"answer_tokens_helpfulness",
+         {{"n", 0}, {"mean_x", 0.0}, {"mean_y", 0.0}, {"m2x", 0.0}, {"m2y", 0.0}, {"cxy", 0.0}}},
+        {"answer_tokens_reward",
+         {{"n", 0}, {"mean_x", 0.0}, {"mean_y", 0.0}, {"m2x", 0.0}, {"m2y", 0.0}, {"cxy", 0.0}}},
+        {"safe_unhelpful", 0},
+        {"safe_unhelpful_judged", 0}}},
   };
   EXPECT_EQ(stats.summary(7, 2.0), expected);
 }
@@ -423,23 +453,35 @@ TEST(StepStats, CsvColumnsAndRows) {
       "prompts_judged,harmful_prompt_rate,over_refusal_rate,under_refusal_rate,"
       "refusal_rate_by_prompt_safe,refusal_rate_by_prompt_harmful,unsafe_rate_by_prompt_safe,"
       "unsafe_rate_by_prompt_harmful,turns_judged,unsafe_turn_rate,tool_results_judged,"
-      "injection_rate";
+      "injection_rate,"
+      // The monitors, after them.
+      "refusal_rate_change,duplicate_rate,folded_duplicate_rate,answer_tokens_mean,"
+      "answer_tokens_helpfulness_corr,answer_tokens_reward_corr,verdict_text_rate,"
+      "safety_mass_mean,safety_mass_min,low_safety_mass_rate,fallback_rate,"
+      "truncated_thinking_rate,safe_unhelpful_rate,unhelpful_threshold,alerts";
   EXPECT_EQ(StepStats::csv_header(), header);
-  EXPECT_EQ(StepStats::csv_columns().size(), 38u);
+  EXPECT_EQ(StepStats::csv_columns().size(), 53u);
   EXPECT_EQ(StepStats::csv_columns()[6], "unsafe_rate_Violent");
 
   StepStats stats = known_stats();
   EXPECT_EQ(StepStats::csv_row(stats.summary(7, 2.0)),
             "7,4,0.5,0.25,0.25,0.25,0.25,0.0,0.0,0.25,0.0,0.0,0.0,0.0,0.0,"
-            "-1.0,4.320493798938574,-7.0,3.0,-6.5,4.5,-10.0,1.0,360,2.0,2.0,0,,,,,,,,0,,0,");
+            "-1.0,4.320493798938574,-7.0,3.0,-6.5,4.5,-10.0,1.0,360,2.0,2.0,0,,,,,,,,0,,0,"
+            ",,0.0,0.0,,,,0.0,,,,0.0,0.0,,,");
   // Nulls are empty cells.
   EXPECT_EQ(StepStats::csv_row(stats.summary(3, 0.0)),
             "3,1,0.0,0.0,0.0,0.0,0.0,0.0,0.0,0.0,0.0,0.0,0.0,0.0,1.0,,,,,0.0,0.0,0.0,0.0,5,0.0,"
-            ",0,,,,,,,,0,,0,");
+            ",0,,,,,,,,0,,0,,,0.0,0.0,,,,0.0,,,,0.0,0.0,,,");
   // Step 9's conversation columns: 7 prompts judged, 2/7 harmful, over 2/5, under 1/2, ...
   const std::string conversation = StepStats::csv_row(conversation_stats().summary(9, 1.0));
   EXPECT_EQ(conversation.substr(conversation.find(",7,")),
-            ",7,0.2857142857142857,0.4,0.5,0.4,0.5,0.2,0.5,8,0.25,6,0.5");
+            ",7,0.2857142857142857,0.4,0.5,0.4,0.5,0.2,0.5,8,0.25,6,0.5"
+            ",,0.0,0.0,,,,0.0,,,,0.0,0.0,,,");
+  // The alerts cell: the names separated by single spaces.
+  nlohmann::json alerted = stats.summary(7, 2.0);
+  alerted["alerts"] = {"refusal_collapse", "verdict_text"};
+  const std::string alerted_row = StepStats::csv_row(alerted);
+  EXPECT_EQ(alerted_row.substr(alerted_row.rfind(',')), ",refusal_collapse verdict_text");
 
   nlohmann::json incomplete = stats.summary(7, 2.0);
   incomplete.erase("reward_std");

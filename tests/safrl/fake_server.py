@@ -113,7 +113,11 @@ def fake_result(sample: Dict[str, Any], step: Optional[int] = None) -> Dict[str,
         case, reward = "helpful", helpfulness
     sample_step = sample.get("step")
     result = {"id": sample["id"], "step": sample_step if sample_step is not None else step,
-              "reward": reward, "helpfulness": helpfulness, "case": case, "safe": not unsafe,
+              "reward": reward, "helpfulness": helpfulness, "case": case,
+              "channels": {"safety": 0.0 if unsafe else 1.0,
+                           "refusal": 1.0 if answer_verdict["refusal"] else 0.0,
+                           "helpfulness": helpfulness},
+              "safe": not unsafe,
               "refusal": bool(answer_verdict["refusal"]), "answer": answer_verdict,
               "thinking": thinking_verdict, "truncated_thinking": truncated,
               "tokens": len(last_user_text(sample).split()) + len(answer.split())}

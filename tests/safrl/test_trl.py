@@ -175,3 +175,67 @@ def test_tool_rollouts_go_as_samples_with_the_policy_turns_and_groups_stay_group
     want = [fake_result({"id": 0, "prompt": "", "answer": text})["reward"] for text in (
         by_text["agent"], by_text["plain"], "Checking.", by_text["plain"], "hi")]
     assert rewards == want
+
+
+CHANNEL_FUNCS = (safrl.trl.safrl_safety, safrl.trl.safrl_refusal, safrl.trl.safrl_helpfulness)
+ASYNC_CHANNEL_FUNCS = (safrl.trl.async_safrl_safety, safrl.trl.async_safrl_refusal,
+                       safrl.trl.async_safrl_helpfulness)
+
+
+def trl_batch_kwargs(completions, logs, step):
+    """One batch's keywords, as _calculate_rewards passes the same objects to every function."""
+    return {"completion_ids": [[1, 2, 3] for _ in completions],
+            "trainer_state": SimpleNamespace(global_step=step), "log_extra": logs.log_extra,
+            "log_metric": logs.log_metric}
+
+
+def test_the_channel_functions_share_one_request_per_batch(server):
+    prompts = ["How to bake?"] * 2 + ["How to fight?"] * 2
+    completions = ["Mix flour.", "Sorry, no.", "Use a bomb", "Talk it out"]
+    want = [fake_result({"id": 0, "prompt": p, "response": c}, 3)
+            for p, c in zip(prompts, completions)]
+    logs = Logs()
+    kwargs = trl_batch_kwargs(completions, logs, 3)
+    got = [func(prompts=prompts, completions=completions, **kwargs)
+           for func in CHANNEL_FUNCS + (safrl.trl.reward_func,)]
+    # fake: "Use a bomb" is unsafe (safety 0), "Sorry, no." a refusal (refusal 1).
+    assert got[0] == [1.0, 1.0, 0.0, 1.0]
+    assert got[1] == [0.0, 1.0, 0.0, 0.0]
+    assert got[2] == [w["helpfulness"] for w in want]
+    assert got[3] == [w["reward"] for w in want]
+    assert len(server.score_requests()) == 1
+    assert logs.metrics["safrl/safety_rate"] == [3 / 4]  # logged once, by the call that sent
+    # The next batch (new lists) is sent again.
+    next_kwargs = trl_batch_kwargs(completions, logs, 4)
+    safrl.trl.safrl_safety(prompts=list(prompts), completions=list(completions), **next_kwargs)
+    assert [r["step"] for r in server.score_requests()] == [3, 4]
+    # TRL logs a reward function under its __name__.
+    assert [f.__name__ for f in CHANNEL_FUNCS] == [f.__name__ for f in ASYNC_CHANNEL_FUNCS] == [
+        "safrl_safety", "safrl_refusal", "safrl_helpfulness"]
+
+
+def test_the_async_channel_functions_gathered_share_one_request(server):
+    prompts, completions = ["a", "a", "b"], ["one", "two bomb", "Sorry, three"]
+    logs = Logs()
+    kwargs = trl_batch_kwargs(completions, logs, 1)
+
+    async def main():
+        return await asyncio.gather(*(func(prompts=prompts, completions=completions, **kwargs)
+                                      for func in ASYNC_CHANNEL_FUNCS))
+
+    safety, refusal, _ = asyncio.run(main())
+    assert (safety, refusal) == ([1.0, 0.0, 1.0], [0.0, 0.0, 1.0])
+    assert len(server.score_requests()) == 1
+    assert logs.metrics["safrl/refusal_rate"] == [1 / 3]
+
+
+def test_calls_without_trls_completion_ids_each_send_their_own(server):
+    prompts, completions = ["p"], ["an answer"]
+    safrl.trl.safrl_safety(prompts, completions)
+    safrl.trl.safrl_refusal(prompts, completions)
+    assert len(server.score_requests()) == 2
+
+
+def test_a_result_without_channels_is_an_error_naming_the_cause():
+    with pytest.raises(safrl.ServerError, match="no reward channels"):
+        safrl.trl._channel([{"reward": 1.0}], "safety")

@@ -9,7 +9,7 @@ import safrl
 import safrl.verl
 from fake_server import FAST, fake_result
 
-DETAIL_TYPES = {"score": float, "safe": bool, "refusal": bool, "helpfulness": float, "case": str,
+DETAIL_TYPES = {"score": float, "safety": float, "safe": bool, "refusal": bool, "helpfulness": float, "case": str,
                 "answer_safety": str, "thinking_safety": str}
 
 
@@ -39,7 +39,7 @@ def test_compute_score_returns_the_score_and_flat_details(server):
         reward_router_address=None)
     want = fake_result({"id": 0, "prompt": "Tell me",
                         "response": "<think>\nhow to make a bomb\n</think>\n\nNo."})
-    assert result == {"score": want["reward"], "safe": False, "refusal": False,
+    assert result == {"score": want["reward"], "safety": 0.0, "safe": False, "refusal": False,
                       "helpfulness": want["helpfulness"], "case": "unsafe",
                       "answer_safety": "Safe", "thinking_safety": "Unsafe"}
     assert {key: type(value) for key, value in result.items()} == DETAIL_TYPES
@@ -165,6 +165,8 @@ def test_details_of_a_guard_only_result_keep_their_types():
               "refusal": False, "answer": {"safety": "Safe"}, "thinking": None}
     details = safrl.verl.details(result)
     assert math.isnan(details["helpfulness"]) and details["thinking_safety"] == "none"
+    # Without channels (an older server), the safety channel is the verdicts' safe.
+    assert details["safety"] == 1.0
     assert {key: type(value) for key, value in details.items()} == DETAIL_TYPES
 
 
@@ -179,3 +181,11 @@ def test_server_errors_propagate_instead_of_a_score(server):
     server.plan(("error", "internal"))
     with pytest.raises(safrl.ServerError):
         safrl.verl.compute_score("s", "answer", None, {"prompt": "q"})
+
+
+def test_the_safety_key_is_the_servers_safety_channel():
+    # Under reward.safety_signal: expected the channel is P(safe), not the verdict's 1 or 0.
+    result = {"id": 0, "reward": -2.8, "helpfulness": 2.0, "case": "helpful", "safe": True,
+              "refusal": False, "channels": {"safety": 0.6, "refusal": 0.0, "helpfulness": 2.0},
+              "answer": {"safety": "Safe"}, "thinking": None}
+    assert safrl.verl.details(result)["safety"] == 0.6

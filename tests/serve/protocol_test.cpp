@@ -600,6 +600,22 @@ TEST(Replies, EncodeSetsTheVersionAndDecodeReplyRoundTrips) {
   EXPECT_EQ(encode({{"type", "pong"}}), msgpack({{"v", 2}, {"type", "pong"}}));
 }
 
+TEST(Replies, AVersion1ResultHasOnlyTheFieldsVersion1Replied) {
+  const nlohmann::json line = {
+      {"id", "s"},
+      {"reward", 2.0},
+      {"case", "helpful"},
+      {"channels", {{"safety", 1.0}, {"refusal", 0.0}, {"helpfulness", 2.0}}},
+      {"injection", nlohmann::json::array()},
+      {"answer_tokens", 7}};
+  nlohmann::json v2 = line;
+  fit_result_to_version(v2, 2);
+  EXPECT_EQ(v2, line);
+  nlohmann::json v1 = line;
+  fit_result_to_version(v1, 1);
+  EXPECT_EQ(v1, nlohmann::json({{"id", "s"}, {"reward", 2.0}, {"case", "helpful"}}));
+}
+
 TEST(Replies, DecodeReplyRefusesWhatIsNotAMap) {
   EXPECT_THROW(decode_reply("\xc1"), util::Error);
   EXPECT_THROW(decode_reply(msgpack(json::array({1}))), util::Error);

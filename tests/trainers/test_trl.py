@@ -20,9 +20,10 @@ PROMPTS_PER_STEP = 2
 GROUP = 2
 
 
-def train(policy, out, reward_func, callbacks=()):
+def train(policy, out, reward_func, callbacks=(), **config):
     """A few GRPO steps: PROMPTS_PER_STEP prompts x GROUP completions per step, no accumulation,
-    a generation every step, conversational prompts (TRL applies the Qwen3 chat template)."""
+    a generation every step, conversational prompts (TRL applies the Qwen3 chat template).
+    reward_func: one reward function or a list; config: more GRPOConfig settings."""
     dataset = Dataset.from_dict({"prompt": [[{"role": "user", "content": p}] for p in PROMPTS]})
     args = GRPOConfig(output_dir=str(out), use_cpu=True, bf16=False, report_to=[], seed=0,
                       max_steps=STEPS, logging_steps=1, save_strategy="no",
@@ -30,8 +31,9 @@ def train(policy, out, reward_func, callbacks=()):
                       num_generations=GROUP, steps_per_generation=1,
                       gradient_accumulation_steps=1, max_completion_length=8,
                       learning_rate=1e-4, shuffle_dataset=False, log_completions=False,
-                      dataloader_num_workers=0)
-    trainer = GRPOTrainer(model=str(policy), reward_funcs=[reward_func], args=args,
+                      dataloader_num_workers=0, **config)
+    funcs = reward_func if isinstance(reward_func, list) else [reward_func]
+    trainer = GRPOTrainer(model=str(policy), reward_funcs=funcs, args=args,
                           train_dataset=dataset, callbacks=list(callbacks))
     trainer.train()
     return [entry for entry in trainer.state.log_history if "reward" in entry]

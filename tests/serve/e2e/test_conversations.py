@@ -19,6 +19,8 @@ from safrl.testing.polling import wait_for
 
 V1_RESULT_KEYS = {"id", "step", "reward", "helpfulness", "case", "safe", "refusal", "answer",
                   "thinking", "truncated_thinking", "tokens"}
+# What every version 2 result adds (serve::fit_result_to_version keeps them from version 1).
+V2_RESULT_KEYS = V1_RESULT_KEYS | {"channels", "injection", "answer_tokens"}
 
 SYSTEM = {"role": "system", "content": "You are a travel agent. Answer briefly."}
 CONTEXT = [
@@ -65,7 +67,7 @@ def test_a_version_1_request_is_answered_as_before_and_version_2_alike(live):
     v2 = score(client, request, 2)
     assert v2["v"] == 2
     for a, b in zip(v1["results"], v2["results"]):
-        assert set(b) == V1_RESULT_KEYS
+        assert set(b) == V2_RESULT_KEYS
         assert (a["reward"], a["case"], a["answer"]["text"]) == (
             b["reward"], b["case"], b["answer"]["text"])
     # Every reply to a request speaks its version; info names both.
