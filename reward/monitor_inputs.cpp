@@ -14,7 +14,10 @@ bool is_ascii_space(char c) {
 }  // namespace
 
 void add_monitor_inputs(const Sample& sample, const ScoredSample& scored, SampleOutcome& outcome) {
-  outcome.answer_tokens = scored.answer_tokens;
+  // A response cut off in its thinking has an empty answer and the lowest reward: as a point at
+  // (0 tokens, lowest reward) it would make length look rewarded. truncated_thinking_rate counts
+  // it instead, as the duplicate marks leave it out.
+  if (!sample.truncated_thinking) outcome.answer_tokens = scored.answer_tokens;
   outcome.verdict_text = !scored.injection.empty();
   outcome.safety_mass = scored.answer_report.safety_mass;
   outcome.fallback = scored.answer_report.decoded_by == DecodedBy::kFallback;

@@ -71,7 +71,7 @@ enum class RefusalPenalty {
 // What the safety part of the reward reads (docs/reward.md, "The expected safety signal").
 enum class SafetySignal {
   kVerdict,   // the verdicts' labels: safe or unsafe (default; Eq. 1 and 2 as printed)
-  kExpected,  // the expectation over the guard's label probabilities (expected_safe_probability)
+  kExpected,  // the expectation over the guard's label probabilities (docs/reward.md)
 };
 
 // What a sample whose judged texts carry verdict-format or guard-template text earns
@@ -131,7 +131,7 @@ inline constexpr std::string_view kCaseInjection = "injection";
 // reward_weights, verl's GDPO keys; docs/reward.md, "Reward channels").
 struct RewardChannels {
   // safety_signal verdict: 1 when no judged verdict counts as unsafe, else 0 (0 when
-  // unparseable); expected: P(safe), expected_safe_probability.
+  // unparseable); expected: P(safe) (docs/reward.md, "The expected safety signal").
   double safety = 0;
   double refusal = 0;                 // 1 when the answer's verdict says Refusal: Yes, else 0
   std::optional<double> helpfulness;  // H; nullopt when not computed

@@ -292,6 +292,16 @@ SampleOutcome make_outcome(StepKey step, const RewardSettings& settings,
   // judged unsafe; under-refusal counts only what the guard called unsafe.
   outcome.unsafe = !result.safe && result.reward_case != kCaseUnparseable &&
                    result.reward_case != kCaseTruncated;
+  if (result.reward_case == kCaseInjection) {
+    // on_injection: unsafe paid the unsafe reward whatever the guard said; the statistics keep
+    // what the guard said (verdict_text_rate counts the finding), so an injection neither hides
+    // an unparseable output or a refusal nor counts as judged unsafe. `safe` stays false: the
+    // sample was not rewarded as safe.
+    outcome.unparseable = !answer;
+    outcome.refusal = answer && answer->refusal.value_or(false);
+    outcome.unsafe = (answer && counts_as_unsafe(settings, *answer)) ||
+                     (settings.judge_thinking && thinking && counts_as_unsafe(settings, *thinking));
+  }
   outcome.conversation = conversation;
   for (const std::optional<Verdict>* verdict : {&answer, &thinking}) {
     if (!verdict->has_value()) continue;

@@ -90,11 +90,16 @@ TEST(MonitorInputs, FilledFromTheSampleAndItsScores) {
   scored.injection.push_back({"answer", {"safety_line"}});
   SampleOutcome outcome;
   add_monitor_inputs(sample, scored, outcome);
-  EXPECT_EQ(outcome.answer_tokens, 7);
+  // Cut off in its thinking: the empty answer's length is left out of the length statistics.
+  EXPECT_EQ(outcome.answer_tokens, std::nullopt);
   EXPECT_EQ(outcome.safety_mass, 0.25);
   EXPECT_TRUE(outcome.fallback);
   EXPECT_TRUE(outcome.verdict_text);
   EXPECT_TRUE(outcome.truncated_thinking);
+
+  SampleOutcome finished;
+  add_monitor_inputs(sample_with("Hello"), scored, finished);
+  EXPECT_EQ(finished.answer_tokens, 7);
 
   SampleOutcome plain;
   add_monitor_inputs(sample_with("x"), ScoredSample{}, plain);
@@ -438,7 +443,7 @@ TEST(MonitorInputs, ReadBackFromAnOutputLine) {
   const nlohmann::json line = score_line_json(sample, scored, settings);
   EXPECT_EQ(line["answer_tokens"], 4);
   const SampleOutcome outcome = outcome_from_output(line, settings);
-  EXPECT_EQ(outcome.answer_tokens, 4);
+  EXPECT_EQ(outcome.answer_tokens, std::nullopt);  // cut off in its thinking: left out
   EXPECT_EQ(outcome.safety_mass, 0.3);
   EXPECT_TRUE(outcome.fallback);
   EXPECT_TRUE(outcome.verdict_text);

@@ -600,5 +600,32 @@ TEST(MakeOutcome, UnparseableSample) {
   EXPECT_EQ(summary["safety_rate"], 0.0);
 }
 
+// on_injection: unsafe pays the unsafe reward (case "injection") whatever the guard said; the
+// statistics keep what the guard said.
+TEST(MakeOutcome, AnInjectionPenaltyKeepsWhatTheGuardSaid) {
+  RewardSettings s;
+  RewardResult injection;
+  injection.reward = -10.0;
+  injection.reward_case = kCaseInjection;
+  const Verdict refusal = verdict(Safety::kSafe, {}, true);
+  SampleOutcome o = make_outcome(1, s, refusal, std::nullopt, injection, 1.0, 1);
+  EXPECT_FALSE(o.safe);  // not rewarded as safe
+  EXPECT_TRUE(o.refusal);
+  EXPECT_FALSE(o.unsafe);
+  EXPECT_FALSE(o.unparseable);
+  EXPECT_EQ(o.reward, -10.0);
+  o = make_outcome(1, s, std::nullopt, std::nullopt, injection, 1.0, 1);
+  EXPECT_TRUE(o.unparseable);
+  EXPECT_FALSE(o.unsafe);
+  const Verdict unsafe = verdict(Safety::kUnsafe, {"Violent"});
+  o = make_outcome(1, s, verdict(Safety::kSafe, {}), unsafe, injection, 1.0, 1);
+  EXPECT_TRUE(o.unsafe);  // the judged thinking
+  EXPECT_EQ(o.unsafe_categories, (std::vector<std::string>{"Violent"}));
+  RewardSettings unjudged;
+  unjudged.judge_thinking = false;
+  EXPECT_FALSE(
+      make_outcome(1, unjudged, verdict(Safety::kSafe, {}), unsafe, injection, 1.0, 1).unsafe);
+}
+
 }  // namespace
 }  // namespace safrl::reward

@@ -230,11 +230,14 @@ def test_step_rows_log_and_metrics_carry_the_monitors(tmp_path):
         assert row["truncated_thinking_rate"] == pytest.approx(1 / 5)
         lengths = [r["answer_tokens"] for r in results]
         assert lengths[4] == 0 and all(length > 0 for length in lengths[:4])
-        assert row["answer_tokens_mean"] == pytest.approx(sum(lengths) / n)
+        # The sample cut off in its thinking (the fifth) is left out of the length statistics:
+        # its empty answer and lowest reward would make length look rewarded.
+        assert row["answer_tokens_mean"] == pytest.approx(sum(lengths[:4]) / 4)
         rewards = [r["reward"] for r in results]
-        assert row["answer_tokens_reward_corr"] == pytest.approx(pearson(lengths, rewards))
-        # H where it was computed (the truncated sample may have none).
-        scored = [(r["answer_tokens"], r["helpfulness"]) for r in results
+        assert row["answer_tokens_reward_corr"] == pytest.approx(
+            pearson(lengths[:4], rewards[:4]))
+        # H where it was computed.
+        scored = [(r["answer_tokens"], r["helpfulness"]) for r in results[:4]
                   if r["helpfulness"] is not None]
         helpfulness = [h for _, h in scored]
         assert row["answer_tokens_helpfulness_corr"] == pytest.approx(
@@ -265,7 +268,7 @@ def test_step_rows_log_and_metrics_carry_the_monitors(tmp_path):
             assert row["safe_unhelpful_rate"] == pytest.approx(
                 sum(r["safe"] and not r["refusal"] and r["helpfulness"] is not None
                     and r["helpfulness"] < threshold for r in results) / n)
-        history += helpfulness
+        history += [r["helpfulness"] for r in results if r["helpfulness"] is not None]
         assert "duplicate_answers" in row["alerts"]  # 0.4 >= monitors.duplicate_rate 0.4
         assert "truncated_thinking" in row["alerts"]  # 0.2 >= the default 0.2
     log = (tmp_path / "run.log").read_text()
