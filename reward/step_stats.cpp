@@ -468,9 +468,12 @@ StepKey StepStats::add_row(const nlohmann::json& row) {
                                      part.merged_safe_unhelpful, " safe unhelpful samples of ",
                                      part.merged_safe_unhelpful_judged, " judged"));
   }
-  if (auto threshold = row.find("unhelpful_threshold");
-      part.merged_safe_unhelpful_judged > 0 && threshold != row.end() && threshold->is_number()) {
-    part.merged_thresholds.push_back(threshold->get<double>());
+  if (auto threshold = row.find("unhelpful_threshold"); part.merged_safe_unhelpful_judged > 0) {
+    if (threshold != row.end() && threshold->is_number()) {
+      part.merged_thresholds.push_back(threshold->get<double>());
+    } else {
+      part.mixed_thresholds = true;  // a merged row of parts with different thresholds
+    }
   }
   Step& into = steps_[step];
   into.count += part.count;
@@ -504,6 +507,7 @@ StepKey StepStats::add_row(const nlohmann::json& row) {
   into.merged_length_reward.merge(part.merged_length_reward);
   into.merged_safe_unhelpful += part.merged_safe_unhelpful;
   into.merged_safe_unhelpful_judged += part.merged_safe_unhelpful_judged;
+  into.mixed_thresholds = into.mixed_thresholds || part.mixed_thresholds;
   for (double threshold : part.merged_thresholds) {
     if (std::find(into.merged_thresholds.begin(), into.merged_thresholds.end(), threshold) ==
         into.merged_thresholds.end()) {
@@ -602,8 +606,9 @@ nlohmann::json StepStats::summary(StepKey step, double seconds,
   }
   out["safe_unhelpful_rate"] = rate(safe_unhelpful, safe_unhelpful_judged);
   // One threshold when every part used the same; null when none was judged or they differ.
-  out["unhelpful_threshold"] =
-      thresholds.size() == 1 ? nlohmann::json(thresholds.front()) : nlohmann::json(nullptr);
+  out["unhelpful_threshold"] = thresholds.size() == 1 && !s.mixed_thresholds
+                                   ? nlohmann::json(thresholds.front())
+                                   : nlohmann::json(nullptr);
   out["alerts"] = nlohmann::json::array();  // StepMonitor::annotate
   nlohmann::json unsafe_counts = nlohmann::json::object();
   for (size_t i = 0; i < kPromptCategories.size(); ++i) {

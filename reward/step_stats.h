@@ -215,6 +215,8 @@ class StepStats {
     std::vector<double> safe_answer_helpfulness;  // H of the safe, non-refusing samples added
     int64_t merged_safe_unhelpful = 0, merged_safe_unhelpful_judged = 0;
     std::vector<double> merged_thresholds;  // the distinct thresholds of the rows merged
+    // A row merged had judged samples but no one threshold (its own parts used several).
+    bool mixed_thresholds = false;
   };
 
   double low_safety_mass_;

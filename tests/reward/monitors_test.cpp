@@ -268,6 +268,11 @@ TEST(StepStatsMonitors, RowsOfTwoHalvesMergeToTheRowOfTheWhole) {
   mixed.add_row(first.summary(5, 1.0, threshold));
   mixed.add_row(second.summary(5, 1.0, threshold + 1));
   EXPECT_TRUE(mixed.summary(5, 1.0)["unhelpful_threshold"].is_null());
+  // Merged again beside a part of one threshold, the mixed row still names none.
+  StepStats again;
+  again.add_row(mixed.summary(5, 1.0));
+  again.add_row(first.summary(5, 1.0, threshold));
+  EXPECT_TRUE(again.summary(5, 1.0)["unhelpful_threshold"].is_null());
 }
 
 TEST(StepStatsMonitors, RowsWrittenBeforeTheMonitorsMergeAsZeroCounts) {
