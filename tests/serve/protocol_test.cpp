@@ -27,6 +27,14 @@ json score_request(json samples) {
   return map;
 }
 
+// score_request({x}) with x a json: clang reads a one-element list of a json as a copy of it
+// (CWG 2137), gcc as an array of one; an explicit list keeps it an array under both.
+json score_request(std::initializer_list<json> samples) {
+  json array = json::array();
+  for (const json& sample : samples) array.push_back(sample);
+  return score_request(std::move(array));
+}
+
 json sample(json id) {
   return {{"id", std::move(id)}, {"prompt", "p"}, {"response", "r"}};
 }
