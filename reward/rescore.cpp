@@ -159,16 +159,7 @@ nlohmann::json Rescorer::rescore(const nlohmann::json& line) const {
   const bool all_turns = !scored.turns.empty();
   std::vector<TurnScore> turns = std::move(scored.turns);
   scored.turns.clear();
-  if (!all_turns) {
-    TurnScore response;
-    response.answer = scored.answer;
-    response.thinking = scored.thinking;
-    response.thinking_judged = scored.thinking_judged;
-    response.answer_report = scored.answer_report;
-    response.thinking_report = scored.thinking_report;
-    response.helpfulness = scored.helpfulness;
-    turns.push_back(std::move(response));
-  }
+  if (!all_turns) turns.push_back(response_turn(scored));
   if (drop_thinking) {
     for (TurnScore& turn : turns) {
       turn.thinking_judged = false;

@@ -4,6 +4,26 @@
 
 namespace safrl::reward {
 
+TurnScore response_turn(const ScoredSample& scored) {
+  TurnScore response;
+  response.answer = scored.answer;
+  response.thinking = scored.thinking;
+  response.thinking_judged = scored.thinking_judged;
+  response.answer_report = scored.answer_report;
+  response.thinking_report = scored.thinking_report;
+  response.helpfulness = scored.helpfulness;
+  return response;
+}
+
+void set_response(ScoredSample& scored, const TurnScore& response) {
+  scored.answer = response.answer;
+  scored.thinking = response.thinking;
+  scored.thinking_judged = response.thinking_judged;
+  scored.answer_report = response.answer_report;
+  scored.thinking_report = response.thinking_report;
+  scored.helpfulness = response.helpfulness;
+}
+
 ConversationOutcome conversation_outcome(const ScoredSample& scored,
                                          const RewardSettings& settings) {
   ConversationOutcome outcome;

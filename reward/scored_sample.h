@@ -72,6 +72,12 @@ struct ScoredSample {
   std::vector<InjectionFinding> injection;    // judged texts carrying verdict or template text
 };
 
+// The response as a turn: its verdicts, reports and H (the result is left default).
+TurnScore response_turn(const ScoredSample& scored);
+
+// Sets `scored`'s response fields (verdicts, reports, H) from the response turn.
+void set_response(ScoredSample& scored, const TurnScore& response);
+
 // The conversation part of a sample's step-statistics outcome.
 ConversationOutcome conversation_outcome(const ScoredSample& scored,
                                          const RewardSettings& settings);

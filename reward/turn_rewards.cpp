@@ -57,12 +57,7 @@ void combine_turns(const RewardSettings& settings, bool truncated_thinking,
                                : unparseable_result(settings, response.helpfulness);
   }
   apply_injection_policy(settings, turns, scored);
-  scored.answer = response.answer;
-  scored.thinking = response.thinking;
-  scored.thinking_judged = response.thinking_judged;
-  scored.answer_report = response.answer_report;
-  scored.thinking_report = response.thinking_report;
-  scored.helpfulness = response.helpfulness;
+  set_response(scored, response);
 }
 
 }  // namespace safrl::reward
