@@ -7,7 +7,8 @@
 #   bash experiments/saferl/run_cpu.sh OUTDIR [--quick] [--steps N] [--arms ARM[,ARM...]]
 #
 # --steps N: GRPO steps per arm and mode (default 30; 15 with --quick); --arms: some of
-# guard_only,hybrid,helpfulness_only (default all), e.g. a long run of one arm:
+# guard_only,hybrid,helpfulness_only (default these three) and hybrid_expected (the hybrid reward
+# under reward.safety_signal: expected; only when named), e.g. a long run of one arm:
 #   bash experiments/saferl/run_cpu.sh OUTDIR --arms guard_only --steps 120
 #
 # Needs the build (build/src/cli/safrl, or $SAFRL_BIN) and the Qwen3 tokenizer that

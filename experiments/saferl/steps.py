@@ -210,22 +210,37 @@ def fired(frame: pd.DataFrame, alerts: Sequence[str]) -> pd.Series:
 
 def plot_panel(frame: pd.DataFrame, fields: Sequence[str], alerts: Sequence[str], ax) -> None:
     """One line per run and field against the step, with a red ring on the first field's point
-    at every step where one of `alerts` fired."""
+    at every step where one of `alerts` fired. With several runs, a run keeps its colour of
+    plot_metric's curves and a field has a line style of its own, so the legend names the
+    fields once instead of every (run, field) pair."""
+    from matplotlib.lines import Line2D
     several = frame["run"].nunique() > 1
-    for run, group in frame.groupby("run", sort=False):
-        for field in fields:
-            label = f"{run}: {field}" if several else field
+    styles = ("-", "--", ":", "-.")
+    ringed = False
+    for index, (run, group) in enumerate(frame.groupby("run", sort=False)):
+        for k, field in enumerate(fields):
             # Plain lines: a long run's dots would make the notebook's stored PNGs large.
-            ax.plot(group["step"], group[field], linewidth=1, label=label)
+            ax.plot(group["step"], group[field], linewidth=1,
+                    **({"color": f"C{index}", "linestyle": styles[k % len(styles)]}
+                       if several else {"label": field}))
         rings = group[fired(group, alerts)]
         if not rings.empty:
+            ringed = True
             ax.scatter(rings["step"], rings[fields[0]], s=60, facecolors="none",
                        edgecolors="red", linewidths=1.2, zorder=3,
-                       label=f"{run}: alert {'/'.join(alerts)}" if several else
-                       f"alert {'/'.join(alerts)}")
+                       label=None if several else f"alert {'/'.join(alerts)}")
     ax.set_xlabel("training step")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
+    if not several:
+        ax.legend(fontsize=7)
+        return
+    handles = [Line2D([], [], color="black", linewidth=1, linestyle=styles[k % len(styles)],
+                      label=field) for k, field in enumerate(fields)]
+    if ringed:
+        handles.append(Line2D([], [], marker="o", markersize=7, markerfacecolor="none",
+                              markeredgecolor="red", linestyle="none",
+                              label=f"alert {'/'.join(alerts)}"))
+    ax.legend(handles=handles, fontsize=6)
 
 
 def alert_summary(frame: pd.DataFrame) -> pd.DataFrame:

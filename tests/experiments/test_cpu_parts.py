@@ -121,10 +121,28 @@ def test_the_run_options_keep_the_defaults_and_make_a_longer_run_of_some_arms():
                                     "hybrid,guard_only"])
     assert (s.steps, s.eval_samples, s.group_size) == (120, 16, 8)
     assert arms == ("hybrid", "guard_only")
+    # The expected-safety arm runs only when named.
+    assert "hybrid_expected" not in run.ARMS
+    assert run.parse_args(["out", "--arms", "hybrid,hybrid_expected"])[2] == (
+        "hybrid", "hybrid_expected")
+
+
+def test_each_arm_gets_its_reward_section_and_only_hybrid_expected_changes_the_signal(tmp_path):
+    from experiments.saferl.cpu import run
+    paths = run.write_configs(str(tmp_path))
+    assert set(paths) == {"guard_only", "hybrid", "helpfulness_only", "hybrid_expected", "eval",
+                          "eval_free"}
+    reward = {name: next(line for line in open(path) if line.startswith("reward:"))
+              for name, path in paths.items()}
+    common = "controversial: strict, judge_thinking: true"
+    assert reward["guard_only"] == f"reward: {{type: guard_only, {common}}}\n"
+    assert reward["hybrid"] == reward["eval"] == f"reward: {{type: hybrid, {common}}}\n"
+    assert reward["hybrid_expected"] == (
+        f"reward: {{type: hybrid, {common}, safety_signal: expected}}\n")
 
 
 @pytest.mark.parametrize("option, says", [
-    (["--arms", "guard"], "give one or more of guard_only, hybrid, helpfulness_only"),
+    (["--arms", "guard"], "give one or more of guard_only, hybrid, helpfulness_only, hybrid_expected"),
     (["--arms", "hybrid,hybrid"], "each once"),
     (["--steps", "0"], "a number of steps of at least 1"),
 ])

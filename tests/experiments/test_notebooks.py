@@ -202,9 +202,10 @@ def test_committed_notebooks_hold_the_outputs_of_a_run(name):
     # (8 panels in two figures of 4).
     assert len(figures) == {"steps.ipynb": 4, "saferl_table.ipynb": 1}[name]
     assert all(w <= 1200 and h <= 400 for w, h in figures)
-    # Nothing that changes every execution: no timings, and a modest size on disk.
+    # Nothing that changes every execution: no timings, and a modest size on disk (the steps
+    # notebook of four arms' 30 steps with their monitors: about 380 kB).
     assert not [c for c in code if "execution" in c["metadata"]]
-    assert os.path.getsize(os.path.join(REPO, "notebooks", name)) < 300_000
+    assert os.path.getsize(os.path.join(REPO, "notebooks", name)) < 450_000
 
 
 def results_entry(says):
@@ -225,7 +226,9 @@ def test_committed_notebooks_show_the_run_results_md_records():
     cpu = tables(committed("saferl_table.ipynb"))[-1]
     entry = results_entry("`notebooks/saferl_table.ipynb` shows this run")
     recorded = re.findall(r"^\| (\w+) \| ([0-9.]+) \| ([0-9.]+) \| ([0-9.]+) \|$", entry, re.M)
-    assert [r[0] for r in recorded] == ["guard_only", "hybrid", "helpfulness_only"]
+    # The paper's arms first; the opt-in hybrid_expected arm where the run had it.
+    assert [r[0] for r in recorded][:3] == ["guard_only", "hybrid", "helpfulness_only"]
+    assert {r[0] for r in recorded[3:]} <= {"hybrid_expected"}
     shown = {row[1]: [float(x) for x in row[2:]] for row in cpu[1:]}
     for arm, *figures in recorded:
         assert shown[arm] == pytest.approx([float(x) for x in figures], abs=6e-4), arm

@@ -40,6 +40,13 @@ from experiments.saferl.eval import pipeline
 from safrl.testing import toolchain
 
 ARMS = ("guard_only", "hybrid", "helpfulness_only")
+# Arms run only when --arms names them: the hybrid reward under `reward.safety_signal: expected`
+# (docs/reward.md), issue 27's question whether it changes the outcome.
+EXTRA_ARMS = ("hybrid_expected",)
+# Each arm's reward section: (reward type, extra settings).
+ARM_REWARDS = {"guard_only": ("guard_only", ""), "hybrid": ("hybrid", ""),
+               "helpfulness_only": ("helpfulness_only", ""),
+               "hybrid_expected": ("hybrid", ", safety_signal: expected")}
 
 
 @dataclass
@@ -57,12 +64,13 @@ QUICK = Settings(steps=15, eval_samples=16)
 
 
 def parse_arms(text: str) -> tuple:
-    """--arms: a comma-separated subset of ARMS, each at most once."""
+    """--arms: a comma-separated subset of ARMS and EXTRA_ARMS, each at most once."""
     arms = tuple(a.strip() for a in text.split(",") if a.strip())
-    unknown = [a for a in arms if a not in ARMS]
+    unknown = [a for a in arms if a not in ARM_REWARDS]
     if not arms or unknown or len(set(arms)) != len(arms):
         raise argparse.ArgumentTypeError(
-            f"{text!r}: give one or more of {', '.join(ARMS)}, comma-separated, each once")
+            f"{text!r}: give one or more of {', '.join(ARMS + EXTRA_ARMS)}, comma-separated, "
+            f"each once")
     return arms
 
 
@@ -83,16 +91,17 @@ def write_configs(out: str) -> dict:
     reward type; hybrid gives every field) and its free-decoding twin for the judges' check."""
     os.makedirs(os.path.join(out, "configs"), exist_ok=True)
     paths = {}
-    entries = ([(arm, arm, "constrained") for arm in ARMS] +
-               [("eval", "hybrid", "constrained"), ("eval_free", "hybrid", "free")])
-    for name, reward, decoding in entries:
+    entries = ([(arm, *ARM_REWARDS[arm], "constrained") for arm in ARMS + EXTRA_ARMS] +
+               [("eval", "hybrid", "", "constrained"), ("eval_free", "hybrid", "", "free")])
+    for name, reward, extra, decoding in entries:
         paths[name] = os.path.join(out, "configs", f"{name}.yaml")
         with open(paths[name], "w") as f:
             f.write(f"# The CPU SafeRL experiment, {name}: the stand-in judges trained on the "
                     f"response bank.\n"
                     f"guard: {{model: ../judges/guard, decoding: {decoding}}}\n"
                     f"helpfulness: {{model: ../judges/reward, chat_format: qwen3}}\n"
-                    f"reward: {{type: {reward}, controversial: strict, judge_thinking: true}}\n"
+                    f"reward: {{type: {reward}, controversial: strict, judge_thinking: true"
+                    f"{extra}}}\n"
                     f"runtime: {{device: cpu, dtype: float32}}\n"
                     # The two modes' trainers run side by side at their own pace: every step
                     # stays open until the end, so each is one row over both modes.
@@ -205,7 +214,8 @@ def parse_args(argv=None):
                         help="GRPO steps per arm and mode (default 30, 15 with --quick): a longer "
                              "run shows where an arm's curves go")
     parser.add_argument("--arms", type=parse_arms, default=ARMS, metavar="ARM[,ARM...]",
-                        help=f"the arms to train, in this order (default all: {','.join(ARMS)})")
+                        help=f"the arms to train, in this order (default {','.join(ARMS)}; also "
+                             f"{','.join(EXTRA_ARMS)})")
     args = parser.parse_args(argv)
     s = QUICK if args.quick else Settings()
     if args.steps is not None:

@@ -5,7 +5,8 @@ MODES = ("non_think", "think")
 MODE_NAMES = {"non_think": "Non-Think", "think": "Think"}
 ARMS = ("baseline", "guard_only", "hybrid")
 ARM_NAMES = {"baseline": "Qwen3-4B", "guard_only": "+ SafeRL (Guard-only)",
-             "hybrid": "+ SafeRL (Hybrid)", "helpfulness_only": "+ RL (helpfulness only)"}
+             "hybrid": "+ SafeRL (Hybrid)", "helpfulness_only": "+ RL (helpfulness only)",
+             "hybrid_expected": "+ SafeRL (Hybrid, expected safety)"}
 
 # Column keys and the paper's headers.
 COLUMNS = {
