@@ -13,6 +13,11 @@
 #              transformers_peer.py: generate() for the guard, AutoModelForSequenceClassification
 #              for the reward model)
 #   safrl      safrl bench (cuda, bf16) on the same workload; prefill_bench on the 4B shape
+#   vllm       vLLM's offline engine on the same token ids (experiments/bench/peer/vllm_peer.py,
+#              bf16, prefix cache on and off) where the device's Python has vllm: the device
+#              reaches no package registry, and vLLM's CUDA wheel (227 MiB for 0.34.0, plus a
+#              torch of its own) is more than a call can carry (64 MiB), so today it reports
+#              itself skipped
 # Results go to $OUT (the run tool brings them back). Written for PyTorch 2.11 + transformers 5.x
 # + CUDA 13 as machine.md describes the device; NOT RUN YET: no session has had a GPU so far.
 # SAFRL_GPU_STAGES picks stages (default all), SAFRL_GPU_TORCH_PREFIX overrides LibTorch's CMake
@@ -20,7 +25,7 @@
 # non-GPU parts on the CPU machine, e.g. SAFRL_GPU_STAGES="preflight build".
 set -uo pipefail
 cd "$(dirname "$0")/../../.."
-stages=" ${SAFRL_GPU_STAGES:-preflight build golden models baseline safrl} "
+stages=" ${SAFRL_GPU_STAGES:-preflight build golden models baseline safrl vllm} "
 want() { [[ "$stages" == *" $1 "* ]]; }
 out=${OUT:-/tmp/safrl-gpu-out}
 mkdir -p "$out"
@@ -104,5 +109,18 @@ build-gpu/experiments/bench/prefill_bench experiments/bench/configs/qwen3-4b.jso
   --tokens 1024,2048,4096,8192,16384 --device "$device" --dtype "$dtype" --storage "$dtype" |
   tee "$out/prefill-4b.txt"
 nvidia-smi --query-gpu=name,memory.used,memory.total --format=csv | tee "$out/nvidia-smi.csv"
+fi
+if want vllm; then
+stage vllm
+if $python -c 'import vllm' 2>/dev/null; then
+  for caching in on off; do
+    $python experiments/bench/peer/vllm_peer.py --guard "$work/qwen3-4b/guard" \
+      --reward "$work/qwen3-4b/reward" --ids .deps/gpu/ids.json --dtype bfloat16 \
+      --prefix-caching $caching 2>"$out/vllm-$caching.log" | tee "$out/vllm-$caching.json"
+  done
+else
+  echo "vllm: SKIPPED: the device's Python has no vllm (no registry to install it from)" |
+    tee "$out/vllm-skipped.txt"
+fi
 fi
 stage done
