@@ -185,83 +185,115 @@ void Guard::prefill_caches(std::vector<Item*>& batch) {
   }
 }
 
+// What one forward of the decode loop asks for.
+struct Guard::StepRequest {
+  std::vector<engine::SequenceInput> inputs;
+  std::vector<int64_t> counts;  // rows of logits each sequence needs
+  int64_t fed = 0;              // tokens fed, all sequences together
+  // The logit columns the decoders may read, and each token's place among them.
+  std::vector<int64_t> columns;
+  std::unordered_map<int32_t, int64_t> column_of;
+
+  void want(int32_t token) {
+    if (column_of.emplace(token, static_cast<int64_t>(columns.size())).second) {
+      columns.push_back(token);
+    }
+  }
+};
+
+// What of a forward's logits comes back from the device: per row the greedy token, the log of
+// the softmax's normaliser and the requested columns.
+struct Guard::StepLogits {
+  at::Tensor greedy, normaliser, picked;  // [rows] int64, [rows] double, [rows, columns] double
+
+  // `count` rows from `first` on, as the decoders read them.
+  std::vector<LogitRow> rows(int64_t first, int64_t count,
+                             const std::unordered_map<int32_t, int64_t>& column_of) const {
+    std::vector<LogitRow> out;
+    for (int64_t r = first; r < first + count; ++r) {
+      out.push_back({static_cast<int32_t>(greedy.data_ptr<int64_t>()[r]),
+                     normaliser.data_ptr<double>()[r],
+                     picked.data_ptr<double>() + r * picked.size(1), &column_of});
+    }
+    return out;
+  }
+};
+
 void Guard::run_batch(std::vector<Item*>& batch) {
-  const bool constrained = options_.decoding == GuardDecoding::kConstrained;
   prefill_caches(batch);
-  if (constrained) {
+  if (options_.decoding == GuardDecoding::kConstrained) {
     for (Item* item : batch) constrained_.at(item->sequence.task).start(item->sequence);
   }
+  // The first forward feeds what prefill_caches left (and constrained decoding's forced opening).
   for (bool first = true;; first = false) {
     std::vector<Item*> active;
     for (Item* item : batch) {
       if (!item->sequence.finished) active.push_back(item);
     }
     if (active.empty()) break;
-    std::vector<engine::SequenceInput> inputs;
-    std::vector<int64_t> counts;
-    int64_t fed = 0;
-    // The logits every decoder may read: the label tokens, and each constrained sequence's
-    // choices.
-    std::vector<int64_t> columns;
-    std::unordered_map<int32_t, int64_t> column_of;
-    auto want = [&](int32_t token) {
-      if (column_of.emplace(token, static_cast<int64_t>(columns.size())).second) {
-        columns.push_back(token);
-      }
-    };
-    for (int32_t token : label_columns_) want(token);
-    for (Item* item : active) {
-      GuardSequence& sequence = item->sequence;
-      inputs.push_back({sequence.feed, item->cache.get()});
-      counts.push_back(sequence.rows_needed());
-      fed += static_cast<int64_t>(sequence.feed.size());
-      if (sequence.decoded_by == DecodedBy::kConstrained) {
-        for (int32_t token : constrained_.at(sequence.task).choices(sequence)) want(token);
-      }
-    }
-    const auto start = Clock::now();
-    // The rows stay on the device; only the greedy tokens, the normalisers and the few columns
-    // asked for come back.
-    const at::Tensor logits = engine_.last_logits(inputs, counts);
-    const at::Tensor greedy = logits.argmax(1).to(at::kLong).cpu().contiguous();
-    const at::Tensor normaliser = at::logsumexp(logits, 1).to(at::kDouble).cpu().contiguous();
-    const at::Tensor picked =
-        logits.index_select(1, at::tensor(columns, at::kLong).to(logits.device()))
-            .to(at::kDouble)
-            .cpu()
-            .contiguous();
-    const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
-    if (first) {
-      timing_.prefill_seconds += seconds;
-      timing_.prefill_tokens += fed;
-    } else {
-      timing_.decode_seconds += seconds;
-      ++timing_.decode_steps;
-    }
+    const StepRequest request = plan_step(active);
+    const StepLogits logits = forward(request, first);
     int64_t next_row = 0;
     for (size_t i = 0; i < active.size(); ++i) {
-      Item& item = *active[i];
-      GuardSequence& sequence = item.sequence;
-      std::vector<LogitRow> rows;
-      for (int64_t r = 0; r < counts[i]; ++r, ++next_row) {
-        rows.push_back({static_cast<int32_t>(greedy.data_ptr<int64_t>()[next_row]),
-                        normaliser.data_ptr<double>()[next_row],
-                        picked.data_ptr<double>() + next_row * picked.size(1), &column_of});
-      }
-      const FreeDecoder& free = free_.at(sequence.task);
-      if (sequence.decoded_by != DecodedBy::kConstrained) {
-        free.step(sequence, rows.back());
-        continue;
-      }
-      if (auto departure = constrained_.at(sequence.task).step(sequence, rows)) {
-        // The model left the grammar: take back what it did not write, then decode freely.
-        item.cache->truncate(item.cache->length() - static_cast<int64_t>(departure->cut));
-        sequence.decoded_by = DecodedBy::kFallback;
-        free.step(sequence, rows[departure->row]);
-      }
+      advance(*active[i], logits.rows(next_row, request.counts[i], request.column_of));
+      next_row += request.counts[i];
     }
   }
   for (Item* item : batch) item->cache.reset();
+}
+
+Guard::StepRequest Guard::plan_step(const std::vector<Item*>& active) const {
+  StepRequest request;
+  // Every decoder may read the label tokens; a constrained sequence also its next choices.
+  for (int32_t token : label_columns_) request.want(token);
+  for (Item* item : active) {
+    const GuardSequence& sequence = item->sequence;
+    request.inputs.push_back({sequence.feed, item->cache.get()});
+    request.counts.push_back(sequence.rows_needed());
+    request.fed += static_cast<int64_t>(sequence.feed.size());
+    if (sequence.decoded_by == DecodedBy::kConstrained) {
+      for (int32_t token : constrained_.at(sequence.task).choices(sequence)) request.want(token);
+    }
+  }
+  return request;
+}
+
+Guard::StepLogits Guard::forward(const StepRequest& request, bool first) {
+  const auto start = Clock::now();
+  // The rows stay on the device; only the greedy tokens, the normalisers and the few columns
+  // asked for come back.
+  const at::Tensor logits = engine_.last_logits(request.inputs, request.counts);
+  StepLogits out;
+  out.greedy = logits.argmax(1).to(at::kLong).cpu().contiguous();
+  out.normaliser = at::logsumexp(logits, 1).to(at::kDouble).cpu().contiguous();
+  out.picked = logits.index_select(1, at::tensor(request.columns, at::kLong).to(logits.device()))
+                   .to(at::kDouble)
+                   .cpu()
+                   .contiguous();
+  const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  if (first) {
+    timing_.prefill_seconds += seconds;
+    timing_.prefill_tokens += request.fed;
+  } else {
+    timing_.decode_seconds += seconds;
+    ++timing_.decode_steps;
+  }
+  return out;
+}
+
+void Guard::advance(Item& item, const std::vector<LogitRow>& rows) {
+  GuardSequence& sequence = item.sequence;
+  const FreeDecoder& free = free_.at(sequence.task);
+  if (sequence.decoded_by != DecodedBy::kConstrained) {
+    free.step(sequence, rows.back());
+    return;
+  }
+  if (auto departure = constrained_.at(sequence.task).step(sequence, rows)) {
+    // The model left the grammar: take back what it did not write, then decode freely.
+    item.cache->truncate(item.cache->length() - static_cast<int64_t>(departure->cut));
+    sequence.decoded_by = DecodedBy::kFallback;
+    free.step(sequence, rows[departure->row]);
+  }
 }
 
 }  // namespace safrl::reward

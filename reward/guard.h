@@ -114,6 +114,13 @@ class Guard {
   void prefill_caches(std::vector<Item*>& batch);
   // Prefill, then forwards until every item's decoder has finished.
   void run_batch(std::vector<Item*>& batch);
+  // One forward of that loop: what it feeds and which logits it asks for, the forward itself
+  // (timed as prefill when `first`, else as a decode step), and each item's decoder on its rows.
+  struct StepRequest;
+  struct StepLogits;
+  StepRequest plan_step(const std::vector<Item*>& active) const;
+  StepLogits forward(const StepRequest& request, bool first);
+  void advance(Item& item, const std::vector<LogitRow>& rows);
   model::KvCache& head_cache(GuardTask task);
   const std::vector<int32_t>& head_ids(GuardTask task);
 

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <unordered_map>
 
 #include "util/error.h"
 
@@ -52,58 +53,117 @@ at::Tensor AttentionImpl::forward(const at::Tensor& x, const ForwardContext& con
   q = apply_rotary(q, context.cos, context.sin);
   k = apply_rotary(k, context.cos, context.sin);
 
-  const auto& sequences = context.batch->sequences;
-  std::vector<at::Tensor> outputs;
-  outputs.reserve(sequences.size());
-  for (const auto s : c10::irange(sequences.size())) {
-    const PackedSequence& sequence = sequences[s];
-    outputs.push_back(attend(q.narrow(0, sequence.offset, sequence.length),
-                             k.narrow(0, sequence.offset, sequence.length),
-                             v.narrow(0, sequence.offset, sequence.length), sequence,
-                             context.masks[s]));
+  const int64_t group = num_heads_ / num_kv_heads_;
+  std::vector<SequenceAttention> batch;
+  batch.reserve(context.batch->sequences.size());
+  for (const PackedSequence& sequence : context.batch->sequences) {
+    const at::Tensor q_s = q.narrow(0, sequence.offset, sequence.length);
+    at::Tensor k_new = k.narrow(0, sequence.offset, sequence.length).transpose(0, 1);
+    at::Tensor v_new = v.narrow(0, sequence.offset, sequence.length).transpose(0, 1);
+    SequenceAttention s;
+    s.rows = group * sequence.length;
+    // Query head h uses kv head h / group (transformers' repeat_kv): view the queries as
+    // [kv_heads, group * T, d] so each kv head meets its group without copying keys.
+    s.queries = q_s.transpose(0, 1).reshape({num_kv_heads_, s.rows, head_dim_});
+    if (sequence.cache != nullptr) {
+      sequence.cache->write(layer_, k_new, v_new);
+      s.keys = sequence.cache->keys(layer_);  // past segments, then the own one ending with k_new
+      s.values = sequence.cache->values(layer_);
+    } else {
+      s.keys = {k_new};
+      s.values = {v_new};
+    }
+    batch.push_back(std::move(s));
   }
+  const std::vector<at::Tensor> outputs = attend(batch, context.masks);
   return o_proj(outputs.size() == 1 ? outputs[0] : at::cat(outputs, 0));
 }
 
-at::Tensor AttentionImpl::attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                                 const PackedSequence& sequence, const at::Tensor& mask) {
-  const int64_t rows = q.size(0);
-  const int64_t group = num_heads_ / num_kv_heads_;
-  at::Tensor k_new = k.transpose(0, 1);  // [kv_heads, T, d]
-  at::Tensor v_new = v.transpose(0, 1);
-  std::vector<at::Tensor> keys{k_new}, values{v_new};
-  if (sequence.cache != nullptr) {
-    sequence.cache->write(layer_, k_new, v_new);
-    keys = sequence.cache->keys(layer_);  // past segments, then the own one ending with k_new
-    values = sequence.cache->values(layer_);
+std::vector<AttentionImpl::SegmentReaders> AttentionImpl::segment_readers(
+    const std::vector<SequenceAttention>& batch) {
+  // A frozen segment several caches were forked from is the same tensor in each of them.
+  std::vector<SegmentReaders> readers;
+  std::unordered_map<const void*, size_t> index_of;
+  for (const auto s : c10::irange(batch.size())) {
+    for (const auto j : c10::irange(batch[s].keys.size())) {
+      const void* identity = batch[s].keys[j].unsafeGetTensorImpl();
+      const auto [it, added] = index_of.emplace(identity, readers.size());
+      if (added) readers.emplace_back();
+      readers[it->second].push_back({s, j});
+    }
   }
-  // Query head h uses kv head h / group (transformers' repeat_kv): view the queries as
-  // [kv_heads, group * T, d] so each kv head meets its group without copying keys.
-  at::Tensor queries = q.transpose(0, 1).reshape({num_kv_heads_, group * rows, head_dim_});
-  std::vector<at::Tensor> score_parts;
-  std::vector<int64_t> lengths;
-  for (const auto& key : keys) {
-    score_parts.push_back(at::bmm(queries, key.transpose(1, 2)));
-    lengths.push_back(key.size(1));
-  }
-  at::Tensor scores = score_parts.size() == 1 ? score_parts[0] : at::cat(score_parts, 2);
-  const int64_t total = scores.size(2);
-  scores = scores.view({num_kv_heads_, group, rows, total}).mul_(scaling_);
-  if (mask.defined()) scores.masked_fill_(mask, -std::numeric_limits<double>::infinity());
-  at::Tensor probs = at::softmax(scores, -1, at::kFloat).to(q.scalar_type());
-  probs = probs.view({num_kv_heads_, group * rows, total});
+  return readers;
+}
 
-  at::Tensor out;
-  int64_t start = 0;
-  for (const auto j : c10::irange(values.size())) {
-    at::Tensor part = at::bmm(probs.narrow(2, start, lengths[j]), values[j]);
-    out = out.defined() ? out.add_(part) : part;
-    start += lengths[j];
+std::vector<at::Tensor> AttentionImpl::attend(const std::vector<SequenceAttention>& batch,
+                                              const std::vector<at::Tensor>& masks) {
+  // Each segment's keys and values are read once for all the sequences that read it (a shared
+  // template head, a group's prompt): their queries go through one product together. The rows
+  // of a product do not depend on each other, so every sequence gets the same math as alone; a
+  // product with more rows may take another kernel, which moves the last bits (within the 1e-5
+  // that batched scores are held to, docs/engine.md).
+  const std::vector<SegmentReaders> segments = segment_readers(batch);
+  // Each reader's block of rows in its segment's product: [kv_heads, rows, L].
+  auto together = [&](const SegmentReaders& readers, const std::vector<at::Tensor>& inputs,
+                      const at::Tensor& right, std::vector<std::vector<at::Tensor>>& out) {
+    at::Tensor product = at::bmm(inputs.size() == 1 ? inputs[0] : at::cat(inputs, 1), right);
+    int64_t row = 0;
+    for (const auto& [s, j] : readers) {
+      out[s][j] = readers.size() == 1 ? product : product.narrow(1, row, batch[s].rows);
+      row += batch[s].rows;
+    }
+  };
+  std::vector<std::vector<at::Tensor>> score_parts(batch.size());
+  for (const auto s : c10::irange(batch.size())) score_parts[s].resize(batch[s].keys.size());
+  for (const SegmentReaders& segment : segments) {
+    std::vector<at::Tensor> queries;
+    for (const auto& reader : segment) queries.push_back(batch[reader.first].queries);
+    const auto& [s0, j0] = segment.front();
+    together(segment, queries, batch[s0].keys[j0].transpose(1, 2), score_parts);
   }
-  // [kv_heads, group * T, d] -> [heads, T, d] -> [T, heads * d]
-  return out.view({num_heads_, rows, head_dim_})
-      .transpose(0, 1)
-      .reshape({rows, num_heads_ * head_dim_});
+
+  std::vector<at::Tensor> probs(batch.size());
+  std::vector<std::vector<int64_t>> starts(batch.size());
+  for (const auto s : c10::irange(batch.size())) {
+    const auto& parts = score_parts[s];
+    int64_t start = 0;
+    for (const auto& part : parts) {
+      starts[s].push_back(start);
+      start += part.size(2);
+    }
+    at::Tensor scores = parts.size() == 1 ? parts[0].contiguous() : at::cat(parts, 2);
+    const int64_t rows = batch[s].rows / (num_heads_ / num_kv_heads_);
+    scores = scores.view({num_kv_heads_, num_heads_ / num_kv_heads_, rows, start}).mul_(scaling_);
+    if (masks[s].defined()) scores.masked_fill_(masks[s], -std::numeric_limits<double>::infinity());
+    probs[s] = at::softmax(scores, -1, at::kFloat)
+                   .to(batch[s].queries.scalar_type())
+                   .view({num_kv_heads_, batch[s].rows, start});
+  }
+
+  std::vector<std::vector<at::Tensor>> value_parts(batch.size());
+  for (const auto s : c10::irange(batch.size())) value_parts[s].resize(batch[s].values.size());
+  for (const SegmentReaders& segment : segments) {
+    std::vector<at::Tensor> weights;
+    for (const auto& [s, j] : segment) {
+      weights.push_back(probs[s].narrow(2, starts[s][j], batch[s].keys[j].size(1)));
+    }
+    const auto& [s0, j0] = segment.front();
+    together(segment, weights, batch[s0].values[j0], value_parts);
+  }
+
+  std::vector<at::Tensor> outputs;
+  outputs.reserve(batch.size());
+  for (const auto s : c10::irange(batch.size())) {
+    // Summed in segment order, as one sequence alone sums them.
+    at::Tensor out = value_parts[s][0].contiguous();
+    for (size_t j = 1; j < value_parts[s].size(); ++j) out.add_(value_parts[s][j]);
+    const int64_t rows = batch[s].rows / (num_heads_ / num_kv_heads_);
+    // [kv_heads, group * T, d] -> [heads, T, d] -> [T, heads * d]
+    outputs.push_back(out.view({num_heads_, rows, head_dim_})
+                          .transpose(0, 1)
+                          .reshape({rows, num_heads_ * head_dim_}));
+  }
+  return outputs;
 }
 
 MlpImpl::MlpImpl(const io::ModelConfig& config, c10::ScalarType storage) {

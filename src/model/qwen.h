@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <utility>
 #include <vector>
 
 #include <torch/nn/module.h>
@@ -44,9 +45,18 @@ class AttentionImpl : public torch::nn::Module {
   RmsNorm q_norm{nullptr}, k_norm{nullptr};  // Qwen3 only
 
  private:
-  // One sequence: q [T, heads, d], k/v [T, kv_heads, d] -> [T, heads * d]
-  at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                    const PackedSequence& sequence, const at::Tensor& mask);
+  // One sequence's attention in this layer.
+  struct SequenceAttention {
+    at::Tensor queries;  // [kv_heads, rows, d], rows = group x new tokens
+    int64_t rows = 0;
+    std::vector<at::Tensor> keys, values;  // its segments in order, each [kv_heads, L_j, d]
+  };
+  // The sequences that read one segment, as (sequence, index of the segment in its list).
+  using SegmentReaders = std::vector<std::pair<size_t, size_t>>;
+  static std::vector<SegmentReaders> segment_readers(const std::vector<SequenceAttention>& batch);
+  // Each sequence's attention output [T, heads * d], with its causal mask (or none).
+  std::vector<at::Tensor> attend(const std::vector<SequenceAttention>& batch,
+                                 const std::vector<at::Tensor>& masks);
 
   int64_t layer_, num_heads_, num_kv_heads_, head_dim_;
   double scaling_;
