@@ -33,8 +33,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
   } catch (const safrl::serve::HttpError& e) {
     if (e.status() < 400 || e.status() > 505) __builtin_trap();
-    safrl::serve::serialize(
-        safrl::serve::json_error(e.status(), safrl::serve::ErrorCode::kBadRequest, e.what()));
+    // As the transport answers it: the status's own error code, the message as given.
+    safrl::serve::serialize(safrl::serve::json_error(
+        e.status(),
+        safrl::serve::ErrorReply{safrl::serve::error_code_of_http_status(e.status()), e.what()}));
   }
   return 0;
 }

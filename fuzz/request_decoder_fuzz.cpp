@@ -15,7 +15,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (request.samples.size() != request.group_of.size()) __builtin_trap();
   } catch (const safrl::serve::ProtocolError& e) {
     // The server answers every refusal; the reply must encode whatever the message holds.
-    safrl::serve::encode(safrl::serve::error_reply(e.request_id(), e.code(), e.what()));
+    safrl::serve::encode(safrl::serve::error_reply(e.request_id(), e.reply()));
   }
   return 0;
 }

@@ -21,6 +21,10 @@ constexpr util::EnumName<ScoreToken> kScoreTokenNames[] = {
     {ScoreToken::kLast, "last"},
     {ScoreToken::kImEnd, "im_end"},
 };
+constexpr util::EnumName<OmpWaitPolicy> kOmpWaitPolicyNames[] = {
+    {OmpWaitPolicy::kPassive, "passive"},
+    {OmpWaitPolicy::kActive, "active"},
+};
 constexpr util::EnumName<VllmTask> kVllmTaskNames[] = {
     {VllmTask::kClassify, "classify"},
     {VllmTask::kTokenClassify, "token_classify"},
@@ -197,6 +201,10 @@ BatchingConfig parse_batching(const YamlSection& s) {
   BatchingConfig batching;
   if (auto v = s.get("max_batch_tokens")) batching.max_batch_tokens = v->positive_integer();
   if (auto v = s.get("share_prefixes")) batching.share_prefixes = v->boolean();
+  if (auto v = s.get("judgement_cache_bytes")) {
+    batching.judgement_cache_bytes = v->integer();
+    if (batching.judgement_cache_bytes < 0) v->fail("must be 0 (no cache) or more");
+  }
   return batching;
 }
 
@@ -221,6 +229,17 @@ RuntimeConfig parse_runtime(const YamlSection& s) {
   // costs memory.
   runtime.storage_dtype = runtime.dtype;
   if (auto v = s.get("storage_dtype")) runtime.storage_dtype = dtype_spelling(*v);
+  if (auto v = s.get("threads")) {
+    runtime.threads = v->positive_integer();
+    if (*runtime.threads > RuntimeConfig::kMaxThreads) {
+      v->fail(util::cat("must be at most ", RuntimeConfig::kMaxThreads));
+    }
+  }
+  if (auto v = s.get("omp_wait_policy")) {
+    runtime.omp_wait_policy = v->name([](const std::string& text) {
+      return util::parse_name(kOmpWaitPolicyNames, text, "OpenMP wait policy");
+    });
+  }
   return runtime;
 }
 
@@ -270,6 +289,10 @@ std::string_view guard_decoding_name(GuardDecoding decoding) {
   return util::name_of(kDecodingNames, decoding);
 }
 
+std::string_view omp_wait_policy_name(OmpWaitPolicy policy) {
+  return util::name_of(kOmpWaitPolicyNames, policy);
+}
+
 std::string_view score_token_name(ScoreToken token) {
   return util::name_of(kScoreTokenNames, token);
 }
@@ -296,10 +319,12 @@ Config parse_config(const YamlSection& root, const std::string& source) {
            "judge", "judge_prompt", "judge_tool_results", "safety_signal", "on_injection"})) {
     config.reward = parse_reward(*s);
   }
-  if (auto s = root.section("batching", {"max_batch_tokens", "share_prefixes"})) {
+  if (auto s = root.section("batching",
+                            {"max_batch_tokens", "share_prefixes", "judgement_cache_bytes"})) {
     config.batching = parse_batching(*s);
   }
-  if (auto s = root.section("runtime", {"device", "dtype", "storage_dtype"})) {
+  if (auto s = root.section("runtime",
+                            {"device", "dtype", "storage_dtype", "threads", "omp_wait_policy"})) {
     config.runtime = parse_runtime(*s);
   }
   if (auto s = root.section("monitors", kMonitorKeys)) config.monitors = parse_monitors(*s);
@@ -371,12 +396,19 @@ nlohmann::json config_to_json(const Config& config) {
        }},
       {"batching",
        {{"max_batch_tokens", config.batching.max_batch_tokens},
-        {"share_prefixes", config.batching.share_prefixes}}},
+        {"share_prefixes", config.batching.share_prefixes},
+        {"judgement_cache_bytes", config.batching.judgement_cache_bytes}}},
       {"runtime",
        {
            {"device", config.runtime.device},
            {"dtype", config.runtime.dtype},
            {"storage_dtype", config.runtime.storage_dtype},
+           {"threads", config.runtime.threads ? nlohmann::json(*config.runtime.threads)
+                                              : nlohmann::json(nullptr)},
+           {"omp_wait_policy",
+            config.runtime.omp_wait_policy
+                ? nlohmann::json(omp_wait_policy_name(*config.runtime.omp_wait_policy))
+                : nlohmann::json(nullptr)},
        }},
       {"monitors", monitors_to_json(config.monitors)},
   };
@@ -386,9 +418,11 @@ nlohmann::json scoring_settings_json(const Config& config) {
   nlohmann::json settings = config_to_json(config);
   settings.erase("source");
   settings.erase("batching");
-  settings.erase("monitors");  // thresholds of alerts, not of scores
+  settings.erase("monitors");                       // thresholds of alerts, not of scores
   settings["guard"].erase("prompt_cache_entries");  // a cached verdict is the same verdict
-  settings["runtime"].erase("device");
+  for (const char* how_fast : {"device", "threads", "omp_wait_policy"}) {
+    settings["runtime"].erase(how_fast);
+  }
   if (config.helpfulness && config.helpfulness->vllm) {
     nlohmann::json& vllm = settings["helpfulness"]["vllm"];
     vllm = {{"model", vllm["model"]}, {"task", vllm["task"]}};

@@ -117,12 +117,30 @@ struct BatchingConfig {
   // the guard template's fixed head once per task; off (every token of every sample computed)
   // only to measure what reuse saves.
   bool share_prefixes = true;
+  // Bytes of guard verdicts and helpfulness scores kept across passes, by the conversation
+  // judged (reward/judgement_cache.h), the prompt verdicts included; within a pass identical
+  // inputs are judged once. 0 turns both off (a prompt repeated within a pass is still judged
+  // once). Where the work runs, not what it gives: a cached result is the one the model gave.
+  int64_t judgement_cache_bytes = int64_t{256} << 20;
 };
+
+// How OpenMP's idle threads wait for the next parallel region: spinning on a core (active) or
+// asleep in the kernel (passive). Spinning answers a few microseconds sooner, and steals the
+// cores of whatever else runs on the machine (a trainer beside the server).
+enum class OmpWaitPolicy { kPassive, kActive };
+std::string_view omp_wait_policy_name(OmpWaitPolicy policy);  // "passive" | "active"
 
 struct RuntimeConfig {
   std::string device = "cpu";             // "cpu" | "cuda" | "cuda:N"
   std::string dtype = "float32";          // compute dtype: "float32" | "bfloat16" | "float16"
   std::string storage_dtype = "float32";  // dtype of the weights in memory; defaults to dtype
+  // Threads of LibTorch's CPU operators (at::set_num_threads), 1 to kMaxThreads; unset:
+  // LibTorch's own default, one per core.
+  static constexpr int64_t kMaxThreads = 4096;
+  std::optional<int64_t> threads;
+  // Unset: the command's default (passive for every command that runs models). The command line
+  // applies it (src/cli/omp_policy.h); OMP_WAIT_POLICY in the environment wins.
+  std::optional<OmpWaitPolicy> omp_wait_policy;
 };
 
 struct Config {

@@ -28,6 +28,10 @@
 #include "chat/message.h"
 #include "reward/reward.h"
 
+namespace safrl::io {
+class JsonReader;
+}
+
 namespace safrl::reward {
 
 struct Sample {
@@ -52,8 +56,12 @@ struct Sample {
   const std::string& last_user_text() const;
 };
 
-// Throws util::InputError naming the field at fault.
-Sample sample_from_json(const nlohmann::json& value);
+// Throws util::InputError naming the field path at fault, below `path` when the sample is part of
+// something larger: "samples[3].prompt: must be a string, got a number (5)".
+Sample sample_from_json(const nlohmann::json& value, const std::string& path = {});
+
+// A "judge" value ("last" or "all_turns"); fails through the reader's JsonFail.
+JudgeTurns read_judge_turns(const io::JsonReader& judge);
 
 // The id as a string key ("7" for 7, "\"7\"" for "7"), distinct for distinct ids.
 std::string id_key(const nlohmann::json& id);

@@ -70,6 +70,8 @@ struct ScoredSample {
   std::vector<TurnScore> turns;
   std::vector<ToolResultScore> tool_results;  // judge_tool_results: every tool message
   std::vector<InjectionFinding> injection;    // judged texts carrying verdict or template text
+  // Judgements answered without running a model (reward/judgement_cache.h); not in the line.
+  CacheHits cache_hits;
 };
 
 // The response as a turn: its verdicts, reports and H (the result is left default).

@@ -3,13 +3,14 @@
 #include <cmath>
 #include <filesystem>
 #include <future>
-#include <map>
 #include <string_view>
+#include <unordered_map>
 
 #include "model/loader.h"
 #include "reward/guard_injection.h"
 #include "reward/helpfulness.h"
 #include "reward/judged_turns.h"
+#include "reward/rescore.h"
 #include "reward/score_line.h"
 #include "reward/turn_rewards.h"
 #include "reward/vllm_helpfulness.h"
@@ -95,7 +96,10 @@ auto load_configured(const Config& config, std::string_view key, Load load) {
 }  // namespace
 
 Scorer::Scorer(const Config& config)
-    : config_(config), prompt_verdicts_(static_cast<size_t>(config.guard.prompt_cache_entries)) {
+    : config_(config),
+      models_(models_hash(config)),
+      cache_(static_cast<size_t>(config.batching.judgement_cache_bytes),
+             static_cast<size_t>(config.guard.prompt_cache_entries)) {
   const model::RunOptions run = run_options(config.runtime);
   // Everything that can be checked without loading, before the first model loads (minutes for a
   // large one); a missing GPU is then not told as a problem of a model.
@@ -140,6 +144,11 @@ nlohmann::json Scorer::models() const {
           {"helpfulness", helpfulness_ ? helpfulness_->describe() : nlohmann::json(nullptr)}};
 }
 
+JudgementCounters Scorer::cache_counters() const {
+  return {hits_, misses_, static_cast<int64_t>(cache_.bytes()),
+          static_cast<int64_t>(cache_.entries())};
+}
+
 ScorerTiming Scorer::timing() const {
   ScorerTiming timing;
   timing.guard = guard_->timing();
@@ -168,18 +177,90 @@ std::string call_name(const Sample& sample, const GuardCall& call) {
                    ")");
 }
 
+int64_t& count_of(CacheHits& counts, Judge judge) {
+  switch (judge) {
+    case Judge::kGuard:
+      return counts.guard;
+    case Judge::kHelpfulness:
+      return counts.helpfulness;
+    case Judge::kPrompt:
+      break;
+  }
+  return counts.prompt;
+}
+
+// One distinct input of a call and where its judgement comes from: the cache, or the model's
+// pass (`input`: its index there). `used` turns true at its first use: the first sample that
+// asks gets the tokens of a judgement computed here, and every later use counts as a hit.
+template <typename Value>
+struct Slot {
+  Judge judge = Judge::kGuard;
+  std::string key;  // empty: not shared (the cache is off)
+  Value value{};
+  bool cached = false;
+  size_t input = SIZE_MAX;
+  bool used = false;
+};
+
+// The distinct inputs of one judge kind within a call.
+template <typename Value>
+class Slots {
+ public:
+  // The slot of `conversation`: one already asked for in this call when `share`, else one from
+  // `cache`, else a new input appended to `inputs`.
+  size_t slot_of(Judge judge, const std::vector<chat::Message>& conversation, bool share,
+                 const std::string& models, JudgementCache& cache,
+                 std::vector<std::vector<chat::Message>>& inputs) {
+    Slot<Value> slot;
+    slot.judge = judge;
+    if (share) {
+      slot.key = judgement_key(models, judge, conversation);
+      if (auto known = index_.find(slot.key); known != index_.end()) return known->second;
+      if (const Judgement* kept = cache.find(slot.key)) {
+        slot.value = std::get<Value>(*kept);
+        slot.cached = true;
+      }
+      index_.emplace(slot.key, slots.size());
+    }
+    if (!slot.cached) {
+      slot.input = inputs.size();
+      inputs.push_back(conversation);
+    }
+    slots.push_back(std::move(slot));
+    return slots.size() - 1;
+  }
+
+  // Marks a use of slot `i`; true when this use computed it (its tokens count here).
+  bool use(size_t i, CacheHits& hits, CacheHits& misses) {
+    Slot<Value>& slot = slots[i];
+    const bool computed = !slot.cached && !slot.used;
+    slot.used = true;
+    ++count_of(computed ? misses : hits, slot.judge);
+    return computed;
+  }
+
+  // Keeps what this call computed.
+  void keep(JudgementCache& cache) const {
+    for (const Slot<Value>& slot : slots) {
+      if (!slot.cached && !slot.key.empty()) cache.insert(slot.key, slot.judge, slot.value);
+    }
+  }
+
+  std::vector<Slot<Value>> slots;
+
+ private:
+  std::unordered_map<std::string, size_t> index_;
+};
+
 }  // namespace
 
 std::vector<ScoredSample> Scorer::score(const std::vector<Sample>& samples) {
   const RewardSettings& settings = config_.reward;
-  // Where each call's guard output comes from: an index into `pass` (the conversations the guard
-  // judges now) or, for prompt calls, into `prompts`.
-  struct PromptSlot {
-    GuardOutput output;
-    bool cached = false;
-    size_t pass = SIZE_MAX;  // where the guard judges it in this call
-    std::vector<int32_t> ids;
-  };
+  // Where each call's judgements come from: a verdict slot and, for an answer scored by the
+  // helpfulness model, a score slot (Slots above).
+  const bool share = config_.batching.judgement_cache_bytes > 0;
+  Slots<GuardOutput> verdicts;
+  Slots<double> scores;
   std::vector<std::vector<GuardCall>> calls(samples.size());
   // on_injection strip: the calls as the guard judges them, for the samples with a finding
   // (empty: the guard judges `calls`; the helpfulness model always scores the original answers).
@@ -187,8 +268,6 @@ std::vector<ScoredSample> Scorer::score(const std::vector<Sample>& samples) {
   std::vector<std::vector<InjectionFinding>> injections(samples.size());
   std::vector<std::vector<size_t>> slots(samples.size());
   std::vector<std::vector<size_t>> helpfulness_slots(samples.size());
-  std::vector<PromptSlot> prompts;
-  std::map<std::vector<int32_t>, size_t> prompt_of_ids;
   std::vector<std::vector<chat::Message>> pass, helpfulness_inputs;
   std::vector<std::string> names;
   for (size_t i = 0; i < samples.size(); ++i) {
@@ -215,39 +294,17 @@ std::vector<ScoredSample> Scorer::score(const std::vector<Sample>& samples) {
         if (rank(i, c) != r) continue;
         const GuardCall& call = calls[i][c];
         if (call.kind == GuardCall::Kind::kAnswer && helpfulness_) {
-          helpfulness_slots[i][c] = helpfulness_inputs.size();
-          helpfulness_inputs.push_back(call.conversation);
+          helpfulness_slots[i][c] = scores.slot_of(Judge::kHelpfulness, call.conversation, share,
+                                                   models_, cache_, helpfulness_inputs);
         }
         const std::vector<chat::Message>& judged =
             neutralised[i].empty() ? call.conversation : neutralised[i][c].conversation;
-        if (call.kind != GuardCall::Kind::kPrompt) {
-          slots[i][c] = pass.size();
-          pass.push_back(judged);
-          names.push_back(call_name(samples[i], call));
-          continue;
-        }
-        std::vector<int32_t> ids;
-        try {
-          ids = guard_->encode(judged);
-        } catch (const util::InputError& e) {
-          throw util::InputError(util::cat(call_name(samples[i], call), ": ", e.what()));
-        }
-        auto known = prompt_of_ids.find(ids);
-        if (known == prompt_of_ids.end()) {
-          PromptSlot slot;
-          if (const GuardOutput* cached = prompt_verdicts_.find(ids)) {
-            slot.output = *cached;
-            slot.cached = true;
-          } else {
-            slot.pass = pass.size();
-            pass.push_back(judged);
-            names.push_back(call_name(samples[i], call));
-          }
-          slot.ids = ids;
-          known = prompt_of_ids.emplace(std::move(ids), prompts.size()).first;
-          prompts.push_back(std::move(slot));
-        }
-        slots[i][c] = known->second;
+        // A prompt repeated within a call is judged once even with the cache off.
+        const bool prompt = call.kind == GuardCall::Kind::kPrompt;
+        const size_t before = pass.size();
+        slots[i][c] = verdicts.slot_of(prompt ? Judge::kPrompt : Judge::kGuard, judged,
+                                       share || prompt, models_, cache_, pass);
+        if (pass.size() > before) names.push_back(call_name(samples[i], call));
       }
     }
   }
@@ -261,40 +318,39 @@ std::vector<ScoredSample> Scorer::score(const std::vector<Sample>& samples) {
   // task captures locals by reference: `remote` is declared after them, so when the guard
   // throws, its destructor waits for the task before they go.
   std::future<void> remote;
-  if (helpfulness_ && helpfulness_->remote()) {
+  if (helpfulness_ && helpfulness_->remote() && !helpfulness_inputs.empty()) {
     remote = std::async(std::launch::async, score_helpfulness);
   }
   const std::vector<GuardOutput> outputs = guard_->judge(pass, &names);
   if (remote.valid()) {
     remote.get();
-  } else if (helpfulness_) {
+  } else if (helpfulness_ && !helpfulness_inputs.empty()) {
     score_helpfulness();
   }
-  for (PromptSlot& slot : prompts) {
-    if (!slot.cached) slot.output = outputs[slot.pass];
+  for (Slot<GuardOutput>& slot : verdicts.slots) {
+    if (!slot.cached) slot.value = outputs[slot.input];
+  }
+  for (Slot<double>& slot : scores.slots) {
+    if (!slot.cached) slot.value = helpfulness[slot.input];
   }
 
   std::vector<ScoredSample> out(samples.size());
-  std::vector<bool> prompt_counted(prompts.size(), false);
+  CacheHits hits, misses;
   for (size_t i = 0; i < samples.size(); ++i) {
     const Sample& sample = samples[i];
     ScoredSample& scored = out[i];
     std::vector<TurnScore> turns;
     for (size_t c = 0; c < calls[i].size(); ++c) {
       const GuardCall& call = calls[i][c];
-      if (call.kind == GuardCall::Kind::kPrompt) {
-        const PromptSlot& slot = prompts[slots[i][c]];
-        scored.prompt = PromptScore{slot.output.verdict, report_of(slot.output), slot.cached};
-        // Computed once for the call: its tokens go to the first sample that asked.
-        if (!slot.cached && !prompt_counted[slots[i][c]]) {
-          prompt_counted[slots[i][c]] = true;
-          scored.tokens += slot.output.input_tokens + slot.output.output_tokens;
-        }
-        continue;
+      const Slot<GuardOutput>& slot = verdicts.slots[slots[i][c]];
+      const GuardOutput& output = slot.value;
+      // Computed once for the call: its tokens go to the first sample that asked.
+      if (verdicts.use(slots[i][c], scored.cache_hits, misses)) {
+        scored.tokens += output.input_tokens + output.output_tokens;
       }
-      const GuardOutput& output = outputs[slots[i][c]];
-      scored.tokens += output.input_tokens + output.output_tokens;
-      if (call.kind == GuardCall::Kind::kToolResult) {
+      if (call.kind == GuardCall::Kind::kPrompt) {
+        scored.prompt = PromptScore{output.verdict, report_of(output), slot.cached};
+      } else if (call.kind == GuardCall::Kind::kToolResult) {
         scored.tool_results.push_back({call.turn, output.verdict, report_of(output)});
       } else if (call.kind == GuardCall::Kind::kAnswer) {
         TurnScore turn;
@@ -303,11 +359,14 @@ std::vector<ScoredSample> Scorer::score(const std::vector<Sample>& samples) {
         turn.answer_report = report_of(output);
         const size_t h = helpfulness_slots[i][c];
         if (h != SIZE_MAX) {
+          const Slot<double>& score = scores.slots[h];
           // guard_only does not use H: a score the model botched is left out instead of failing.
-          if (std::isfinite(helpfulness[h]) || settings.type != RewardType::kGuardOnly) {
-            turn.helpfulness = helpfulness[h];
+          if (std::isfinite(score.value) || settings.type != RewardType::kGuardOnly) {
+            turn.helpfulness = score.value;
           }
-          scored.tokens += helpfulness_tokens[h];
+          if (scores.use(h, scored.cache_hits, misses)) {
+            scored.tokens += helpfulness_tokens[score.input];
+          }
         }
         turns.push_back(std::move(turn));
       } else {  // the thinking of the turn whose answer came just before
@@ -317,6 +376,7 @@ std::vector<ScoredSample> Scorer::score(const std::vector<Sample>& samples) {
         turn.thinking_report = report_of(output);
       }
     }
+    hits += scored.cache_hits;
     scored.injection = std::move(injections[i]);
     combine_turns(settings, sample.truncated_thinking, turns, scored);
     // Counted again rather than taken from the guard's input: the answer sits inside the
@@ -326,11 +386,13 @@ std::vector<ScoredSample> Scorer::score(const std::vector<Sample>& samples) {
       scored.turns = std::move(turns);
     }
   }
-  // Cached only once the whole call has its rewards: a call that throws is scored again group by
-  // group (score_groups), and its verdicts must not come back as "cached" from itself.
-  for (const PromptSlot& slot : prompts) {
-    if (!slot.cached) prompt_verdicts_.insert(slot.ids, slot.output);
-  }
+  // Kept and counted only once the whole call has its rewards: a call that throws is scored
+  // again group by group (score_groups), and its judgements must not come back as "cached" from
+  // itself.
+  verdicts.keep(cache_);
+  scores.keep(cache_);
+  hits_ += hits;
+  misses_ += misses;
   return out;
 }
 

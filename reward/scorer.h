@@ -6,8 +6,15 @@
 // prompt moderation. The helpfulness model scores each judged answer with the conversation
 // before it; the configured reward combines them by the rules of reward/turn_rewards.h
 // (docs/reward.md, "Conversations and agent rollouts").
-// Prompt verdicts are kept for the scorer's life (reward/prompt_verdicts.h), keyed by their guard
-// token ids; a prompt repeated within a call is judged once.
+// Identical inputs are judged once (reward/judgement_cache.h): within a call, an input repeated
+// (a prompt shared by a group, a group's identical answers) is computed once and its result
+// copied to every use, so duplicates get exactly the same verdicts and scores; across calls,
+// verdicts and scores are kept in a cache bounded by batching.judgement_cache_bytes, prompt
+// verdicts also by guard.prompt_cache_entries. A result from an earlier call is that call's, and
+// may differ in the last bits (within 1e-5) from what the current batch would compute. With
+// judgement_cache_bytes 0 every response verdict and score is computed; a prompt repeated within
+// a call is still judged once. Tokens count where a model computed them: a judgement answered
+// without running the model adds none to its sample's tokens.
 //
 // All guard inputs of a call are prefilled packed and decoded together (a group's shared
 // context is computed once); the helpfulness inputs are packed under the same token budget, or,
@@ -27,7 +34,7 @@
 #include "reward/config.h"
 #include "reward/guard.h"
 #include "reward/helpfulness_model.h"
-#include "reward/prompt_verdicts.h"
+#include "reward/judgement_cache.h"
 #include "reward/reward.h"
 #include "reward/sample.h"
 #include "reward/score_line.h"
@@ -59,6 +66,14 @@ struct ScorerTiming {
   int64_t input_tokens() const { return guard.prefill_tokens + helpfulness_tokens; }
 };
 
+// What the judgement cache saved, since the scorer was built: per judge the judgements answered
+// without running the model (hits, within a call or from an earlier one) and those computed
+// (misses), and what the cache holds now.
+struct JudgementCounters {
+  CacheHits hits, misses;
+  int64_t bytes = 0, entries = 0;
+};
+
 // The outcome of one group of samples (a request's, an input line's) scored by score_groups.
 struct GroupResult {
   enum class Failure { kNone, kBadInput, kTooLong, kModel, kInternal };
@@ -77,8 +92,8 @@ class Scorer {
   ScorerTiming timing() const;
   // {"guard": {architecture, layers, ...}, "helpfulness": {...} | null}, for `info`.
   nlohmann::json models() const;
-  // The prompt-verdict cache's counters, for metrics.
-  PromptVerdictCounters prompt_cache() const { return prompt_verdicts_.counters(); }
+  // The judgement cache's counters, for metrics.
+  JudgementCounters cache_counters() const;
 
   // The output line of a scored sample (reward/score_line.h).
   nlohmann::json to_json(const Sample& sample, const ScoredSample& scored) const;
@@ -87,7 +102,9 @@ class Scorer {
   Config config_;
   std::unique_ptr<Guard> guard_;
   std::unique_ptr<HelpfulnessModel> helpfulness_;
-  PromptVerdicts prompt_verdicts_;
+  std::string models_;  // models_hash(config): every cache key starts with it
+  JudgementCache cache_;
+  CacheHits hits_, misses_;
 };
 
 // Scores groups of samples in one pass; when the models refuse an input of the pass (a

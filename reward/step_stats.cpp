@@ -166,18 +166,18 @@ void Moments::merge(const Moments& other) {
 CoMoments CoMoments::of(const std::vector<std::pair<double, double>>& pairs) {
   CoMoments m;
   if (pairs.empty()) return m;
+  // The pairs lie in memory as x0 y0 x1 y1 ...: two strided views, no copy.
+  static_assert(sizeof(std::pair<double, double>) == 2 * sizeof(double));
+  using Strided = Eigen::Map<const Eigen::ArrayXd, 0, Eigen::InnerStride<2>>;
+  const auto n = static_cast<Eigen::Index>(pairs.size());
+  const Strided x(&pairs.front().first, n), y(&pairs.front().second, n);
   m.n = static_cast<int64_t>(pairs.size());
-  for (const auto& [x, y] : pairs) {
-    m.mean_x += x;
-    m.mean_y += y;
-  }
-  m.mean_x /= static_cast<double>(m.n);
-  m.mean_y /= static_cast<double>(m.n);
-  for (const auto& [x, y] : pairs) {
-    m.m2x += (x - m.mean_x) * (x - m.mean_x);
-    m.m2y += (y - m.mean_y) * (y - m.mean_y);
-    m.cxy += (x - m.mean_x) * (y - m.mean_y);
-  }
+  m.mean_x = x.mean();
+  m.mean_y = y.mean();
+  const Eigen::ArrayXd dx = x - m.mean_x, dy = y - m.mean_y;
+  m.m2x = dx.square().sum();
+  m.m2y = dy.square().sum();
+  m.cxy = (dx * dy).sum();
   return m;
 }
 
@@ -352,6 +352,10 @@ void StepStats::add(const SampleOutcome& outcome) {
         "step statistics: an exact duplicate that is not a folded duplicate (folding keeps "
         "equal answers equal)");
   }
+  const CacheHits& hits = outcome.cache_hits;
+  if (hits.guard < 0 || hits.helpfulness < 0 || hits.prompt < 0) {
+    throw util::InputError("step statistics: a negative count of cache hits");
+  }
   const ConversationOutcome& c = outcome.conversation;
   for (auto [part, whole, what] : {std::tuple{c.unsafe_turns, c.turns_judged, "unsafe turns"},
                                    {c.injections, c.tool_results_judged, "injections"}}) {
@@ -387,6 +391,7 @@ void StepStats::add(const SampleOutcome& outcome) {
   step.verdict_text += outcome.verdict_text;
   step.fallback += outcome.fallback;
   step.truncated_thinking += outcome.truncated_thinking;
+  step.cache_hits += hits;
   if (outcome.safety_mass) {
     step.safety_masses.push_back(*outcome.safety_mass);
     step.low_safety_mass += *outcome.safety_mass < low_safety_mass_;
@@ -456,6 +461,12 @@ StepKey StepStats::add_row(const nlohmann::json& row) {
   part.fallback = optional_count(sums, "fallback", "sums");
   part.truncated_thinking = optional_count(sums, "truncated_thinking", "sums");
   part.low_safety_mass = optional_count(sums, "low_safety_mass", "sums");
+  // Rows written before the judgement cache have none: zero hits.
+  if (auto hits = row.find("cache_hits"); hits != row.end() && !hits->is_null()) {
+    part.cache_hits = {count_field(*hits, "guard", "cache_hits"),
+                       count_field(*hits, "helpfulness", "cache_hits"),
+                       count_field(*hits, "prompt", "cache_hits")};
+  }
   if (auto mass = sums.find("safety_mass"); mass != sums.end() && !mass->is_null()) {
     part.merged_safety_mass = moments_from(*mass, "sums.safety_mass");
   }
@@ -502,6 +513,7 @@ StepKey StepStats::add_row(const nlohmann::json& row) {
   into.fallback += part.fallback;
   into.truncated_thinking += part.truncated_thinking;
   into.low_safety_mass += part.low_safety_mass;
+  into.cache_hits += part.cache_hits;
   into.merged_safety_mass.merge(part.merged_safety_mass);
   into.merged_length_helpfulness.merge(part.merged_length_helpfulness);
   into.merged_length_reward.merge(part.merged_length_reward);
@@ -610,6 +622,9 @@ nlohmann::json StepStats::summary(StepKey step, double seconds,
                                    ? nlohmann::json(thresholds.front())
                                    : nlohmann::json(nullptr);
   out["alerts"] = nlohmann::json::array();  // StepMonitor::annotate
+  out["cache_hits"] = {{"guard", s.cache_hits.guard},
+                       {"helpfulness", s.cache_hits.helpfulness},
+                       {"prompt", s.cache_hits.prompt}};
   nlohmann::json unsafe_counts = nlohmann::json::object();
   for (size_t i = 0; i < kPromptCategories.size(); ++i) {
     unsafe_counts[std::string(kPromptCategories[i])] = s.unsafe_by_category[i];

@@ -26,6 +26,8 @@
 //   safe_unhelpful_rate   of the samples judged against unhelpful_threshold (the threshold given
 //                         to summary(), or the merged rows' own one; null when they differ)
 //   alerts                [] here; StepMonitor::annotate sets it
+//   cache_hits {guard, helpfulness, prompt}   judgements answered from the judgement cache
+//                         (sums; not in steps.csv)
 //   sums {safe, refusal, controversial, unparseable: counts; unsafe_by_category: {name: count};
 //         helpfulness, reward, safety_mass: {n, mean, m2, min, max}; by_prompt: {safe, harmful:
 //         {count, refusal, unsafe}}; turns_judged, unsafe_turns, tool_results_judged,
@@ -82,6 +84,23 @@ struct ConversationOutcome {
   int64_t injections = 0;           // of those, the ones judged an injection
 };
 
+// Judgements of a sample answered without running the model (reward/judgement_cache.h): an
+// identical input judged earlier in the same pass or kept from an earlier one. Per judge: the
+// guard's response moderation (every guard call but the prompt's), the helpfulness model, the
+// prompt moderation.
+struct CacheHits {
+  int64_t guard = 0;
+  int64_t helpfulness = 0;
+  int64_t prompt = 0;
+
+  CacheHits& operator+=(const CacheHits& other) {
+    guard += other.guard;
+    helpfulness += other.helpfulness;
+    prompt += other.prompt;
+    return *this;
+  }
+};
+
 // What the statistics need to know about one scored sample.
 struct SampleOutcome {
   StepKey step;                // the trainer's step number the sample belongs to, if sent
@@ -106,6 +125,7 @@ struct SampleOutcome {
   std::optional<double> safety_mass;     // the answer verdict's, when the guard reported it
   bool fallback = false;                 // the answer verdict was decoded by the fallback
   bool truncated_thinking = false;       // the sample's thinking was cut off
+  CacheHits cache_hits;                  // set by the server; safrl score's lines do not say
 };
 
 // The outcome of one sample from what the reward saw: `answer` and `thinking` are the verdicts
@@ -208,6 +228,7 @@ class StepStats {
         0;  // samples added (not merged): the ones a threshold given to summary() judges
     int64_t duplicates = 0, folded_duplicates = 0, verdict_text = 0, fallback = 0,
             truncated_thinking = 0, low_safety_mass = 0;
+    CacheHits cache_hits;
     std::vector<double> safety_masses;
     Moments merged_safety_mass;
     std::vector<std::pair<double, double>> length_helpfulness, length_reward;

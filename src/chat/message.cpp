@@ -4,13 +4,18 @@
 
 #include "chat/internal.h"
 #include "chat/python_json.h"
+#include "io/json_reader.h"
 #include "util/error.h"
 
 namespace safrl::chat {
 namespace {
 
+bool is_valid_role(std::string_view role) {
+  return role == "system" || role == "user" || role == "assistant" || role == "tool";
+}
+
 // Why a message field is refused, with a hint for the common ones.
-std::string unsupported_field(size_t index, const std::string& role, const std::string& key) {
+std::string unsupported_field(const std::string& role, const std::string& key) {
   std::string hint;
   if (key == "reasoning_content") {
     hint =
@@ -22,8 +27,7 @@ std::string unsupported_field(size_t index, const std::string& role, const std::
   } else {
     hint = "accepted fields: role, content, tool_calls (assistant), tool_call_id and name (tool)";
   }
-  return util::cat("messages[", index, "] (role \"", role, "\") has an unsupported field \"", key,
-                   "\" (", hint, ")");
+  return util::cat("unsupported field for role \"", role, "\" (", hint, ")");
 }
 
 bool field_allowed(const std::string& role, const std::string& key) {
@@ -33,74 +37,72 @@ bool field_allowed(const std::string& role, const std::string& key) {
   return false;
 }
 
-const std::string& string_field(const nlohmann::json& object, const char* key,
-                                const std::string& where) {
-  auto it = object.find(key);
-  if (it == object.end()) throw util::InputError(util::cat(where, " has no \"", key, "\""));
-  if (!it->is_string()) {
-    throw util::InputError(util::cat(where, ".", key, " must be a string, got ", it->type_name()));
-  }
-  return it->get_ref<const std::string&>();
-}
-
 // One call, in the OpenAI form {"type": "function", "function": {"name", "arguments"}, "id"} or
 // the flat {"name", "arguments"} form; the Qwen3 template reads both.
-ToolCall tool_call_from_json(const nlohmann::json& call, const std::string& where) {
-  if (!call.is_object()) {
-    throw util::InputError(util::cat(where, " must be an object, got ", call.type_name()));
-  }
-  const bool nested = call.contains("function");
-  for (const auto& item : call.items()) {
-    const std::string& key = item.key();
-    const bool known = nested
-                           ? (key == "function" || key == "type" || key == "id")
-                           : (key == "name" || key == "arguments" || key == "type" || key == "id");
-    if (!known) {
-      throw util::InputError(util::cat(
-          where, " has an unsupported field \"", key, "\" (give {\"type\": \"function\", ",
-          "\"function\": {\"name\", \"arguments\"}, \"id\"} or {\"name\", \"arguments\"})"));
-    }
-  }
-  if (call.contains("type") && string_field(call, "type", where) != "function") {
-    throw util::InputError(util::cat(where, ".type is \"", call.at("type").get<std::string>(),
-                                     "\"; only \"function\" tool calls are supported"));
-  }
-  if (call.contains("id")) string_field(call, "id", where);
-  const nlohmann::json* function = &call;
-  std::string function_where = where;
+ToolCall tool_call_from_json(const io::JsonReader& call) {
+  const bool nested = call.has("function");
   if (nested) {
-    function = &call.at("function");
-    function_where += ".function";
-    if (!function->is_object()) {
+    call.allow_keys({"type", "function", "id"});
+  } else {
+    call.allow_keys({"type", "name", "arguments", "id"});
+  }
+  // Present means a string: an explicit null is refused like any other non-string.
+  if (call.has("type") && call.at("type").as_string() != "function") {
+    call.at("type").fail(util::cat("is \"", call.at("type").as_string(),
+                                   "\"; only \"function\" tool calls are supported"));
+  }
+  if (call.has("id")) call.at("id").as_string();
+  const io::JsonReader function = nested ? call.at("function") : call;
+  if (nested) function.allow_keys({"name", "arguments"});
+  ToolCall result;
+  const io::JsonReader name = function.at("name");
+  result.name = name.as_string();
+  if (result.name.empty()) name.fail("is empty; a tool call needs a name");
+  const io::JsonReader arguments = function.at("arguments", "send {} for none");
+  if (arguments.value().is_string()) {
+    result.arguments = arguments.as_string();
+  } else if (arguments.value().is_object()) {
+    result.arguments = python_json_dumps(arguments.value());
+  } else {
+    arguments.fail(
+        util::cat("must be a string (JSON text) or an object, got ", arguments.describe()));
+  }
+  return result;
+}
+
+// check_messages with the conversation named `where` ("messages", "samples[3].messages").
+void check_messages_at(const std::vector<Message>& messages, const std::string& where) {
+  if (messages.empty()) throw util::InputError(std::string(internal::kEmptyConversation));
+  for (size_t i = 0; i < messages.size(); ++i) {
+    const Message& m = messages[i];
+    const std::string at = util::cat(where, "[", i, "]");
+    if (!is_valid_role(m.role)) {
       throw util::InputError(
-          util::cat(function_where, " must be an object, got ", function->type_name()));
+          util::cat(at, ".role: unknown role \"", m.role, "\"; valid roles: ", kValidRoles));
     }
-    for (const auto& item : function->items()) {
-      if (item.key() != "name" && item.key() != "arguments") {
-        throw util::InputError(util::cat(function_where, " has an unsupported field \"", item.key(),
-                                         "\" (accepted: name, arguments)"));
+    if (!m.tool_calls.empty() && m.role != "assistant") {
+      throw util::InputError(util::cat(at, " is a \"", m.role,
+                                       "\" message with tool_calls; only assistant messages make "
+                                       "tool calls"));
+    }
+    for (size_t c = 0; c < m.tool_calls.size(); ++c) {
+      if (m.tool_calls[c].name.empty()) {
+        throw util::InputError(
+            util::cat(at, ".tool_calls[", c, "] has no name; a tool call needs one"));
+      }
+    }
+    if (m.role == "tool") {
+      const bool after_call =
+          i > 0 && (messages[i - 1].role == "tool" ||
+                    (messages[i - 1].role == "assistant" && !messages[i - 1].tool_calls.empty()));
+      if (!after_call) {
+        throw util::InputError(util::cat(
+            at,
+            " is a tool result without a tool call before it (a tool message must follow an "
+            "assistant message with tool_calls, or another tool message)"));
       }
     }
   }
-  ToolCall result;
-  result.name = string_field(*function, "name", function_where);
-  if (result.name.empty()) {
-    throw util::InputError(util::cat(function_where, ".name is empty; a tool call needs a name"));
-  }
-  auto arguments = function->find("arguments");
-  if (arguments == function->end()) {
-    throw util::InputError(util::cat(function_where, " has no \"arguments\" (send {} for none)"));
-  }
-  if (arguments->is_string()) {
-    result.arguments = arguments->get<std::string>();
-  } else if (arguments->is_object()) {
-    result.arguments = python_json_dumps(*arguments);
-  } else {
-    throw util::InputError(util::cat(function_where,
-                                     ".arguments must be a string (JSON text) or an object, got ",
-                                     arguments->type_name()));
-  }
-  return result;
 }
 
 }  // namespace
@@ -119,99 +121,73 @@ bool operator!=(const Message& a, const Message& b) {
 }
 
 void check_role(size_t index, std::string_view role) {
-  if (role == "system" || role == "user" || role == "assistant" || role == "tool") return;
-  throw util::InputError(
-      util::cat("messages[", index, "].role is \"", role, "\"; valid roles: ", kValidRoles));
+  if (is_valid_role(role)) return;
+  throw util::InputError(util::cat("messages[", index, "].role: unknown role \"", role,
+                                   "\"; valid roles: ", kValidRoles));
 }
 
 void check_messages(const std::vector<Message>& messages) {
-  if (messages.empty()) throw util::InputError(std::string(internal::kEmptyConversation));
-  for (size_t i = 0; i < messages.size(); ++i) {
-    const Message& m = messages[i];
-    check_role(i, m.role);
-    if (!m.tool_calls.empty() && m.role != "assistant") {
-      throw util::InputError(util::cat("messages[", i, "] is a \"", m.role,
-                                       "\" message with tool_calls; only assistant messages make "
-                                       "tool calls"));
-    }
-    for (size_t c = 0; c < m.tool_calls.size(); ++c) {
-      if (m.tool_calls[c].name.empty()) {
-        throw util::InputError(
-            util::cat("messages[", i, "].tool_calls[", c, "] has no name; a tool call needs one"));
-      }
-    }
-    if (m.role == "tool") {
-      const bool after_call =
-          i > 0 && (messages[i - 1].role == "tool" ||
-                    (messages[i - 1].role == "assistant" && !messages[i - 1].tool_calls.empty()));
-      if (!after_call) {
-        throw util::InputError(util::cat(
-            "messages[", i,
-            "] is a tool result without a tool call before it (a tool message must follow an "
-            "assistant message with tool_calls, or another tool message)"));
-      }
-    }
-  }
+  check_messages_at(messages, "messages");
 }
 
 std::vector<ToolCall> tool_calls_from_json(const nlohmann::json& calls, const std::string& where) {
-  if (!calls.is_array()) {
-    throw util::InputError(
-        util::cat(where, " must be an array of tool calls, got ", calls.type_name()));
+  return read_tool_calls(io::JsonReader(calls, io::throw_as<util::InputError>(), where));
+}
+
+std::vector<ToolCall> read_tool_calls(const io::JsonReader& calls) {
+  if (!calls.value().is_array()) {
+    calls.fail(util::cat("must be an array of tool calls, got ", calls.describe()));
   }
   std::vector<ToolCall> result;
-  result.reserve(calls.size());
-  for (size_t i = 0; i < calls.size(); ++i) {
-    result.push_back(tool_call_from_json(calls[i], util::cat(where, "[", i, "]")));
-  }
+  for (const io::JsonReader& call : calls.items()) result.push_back(tool_call_from_json(call));
   return result;
 }
 
 std::vector<Message> messages_from_json(const nlohmann::json& messages) {
-  if (!messages.is_array()) {
-    throw util::InputError(
-        util::cat("messages must be an array of {\"role\", \"content\"} objects, got ",
-                  messages.type_name()));
+  return read_messages(io::JsonReader(messages, io::throw_as<util::InputError>(), "messages"));
+}
+
+std::vector<Message> read_messages(const io::JsonReader& messages) {
+  if (!messages.value().is_array()) {
+    messages.fail(util::cat("must be an array of {\"role\", \"content\"} objects, got ",
+                            messages.describe()));
   }
-  if (messages.empty()) throw util::InputError(std::string(internal::kEmptyConversation));
+  if (messages.value().empty()) {
+    messages.fail("must not be empty; give at least one message");
+  }
   std::vector<Message> result;
-  result.reserve(messages.size());
-  for (size_t i = 0; i < messages.size(); ++i) {
-    const nlohmann::json& m = messages[i];
-    const std::string where = util::cat("messages[", i, "]");
-    if (!m.is_object()) {
-      throw util::InputError(util::cat(where, " must be an object, got ", m.type_name()));
-    }
+  result.reserve(messages.value().size());
+  for (const io::JsonReader& m : messages.items()) {
     Message message;
-    message.role = string_field(m, "role", where);
-    check_role(i, message.role);
-    for (const auto& item : m.items()) {
+    const io::JsonReader role = m.at("role");
+    message.role = role.as_string();
+    if (!is_valid_role(message.role)) {
+      role.fail(util::cat("unknown role \"", message.role, "\"; valid roles: ", kValidRoles));
+    }
+    for (const auto& item : m.as_object().items()) {
       if (!field_allowed(message.role, item.key())) {
-        throw util::InputError(unsupported_field(i, message.role, item.key()));
+        m.child(item.key()).fail(unsupported_field(message.role, item.key()));
       }
     }
-    if (auto calls = m.find("tool_calls"); calls != m.end() && !calls->is_null()) {
-      message.tool_calls = tool_calls_from_json(*calls, where + ".tool_calls");
+    if (const auto calls = m.optional("tool_calls")) message.tool_calls = read_tool_calls(*calls);
+    for (const char* key : {"tool_call_id", "name"}) {
+      if (m.has(key)) m.at(key).as_string();
     }
-    if (m.contains("tool_call_id")) string_field(m, "tool_call_id", where);
-    if (m.contains("name")) string_field(m, "name", where);
-    auto content = m.find("content");
-    if (content != m.end() && content->is_string()) {
-      message.content = content->get<std::string>();
+    const io::JsonReader content = m.child("content");
+    if (content.value().is_string()) {
+      message.content = content.as_string();
     } else if (message.tool_calls.empty()) {
       // OpenAI clients send a null content next to tool calls; anywhere else it is a mistake.
-      throw util::InputError(
-          content == m.end()
-              ? util::cat(where, " has no \"content\"")
-              : util::cat(where, ".content must be a string, got ", content->type_name(),
-                          content->is_null() ? " (null is allowed only with tool_calls)" : ""));
-    } else if (content != m.end() && !content->is_null()) {
-      throw util::InputError(
-          util::cat(where, ".content must be a string or null, got ", content->type_name()));
+      if (!m.has("content")) content.fail("missing");
+      content.fail(
+          util::cat("must be a string, got ", content.describe(),
+                    content.value().is_null() ? " (null is allowed only with tool_calls)" : ""));
+    } else if (!content.value().is_null()) {
+      content.fail(util::cat("must be a string or null, got ", content.describe()));
     }
     result.push_back(std::move(message));
   }
-  check_messages(result);
+  check_messages_at(result, messages.path());
   return result;
 }
 

@@ -16,6 +16,10 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+namespace safrl::io {
+class JsonReader;
+}
+
 namespace safrl::chat {
 
 // One function call of an assistant message.
@@ -55,11 +59,16 @@ void check_messages(const std::vector<Message>& messages);
 //     the flat [{"name", "arguments"}]; arguments a string (kept verbatim) or an object (written
 //     as Python's json.dumps(obj, ensure_ascii=False) writes it, keys sorted);
 //   tool messages may carry "tool_call_id" and "name" (accepted, not rendered).
-// Any other field is refused. Throws util::InputError naming the index and field.
+// Any other field is refused. Throws util::InputError naming the field path
+// ("messages[2].content: must be a string, got a number (5)").
 std::vector<Message> messages_from_json(const nlohmann::json& messages);
+// The same at the reader's path ("samples[3].messages"), throwing through the reader's JsonFail
+// (check_messages' rules throw util::InputError).
+std::vector<Message> read_messages(const io::JsonReader& messages);
 
 // The "tool_calls" array `calls` as ToolCalls, `where` naming it in errors (e.g.
 // "messages[2].tool_calls" or "tool_calls"). Throws util::InputError naming the call at fault.
 std::vector<ToolCall> tool_calls_from_json(const nlohmann::json& calls, const std::string& where);
+std::vector<ToolCall> read_tool_calls(const io::JsonReader& calls);
 
 }  // namespace safrl::chat

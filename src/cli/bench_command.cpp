@@ -21,6 +21,7 @@
 #include "serve/client.h"
 #endif
 #include "util/error.h"
+#include "util/log.h"
 #include "util/process_memory.h"
 
 namespace safrl::cli {
@@ -94,6 +95,9 @@ int run_in_process(const BenchArgs& args) {
   reward::Config config = file.reward;
   apply_runtime_flags(nullptr, config);
   if (args.no_prefix_reuse) config.batching.share_prefixes = false;
+  // The models are measured, not the judgement cache: the warm-up's sample would come back
+  // from it, and so would any repeated answer of the synthetic groups.
+  config.batching.judgement_cache_bytes = 0;
   reward::Scorer scorer(config);
   std::vector<reward::Sample> samples;
   for (const auto& group : make_groups(args)) {
@@ -199,7 +203,7 @@ int run_through_service(const BenchArgs& args) {
       samples += (*reply)["results"].size();
     } else {
       ++errors;
-      std::cerr << "safrl bench: error reply " << reply->dump() << '\n';
+      util::log_error("bench", util::cat("error reply ", reply->dump()));
     }
     sent.erase(it);
   }

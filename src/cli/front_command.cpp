@@ -6,10 +6,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <csignal>
 #include <cstdlib>
-#include <iostream>
 #include <memory>
 #include <string>
 #include <thread>
@@ -26,6 +27,7 @@
 #include "serve/front_zmq.h"
 #include "serve/serve_config.h"
 #include "util/error.h"
+#include "util/log.h"
 
 namespace safrl::cli {
 
@@ -85,7 +87,9 @@ std::string private_directory() {
   return pattern;
 }
 
-int run_front(const FrontArgs& args) {
+// The config's server section with the command line's overrides, refused where the front cannot
+// serve it yet.
+serve::ServerConfig load_front_server(const FrontArgs& args) {
   ConfigFile file = load_config_file(args.config);
   serve::ServerConfig server = std::move(file.server);
   if (!args.endpoint.empty()) {
@@ -117,39 +121,67 @@ int run_front(const FrontArgs& args) {
         "--restart-delay must be 0 or more, --hold-seconds and --max-pending-mib 1 or more");
   }
   if (args.engines < 1 || args.engines > 64) throw util::LoadError("--engines must be 1 to 64");
-  const std::string directory = private_directory();
+  return server;
+}
+
+// The engines the front runs, each a `safrl serve` on private endpoints of its own.
+struct EnginePlan {
+  std::string directory;  // private: holds the engines' ipc:// sockets
+  std::vector<serve::EngineOptions> engines;
+  std::vector<std::string> sockets;    // the socket files, removed with the directory
+  std::vector<std::string> endpoints;  // "ipc://" + socket: where the front reaches each engine
+  std::vector<std::string> urls;       // each engine's private HTTP side (port 0: none)
+};
+
+// An engine's command line after the binary: the front's runtime flags and log settings passed on.
+std::vector<std::string> engine_arguments(const FrontArgs& args, const std::string& endpoint,
+                                          const std::string& run_dir, int http_port) {
+  std::vector<std::string> out = {"serve",      "--config",    args.config,
+                                  "--endpoint", endpoint,      "--run-dir",
+                                  run_dir,      "--http-port", std::to_string(http_port)};
+  if (!args.runtime.device.empty()) out.insert(out.end(), {"--device", args.runtime.device});
+  if (!args.runtime.dtype.empty()) out.insert(out.end(), {"--dtype", args.runtime.dtype});
+  // The engine applies runtime.omp_wait_policy itself (passive by default, as safrl serve).
+  if (args.runtime.threads != 0) {
+    out.insert(out.end(), {"--threads", std::to_string(args.runtime.threads)});
+  }
+  // The engines log as the front does, into the same stderr.
+  out.insert(out.end(), {"--log-level", std::string(util::log_level_name(util::log_level())),
+                         "--log-format", util::log_json() ? "json" : "text"});
+  return out;
+}
+
+EnginePlan plan_engines(const FrontArgs& args, const serve::ServerConfig& server) {
+  EnginePlan plan;
+  plan.directory = private_directory();
   const auto n = static_cast<size_t>(args.engines);
-  std::vector<serve::EngineOptions> engines(n);
-  std::vector<std::string> sockets, endpoints, urls;
+  plan.engines.resize(n);
   for (size_t i = 0; i < n; ++i) {
     // One engine writes the run directory; several write a directory each (safrl merge-steps).
     const std::string run_dir = n == 1 ? args.run_dir : util::cat(args.run_dir, "/engine-", i);
-    sockets.push_back(util::cat(directory, "/engine-", i));
-    endpoints.push_back("ipc://" + sockets.back());
+    plan.sockets.push_back(util::cat(plan.directory, "/engine-", i));
+    plan.endpoints.push_back("ipc://" + plan.sockets.back());
     const int http_port = server.http_port != 0 ? free_loopback_port() : 0;
-    urls.push_back(util::cat("http://", server.http_address, ":", http_port));
-    serve::EngineOptions& engine = engines[i];
+    plan.urls.push_back(util::cat("http://", server.http_address, ":", http_port));
+    serve::EngineOptions& engine = plan.engines[i];
     engine.name = n == 1 ? "engine" : util::cat("engine ", i);
     engine.binary = this_binary();
-    engine.endpoint = endpoints.back();
-    engine.args = {"serve",      "--config",       args.config,
-                   "--endpoint", endpoints.back(), "--run-dir",
-                   run_dir,      "--http-port",    std::to_string(http_port)};
-    if (!args.runtime.device.empty()) {
-      engine.args.insert(engine.args.end(), {"--device", args.runtime.device});
-    }
-    if (!args.runtime.dtype.empty()) {
-      engine.args.insert(engine.args.end(), {"--dtype", args.runtime.dtype});
-    }
+    engine.endpoint = plan.endpoints.back();
+    engine.args = engine_arguments(args, plan.endpoints.back(), run_dir, http_port);
     engine.restart_delay =
         std::chrono::milliseconds(static_cast<int64_t>(args.restart_delay_seconds * 1000));
     engine.max_restart_delay = std::max(engine.restart_delay, engine.max_restart_delay);
   }
-  auto remove_directory = [&] {
-    for (const std::string& socket : sockets) ::unlink(socket.c_str());
-    ::rmdir(directory.c_str());
-  };
+  return plan;
+}
 
+void remove_sockets(const EnginePlan& plan) {
+  for (const std::string& socket : plan.sockets) ::unlink(socket.c_str());
+  ::rmdir(plan.directory.c_str());
+}
+
+// Raises the open-file limit and makes SIGTERM and SIGINT stop the front.
+void prepare_process() {
   // Each client costs the front a socket towards each engine: allow as many as the system does.
   rlimit files{};
   if (::getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
@@ -161,7 +193,39 @@ int run_front(const FrontArgs& args) {
   sigemptyset(&action.sa_mask);
   sigaction(SIGTERM, &action, nullptr);
   sigaction(SIGINT, &action, nullptr);
+}
 
+serve::ZmqFrontOptions zmq_front_options(const FrontArgs& args, const serve::ServerConfig& server,
+                                         const EnginePlan& plan) {
+  serve::ZmqFrontOptions options;
+  options.endpoint = server.endpoint;
+  options.engine_endpoints = plan.endpoints;
+  options.hold = std::chrono::seconds(args.hold_seconds);
+  options.max_message_bytes = server.max_message_bytes;
+  options.max_pending_bytes = static_cast<size_t>(args.max_pending_mib) << 20;
+  return options;
+}
+
+serve::HttpFrontOptions http_front_options(const serve::ServerConfig& server,
+                                           const EnginePlan& plan, std::chrono::seconds hold) {
+  serve::HttpFrontOptions http;
+  http.address = server.http_address;
+  http.port = static_cast<int>(server.http_port);
+  http.allowed_clients = server.http_allowed_clients;
+  http.engine_urls = plan.urls;
+  http.max_connections = static_cast<size_t>(server.http_max_connections);
+  http.max_body_bytes = static_cast<size_t>(server.max_message_bytes);
+  http.read_timeout = std::chrono::seconds(server.http_read_timeout_seconds);
+  http.idle_timeout = std::chrono::seconds(server.http_idle_timeout_seconds);
+  http.hold = hold;
+  return http;
+}
+
+// Opens the public endpoints and supervises the engines until a signal stops the front, or an
+// engine that cannot start at all stops them all; returns the exit code.
+int serve_until_stopped(const FrontArgs& args, const serve::ServerConfig& server,
+                        const EnginePlan& plan) {
+  const size_t n = plan.engines.size();
   std::vector<std::unique_ptr<serve::EngineState>> states;
   std::vector<const serve::EngineState*> watched;
   for (size_t i = 0; i < n; ++i) {
@@ -169,55 +233,48 @@ int run_front(const FrontArgs& args) {
     watched.push_back(states.back().get());
   }
   serve::FrontCounters counters;
-  serve::ZmqFrontOptions zmq_options;
-  zmq_options.endpoint = server.endpoint;
-  zmq_options.engine_endpoints = endpoints;
-  zmq_options.hold = std::chrono::seconds(args.hold_seconds);
-  zmq_options.max_message_bytes = server.max_message_bytes;
-  zmq_options.max_pending_bytes = static_cast<size_t>(args.max_pending_mib) << 20;
+  const serve::ZmqFrontOptions zmq_options = zmq_front_options(args, server, plan);
   std::atomic<int> code{0};
-  {
-    std::unique_ptr<serve::ZmqFront> zmq_front;
-    std::unique_ptr<serve::HttpFront> http_front;
-    try {
-      zmq_front = std::make_unique<serve::ZmqFront>(zmq_options, watched, counters);
-      if (server.http_port != 0) {
-        serve::HttpFrontOptions http;
-        http.address = server.http_address;
-        http.port = static_cast<int>(server.http_port);
-        http.allowed_clients = server.http_allowed_clients;
-        http.engine_urls = urls;
-        http.max_connections = static_cast<size_t>(server.http_max_connections);
-        http.max_body_bytes = static_cast<size_t>(server.max_message_bytes);
-        http.read_timeout = std::chrono::seconds(server.http_read_timeout_seconds);
-        http.idle_timeout = std::chrono::seconds(server.http_idle_timeout_seconds);
-        http.hold = zmq_options.hold;
-        http_front = std::make_unique<serve::HttpFront>(http, watched, counters);
-      }
-    } catch (...) {
-      // The threads started end once the engines are finished.
-      for (auto& state : states) state->set_finished();
-      remove_directory();
-      throw;
+  std::unique_ptr<serve::ZmqFront> zmq_front;
+  std::unique_ptr<serve::HttpFront> http_front;
+  try {
+    zmq_front = std::make_unique<serve::ZmqFront>(zmq_options, watched, counters);
+    if (server.http_port != 0) {
+      http_front = std::make_unique<serve::HttpFront>(
+          http_front_options(server, plan, zmq_options.hold), watched, counters);
     }
-    std::cerr << "safrl front: serving " << zmq_front->endpoint()
-              << (http_front ? util::cat(" and HTTP port ", http_front->port()) : std::string())
-              << "; " << n << (n == 1 ? " engine" : " engines") << ": safrl serve on "
-              << endpoints.front() << (n == 1 ? "" : ", ...") << std::endl;
-    // One supervisor thread per engine; an engine that cannot start at all stops them all.
-    std::vector<std::thread> supervisors;
-    for (size_t i = 0; i < n; ++i) {
-      supervisors.emplace_back([&, i] {
-        serve::EngineSupervisor supervisor(engines[i], *states[i]);
-        if (supervisor.run(g_stop) != 0) {
-          code = 2;
-          g_stop = true;
-        }
-      });
-    }
-    for (std::thread& t : supervisors) t.join();
+  } catch (...) {
+    // The threads started end once the engines are finished.
+    for (auto& state : states) state->set_finished();
+    remove_sockets(plan);
+    throw;
   }
-  remove_directory();
+  util::log_info("front", util::cat("serving ", zmq_front->endpoint(),
+                                    http_front ? util::cat(" and HTTP port ", http_front->port())
+                                               : std::string(),
+                                    "; ", n, n == 1 ? " engine" : " engines", ": safrl serve on ",
+                                    plan.endpoints.front(), n == 1 ? "" : ", ..."));
+  std::vector<std::thread> supervisors;
+  for (size_t i = 0; i < n; ++i) {
+    supervisors.emplace_back([&, i] {
+      serve::EngineSupervisor supervisor(plan.engines[i], *states[i]);
+      if (supervisor.run(g_stop) != 0) {
+        code = 2;
+        g_stop = true;
+      }
+    });
+  }
+  for (std::thread& t : supervisors) t.join();
+  return code;
+}
+
+int run_front(const FrontArgs& args) {
+  const serve::ServerConfig server = load_front_server(args);
+  const EnginePlan plan = plan_engines(args, server);
+  prepare_process();
+  // The fronts are closed when it returns, their last replies passed on.
+  const int code = serve_until_stopped(args, server, plan);
+  remove_sockets(plan);
   return code;
 }
 

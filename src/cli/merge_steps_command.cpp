@@ -29,6 +29,7 @@
 #include "reward/monitors.h"
 #include "reward/step_stats.h"
 #include "util/error.h"
+#include "util/log.h"
 
 namespace safrl::cli {
 namespace {
@@ -105,7 +106,7 @@ int merge_steps(const std::vector<std::string>& inputs, const std::string& out_d
       row["ended_at"] = span.ended_at;
     }
     for (const reward::Alert& alert : monitor.annotate(row)) {
-      std::cerr << "safrl merge-steps: " << reward::alert_line(row, alert) << '\n';
+      util::log_warn("merge-steps", reward::alert_line(row, alert));
     }
     if (out_dir.empty()) {
       std::cout << row.dump() << '\n';

@@ -17,6 +17,7 @@
 #include "cli/score_stats.h"
 #include "reward/rescore.h"
 #include "util/error.h"
+#include "util/log.h"
 #include "util/sha256.h"
 
 namespace safrl::cli {
@@ -103,9 +104,10 @@ RecordedInput recorded_input(const std::string& rescored) {
 // the reason is said.
 std::map<std::string, reward::DuplicateMark> duplicate_marks(const RecordedInput& input) {
   if (!input.why_not.empty()) {
-    std::cerr << "safrl score --rescore: warning: " << input.why_not
-              << ", so no answer is marked as a within-group duplicate (the lines do not hold "
-                 "the answers); duplicate_rate and folded_duplicate_rate read 0\n";
+    util::log_warn("score", util::cat("--rescore: ", input.why_not,
+                                      ", so no answer is marked as a within-group duplicate (the "
+                                      "lines do not hold the answers); duplicate_rate and "
+                                      "folded_duplicate_rate read 0"));
     return {};
   }
   std::ifstream in(input.path, std::ios::binary);
@@ -128,7 +130,8 @@ int run_rescore(const RescoreArgs& args) {
   RuntimeFlags runtime = args.runtime;
   runtime.device.clear();
   config.runtime.device = "cpu";
-  apply_runtime_flags(&runtime, config);
+  // No OpenMP default of its own (std::nullopt): no model runs, so no reason to run again.
+  apply_runtime_flags(&runtime, config, std::nullopt);
 
   if (!args.output.empty()) {
     std::error_code error;
@@ -179,13 +182,14 @@ int run_rescore(const RescoreArgs& args) {
 
   // No model ran: no time is attributed to a step (seconds 0, samples_per_s null).
   const nlohmann::json summaries =
-      score_step_rows(rescored, config, duplicate_marks(input), {}, "safrl score --rescore");
+      score_step_rows(rescored, config, duplicate_marks(input), {}, "score");
   for (const auto& summary : summaries) std::cerr << "step " << summary.dump() << '\n';
   if (!args.stats_out.empty()) {
     std::ofstream stats_file(args.stats_out, std::ios::trunc);
     if (!stats_file) throw util::Error(util::cat("cannot write --stats-out ", args.stats_out));
     stats_file << summaries.dump(2) << '\n';
   }
+  // The command's result, not a log line: plain, as `safrl score`'s closing summary.
   std::cerr << "safrl score --rescore: " << rescored.size() << " lines of " << args.rescore
             << " rescored under " << args.config << " (no model loaded)"
             << (args.output.empty() ? "" : util::cat("; written to ", args.output)) << '\n';

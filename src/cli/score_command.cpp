@@ -8,7 +8,12 @@
 // line number in OUTPUT.errors.jsonl and scoring goes on; the exit code is 1 when any line failed.
 // The step statistics are computed from the whole output file (earlier runs included), with the
 // same code the server uses.
-#include <fcntl.h>
+//
+// What goes to stderr: the command's own report (the progress line, each failed line, the step
+// rows and the closing summary), written plainly, since users and scripts read it as the command's
+// output and a failed line must pass through the progress line so as not to tear it; and its
+// diagnostics (what it does with an earlier output, the monitors' alerts) through util::log, so
+// --log-level and --log-format apply to them as to every other command's.
 #include <sys/ioctl.h>
 #include <unistd.h>
 
@@ -20,6 +25,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <CLI/CLI.hpp>
@@ -32,13 +38,14 @@
 #include "cli/rescore.h"
 #include "cli/runtime_flags.h"
 #include "cli/score_input.h"
+#include "cli/score_output.h"
 #include "cli/score_record.h"
 #include "cli/score_stats.h"
 #include "reward/monitor_inputs.h"
-#include "reward/monitors.h"
 #include "reward/rescore.h"
 #include "reward/scorer.h"
 #include "util/error.h"
+#include "util/log.h"
 #include "util/sha256.h"
 
 namespace safrl::cli {
@@ -46,6 +53,9 @@ namespace safrl::cli {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+// The logger's component of this command's diagnostics.
+constexpr const char* kComponent = "score";
 
 struct ScoreArgs {
   std::string config;
@@ -59,60 +69,26 @@ struct ScoreArgs {
   RescoreArgs rescore;  // --rescore: its file; the rest is copied from the options above
 };
 
-// Appends whole lines to a file and makes them durable before returning.
-class DurableAppender {
- public:
-  explicit DurableAppender(const std::string& path) : path_(path) {
-    fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (fd_ < 0) throw util::Error(util::cat("cannot open ", path, " for writing"));
-  }
-  ~DurableAppender() { ::close(fd_); }
-  void append(const std::string& text) {
-    size_t written = 0;
-    while (written < text.size()) {
-      const ssize_t n = ::write(fd_, text.data() + written, text.size() - written);
-      if (n < 0) throw util::Error(util::cat("cannot write to ", path_));
-      written += static_cast<size_t>(n);
-    }
-    if (::fsync(fd_) != 0) throw util::Error(util::cat("cannot sync ", path_));
-  }
+std::string errors_path(const std::string& output) {
+  return output + ".errors.jsonl";
+}
 
- private:
-  std::string path_;
-  int fd_ = -1;
-};
+std::string absolute(const std::string& path) {
+  return std::filesystem::absolute(path).lexically_normal().string();
+}
 
-// What an earlier run wrote to the output file.
-struct EarlierOutput {
-  std::vector<nlohmann::json> lines;
-  size_t complete_bytes = 0;  // up to the end of the last whole line
-  size_t torn_bytes = 0;      // after it: an interrupted write
-};
-
-EarlierOutput read_earlier_output(const std::string& path) {
-  EarlierOutput earlier;
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return earlier;
-  const std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  const size_t last_newline = content.rfind('\n');
-  earlier.complete_bytes = last_newline == std::string::npos ? 0 : last_newline + 1;
-  earlier.torn_bytes = content.size() - earlier.complete_bytes;
-  // A scored line holds its input's meta and a few dozen values more.
-  LineLimits limits;
-  limits.max_values *= 2;
-  size_t start = 0, number = 1;
-  for (size_t end; start < earlier.complete_bytes; start = end + 1, ++number) {
-    end = content.find('\n', start);
-    try {
-      earlier.lines.push_back(
-          parse_json_line({number, content.substr(start, end - start), 0}, limits));
-    } catch (const util::InputError& e) {
-      throw util::Error(util::cat(path, " line ", number, " is not a scored sample (", e.what(),
-                                  "); this file was not written by safrl score. Move it away or "
-                                  "give another --output"));
-    }
+// The config's reward settings with the command line's overrides, refused before any model loads
+// when the reward asked for needs a model the config does not have.
+reward::Config load_score_config(const ScoreArgs& args) {
+  reward::Config config = load_config_file(args.config).reward;
+  if (!args.reward.empty()) config.reward.type = reward::parse_reward_type(args.reward);
+  if (config.reward.type != reward::RewardType::kGuardOnly && !config.helpfulness) {
+    throw util::LoadError(util::cat("reward ", reward::reward_type_name(config.reward.type),
+                                    " needs a helpfulness model, and ", config.source,
+                                    " has no helpfulness section"));
   }
-  return earlier;
+  apply_runtime_flags(&args.runtime, config);
+  return config;
 }
 
 // Checks that the output holds this input's and this config's work before anything is written
@@ -126,13 +102,14 @@ void check_or_record(const ScoreArgs& args, const EarlierOutput& earlier,
   }
   const nlohmann::json recorded = read_score_record(record_path);
   if (recorded.is_null()) {
-    std::cerr << "safrl score: warning: " << args.output
-              << " has no record of the input and config that made it (it was written by an "
-                 "earlier safrl, or "
-              << record_path
-              << " was deleted), so this run cannot check that it continues the same work; "
-                 "resuming, and recording this input and config in "
-              << record_path << '\n';
+    util::log_warn(kComponent,
+                   util::cat(args.output,
+                             " has no record of the input and config that made it (it was "
+                             "written by an earlier safrl, or ",
+                             record_path,
+                             " was deleted), so this run cannot check that it continues the same "
+                             "work; resuming, and recording this input and config in ",
+                             record_path));
     write_score_record(record_path, current);
     return;
   }
@@ -148,172 +125,235 @@ void check_or_record(const ScoreArgs& args, const EarlierOutput& earlier,
   }
 }
 
-// The terminal's width in columns; 0 when stderr is not a terminal or does not say.
-size_t terminal_columns() {
-  winsize size{};
-  return ::ioctl(STDERR_FILENO, TIOCGWINSZ, &size) == 0 ? size.ws_col : 0;
-}
+// The output as earlier runs left it, made ready to append to.
+struct ResumedOutput {
+  std::vector<nlohmann::json> lines;  // the scored lines already there, in file order
+  std::set<std::string> done;         // their ids, as reward::id_key
+};
 
-int run_score(const ScoreArgs& args) {
-  reward::Config config = load_config_file(args.config).reward;
-  if (!args.reward.empty()) config.reward.type = reward::parse_reward_type(args.reward);
-  if (config.reward.type != reward::RewardType::kGuardOnly && !config.helpfulness) {
-    throw util::LoadError(util::cat("reward ", reward::reward_type_name(config.reward.type),
-                                    " needs a helpfulness model, and ", config.source,
-                                    " has no helpfulness section"));
-  }
-  apply_runtime_flags(&args.runtime, config);
-
-  const std::string errors_path = args.output + ".errors.jsonl";
+// Discards the output under --overwrite; otherwise reads it, checks it holds this run's work (or
+// records that it does), and cuts off a torn last line, whose sample is then scored again.
+ResumedOutput resume_output(const ScoreArgs& args, const reward::Config& config) {
   if (args.overwrite) {
     if (std::filesystem::exists(args.output)) {
-      std::cerr << "safrl score: --overwrite: scoring " << args.output << " from the start\n";
+      util::log_info(kComponent,
+                     util::cat("--overwrite: scoring ", args.output, " from the start"));
     }
-    for (const std::string& path : {args.output, errors_path, score_record_path(args.output)}) {
+    for (const std::string& path :
+         {args.output, errors_path(args.output), score_record_path(args.output)}) {
       std::filesystem::remove(path);
     }
   }
   EarlierOutput earlier = read_earlier_output(args.output);
-  auto absolute = [](const std::string& path) {
-    return std::filesystem::absolute(path).lexically_normal().string();
-  };
   check_or_record(args, earlier,
                   make_score_record(absolute(args.input), util::sha256_file_hex(args.input),
                                     absolute(args.config), reward::scoring_settings_json(config)));
   if (earlier.torn_bytes > 0) {
-    std::cerr << "safrl score: " << args.output << " ends in a torn line (" << earlier.torn_bytes
-              << " bytes, an interrupted write); it is discarded and its sample scored again\n";
-    if (::truncate(args.output.c_str(), static_cast<off_t>(earlier.complete_bytes)) != 0) {
-      throw util::Error(util::cat("cannot truncate the torn last line of ", args.output));
-    }
+    util::log_info(kComponent, util::cat(args.output, " ends in a torn line (", earlier.torn_bytes,
+                                         " bytes, an interrupted write); it is discarded and its "
+                                         "sample scored again"));
+    cut_torn_line(args.output, earlier);
   }
-  std::vector<nlohmann::json> written = std::move(earlier.lines);
-  std::set<std::string> done;
-  for (const auto& line : written) {
-    if (!line.contains("id"))
+  ResumedOutput resumed{std::move(earlier.lines), {}};
+  for (const auto& line : resumed.lines) {
+    if (!line.contains("id")) {
       throw util::Error(util::cat(args.output, " has a line without an id"));
-    done.insert(reward::id_key(line["id"]));
+    }
+    resumed.done.insert(reward::id_key(line["id"]));
   }
+  return resumed;
+}
 
-  std::ofstream errors(errors_path, std::ios::trunc);
-  size_t failed = 0;
-  // While the progress line is drawn, messages go through it so they do not tear it.
-  std::optional<Progress> progress;
-  auto report = [&](size_t number, const nlohmann::json& id, const std::string& message) {
-    const std::string line =
-        util::cat("safrl score: ", args.input, " line ", number, ": ", message);
-    if (progress) {
-      progress->note(line);
+// The lines that could not be scored: each on stderr as "safrl score: IN line N: why" and in
+// OUT.errors.jsonl, which holds this run's failures only (a rerun meets them again).
+class FailureReport {
+ public:
+  FailureReport(std::string input, std::string path)
+      : input_(std::move(input)), path_(std::move(path)), file_(path_, std::ios::trunc) {}
+
+  // While a progress line is drawn, the lines go through it so they do not tear it.
+  void draw_through(Progress* progress) { progress_ = progress; }
+
+  void add(size_t number, const nlohmann::json& id, const std::string& message) {
+    const std::string line = util::cat("safrl score: ", input_, " line ", number, ": ", message);
+    if (progress_ != nullptr) {
+      progress_->note(line);
     } else {
       std::cerr << line << '\n';
     }
-    errors << dump_line({{"line", number}, {"id", id}, {"error", message}}) << '\n';
-    errors.flush();
-    ++failed;
-  };
-
-  std::ifstream in(args.input, std::ios::binary);
-  if (!in) throw util::Error(util::cat("cannot open --input ", args.input));
-  ScoreInput input = read_score_input(in);
-  for (const BadLine& bad : input.bad) report(bad.number, bad.id, bad.error);
-  // The monitors' duplicates within groups, over the whole input (resumed lines included).
-  std::map<std::string, reward::DuplicateMark> duplicates;
-  {
-    std::vector<const reward::Sample*> all;
-    for (const InputLine& line : input.samples) all.push_back(&line.sample);
-    const std::vector<reward::DuplicateMark> marks = reward::mark_duplicates_by_group(all);
-    for (size_t i = 0; i < all.size(); ++i) duplicates[reward::id_key(all[i]->id)] = marks[i];
+    // Flushed at once: a run that crashes later still says which lines failed before it.
+    file_ << dump_line({{"line", number}, {"id", id}, {"error", message}}) << '\n';
+    file_.flush();
+    ++count_;
   }
-  std::vector<InputLine> pending;
-  size_t resumed = 0;
+
+  size_t count() const { return count_; }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string input_;
+  std::string path_;
+  std::ofstream file_;
+  Progress* progress_ = nullptr;
+  size_t count_ = 0;
+};
+
+// What this run has to do, read from the whole input.
+struct ScoreWork {
+  std::vector<InputLine> pending;  // not in the output yet, in input order
+  size_t resumed = 0;              // in the output already
+  // The monitors' within-group duplicates over the whole input, resumed lines included.
+  std::map<std::string, reward::DuplicateMark> duplicates;
+};
+
+// Reads the input, reports its bad lines, and leaves out the samples already scored.
+ScoreWork read_work(const std::string& input_path, const std::set<std::string>& done,
+                    FailureReport& failures) {
+  std::ifstream in(input_path, std::ios::binary);
+  if (!in) throw util::Error(util::cat("cannot open --input ", input_path));
+  ScoreInput input = read_score_input(in);
+  for (const BadLine& bad : input.bad) failures.add(bad.number, bad.id, bad.error);
+  ScoreWork work;
+  work.duplicates = duplicate_marks_by_id(input.samples);
   for (InputLine& line : input.samples) {
     if (done.count(reward::id_key(line.sample.id)) != 0) {
-      ++resumed;
+      ++work.resumed;
     } else {
-      pending.push_back(std::move(line));
+      work.pending.push_back(std::move(line));
     }
   }
-  if (resumed > 0) std::cerr << "safrl score: resuming; " << resumed << " samples already scored\n";
+  if (work.resumed > 0) {
+    util::log_info(kComponent, util::cat("resuming; ", work.resumed, " samples already scored"));
+  }
+  return work;
+}
 
-  reward::Scorer scorer(config);
+using ScoredLine = std::pair<const InputLine*, reward::ScoredSample>;
+
+// Scores one chunk; the lines the models refuse are reported and left out of the result.
+std::vector<ScoredLine> score_chunk(reward::Scorer& scorer, const std::vector<InputLine>& chunk,
+                                    FailureReport& failures) {
+  std::vector<reward::Sample> samples;
+  for (const InputLine& line : chunk) samples.push_back(line.sample);
+  // One sample the models refuse must not take its chunk with it: score_groups scores the
+  // lines one by one then.
+  std::vector<reward::GroupResult> outcomes =
+      reward::score_groups(scorer, samples, std::vector<size_t>(chunk.size(), 1));
+  std::vector<ScoredLine> results;
+  for (size_t i = 0; i < chunk.size(); ++i) {
+    switch (outcomes[i].failure) {
+      case reward::GroupResult::Failure::kNone:
+        results.emplace_back(&chunk[i], std::move(outcomes[i].scored.front()));
+        break;
+      case reward::GroupResult::Failure::kBadInput:
+      case reward::GroupResult::Failure::kTooLong:
+      case reward::GroupResult::Failure::kModel:  // reported; a rerun scores it again
+        failures.add(chunk[i].number, chunk[i].sample.id, outcomes[i].message);
+        break;
+      case reward::GroupResult::Failure::kInternal:
+        // The models failed, not the line: stop, and a rerun resumes here.
+        throw util::Error(
+            util::cat("scoring line ", chunk[i].number, " failed: ", outcomes[i].message));
+    }
+  }
+  return results;
+}
+
+// The progress display on stderr, as its terminal (or a log) wants it.
+ProgressOptions stderr_progress() {
+  ProgressOptions options;
+  options.terminal = ::isatty(STDERR_FILENO) != 0;
+  winsize size{};  // the terminal's columns; 0 when stderr is not a terminal or does not say
+  options.width = ::ioctl(STDERR_FILENO, TIOCGWINSZ, &size) == 0 ? size.ws_col : 0;
+  options.prefix = "safrl score: ";
+  return options;
+}
+
+struct ScoringTotals {
+  size_t scored = 0;
+  std::map<reward::StepKey, double> seconds_by_step;  // wall time spent on each step's samples
+};
+
+// Scores the pending samples chunk by chunk, each chunk appended to the output (and to `written`)
+// and on disk before the next starts, with the progress on stderr.
+ScoringTotals score_pending(const ScoreArgs& args, reward::Scorer& scorer,
+                            const reward::Config& config, const std::vector<InputLine>& pending,
+                            FailureReport& failures, std::vector<nlohmann::json>* written) {
   const std::string models = reward::models_hash(config);
   DurableAppender output(args.output);
-  std::optional<ProgressTicker> ticker;
-  if (!pending.empty()) {
-    ProgressOptions options;
-    options.terminal = ::isatty(STDERR_FILENO) != 0;
-    options.width = terminal_columns();
-    options.prefix = "safrl score: ";
-    progress.emplace(pending.size(), std::cerr, options);
+  ScoringTotals totals;
+  if (pending.empty()) return totals;
+  const ProgressOptions options = stderr_progress();
+  Progress progress(pending.size(), std::cerr, options);
+  failures.draw_through(&progress);
+  {
     // A terminal's line is redrawn twice a second, so its clock never lags a second behind; a
     // log only needs its line every 30 s.
-    ticker.emplace(*progress, std::chrono::milliseconds(options.terminal ? 500 : 1000));
-  }
-  std::map<reward::StepKey, double> seconds_by_step;
-  size_t scored_count = 0;
-  for (size_t begin = 0; begin < pending.size(); begin += args.chunk) {
-    const size_t end = std::min(pending.size(), begin + args.chunk);
-    std::vector<InputLine> chunk(pending.begin() + begin, pending.begin() + end);
-    const auto start = Clock::now();
-    std::vector<reward::Sample> samples;
-    for (const InputLine& line : chunk) samples.push_back(line.sample);
-    // One sample the models refuse must not take its chunk with it: score_groups scores the
-    // lines one by one then.
-    std::vector<reward::GroupResult> outcomes =
-        reward::score_groups(scorer, samples, std::vector<size_t>(chunk.size(), 1));
-    std::vector<std::pair<const InputLine*, reward::ScoredSample>> results;
-    for (size_t i = 0; i < chunk.size(); ++i) {
-      switch (outcomes[i].failure) {
-        case reward::GroupResult::Failure::kNone:
-          results.emplace_back(&chunk[i], std::move(outcomes[i].scored.front()));
-          break;
-        case reward::GroupResult::Failure::kBadInput:
-        case reward::GroupResult::Failure::kTooLong:
-        case reward::GroupResult::Failure::kModel:  // reported; a rerun scores it again
-          report(chunk[i].number, chunk[i].sample.id, outcomes[i].message);
-          break;
-        case reward::GroupResult::Failure::kInternal:
-          // The models failed, not the line: stop, and a rerun resumes here.
-          throw util::Error(
-              util::cat("scoring line ", chunk[i].number, " failed: ", outcomes[i].message));
+    ProgressTicker ticker(progress, std::chrono::milliseconds(options.terminal ? 500 : 1000));
+    for (size_t begin = 0; begin < pending.size(); begin += args.chunk) {
+      const size_t end = std::min(pending.size(), begin + args.chunk);
+      const std::vector<InputLine> chunk(pending.begin() + begin, pending.begin() + end);
+      const auto start = Clock::now();
+      const std::vector<ScoredLine> results = score_chunk(scorer, chunk, failures);
+      std::string block;
+      for (const auto& [line, scored] : results) {
+        nlohmann::json json = scorer.to_json(line->sample, scored);
+        json["models"] = models;  // what a rescore checks (reward/rescore.h)
+        block += dump_line(json) + '\n';
+        written->push_back(std::move(json));
       }
+      output.append(block);
+      totals.scored += results.size();
+      const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+      for (const auto& [line, scored] : results) {
+        totals.seconds_by_step[line->sample.step] += seconds / results.size();
+      }
+      progress.count(end);
     }
-    std::string block;
-    for (const auto& [line, scored] : results) {
-      nlohmann::json json = scorer.to_json(line->sample, scored);
-      json["models"] = models;  // what a rescore checks (reward/rescore.h)
-      block += dump_line(json) + '\n';
-      written.push_back(std::move(json));
-    }
-    output.append(block);
-    scored_count += results.size();
-    const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
-    for (const auto& [line, scored] : results) {
-      seconds_by_step[line->sample.step] += seconds / results.size();
-    }
-    progress->count(end);
   }
-  if (progress) {
-    ticker.reset();
-    progress->finish();
-  }
+  progress.finish();
+  failures.draw_through(nullptr);
+  return totals;
+}
 
-  // The rows as the server writes them (shared with --rescore, cli/score_stats.h).
-  const nlohmann::json summaries =
-      score_step_rows(written, config, duplicates, seconds_by_step, "safrl score");
-  for (const auto& summary : summaries) std::cerr << "step " << summary.dump() << '\n';
-  if (!args.stats_out.empty()) {
-    std::ofstream stats_file(args.stats_out, std::ios::trunc);
-    if (!stats_file) throw util::Error(util::cat("cannot write --stats-out ", args.stats_out));
-    stats_file << summaries.dump(2) << '\n';
-  }
+// The step rows of the whole output as the server writes them (shared with --rescore,
+// cli/score_stats.h): on stderr, and in --stats-out when given.
+void write_step_rows(const ScoreArgs& args, const reward::Config& config,
+                     const std::vector<nlohmann::json>& written, const ScoreWork& work,
+                     const ScoringTotals& totals) {
+  const nlohmann::json rows =
+      score_step_rows(written, config, work.duplicates, totals.seconds_by_step, kComponent);
+  for (const auto& row : rows) std::cerr << "step " << row.dump() << '\n';
+  if (args.stats_out.empty()) return;
+  std::ofstream stats_file(args.stats_out, std::ios::trunc);
+  if (!stats_file) throw util::Error(util::cat("cannot write --stats-out ", args.stats_out));
+  stats_file << rows.dump(2) << '\n';
+}
+
+// The closing line: what this run did and where its time went.
+std::string summary_line(const ScoringTotals& totals, const ScoreWork& work,
+                         const FailureReport& failures, const reward::Scorer& scorer) {
   const auto timing = scorer.timing();
-  std::cerr << "safrl score: " << scored_count << " scored, " << resumed << " resumed, " << failed
-            << " failed" << (failed > 0 ? util::cat(" (see ", errors_path, ")") : "")
-            << "; guard prefill " << timing.guard.prefill_seconds << " s, guard decode "
-            << timing.guard.decode_seconds << " s, helpfulness " << timing.helpfulness_seconds
-            << " s\n";
-  return failed > 0 ? 1 : 0;
+  return util::cat(
+      "safrl score: ", totals.scored, " scored, ", work.resumed, " resumed, ", failures.count(),
+      " failed", failures.count() > 0 ? util::cat(" (see ", failures.path(), ")") : "",
+      "; guard prefill ", timing.guard.prefill_seconds, " s, guard decode ",
+      timing.guard.decode_seconds, " s, helpfulness ", timing.helpfulness_seconds, " s");
+}
+
+int run_score(const ScoreArgs& args) {
+  const reward::Config config = load_score_config(args);
+  ResumedOutput resumed = resume_output(args, config);
+  // Opened (and emptied) only once the output is known to be this run's to continue.
+  FailureReport failures(args.input, errors_path(args.output));
+  ScoreWork work = read_work(args.input, resumed.done, failures);
+  reward::Scorer scorer(config);
+  std::vector<nlohmann::json> written = std::move(resumed.lines);
+  const ScoringTotals totals =
+      score_pending(args, scorer, config, work.pending, failures, &written);
+  write_step_rows(args, config, written, work, totals);
+  std::cerr << summary_line(totals, work, failures, scorer) << '\n';
+  return failures.count() > 0 ? 1 : 0;
 }
 
 }  // namespace

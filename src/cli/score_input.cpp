@@ -42,4 +42,14 @@ ScoreInput read_score_input(std::istream& in, const LineLimits& limits) {
   return input;
 }
 
+std::map<std::string, reward::DuplicateMark> duplicate_marks_by_id(
+    const std::vector<InputLine>& samples) {
+  std::vector<const reward::Sample*> all;
+  for (const InputLine& line : samples) all.push_back(&line.sample);
+  const std::vector<reward::DuplicateMark> marks = reward::mark_duplicates_by_group(all);
+  std::map<std::string, reward::DuplicateMark> by_id;
+  for (size_t i = 0; i < all.size(); ++i) by_id[reward::id_key(all[i]->id)] = marks[i];
+  return by_id;
+}
+
 }  // namespace safrl::cli

@@ -10,12 +10,14 @@
 
 #include <cstddef>
 #include <iosfwd>
+#include <map>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "cli/json_lines.h"
+#include "reward/monitor_inputs.h"
 #include "reward/sample.h"
 
 namespace safrl::cli {
@@ -37,5 +39,11 @@ struct ScoreInput {
 };
 
 ScoreInput read_score_input(std::istream& in, const LineLimits& limits = {});
+
+// The monitors' within-group duplicate marks of the samples (reward::mark_duplicates_by_group), by
+// reward::id_key of each sample's id: the whole input's, so a resumed run marks its lines as one
+// uninterrupted run would.
+std::map<std::string, reward::DuplicateMark> duplicate_marks_by_id(
+    const std::vector<InputLine>& samples);
 
 }  // namespace safrl::cli

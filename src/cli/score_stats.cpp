@@ -1,9 +1,8 @@
 #include "cli/score_stats.h"
 
-#include <iostream>
-
 #include "reward/monitors.h"
 #include "reward/score_line.h"
+#include "util/log.h"
 
 namespace safrl::cli {
 
@@ -11,7 +10,7 @@ nlohmann::json score_step_rows(const std::vector<nlohmann::json>& lines,
                                const reward::Config& config,
                                const std::map<std::string, reward::DuplicateMark>& duplicates,
                                std::map<reward::StepKey, double> seconds_by_step,
-                               const std::string& program) {
+                               const std::string& component) {
   reward::StepStats stats(config.monitors.low_safety_mass);
   for (const auto& line : lines) {
     reward::SampleOutcome outcome = reward::outcome_from_output(line, config.reward);
@@ -28,7 +27,7 @@ nlohmann::json score_step_rows(const std::vector<nlohmann::json>& lines,
     nlohmann::json summary =
         stats.summary(step, seconds_by_step[step], monitor.unhelpful_threshold());
     for (const reward::Alert& alert : monitor.annotate(summary)) {
-      std::cerr << program << ": " << reward::alert_line(summary, alert) << '\n';
+      util::log_warn(component, reward::alert_line(summary, alert));
     }
     monitor.remember_helpfulness(stats.helpfulness_values(step));
     summaries.push_back(std::move(summary));

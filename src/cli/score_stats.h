@@ -1,8 +1,8 @@
 // The step rows of a `safrl score` output, computed from its lines (earlier runs included) with
 // the server's code, so `safrl score` and `safrl score --rescore` write the same rows from the
 // same lines: each line's outcome (reward::outcome_from_output) with its within-group duplicate
-// marks, the rows in step order, each annotated by the monitors, whose alerts are logged on
-// stderr as "<program>: <alert line>".
+// marks, the rows in step order, each annotated by the monitors, whose alerts are logged as
+// warnings of `component` (util/log.h), as the server logs them.
 #pragma once
 
 #include <map>
@@ -23,6 +23,6 @@ nlohmann::json score_step_rows(const std::vector<nlohmann::json>& lines,
                                const reward::Config& config,
                                const std::map<std::string, reward::DuplicateMark>& duplicates,
                                std::map<reward::StepKey, double> seconds_by_step,
-                               const std::string& program);
+                               const std::string& component);
 
 }  // namespace safrl::cli

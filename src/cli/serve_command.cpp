@@ -1,9 +1,9 @@
 // `safrl serve`: the reward service (docs/serve.md, docs/protocol.md).
 #include <csignal>
-#include <iostream>
 #include <optional>
 #include <string>
 
+#include <ATen/Parallel.h>
 #include <CLI/CLI.hpp>
 
 #include "cli/commands.h"
@@ -15,6 +15,7 @@
 #include "serve/serve_config.h"
 #include "serve/server.h"
 #include "util/error.h"
+#include "util/log.h"
 
 namespace safrl::cli {
 
@@ -64,15 +65,23 @@ int run_serve(const ServeArgs& args) {
     }
     options.server.endpoint = args.endpoint;
   }
-  apply_runtime_flags(&args.runtime, options.reward);
+  // Passive unless the config says otherwise: a trainer beside the server needs the cores its
+  // idle threads would spin on.
+  const OmpWaitPolicyPlan omp = apply_runtime_flags(&args.runtime, options.reward);
+  // Logged once the models have loaded: an error loading them stays the first line on stderr.
+  const reward::RuntimeConfig asked_runtime = options.reward.runtime;
+  // The info reply says what runs, not only what was asked.
+  options.reward.runtime.threads = at::get_num_threads();
+  options.reward.runtime.omp_wait_policy = omp.in_effect;
   if (args.http_port >= 0) options.server.http_port = args.http_port;
   if (!args.curve_keys.empty()) options.server.curve = load_curve_keys(args.curve_keys);
   if (args.insecure_bind) options.server.insecure_bind = true;
   // Before any model loads: a refused bind costs no loading time.
   const std::string exposure = serve::check_bind_rules(options.server);
-  if (!exposure.empty()) std::cerr << exposure << std::endl;
+  if (!exposure.empty()) util::log_warn("serve", exposure);
   options.run_dir = args.run_dir;
   serve::Server server(options);
+  log_cpu_threads("serve", asked_runtime, omp.description);
   struct sigaction action {};
   action.sa_handler = on_signal;
   sigemptyset(&action.sa_mask);

@@ -8,7 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "io/json_kind.h"
+#include "io/json_reader.h"
 #include "util/enum_names.h"
 #include "util/error.h"
 #include "util/mapped_file.h"
@@ -46,111 +46,75 @@ constexpr std::string_view kSupportedRopeType = "default";
 constexpr std::string_view kSupportedActivation = "silu";
 constexpr std::string_view kSupportedLayerType = "full_attention";
 
-// Typed access to the top-level keys of one config, with messages that name the source and key.
-// null counts as absent for optional keys: Hugging Face writes null for unset fields.
+// Sizes multiply into tensor shapes; bounded so no product can overflow or allocate absurdly.
+constexpr int64_t kLargestSize = int64_t{1} << 24;
+
+// Typed access to the keys of one config through JsonReader, every message prefixed with the
+// source. null counts as absent for optional keys: Hugging Face writes null for unset fields.
 class ConfigReader {
  public:
-  ConfigReader(const json& root, const std::string& source) : root_(root), source_(source) {}
+  ConfigReader(const json& root, const std::string& source)
+      : fail_(
+            [&source](const std::string& message) { throw LoadError(cat(source, ": ", message)); }),
+        root_(root, fail_) {}
+  ConfigReader(const ConfigReader&) = delete;  // root_ refers to fail_
+  ConfigReader& operator=(const ConfigReader&) = delete;
 
-  [[noreturn]] void fail(const std::string& message) const {
-    throw LoadError(cat(source_, ": ", message));
+  [[noreturn]] void fail(const std::string& message) const { root_.fail(message); }
+  const JsonReader& root() const { return root_; }
+  // nullopt when absent or null.
+  std::optional<JsonReader> find(std::string_view key) const { return root_.optional(key); }
+
+  int64_t required_positive_int(std::string_view key) const {
+    const std::optional<JsonReader> value = find(key);
+    if (!value) root_.child(key).fail("missing; give a positive integer");
+    return positive_int(*value);
   }
 
-  // nullptr when absent or null.
-  const json* find(std::string_view key) const { return find_in(root_, key); }
-
-  static const json* find_in(const json& object, std::string_view key) {
-    auto it = object.find(key);
-    return it == object.end() || it->is_null() ? nullptr : &*it;
+  std::optional<int64_t> optional_positive_int(std::string_view key) const {
+    const std::optional<JsonReader> value = find(key);
+    if (!value) return std::nullopt;
+    return positive_int(*value);
   }
 
-  int64_t required_positive_int(const char* key) const {
-    const json* value = find(key);
-    if (value == nullptr) fail(cat("missing required key \"", key, "\" (a positive integer)"));
-    return positive_int(*value, key);
+  static int64_t positive_int(const JsonReader& value) { return value.as_int(1, kLargestSize); }
+  static int64_t token_id(const JsonReader& value) { return value.as_int(0); }
+
+  static std::optional<double> optional_positive_number(const std::optional<JsonReader>& value) {
+    if (!value) return std::nullopt;
+    const double number = value->as_double();
+    if (!(number > 0)) value->fail(cat("must be a positive number, got ", value->describe()));
+    return number;
   }
 
-  std::optional<int64_t> optional_positive_int(const char* key) const {
-    const json* value = find(key);
-    if (value == nullptr) return std::nullopt;
-    return positive_int(*value, key);
+  std::optional<bool> optional_bool(std::string_view key) const {
+    const std::optional<JsonReader> value = find(key);
+    if (!value) return std::nullopt;
+    return value->as_bool();
   }
 
-  int64_t positive_int(const json& value, const std::string& what) const {
-    int64_t v = integer(value, what, "a positive integer");
-    if (v <= 0) fail(cat("\"", what, "\" is ", v, ", expected a positive integer"));
-    // Sizes multiply into tensor shapes; bound them so no product can overflow or allocate
-    // absurdly.
-    constexpr int64_t kLargest = int64_t{1} << 24;
-    if (v > kLargest) {
-      fail(cat("\"", what, "\" is ", v, ", larger than any model has (at most ", kLargest, ")"));
-    }
-    return v;
+  static std::optional<std::string> optional_string(const std::optional<JsonReader>& value) {
+    if (!value) return std::nullopt;
+    return value->as_string();
   }
 
-  int64_t token_id(const json& value, const std::string& what) const {
-    int64_t v = integer(value, what, "a non-negative token id");
-    if (v < 0) fail(cat("\"", what, "\" is ", v, ", expected a non-negative token id"));
-    return v;
-  }
-
-  std::optional<double> optional_positive_number(const json* value, const std::string& what) const {
-    if (value == nullptr) return std::nullopt;
-    if (!value->is_number()) {
-      fail(cat("\"", what, "\" is ", json_described(*value), ", expected a number"));
-    }
-    double v = value->get<double>();
-    if (!(v > 0) || !std::isfinite(v)) {
-      fail(cat("\"", what, "\" is ", v, ", expected a positive finite number"));
-    }
-    return v;
-  }
-
-  std::optional<bool> optional_bool(const char* key) const {
-    const json* value = find(key);
-    if (value == nullptr) return std::nullopt;
-    if (!value->is_boolean()) {
-      fail(cat("\"", key, "\" is ", json_described(*value), ", expected true or false"));
-    }
-    return value->get<bool>();
-  }
-
-  std::optional<std::string> optional_string(const json* value, const std::string& what) const {
-    if (value == nullptr) return std::nullopt;
-    if (!value->is_string()) {
-      fail(cat("\"", what, "\" is ", json_described(*value), ", expected a string"));
-    }
-    return value->get<std::string>();
-  }
-
-  std::optional<std::string> optional_string(const char* key) const {
-    return optional_string(find(key), key);
+  std::optional<std::string> optional_string(std::string_view key) const {
+    return optional_string(find(key));
   }
 
  private:
-  int64_t integer(const json& value, const std::string& what, const char* expected) const {
-    if (!value.is_number_integer()) {
-      fail(cat("\"", what, "\" is ", json_described(value), ", expected ", expected));
-    }
-    if (value.is_number_unsigned() &&
-        value.get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
-      fail(cat("\"", what, "\" is ", value.dump(), ", larger than the int64 maximum"));
-    }
-    return value.get<int64_t>();
-  }
-
-  const json& root_;
-  const std::string& source_;
+  const JsonFail fail_;
+  const JsonReader root_;
 };
 
 const ArchitectureInfo& read_architecture(const ConfigReader& reader) {
-  const json* list = reader.find("architectures");
-  if (list == nullptr || !list->is_array() || list->size() != 1 || !(*list)[0].is_string()) {
-    reader.fail(
-        cat("\"architectures\" is ", list == nullptr ? "missing" : json_described(*list),
-            "; expected a list of exactly one name, one of: ", util::valid_names(kArchitectures)));
+  const JsonReader list = reader.root().child("architectures");
+  const json& names = list.value();
+  if (!names.is_array() || names.size() != 1 || !names[0].is_string()) {
+    list.fail(cat("must be a list of exactly one name, one of: ", util::valid_names(kArchitectures),
+                  "; got ", reader.root().has("architectures") ? list.describe() : "nothing"));
   }
-  const auto& name = (*list)[0].get_ref<const std::string&>();
+  const auto& name = names[0].get_ref<const std::string&>();
   const ArchitectureInfo* found = nullptr;
   for (const ArchitectureInfo& info : kArchitectures) {
     if (info.name == name) found = &info;
@@ -174,22 +138,22 @@ const ArchitectureInfo& read_architecture(const ConfigReader& reader) {
 // Accepts a rope_scaling / rope_parameters object only when its type is plain RoPE: a scaled
 // variant (yarn, linear, dynamic, ...) changes every position's angles, so ignoring it would give
 // wrong outputs, not an error.
-void check_rope_type(const ConfigReader& reader, const json& object, const char* key) {
-  if (!object.is_object()) {
-    reader.fail(cat("\"", key, "\" is ", json_described(object), ", expected an object or null"));
+void check_rope_type(const ConfigReader& reader, const JsonReader& object, const char* key) {
+  if (!object.value().is_object()) {
+    object.fail(cat("must be an object or null, got ", object.describe()));
   }
   // transformers reads rope_type and falls back to the older spelling type.
-  const json* type = ConfigReader::find_in(object, "rope_type");
+  std::optional<JsonReader> type = object.optional("rope_type");
   const char* type_key = "rope_type";
-  if (type == nullptr) {
-    type = ConfigReader::find_in(object, "type");
+  if (!type) {
+    type = object.optional("type");
     type_key = "type";
   }
-  if (type == nullptr) {
+  if (!type) {
     reader.fail(cat("\"", key, "\" has no \"rope_type\"; supported: \"", kSupportedRopeType,
                     "\", or ", key, " absent"));
   }
-  std::optional<std::string> name = reader.optional_string(type, cat(key, ".", type_key));
+  std::optional<std::string> name = ConfigReader::optional_string(type);
   if (*name != kSupportedRopeType) {
     reader.fail(cat("\"", key, "\" has ", type_key, " \"", *name,
                     "\", which is not supported (supported: \"", kSupportedRopeType, "\", or ", key,
@@ -198,19 +162,17 @@ void check_rope_type(const ConfigReader& reader, const json& object, const char*
 }
 
 double read_rope_theta(const ConfigReader& reader) {
-  std::optional<double> top =
-      reader.optional_positive_number(reader.find("rope_theta"), "rope_theta");
+  std::optional<double> top = ConfigReader::optional_positive_number(reader.find("rope_theta"));
   std::optional<double> nested;
-  if (const json* params = reader.find("rope_parameters")) {
+  if (const std::optional<JsonReader> params = reader.find("rope_parameters")) {
     check_rope_type(reader, *params, "rope_parameters");
-    nested = reader.optional_positive_number(ConfigReader::find_in(*params, "rope_theta"),
-                                             "rope_parameters.rope_theta");
+    nested = ConfigReader::optional_positive_number(params->optional("rope_theta"));
   }
   if (top && nested && *top != *nested) {
     reader.fail(cat("\"rope_theta\" is ", *top, " but \"rope_parameters.rope_theta\" is ", *nested,
                     "; they must agree"));
   }
-  if (const json* scaling = reader.find("rope_scaling")) {
+  if (const std::optional<JsonReader> scaling = reader.find("rope_scaling")) {
     check_rope_type(reader, *scaling, "rope_scaling");
   }
   // transformers' default for both Qwen2 and Qwen3.
@@ -218,7 +180,7 @@ double read_rope_theta(const ConfigReader& reader) {
 }
 
 void refuse_unsupported_variants(const ConfigReader& reader, int64_t num_hidden_layers) {
-  if (reader.find("quantization_config") != nullptr) {
+  if (reader.find("quantization_config")) {
     reader.fail(
         "has a \"quantization_config\"; quantized checkpoints are not supported (use the "
         "bfloat16, float16 or float32 weights)");
@@ -235,20 +197,18 @@ void refuse_unsupported_variants(const ConfigReader& reader, int64_t num_hidden_
         "\"use_sliding_window\" is true; sliding-window attention is not supported (supported: "
         "full attention on every layer, use_sliding_window false or absent)");
   }
-  if (const json* types = reader.find("layer_types")) {
-    if (!types->is_array()) {
-      reader.fail(
-          cat("\"layer_types\" is ", json_described(*types), ", expected a list of strings"));
+  if (const std::optional<JsonReader> types = reader.find("layer_types")) {
+    if (!types->value().is_array()) {
+      types->fail(cat("must be a list of strings, got ", types->describe()));
     }
-    if (static_cast<int64_t>(types->size()) != num_hidden_layers) {
-      reader.fail(cat("\"layer_types\" has ", types->size(), " entries but num_hidden_layers is ",
-                      num_hidden_layers));
+    if (static_cast<int64_t>(types->value().size()) != num_hidden_layers) {
+      reader.fail(cat("\"layer_types\" has ", types->value().size(),
+                      " entries but num_hidden_layers is ", num_hidden_layers));
     }
-    for (size_t i = 0; i < types->size(); ++i) {
-      const json& type = (*types)[i];
-      if (!type.is_string() || type.get_ref<const std::string&>() != kSupportedLayerType) {
-        reader.fail(cat("\"layer_types\"[", i, "] is ", json_described(type),
-                        ", which is not supported (supported: \"", kSupportedLayerType, "\")"));
+    for (const JsonReader& type : types->items()) {
+      if (!type.value().is_string() || type.as_string() != kSupportedLayerType) {
+        type.fail(
+            cat(type.describe(), " is not supported (supported: \"", kSupportedLayerType, "\")"));
       }
     }
   }
@@ -257,12 +217,12 @@ void refuse_unsupported_variants(const ConfigReader& reader, int64_t num_hidden_
 int64_t read_num_labels(const ConfigReader& reader) {
   std::optional<int64_t> num_labels = reader.optional_positive_int("num_labels");
   std::optional<int64_t> from_id2label;
-  if (const json* id2label = reader.find("id2label")) {
-    if (!id2label->is_object() || id2label->empty()) {
-      reader.fail(cat("\"id2label\" is ", json_described(*id2label),
-                      ", expected a non-empty object mapping label indices to names"));
+  if (const std::optional<JsonReader> id2label = reader.find("id2label")) {
+    if (!id2label->value().is_object() || id2label->value().empty()) {
+      id2label->fail(cat("must be a non-empty object mapping label indices to names, got ",
+                         id2label->value().is_object() ? "an empty one" : id2label->describe()));
     }
-    from_id2label = static_cast<int64_t>(id2label->size());
+    from_id2label = static_cast<int64_t>(id2label->value().size());
   }
   if (num_labels && from_id2label && *num_labels != *from_id2label) {
     reader.fail(cat("\"num_labels\" is ", *num_labels, " but \"id2label\" has ", *from_id2label,
@@ -272,12 +232,12 @@ int64_t read_num_labels(const ConfigReader& reader) {
 }
 
 std::optional<int64_t> read_eos_token_id(const ConfigReader& reader) {
-  const json* eos = reader.find("eos_token_id");
-  if (eos == nullptr) return std::nullopt;
-  if (!eos->is_array()) return reader.token_id(*eos, "eos_token_id");
+  const std::optional<JsonReader> eos = reader.find("eos_token_id");
+  if (!eos) return std::nullopt;
+  if (!eos->value().is_array()) return ConfigReader::token_id(*eos);
   std::optional<int64_t> first;
-  for (size_t i = 0; i < eos->size(); ++i) {
-    int64_t id = reader.token_id((*eos)[i], cat("eos_token_id[", i, "]"));
+  for (const JsonReader& item : eos->items()) {
+    const int64_t id = ConfigReader::token_id(item);
     if (!first) first = id;
   }
   return first;
@@ -340,7 +300,7 @@ ModelConfig parse_model_config(const std::string& json_text, const std::string& 
 
   refuse_unsupported_variants(reader, config.num_hidden_layers);
   config.rope_theta = read_rope_theta(reader);
-  config.rms_norm_eps = reader.optional_positive_number(reader.find("rms_norm_eps"), "rms_norm_eps")
+  config.rms_norm_eps = ConfigReader::optional_positive_number(reader.find("rms_norm_eps"))
                             .value_or(config.rms_norm_eps);
   config.tie_word_embeddings = reader.optional_bool("tie_word_embeddings").value_or(false);
 
@@ -353,8 +313,8 @@ ModelConfig parse_model_config(const std::string& json_text, const std::string& 
   }
 
   config.num_labels = config.head == HeadKind::kRewardModel ? 1 : read_num_labels(reader);
-  if (const json* pad = reader.find("pad_token_id")) {
-    config.pad_token_id = reader.token_id(*pad, "pad_token_id");
+  if (const std::optional<JsonReader> pad = reader.find("pad_token_id")) {
+    config.pad_token_id = ConfigReader::token_id(*pad);
   }
   config.eos_token_id = read_eos_token_id(reader);
   // Newer transformers write "dtype" where older ones wrote "torch_dtype".

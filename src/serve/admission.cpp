@@ -7,7 +7,7 @@
 
 namespace safrl::serve {
 
-Refusal shutting_down() {
+ErrorReply shutting_down() {
   return {ErrorCode::kShuttingDown,
           "the server is shutting down; retry on another endpoint or later", 1000};
 }
@@ -30,11 +30,11 @@ int64_t Admission::retry_after_ms(int64_t samples_to_drain) const {
   return std::clamp<int64_t>(static_cast<int64_t>(ms), 50, 30000);
 }
 
-std::optional<Refusal> Admission::decide(int64_t samples, int64_t bytes,
-                                         const std::string& waiter) {
+std::optional<ErrorReply> Admission::decide(int64_t samples, int64_t bytes,
+                                            const std::string& waiter) {
   if (stopped_) return shutting_down();
   if (samples > max_samples_) {
-    return Refusal{
+    return ErrorReply{
         ErrorCode::kBadRequest,
         util::cat("the request has ", samples, " samples, more than the server holds at once (",
                   max_samples_, "); split it into smaller requests"),
@@ -50,7 +50,7 @@ std::optional<Refusal> Admission::decide(int64_t samples, int64_t bytes,
       reserved_ = Reservation{waiter, samples,
                               now + 2 * std::chrono::milliseconds(hint) + reservation_grace_};
     }
-    return Refusal{
+    return ErrorReply{
         ErrorCode::kBusy,
         util::cat("the server holds ", samples_, " samples, its bound is ", max_samples_,
                   kept_free > 0 ? util::cat(", ", kept_free, " of them kept for an earlier request")
@@ -59,11 +59,11 @@ std::optional<Refusal> Admission::decide(int64_t samples, int64_t bytes,
         hint};
   }
   if (bytes_ > 0 && bytes_ + bytes > max_bytes_) {
-    return Refusal{ErrorCode::kBusy,
-                   util::cat("the requests queued hold ", bytes_, " bytes, with this one's ", bytes,
-                             " over the bound of ", max_bytes_,
-                             " (server.max_queued_bytes); retry later with the same id"),
-                   retry_after_ms(samples_)};
+    return ErrorReply{ErrorCode::kBusy,
+                      util::cat("the requests queued hold ", bytes_, " bytes, with this one's ",
+                                bytes, " over the bound of ", max_bytes_,
+                                " (server.max_queued_bytes); retry later with the same id"),
+                      retry_after_ms(samples_)};
   }
   if (holds_reservation) reserved_.reset();
   samples_ += samples;
@@ -73,10 +73,10 @@ std::optional<Refusal> Admission::decide(int64_t samples, int64_t bytes,
   return std::nullopt;
 }
 
-std::optional<Refusal> Admission::try_admit(int64_t samples, const std::string& waiter,
-                                            bool count_busy, int64_t bytes) {
+std::optional<ErrorReply> Admission::try_admit(int64_t samples, const std::string& waiter,
+                                               bool count_busy, int64_t bytes) {
   std::lock_guard<std::mutex> lock(mutex_);
-  std::optional<Refusal> refusal = decide(samples, bytes, waiter);
+  std::optional<ErrorReply> refusal = decide(samples, bytes, waiter);
   if (refusal && refusal->code == ErrorCode::kBusy && count_busy) ++metrics_.busy_replies;
   return refusal;
 }

@@ -1,8 +1,8 @@
 // Admission: the bound on samples queued or running (server.max_queued_samples) and on the bytes
 // of the request frames that hold them (server.max_queued_bytes: a sample may be a 64 MiB
 // prompt). Every request thread asks here before queueing a job, and the engine thread releases a
-// job's samples and bytes when it is answered. Refusals are typed values (decisions compare error
-// codes, never message text):
+// job's samples and bytes when it is answered. Refusals are ErrorReply values (error_reply.h;
+// decisions compare error codes, never message text):
 //   shutting_down  after stop(): retry on another endpoint or later
 //   bad_request    one request holds more samples than the bound: split it
 //   busy           a bound is reached: retry later with the same id; retry_after_ms is when
@@ -24,19 +24,14 @@
 #include <optional>
 #include <string>
 
+#include "serve/error_reply.h"
 #include "serve/job.h"
 #include "serve/metrics.h"
 
 namespace safrl::serve {
 
-struct Refusal {
-  ErrorCode code;
-  std::string message;
-  std::optional<int64_t> retry_after_ms;
-};
-
 // The refusal of work that arrives while the server stops.
-Refusal shutting_down();
+ErrorReply shutting_down();
 
 class Admission {
  public:
@@ -50,8 +45,8 @@ class Admission {
   // answering busy (the HTTP gateway, for clients that cannot retry well) passes
   // count_busy = false. `bytes`: the request's size as received (0 where the caller bounds bytes
   // itself, as HTTP does).
-  std::optional<Refusal> try_admit(int64_t samples, const std::string& waiter,
-                                   bool count_busy = true, int64_t bytes = 0);
+  std::optional<ErrorReply> try_admit(int64_t samples, const std::string& waiter,
+                                      bool count_busy = true, int64_t bytes = 0);
   // Gives back the samples of an answered job ...
   void release(int64_t samples);
   // ... and its bytes, once its request is no longer needed (when its reply is made).
@@ -69,9 +64,9 @@ class Admission {
     Clock::time_point lapses;
   };
 
-  std::optional<Refusal> decide(int64_t samples, int64_t bytes,
-                                const std::string& waiter);  // mutex_ held
-  int64_t retry_after_ms(int64_t samples_to_drain) const;    // mutex_ held
+  std::optional<ErrorReply> decide(int64_t samples, int64_t bytes,
+                                   const std::string& waiter);  // mutex_ held
+  int64_t retry_after_ms(int64_t samples_to_drain) const;       // mutex_ held
 
   const int64_t max_samples_;
   const int64_t max_bytes_;

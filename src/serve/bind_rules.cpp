@@ -61,7 +61,7 @@ std::string check_bind_rules(const ServerConfig& config) {
   }
   if (is_local_endpoint(endpoint)) return "";
   if (config.curve) {
-    return util::cat("safrl serve: ", endpoint,
+    return util::cat(endpoint,
                      " is reachable from other machines; CURVE admits "
                      "only the ",
                      config.curve->allowed_client_keys.size(),
@@ -72,7 +72,7 @@ std::string check_bind_rules(const ServerConfig& config) {
     allowed += util::cat(allowed.empty() ? "" : ", ", range.text());
   }
   if (!allowed.empty()) {
-    return util::cat("safrl serve: ", endpoint,
+    return util::cat(endpoint,
                      " is reachable from other machines; only "
                      "clients from ",
                      allowed,
@@ -92,7 +92,7 @@ std::string check_bind_rules(const ServerConfig& config) {
   }
   const std::string exposed =
       host == "*" || host == "0.0.0.0" || host == "::" ? routable_addresses() : host;
-  return util::cat("safrl serve: WARNING: --insecure-bind: ", endpoint,
+  return util::cat("WARNING: --insecure-bind: ", endpoint,
                    " has no authentication and no address allow-list; every host that can "
                    "reach ",
                    exposed,

@@ -7,6 +7,8 @@
 
 #include <zmq.hpp>
 
+#include "io/json_reader.h"
+
 namespace safrl::serve {
 
 namespace {
@@ -165,20 +167,20 @@ Client::Client(Client&&) noexcept = default;
 Client& Client::operator=(Client&&) noexcept = default;
 
 std::string Client::prepare(nlohmann::json& request, std::string& frame) {
+  const io::JsonFail refuse = [](const std::string& message) {
+    throw ClientError(ErrorCode::kBadRequest, message);
+  };
+  const io::JsonReader reader(request, refuse);
   if (!request.is_object()) {
-    throw ClientError(ErrorCode::kBadRequest,
-                      util::cat("a request must be a JSON object, got ", request.type_name()));
+    reader.fail(util::cat("a request must be a JSON object, got ", reader.describe()));
   }
   if (!request.contains("v")) request["v"] = kProtocolVersion;
   if (!request.contains("id")) request["id"] = random_request_id(random_);
   // Replies are matched by id, so it has to be one the server will echo.
-  if (!request["id"].is_string()) {
-    throw ClientError(ErrorCode::kBadRequest,
-                      util::cat("\"id\" must be a string, got ", request["id"].type_name()));
-  }
+  std::string id = reader.at("id").as_string();
   frame.clear();
   nlohmann::json::to_msgpack(request, frame);
-  return request["id"].get<std::string>();
+  return id;
 }
 
 bool Client::send_frame(const std::string& frame, double deadline_s) {

@@ -7,7 +7,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <iostream>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -15,6 +14,7 @@
 
 #include "serve/protocol.h"
 #include "util/error.h"
+#include "util/log.h"
 
 namespace safrl::serve {
 
@@ -127,7 +127,7 @@ int EngineSupervisor::spawn() {
     [[maybe_unused]] const ssize_t written = ::write(2, failure.data(), failure.size());
     ::_exit(127);
   }
-  std::cerr << "safrl front: " << options_.name << " started (pid " << pid << ")" << std::endl;
+  util::log_info("front", util::cat(options_.name, " started (pid ", pid, ")"));
   return pid;
 }
 
@@ -152,8 +152,8 @@ void EngineSupervisor::stop_engine(int pid) {
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
-  std::cerr << "safrl front: " << options_.name << " (pid " << pid << ") stopped: it "
-            << describe_exit(status) << std::endl;
+  util::log_info("front",
+                 util::cat(options_.name, " (pid ", pid, ") stopped: it ", describe_exit(status)));
 }
 
 int EngineSupervisor::run(const std::atomic<bool>& stop) {
@@ -166,8 +166,8 @@ int EngineSupervisor::run(const std::atomic<bool>& stop) {
       const auto started = EngineState::Clock::now();
       ever_up = true;
       state_.set_up();
-      std::cerr << "safrl front: " << options_.name << " (pid " << pid << ") answers on "
-                << options_.endpoint << std::endl;
+      util::log_info("front",
+                     util::cat(options_.name, " (pid ", pid, ") answers on ", options_.endpoint));
       while (!stop && ::waitpid(pid, &status, WNOHANG) != pid) std::this_thread::sleep_for(kTick);
       if (stop) {
         state_.set_stopping();
@@ -181,17 +181,17 @@ int EngineSupervisor::run(const std::atomic<bool>& stop) {
       stop_engine(pid);
       break;
     } else if (!ever_up) {
-      std::cerr << "safrl front: " << options_.name << " " << describe_exit(status)
-                << " before it answered; its messages above say why" << std::endl;
+      util::log_error("front", util::cat(options_.name, " ", describe_exit(status),
+                                         " before it answered; its messages above say why"));
       state_.set_finished();
       return 2;
     }
     const auto delay = next_delay;
     next_delay = std::min(next_delay * 2, options_.max_restart_delay);
-    std::cerr << "safrl front: " << options_.name << " (pid " << pid << ") "
-              << describe_exit(status)
-              << "; requests are held and sent again once it is back; restarting in "
-              << delay.count() << " ms" << std::endl;
+    util::log_warn("front", util::cat(options_.name, " (pid ", pid, ") ", describe_exit(status),
+                                      "; requests are held and sent again once it is back; "
+                                      "restarting in ",
+                                      delay.count(), " ms"));
     for (auto until = EngineState::Clock::now() + delay;
          !stop && EngineState::Clock::now() < until;) {
       std::this_thread::sleep_for(kTick);

@@ -11,7 +11,6 @@
 #include <cerrno>
 #include <condition_variable>
 #include <cstring>
-#include <iostream>
 #include <mutex>
 #include <numeric>
 #include <system_error>
@@ -23,6 +22,7 @@
 #include "serve/http_request.h"
 #include "serve/http_response.h"
 #include "util/error.h"
+#include "util/log.h"
 
 namespace safrl::serve {
 
@@ -123,20 +123,19 @@ void HttpFront::Impl::accept_loop() {
     const auto& allowed = options_.allowed_clients;
     if (!allowed.empty() &&
         std::find(allowed.begin(), allowed.end(), text_address) == allowed.end()) {
-      write_all(fd, serialize(json_error(403, ErrorCode::kBadRequest,
-                                         util::cat(text_address,
-                                                   " is not in "
-                                                   "server.http_allowed_clients"))));
+      write_all(fd, serialize(json_error(
+                        403, {ErrorCode::kBadRequest,
+                              util::cat(text_address, " is not in server.http_allowed_clients")})));
       ::close(fd);
       continue;
     }
     {
       std::lock_guard lock(mutex_);
       if (connections_ >= options_.max_connections) {
-        HttpResponse busy = json_error(503, ErrorCode::kBusy,
-                                       "the front has server.http_max_connections connections "
-                                       "open; retry later",
-                                       1000);
+        HttpResponse busy = json_error({ErrorCode::kBusy,
+                                        "the front has server.http_max_connections connections "
+                                        "open; retry later",
+                                        1000});
         busy.close = true;
         write_all(fd, serialize(busy));
         ::close(fd);
@@ -155,17 +154,17 @@ void HttpFront::Impl::accept_loop() {
         try {
           serve_connection(fd);
         } catch (const std::exception& e) {
-          std::cerr << "safrl front: HTTP: " << e.what() << std::endl;
+          util::log_error("front", util::cat("HTTP: ", e.what()));
         }
         finished();
       }).detach();
     } catch (const std::system_error& e) {
       // No thread to be had: the client hears so instead of the front ending.
-      write_all(fd, serialize(json_error(503, ErrorCode::kBusy,
-                                         util::cat("the front cannot start a thread for the "
-                                                   "connection (",
-                                                   e.what(), "); retry later"),
-                                         1000)));
+      write_all(fd, serialize(json_error({ErrorCode::kBusy,
+                                          util::cat("the front cannot start a thread for the "
+                                                    "connection (",
+                                                    e.what(), "); retry later"),
+                                          1000})));
       finished();
     }
   }
@@ -185,8 +184,8 @@ void HttpFront::Impl::serve_connection(int fd) {
     try {
       progress = reader.feed(received);
     } catch (const HttpError& e) {
-      HttpResponse refusal = json_error(
-          e.status(), e.status() == 413 ? ErrorCode::kTooLarge : ErrorCode::kBadRequest, e.what());
+      HttpResponse refusal =
+          json_error(e.status(), {error_code_of_http_status(e.status()), e.what()});
       refusal.close = true;
       write_all(fd, serialize(refusal));
       return;
@@ -217,9 +216,9 @@ void HttpFront::Impl::serve_connection(int fd) {
     if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) return;
     const auto now = Clock::now();
     if (started && now - *started > options_.read_timeout) {
-      HttpResponse late = json_error(
-          408, ErrorCode::kBadRequest,
-          util::cat("the request did not arrive within ", options_.read_timeout.count(), " s"));
+      HttpResponse late =
+          json_error(408, {ErrorCode::kBadRequest, util::cat("the request did not arrive within ",
+                                                             options_.read_timeout.count(), " s")});
       late.close = true;
       write_all(fd, serialize(late));
       return;
@@ -260,7 +259,8 @@ HttpResponse HttpFront::Impl::handle(const HttpRequest& request, io::HttpClient&
   }
   if (!get && request.method != "POST") {
     HttpResponse response = json_error(
-        405, ErrorCode::kBadRequest, util::cat(request.method, " is not served; use GET or POST"));
+        405,
+        {ErrorCode::kBadRequest, util::cat(request.method, " is not served; use GET or POST")});
     response.headers.emplace_back("Allow", "GET, HEAD, POST");
     return response;
   }
@@ -275,8 +275,8 @@ HttpResponse HttpFront::Impl::forward(const HttpRequest& request, io::HttpClient
   bool again = false;
   while (true) {
     if (stopping()) {
-      return json_error(503, ErrorCode::kShuttingDown,
-                        "the front is stopping; retry on another endpoint or later", 1000);
+      return json_error({ErrorCode::kShuttingDown,
+                         "the front is stopping; retry on another endpoint or later", 1000});
     }
     std::optional<size_t> chosen;
     const size_t start = next_engine_++;
@@ -288,9 +288,9 @@ HttpResponse HttpFront::Impl::forward(const HttpRequest& request, io::HttpClient
       if (Clock::now() >= until) {
         ++counters_.refused;
         return json_error(
-            503, ErrorCode::kUnavailable,
-            util::cat("the engine was not back within ", options_.hold.count(), " s; retry later"),
-            5000);
+            {ErrorCode::kUnavailable,
+             util::cat("the engine was not back within ", options_.hold.count(), " s; retry later"),
+             5000});
       }
       std::this_thread::sleep_for(kWaitStep);
       continue;

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <functional>
-#include <iostream>
 #include <map>
 #include <thread>
 #include <vector>
@@ -12,6 +11,7 @@
 #include "serve/front_frame.h"
 #include "serve/protocol.h"
 #include "util/error.h"
+#include "util/log.h"
 
 namespace safrl::serve {
 
@@ -34,11 +34,10 @@ Frames copy_of(Frames& frames) {
 
 // An error reply in the request's envelope: a REQ client's empty delimiter frame goes back first,
 // as the engine would send it.
-Frames error_frames(const Frames& request, const std::string& id, ErrorCode code,
-                    const std::string& message, std::optional<int64_t> retry_after_ms) {
+Frames error_frames(const Frames& request, const std::string& id, const ErrorReply& error) {
   Frames frames;
   if (request.size() > 1 && request.front().size() == 0) frames.emplace_back();
-  frames.emplace_back(encode(error_reply(id, code, message, retry_after_ms)));
+  frames.emplace_back(encode(error_reply(id, error)));
   return frames;
 }
 
@@ -85,8 +84,7 @@ struct ZmqFront::Impl {
   bool try_send(uint64_t seq);  // sends a kept request where it can go, or answers busy
   void send_held();
   void reply(const std::string& client, Frames frames);
-  void refuse(uint64_t seq, ErrorCode code, const std::string& message,
-              std::optional<int64_t> retry_after_ms = std::nullopt);
+  void refuse(uint64_t seq, const ErrorReply& error);
   void forget(uint64_t seq);  // drops a kept request
   void expire(Clock::time_point now);
   void notice_engines();
@@ -155,7 +153,7 @@ void ZmqFront::Impl::run() {
       step();
     } catch (const std::exception& e) {
       // Nothing may end the front's thread while the engine runs: say what happened, go on.
-      std::cerr << "safrl front: ZeroMQ: " << e.what() << std::endl;
+      util::log_error("front", util::cat("ZeroMQ: ", e.what()));
     }
   }
 }
@@ -219,10 +217,10 @@ bool ZmqFront::Impl::try_send(uint64_t seq) {
     return true;
   } catch (const zmq::error_t& e) {
     // Out of sockets or descriptors: an answer now, not a request stuck unsent.
-    refuse(seq, ErrorCode::kBusy,
-           util::cat("the front cannot open a socket to its engine (", e.what(),
-                     "); retry later, same id"),
-           1000);
+    refuse(seq, {ErrorCode::kBusy,
+                 util::cat("the front cannot open a socket to its engine (", e.what(),
+                           "); retry later, same id"),
+                 1000});
     return false;
   }
 }
@@ -249,13 +247,12 @@ void ZmqFront::Impl::reply(const std::string& client, Frames frames) {
   }
 }
 
-void ZmqFront::Impl::refuse(uint64_t seq, ErrorCode code, const std::string& message,
-                            std::optional<int64_t> retry_after_ms) {
+void ZmqFront::Impl::refuse(uint64_t seq, const ErrorReply& error) {
   auto it = pending_.find(seq);
   if (it == pending_.end()) return;
   Pending& p = it->second;
   ++counters_.refused;
-  reply(p.client, error_frames(p.frames, p.id, code, message, retry_after_ms));
+  reply(p.client, error_frames(p.frames, p.id, error));
   forget(seq);
 }
 
@@ -288,10 +285,10 @@ void ZmqFront::Impl::on_request(Frames frames) {
       }
     } else {
       ++counters_.refused;
-      reply(client, error_frames(frames, "", ErrorCode::kBadRequest,
-                                 "the request is not one msgpack map with a string \"id\" "
-                                 "(docs/protocol.md); send one frame holding such a map",
-                                 std::nullopt));
+      reply(client, error_frames(frames, "",
+                                 {ErrorCode::kBadRequest,
+                                  "the request is not one msgpack map with a string \"id\" "
+                                  "(docs/protocol.md); send one frame holding such a map"}));
     }
     return;
   }
@@ -301,10 +298,10 @@ void ZmqFront::Impl::on_request(Frames frames) {
     // the first one's results.
     if (pending_.at(kept->second).frames.back() != frames.back()) {
       ++counters_.refused;
-      reply(client, error_frames(frames, *fields->id, ErrorCode::kBadRequest,
-                                 "id reused with a different request while the first is being "
-                                 "scored; give each request an id of its own",
-                                 std::nullopt));
+      reply(client, error_frames(frames, *fields->id,
+                                 {ErrorCode::kBadRequest,
+                                  "id reused with a different request while the first is being "
+                                  "scored; give each request an id of its own"}));
     }
     return;
   }
@@ -325,14 +322,14 @@ void ZmqFront::Impl::on_request(Frames frames) {
   pending_.emplace(seq, std::move(p));
   ++counters_.requests;
   if (stopping()) {
-    return refuse(seq, ErrorCode::kShuttingDown,
-                  "the front is stopping; retry on another endpoint or later, same id");
+    return refuse(seq, {ErrorCode::kShuttingDown,
+                        "the front is stopping; retry on another endpoint or later, same id"});
   }
   if (pending_bytes_ > options_.max_pending_bytes) {
-    return refuse(seq, ErrorCode::kBusy,
-                  util::cat("the front holds ", options_.max_pending_bytes,
-                            " bytes of requests already; retry later, same id"),
-                  1000);
+    return refuse(seq, {ErrorCode::kBusy,
+                        util::cat("the front holds ", options_.max_pending_bytes,
+                                  " bytes of requests already; retry later, same id"),
+                        1000});
   }
   try_send(seq);
 }
@@ -372,14 +369,14 @@ void ZmqFront::Impl::expire(Clock::time_point now) {
   for (uint64_t seq : unanswered) forget(seq);
   for (uint64_t seq : expired) {
     if (pending_.at(seq).client_deadline) {
-      refuse(seq, ErrorCode::kDeadlineExceeded,
-             "the engine was restarting until the request's deadline passed; retry with a new "
-             "deadline, same id");
+      refuse(seq, {ErrorCode::kDeadlineExceeded,
+                   "the engine was restarting until the request's deadline passed; retry with a "
+                   "new deadline, same id"});
     } else {
-      refuse(seq, ErrorCode::kUnavailable,
-             util::cat("the engine was not back within ", options_.hold.count(),
-                       " s; retry later, same id"),
-             5000);
+      refuse(seq, {ErrorCode::kUnavailable,
+                   util::cat("the engine was not back within ", options_.hold.count(),
+                             " s; retry later, same id"),
+                   5000});
     }
   }
   for (auto it = links_.begin(); it != links_.end();) {
@@ -423,8 +420,8 @@ void ZmqFront::Impl::step() {
       if (p.sent_to == 0) held.push_back(seq);
     }
     for (uint64_t seq : held) {
-      refuse(seq, ErrorCode::kShuttingDown,
-             "the front is stopping; retry on another endpoint or later, same id");
+      refuse(seq, {ErrorCode::kShuttingDown,
+                   "the front is stopping; retry on another endpoint or later, same id"});
     }
   } else {
     send_held();
@@ -436,8 +433,10 @@ void ZmqFront::Impl::step() {
     if (!finish_at_) finish_at_ = now + kFinalReplies;
     if (now >= *finish_at_ || pending_.empty()) {
       while (!pending_.empty()) {
-        refuse(pending_.begin()->first, ErrorCode::kShuttingDown,
-               "the engine stopped before answering; retry on another endpoint or later, same id");
+        refuse(
+            pending_.begin()->first,
+            {ErrorCode::kShuttingDown,
+             "the engine stopped before answering; retry on another endpoint or later, same id"});
       }
       done_ = true;
       return;

@@ -1,7 +1,6 @@
 #include "serve/http_gateway.h"
 
 #include <atomic>
-#include <iostream>
 #include <string>
 #include <thread>
 #include <utility>
@@ -10,6 +9,7 @@
 #include "serve/http_transport.h"
 #include "serve/openrlhf_route.h"
 #include "util/error.h"
+#include "util/log.h"
 
 namespace safrl::serve {
 namespace {
@@ -17,7 +17,7 @@ namespace {
 HttpResponse method_not_allowed(std::string_view method, std::string_view path,
                                 std::string_view use, const char* allow) {
   HttpResponse refusal =
-      json_error(405, ErrorCode::kBadRequest, util::cat(method, " ", path, ": use ", use));
+      json_error(405, {ErrorCode::kBadRequest, util::cat(method, " ", path, ": use ", use)});
   refusal.headers.emplace_back("Allow", allow);
   return refusal;
 }
@@ -64,7 +64,7 @@ void HttpGateway::Impl::run() {
       step();
     } catch (const std::exception& e) {
       // Nothing here may end the thread while the server runs: say what happened and go on.
-      std::cerr << "safrl serve: HTTP: " << e.what() << std::endl;
+      util::log_error("http", e.what());
     }
     if (transport_.stopped(Clock::now())) return;
   }
@@ -93,8 +93,8 @@ void HttpGateway::Impl::serve(const HttpExchange& exchange, HttpRequest request,
   const std::string_view path = request.path();
   if (exchange.probe && path != "/health" && path != "/metrics") {
     ++metrics_.requests;
-    return transport_.respond_error(id, 503, ErrorCode::kBusy,
-                                    transport_.connections_full_message(), now, 1000);
+    return transport_.respond(
+        id, json_error({ErrorCode::kBusy, transport_.connections_full_message(), 1000}), now);
   }
   if (path == "/health" || path == "/metrics") {
     if (request.method != "GET" && request.method != "HEAD") {
@@ -115,19 +115,18 @@ void HttpGateway::Impl::serve(const HttpExchange& exchange, HttpRequest request,
   }
   ++metrics_.requests;
   if (path != "/get_reward") {
-    return transport_.respond_error(id, 404, ErrorCode::kBadRequest,
-                                    util::cat("no endpoint ", path,
-                                              "; the endpoints are POST /get_reward, GET /health "
-                                              "and GET /metrics"),
-                                    now);
+    return transport_.respond(
+        id,
+        json_error(404, {ErrorCode::kBadRequest, util::cat("no endpoint ", path,
+                                                           "; the endpoints are POST /get_reward, "
+                                                           "GET /health and GET /metrics")}),
+        now);
   }
   if (request.method != "POST") {
     return transport_.respond(id, method_not_allowed(request.method, path, "POST", "POST"), now);
   }
   if (transport_.draining()) {
-    const Refusal refusal = shutting_down();
-    return transport_.respond_error(id, 503, refusal.code, refusal.message, now,
-                                    refusal.retry_after_ms);
+    return transport_.respond(id, json_error(shutting_down()), now);
   }
   route_.start(exchange, std::move(request));
 }

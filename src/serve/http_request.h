@@ -81,14 +81,39 @@ class HttpRequestReader {
   size_t buffered() const { return buffer_.size() - position_; }
 
  private:
+  // Where the reader is in the current request. Each stage has one reader below, which reads
+  // what it can of its part and returns true once that part is whole (stage_ then names the
+  // next part), false when it needs more bytes.
   enum class Stage { kHead, kBody, kChunkSize, kChunkData, kChunkEnd, kTrailers, kComplete };
 
-  void read_head(size_t end);
+  // Calls the reader of stage_.
+  bool read_stage();
+  // The request line and headers, up to the empty line that ends them.
+  bool read_head();
+  // A body of Content-Length bytes.
+  bool read_body();
+  // A chunk's "HEX-SIZE [; extensions]" line.
+  bool read_chunk_size();
+  bool read_chunk_data();
+  // The line end after a chunk's data.
+  bool read_chunk_end();
+  // One trailer line, or the empty line that ends the request.
+  bool read_trailer();
+
+  // Skips the empty lines a client may send before a request line (RFC 9112 section 2.2).
+  void skip_empty_lines();
+  // The offset just past the empty line that ends the head, or nullopt while it has not arrived.
+  std::optional<size_t> find_head_end();
+  // Parses the whole head in buffer_[position_, end) and sets up its body.
+  void parse_head(size_t end);
   void read_request_line(std::string_view line);
   void read_header_line(std::string_view line);
   // Checks a NAME: VALUE line (a header or a trailer); returns the colon's position.
   static size_t check_field_line(std::string_view line);
+  // Sets the connection and body framing that the headers ask for, and the stage that follows.
   void finish_head();
+  void expect_chunked_body(const std::vector<std::string>& codings);
+  void expect_sized_body(std::optional<uint64_t> length);
   // The next line from position_ (without its line end), or nullopt while incomplete.
   std::optional<std::string_view> next_line(size_t max_bytes, const char* what);
   void compact();

@@ -53,17 +53,26 @@ std::string serialize(const HttpResponse& response, bool head_only) {
   return out;
 }
 
-HttpResponse json_error(int status, ErrorCode code, const std::string& message,
-                        std::optional<int64_t> retry_after_ms) {
+HttpResponse json_error(const ErrorReply& error) {
+  return json_error(http_status(error.code), error);
+}
+
+HttpResponse json_error(int status, const ErrorReply& error) {
   HttpResponse response;
   response.status = status;
-  response.body =
-      nlohmann::json{{"error", error_reply("", code, message, retry_after_ms)["error"]}}.dump(
-          -1, ' ', false, nlohmann::json::error_handler_t::replace);
-  if (retry_after_ms) {
-    response.headers.emplace_back("Retry-After", std::to_string((*retry_after_ms + 999) / 1000));
+  response.body = nlohmann::json{{"error", error_json(error)}}.dump(
+      -1, ' ', false, nlohmann::json::error_handler_t::replace);
+  if (error.retry_after_ms) {
+    response.headers.emplace_back("Retry-After",
+                                  std::to_string((*error.retry_after_ms + 999) / 1000));
   }
   return response;
+}
+
+ErrorCode error_code_of_http_status(int status) {
+  if (status == 413 || status == 431) return ErrorCode::kTooLarge;
+  if (status == 503) return ErrorCode::kBusy;
+  return ErrorCode::kBadRequest;
 }
 
 }  // namespace safrl::serve

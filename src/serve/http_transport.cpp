@@ -7,23 +7,17 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <iostream>
 #include <utility>
 
 #include "serve/admission.h"
 #include "serve/http_listener.h"
 #include "util/error.h"
+#include "util/log.h"
 
 namespace safrl::serve {
 namespace {
 
 constexpr size_t kReadChunk = 64 << 10;
-
-ErrorCode code_of_status(int status) {
-  if (status == 413 || status == 431) return ErrorCode::kTooLarge;
-  if (status == 503) return ErrorCode::kBusy;
-  return ErrorCode::kBadRequest;
-}
 
 }  // namespace
 
@@ -123,15 +117,17 @@ void HttpTransport::guarded(uint64_t connection, Clock::time_point now,
   } catch (const std::exception& e) {
     // One connection's failure (a reply that cannot be built, memory) ends that connection,
     // answered 500 where it still can be, never the others nor the thread.
-    std::cerr << "safrl serve: HTTP: " << e.what() << std::endl;
+    util::log_error("http", e.what());
     auto found = connections_.find(connection);
     if (found == connections_.end()) return;
     Connection& c = found->second;
     if (c.state == State::kReading || c.state == State::kServing) {
       try {
         c.keep_alive = false;
-        respond_error(connection, 500, ErrorCode::kInternal,
-                      util::cat("the HTTP gateway failed: ", e.what()), now);
+        respond(
+            connection,
+            json_error({ErrorCode::kInternal, util::cat("the HTTP gateway failed: ", e.what())}),
+            now);
         return;
       } catch (const std::exception&) {
       }
@@ -218,7 +214,7 @@ void HttpTransport::read_requests(uint64_t id, Connection& c, std::string_view b
       message += " (server.max_message_bytes); send fewer queries per request";
     }
     c.keep_alive = false;  // the rest of the stream cannot be trusted to start a request
-    respond_error(id, e.status(), code_of_status(e.status()), message, now);
+    respond(id, json_error(e.status(), {error_code_of_http_status(e.status()), message}), now);
   }
 }
 
@@ -268,12 +264,6 @@ void HttpTransport::serve(uint64_t id, Connection& c, HttpRequest request, Clock
   hold(c, request.body.size());       // until answered: the handler may still hold the body
   if (c.probe) c.keep_alive = false;  // a probe slot serves one request
   handler_.serve({id, c.request, c.probe}, std::move(request), now);
-}
-
-void HttpTransport::respond_error(uint64_t connection, int status, ErrorCode code,
-                                  const std::string& message, Clock::time_point now,
-                                  std::optional<int64_t> retry_after_ms) {
-  respond(connection, json_error(status, code, message, retry_after_ms), now);
 }
 
 void HttpTransport::respond(uint64_t connection, HttpResponse response, Clock::time_point now) {
@@ -329,10 +319,12 @@ void HttpTransport::expire(Clock::time_point now) {
     Connection& c = connections_.at(id);
     if (c.state == State::kReading && c.started) {
       ++metrics_.requests;
-      respond_error(id, 408, ErrorCode::kBadRequest,
-                    util::cat("the request did not arrive within ", deadlines_.read.count(),
-                              " s (server.http_read_timeout_seconds)"),
-                    now);
+      respond(
+          id,
+          json_error(408, {ErrorCode::kBadRequest,
+                           util::cat("the request did not arrive within ", deadlines_.read.count(),
+                                     " s (server.http_read_timeout_seconds)")}),
+          now);
       // The 408 gets a short while to leave; a client that reads nothing is closed after it.
       if (connections_.count(id)) connections_.at(id).deadline = now + deadlines_.linger;
     } else {
@@ -352,8 +344,7 @@ void HttpTransport::drain(Clock::time_point now) {
       continue;
     }
     ++metrics_.requests;  // half-sent: told why, then closed
-    const Refusal refusal = shutting_down();
-    respond_error(id, 503, refusal.code, refusal.message, now, refusal.retry_after_ms);
+    respond(id, json_error(shutting_down()), now);
   }
 }
 

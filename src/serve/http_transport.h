@@ -96,9 +96,8 @@ class HttpTransport {
   // Answers 408 or closes the connections past their deadline.
   void expire(Clock::time_point now);
 
+  // Sends `response` (json_error() for a refusal) on `connection` if it is still open.
   void respond(uint64_t connection, HttpResponse response, Clock::time_point now);
-  void respond_error(uint64_t connection, int status, ErrorCode code, const std::string& message,
-                     Clock::time_point now, std::optional<int64_t> retry_after_ms = std::nullopt);
   // Runs a handler's step for `connection`; an exception ends that connection only (500 where it
   // still can be answered), never the others nor the thread.
   void guarded(uint64_t connection, Clock::time_point now, const std::function<void()>& handle);

@@ -62,15 +62,16 @@ void HttpTransport::accept_connections(Clock::time_point now) {
     const auto& allowed = config_.http_allowed_clients;
     if (!allowed.empty() && std::find(allowed.begin(), allowed.end(), text) == allowed.end()) {
       // Refused before anything is read: such a client cannot hold a slot.
-      refuse(fd,
-             json_error(403, ErrorCode::kBadRequest,
-                        util::cat("client ", text, " is not in server.http_allowed_clients")),
-             now);
+      refuse(
+          fd,
+          json_error(403, {ErrorCode::kBadRequest,
+                           util::cat("client ", text, " is not in server.http_allowed_clients")}),
+          now);
       continue;
     }
     const bool full = open_connections() >= static_cast<size_t>(config_.http_max_connections);
     if (full && probes_ >= kProbeSlots && !evict_idle_probe()) {
-      refuse(fd, json_error(503, ErrorCode::kBusy, connections_full_message(), 1000), now);
+      refuse(fd, json_error({ErrorCode::kBusy, connections_full_message(), 1000}), now);
       continue;
     }
     const uint64_t id = next_id_++;

@@ -4,11 +4,6 @@
 
 namespace safrl::serve {
 
-Reply error(const std::string& id, ErrorCode code, const std::string& message,
-            std::optional<int64_t> retry_after_ms) {
-  return {error_reply(id, code, message, retry_after_ms), code};
-}
-
 int64_t Job::admitted_samples() const {
   return std::max<int64_t>(1, static_cast<int64_t>(request.samples.size()));
 }

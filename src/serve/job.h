@@ -1,7 +1,7 @@
 // The unit of work between the threads that take requests (the ZeroMQ I/O thread, the HTTP
 // gateway) and the engine thread: a validated request, when it arrived, its deadline, and where
-// its reply goes. Replies travel typed (the body and its error code, if any), so no thread decodes
-// a reply another thread encoded.
+// its reply goes. Replies travel typed (a body, or an ErrorReply), so no thread decodes a reply
+// another thread encoded: the thread that sends it makes its msgpack or HTTP response.
 #pragma once
 
 #include <chrono>
@@ -12,24 +12,28 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "serve/error_reply.h"
 #include "serve/protocol.h"
 
 namespace safrl::serve {
 
 using Clock = std::chrono::steady_clock;
 
+// A job's answer: a successful reply's body, or the refusal it gets instead.
 struct Reply {
-  nlohmann::json body;
-  std::optional<ErrorCode> error;  // nullopt: a successful reply
-};
+  Reply() = default;
+  explicit Reply(nlohmann::json success) : body(std::move(success)) {}
+  // Implicit: wherever a reply is due, a refusal may be given.
+  Reply(ErrorReply refusal) : error(std::move(refusal)) {}
 
-// An error reply (docs/protocol.md), typed.
-Reply error(const std::string& id, ErrorCode code, const std::string& message,
-            std::optional<int64_t> retry_after_ms = std::nullopt);
+  nlohmann::json body;              // unset when `error` is
+  std::optional<ErrorReply> error;  // nullopt: a successful reply
+};
 
 struct Job {
   Request request;

@@ -171,25 +171,4 @@ nlohmann::json reply_from_results(const nlohmann::json& results) {
   return {{"rewards", rewards}, {"scores", rewards}, {"extra_logs", logs}};
 }
 
-int http_status(ErrorCode code) {
-  switch (code) {
-    case ErrorCode::kBadRequest:
-    case ErrorCode::kTooLong:
-      return 400;
-    case ErrorCode::kTooLarge:
-      return 413;
-    case ErrorCode::kBusy:
-    case ErrorCode::kShuttingDown:
-    case ErrorCode::kUnavailable:
-      return 503;
-    case ErrorCode::kDeadlineExceeded:
-      return 504;
-    case ErrorCode::kUnsupportedVersion:
-    case ErrorCode::kModelError:
-    case ErrorCode::kInternal:
-      return 500;
-  }
-  return 500;
-}
-
 }  // namespace safrl::serve::openrlhf

@@ -29,7 +29,5 @@ std::string user_prompt(const std::string& prompt);
 std::vector<reward::Sample> samples_from_body(const nlohmann::json& body);
 // The reply body for score results (one per query, in order).
 nlohmann::json reply_from_results(const nlohmann::json& results);
-// HTTP status of an error code (400, 413, 503, 504, 500).
-int http_status(ErrorCode code);
 
 }  // namespace safrl::serve::openrlhf

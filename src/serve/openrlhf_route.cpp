@@ -5,6 +5,8 @@
 #include <string>
 #include <utility>
 
+#include "serve/error_reply.h"
+#include "serve/http_response.h"
 #include "serve/openrlhf.h"
 #include "util/error.h"
 
@@ -77,10 +79,7 @@ void OpenRlhfRoute::on_decoded(HttpBodyDecoder::Result& result, Clock::time_poin
   if (!exchange.decoding || exchange.request != result.request) return;
   exchange.decoding = false;
   const uint64_t id = result.connection;
-  if (result.error) {
-    return transport_.respond_error(id, openrlhf::http_status(result.error->code()),
-                                    result.error->code(), result.error->what(), now);
-  }
+  if (result.error) return transport_.respond(id, json_error(result.error->reply()), now);
   std::vector<reward::Sample>& samples = result.samples;
   Post post;
   post.part_size = static_cast<size_t>(
@@ -106,7 +105,7 @@ void OpenRlhfRoute::advance(uint64_t id, Exchange& exchange, Clock::time_point n
     const int64_t count = static_cast<int64_t>(end - begin);
     // The part's waiter name: its connection and request, unique while the gateway runs.
     const std::string waiter = util::cat("http/", id, "/", exchange.request, "/", post.next_part);
-    std::optional<Refusal> refusal = admission_.try_admit(count, waiter, /*count_busy=*/false);
+    std::optional<ErrorReply> refusal = admission_.try_admit(count, waiter, /*count_busy=*/false);
     if (refusal && refusal->code == ErrorCode::kBusy && now < post.give_up) {
       if (!post.waiting) ++metrics_.http_admission_waits;  // once per part held
       post.waiting = true;                                 // asked again on the loop's next turns
@@ -116,8 +115,7 @@ void OpenRlhfRoute::advance(uint64_t id, Exchange& exchange, Clock::time_point n
     if (refusal) {
       if (refusal->code == ErrorCode::kBusy) ++metrics_.busy_replies;
       // Parts already queued are still scored (and enter the step statistics).
-      return transport_.respond_error(id, openrlhf::http_status(refusal->code), refusal->code,
-                                      refusal->message, now, refusal->retry_after_ms);
+      return transport_.respond(id, json_error(*refusal), now);
     }
     Job job;
     job.request.type = RequestType::kScore;
@@ -131,9 +129,7 @@ void OpenRlhfRoute::advance(uint64_t id, Exchange& exchange, Clock::time_point n
     };
     if (!submit_(job)) {  // the server stopped between admission and queueing
       admission_.release(count);
-      const Refusal stopping = shutting_down();
-      return transport_.respond_error(id, 503, stopping.code, stopping.message, now,
-                                      stopping.retry_after_ms);
+      return transport_.respond(id, json_error(shutting_down()), now);
     }
     ++metrics_.score_requests;
     ++post.in_flight;
@@ -149,13 +145,7 @@ void OpenRlhfRoute::on_part(PartReply& letter, Clock::time_point now) {
   Post& post = *exchange.post;
   --post.in_flight;
   Reply& reply = letter.reply;
-  if (reply.error) {
-    const json& error = reply.body["error"];
-    std::optional<int64_t> retry_after;
-    if (error.contains("retry_after_ms")) retry_after = error["retry_after_ms"].get<int64_t>();
-    return transport_.respond_error(letter.connection, openrlhf::http_status(*reply.error),
-                                    *reply.error, error.value("message", ""), now, retry_after);
-  }
+  if (reply.error) return transport_.respond(letter.connection, json_error(*reply.error), now);
   post.results[letter.part] = std::move(reply.body["results"]);
   if (++post.answered < post.parts) return advance(letter.connection, exchange, now);
   json results = json::array();

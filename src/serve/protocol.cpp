@@ -4,27 +4,14 @@
 #include <array>
 #include <utility>
 
+#include "io/json_reader.h"
 #include "reward/reward.h"
 #include "util/bounded_json.h"
-#include "util/enum_names.h"
 #include "util/utf8.h"
 
 namespace safrl::serve {
 
 namespace {
-
-constexpr util::EnumName<ErrorCode> kErrorNames[] = {
-    {ErrorCode::kBadRequest, "bad_request"},
-    {ErrorCode::kUnsupportedVersion, "unsupported_version"},
-    {ErrorCode::kTooLarge, "too_large"},
-    {ErrorCode::kTooLong, "too_long"},
-    {ErrorCode::kBusy, "busy"},
-    {ErrorCode::kDeadlineExceeded, "deadline_exceeded"},
-    {ErrorCode::kShuttingDown, "shutting_down"},
-    {ErrorCode::kUnavailable, "unavailable"},
-    {ErrorCode::kModelError, "model_error"},
-    {ErrorCode::kInternal, "internal"},
-};
 
 // The request's id when `map` has a usable one (a string of 1 to kMaxRequestIdBytes bytes of
 // UTF-8), else "".
@@ -44,26 +31,6 @@ int nesting(const nlohmann::json& value, int limit) {
   int deepest = 0;
   for (const auto& item : value) deepest = std::max(deepest, nesting(item, limit - 1));
   return deepest + 1;
-}
-
-// Refuses a sample's `meta` past kMaxMetaDepth or kMaxMetaBytes (docs/protocol.md, "Bounds").
-void check_meta(const nlohmann::json& sample, const std::string& where, const std::string& id) {
-  if (!sample.is_object()) return;
-  const auto meta = sample.find("meta");
-  if (meta == sample.end() || meta->is_null()) return;
-  if (nesting(*meta, kMaxMetaDepth) > kMaxMetaDepth) {
-    throw ProtocolError(
-        ErrorCode::kBadRequest,
-        util::cat(where, ".meta is nested deeper than ", kMaxMetaDepth, " levels; flatten it"), id);
-  }
-  const size_t bytes = nlohmann::json::to_msgpack(*meta).size();
-  if (bytes > kMaxMetaBytes) {
-    throw ProtocolError(
-        ErrorCode::kTooLarge,
-        util::cat(where, ".meta is ", bytes, " bytes of msgpack, over the limit of ", kMaxMetaBytes,
-                  " bytes per sample; keep large data out of meta"),
-        id);
-  }
 }
 
 // The first string or key that is not UTF-8, as a path for the message; empty when all are.
@@ -100,30 +67,6 @@ std::string spoken_versions() {
   throw ProtocolError(ErrorCode::kBadRequest, message, id);
 }
 
-void only_keys(const nlohmann::json& map, std::initializer_list<std::string_view> allowed,
-               const std::string& where, const std::string& id) {
-  for (const auto& item : map.items()) {
-    bool known = false;
-    for (auto key : allowed) known = known || item.key() == key;
-    if (!known) {
-      std::string list;
-      for (auto key : allowed) list += (list.empty() ? "" : ", ") + std::string(key);
-      bad(id, util::cat("unknown key \"", item.key(), "\" in ", where, "; allowed: ", list));
-    }
-  }
-}
-
-std::optional<int64_t> optional_int(const nlohmann::json& map, const char* key, int64_t min,
-                                    const std::string& where, const std::string& id) {
-  if (!map.contains(key) || map[key].is_null()) return std::nullopt;
-  const auto& value = map[key];
-  if (!value.is_number_integer() || value.get<int64_t>() < min) {
-    bad(id, util::cat("\"", key, "\" in ", where, " must be an integer >= ", min, ", got ",
-                      value.dump()));
-  }
-  return value.get<int64_t>();
-}
-
 // Sample and group keys a version 1 request may not carry: a version 1 server refuses them, so a
 // client that sends them means version 2.
 constexpr std::string_view kVersion2SampleKeys[] = {
@@ -132,42 +75,31 @@ constexpr std::string_view kVersion2GroupKeys[] = {"messages", "policy_turns_fro
                                                    "judge_prompt", "judge_tool_results"};
 // What may be set for a whole request or group, as "step" is.
 constexpr std::string_view kJudgeKeys[] = {"judge", "judge_prompt", "judge_tool_results"};
+constexpr int64_t kMaxDeadlineMs = 24LL * 3600 * 1000;  // one day
 
 // `keys`: the version 2 keys of what `map` is (a sample or group, or the request).
 template <size_t N>
-void refuse_version_2_keys(const nlohmann::json& map, const Request& request,
-                           const std::string& where, const std::string_view (&keys)[N]) {
-  if (request.version >= 2 || !map.is_object()) return;
+void refuse_version_2_keys(const io::JsonReader& map, const Request& request,
+                           const std::string_view (&keys)[N]) {
+  if (request.version >= 2 || !map.value().is_object()) return;
   for (const std::string_view key : keys) {
-    if (map.contains(key)) {
-      bad(request.id,
-          util::cat("\"", key, "\" in ", where, " needs protocol version 2; send \"v\": 2"));
-    }
+    if (map.has(key)) map.child(key).fail("needs protocol version 2; send \"v\": 2");
   }
 }
 
 // The judging switches `map` sets (validated), as a map of those present; they are the defaults
 // of what `map` holds (a request's samples and groups, a group's responses).
-nlohmann::json judge_switches(const nlohmann::json& map, const std::string& where,
-                              const std::string& id) {
+nlohmann::json judge_switches(const io::JsonReader& map) {
   nlohmann::json switches = nlohmann::json::object();
   for (const std::string_view key : kJudgeKeys) {
-    const auto value = map.find(key);
-    if (value == map.end() || value->is_null()) continue;
+    const std::optional<io::JsonReader> value = map.optional(key);
+    if (!value) continue;
     if (key == "judge") {
-      if (!value->is_string()) {
-        bad(id, util::cat("\"judge\" in ", where, " must be \"last\" or \"all_turns\", got ",
-                          value->dump()));
-      }
-      try {
-        reward::parse_judge_turns(value->get_ref<const std::string&>());
-      } catch (const util::InputError& e) {
-        bad(id, util::cat("\"judge\" in ", where, ": ", e.what()));
-      }
-    } else if (!value->is_boolean()) {
-      bad(id, util::cat("\"", key, "\" in ", where, " must be true or false, got ", value->dump()));
+      reward::read_judge_turns(*value);
+    } else {
+      value->as_bool();
     }
-    switches[std::string(key)] = *value;
+    switches[std::string(key)] = value->value();
   }
   return switches;
 }
@@ -179,173 +111,213 @@ void apply_defaults(nlohmann::json& sample, const nlohmann::json& switches) {
   }
 }
 
-void add_groups(const nlohmann::json& groups, std::optional<int64_t> step,
-                const nlohmann::json& switches, Request& request) {
-  if (!groups.is_array()) bad(request.id, "\"groups\" must be an array");
-  for (size_t g = 0; g < groups.size(); ++g) {
-    const auto& group = groups[g];
-    const std::string where = util::cat("groups[", g, "]");
-    if (!group.is_object()) bad(request.id, where + " must be a map");
-    refuse_version_2_keys(group, request, where, kVersion2GroupKeys);
-    if (request.version >= 2) {
-      only_keys(group,
-                {"prompt", "messages", "responses", "ids", "step", "policy_turns_from", "judge",
-                 "judge_prompt", "judge_tool_results"},
-                where, request.id);
-    } else {
-      only_keys(group, {"prompt", "responses", "ids", "step"}, where, request.id);
+// A sample (or the shared part of a group) read by the code `safrl score` uses; its errors name
+// their path below `path`.
+reward::Sample read_sample(const nlohmann::json& sample, const std::string& path,
+                           const Request& request) {
+  try {
+    return reward::sample_from_json(sample, path);
+  } catch (const util::InputError& e) {
+    bad(request.id, e.what());
+  }
+}
+
+// What a score request's samples and groups inherit from it.
+struct ScoreDefaults {
+  std::optional<int64_t> step;
+  nlohmann::json switches;  // the judging switches the request sets
+};
+
+void check_score_keys(const io::JsonReader& map, const Request& request) {
+  if (request.version >= 2) {
+    map.allow_keys({"v", "id", "type", "samples", "groups", "step", "deadline_ms", "judge",
+                    "judge_prompt", "judge_tool_results"});
+  } else {
+    refuse_version_2_keys(map, request, kJudgeKeys);
+    map.allow_keys({"v", "id", "type", "samples", "groups", "step", "deadline_ms"});
+  }
+}
+
+ScoreDefaults read_score_options(const io::JsonReader& map, Request& request) {
+  ScoreDefaults defaults;
+  if (const auto step = map.optional("step")) defaults.step = step->as_int(0);
+  defaults.switches = judge_switches(map);
+  if (const auto deadline = map.optional("deadline_ms")) {
+    request.deadline_ms = deadline->as_int(1, kMaxDeadlineMs);
+  }
+  return defaults;
+}
+
+// Refuses a sample's `meta` past kMaxMetaDepth or kMaxMetaBytes (docs/protocol.md, "Bounds").
+void check_meta(const io::JsonReader& sample, const Request& request) {
+  if (!sample.value().is_object()) return;
+  const std::optional<io::JsonReader> meta = sample.optional("meta");
+  if (!meta) return;
+  if (nesting(meta->value(), kMaxMetaDepth) > kMaxMetaDepth) {
+    meta->fail(util::cat("nested deeper than ", kMaxMetaDepth, " levels; flatten it"));
+  }
+  const size_t bytes = nlohmann::json::to_msgpack(meta->value()).size();
+  if (bytes > kMaxMetaBytes) {
+    throw ProtocolError(
+        ErrorCode::kTooLarge,
+        util::cat(meta->path(), ": ", bytes, " bytes of msgpack, over the limit of ", kMaxMetaBytes,
+                  " bytes per sample; keep large data out of meta"),
+        request.id);
+  }
+}
+
+// `samples`: the request's "samples", which `reader` reads; each is moved out, not copied (a
+// sample's meta may be a megabyte).
+void add_samples(nlohmann::json& samples, const io::JsonReader& reader,
+                 const ScoreDefaults& defaults, Request& request) {
+  reader.as_array();
+  for (size_t i = 0; i < samples.size(); ++i) {
+    nlohmann::json sample = std::move(samples[i]);
+    const io::JsonReader item(sample, reader.on_fail(), util::cat(reader.path(), "[", i, "]"));
+    check_meta(item, request);
+    refuse_version_2_keys(item, request, kVersion2SampleKeys);
+    if (sample.is_object()) {
+      if (defaults.step && !sample.contains("step")) sample["step"] = *defaults.step;
+      apply_defaults(sample, defaults.switches);
     }
-    const bool has_prompt = group.contains("prompt");
-    if (has_prompt == group.contains("messages")) {
-      bad(request.id, has_prompt ? where + " has both \"prompt\" and \"messages\"; give one"
-                      : request.version >= 2
-                          ? where + " needs a string \"prompt\" or an array \"messages\""
-                          : where + " needs a string \"prompt\"");
+    request.samples.push_back(read_sample(sample, item.path(), request));
+    request.group_of.push_back(-1);
+  }
+}
+
+void check_group_keys(const io::JsonReader& group, const Request& request) {
+  refuse_version_2_keys(group, request, kVersion2GroupKeys);
+  if (request.version >= 2) {
+    group.allow_keys({"prompt", "messages", "responses", "ids", "step", "policy_turns_from",
+                      "judge", "judge_prompt", "judge_tool_results"});
+  } else {
+    group.allow_keys({"prompt", "responses", "ids", "step"});
+  }
+  const bool has_prompt = group.has("prompt");
+  if (has_prompt == group.has("messages")) {
+    group.fail(has_prompt             ? "has both \"prompt\" and \"messages\"; give one"
+               : request.version >= 2 ? "needs a string \"prompt\" or an array \"messages\""
+                                      : "needs a string \"prompt\"");
+  }
+  if (has_prompt) group.at("prompt").as_string();
+}
+
+// Each response of `group` with the id it is reported under: ids[k], or "<g>/<k>".
+std::vector<std::pair<const std::string*, nlohmann::json>> group_responses(
+    const io::JsonReader& group, size_t g) {
+  const io::JsonReader responses = group.at("responses", "give a non-empty array of responses");
+  if (!responses.value().is_array() || responses.value().empty()) {
+    responses.fail(util::cat("must be a non-empty array, got ",
+                             responses.value().is_array() ? "an empty one" : responses.describe()));
+  }
+  const size_t count = responses.value().size();
+  const std::optional<io::JsonReader> ids =
+      group.has("ids") ? std::optional(group.at("ids")) : std::nullopt;
+  if (ids && (!ids->value().is_array() || ids->value().size() != count)) {
+    ids->fail(util::cat("must be an array with one id per response (", count, "), got ",
+                        ids->value().is_array() ? util::cat("an array of ", ids->value().size())
+                                                : ids->describe()));
+  }
+  std::vector<std::pair<const std::string*, nlohmann::json>> members;
+  for (size_t k = 0; k < count; ++k) {
+    const std::string& response = responses.index(k).as_string();
+    if (!ids) {
+      members.emplace_back(&response, util::cat(g, "/", k));
+      continue;
     }
-    if (has_prompt && !group["prompt"].is_string()) {
-      bad(request.id, where + " needs a string \"prompt\"");
+    const io::JsonReader id = ids->index(k);
+    if (!id.value().is_string() && !id.value().is_number_integer()) {
+      id.fail(util::cat("must be a string or an integer, got ", id.describe()));
     }
-    if (!group.contains("responses") || !group["responses"].is_array() ||
-        group["responses"].empty()) {
-      bad(request.id, where + " needs a non-empty array \"responses\"");
-    }
-    const auto& responses = group["responses"];
-    if (group.contains("ids") &&
-        (!group["ids"].is_array() || group["ids"].size() != responses.size())) {
-      bad(request.id, util::cat(where, ": \"ids\" must be an array with one id per response (",
-                                responses.size(), ")"));
-    }
-    const auto group_step = optional_int(group, "step", 0, where, request.id);
+    members.emplace_back(&response, id.value());
+  }
+  return members;
+}
+
+void add_groups(const io::JsonReader& groups, const ScoreDefaults& defaults, Request& request) {
+  const std::vector<io::JsonReader> items = groups.items();
+  for (size_t g = 0; g < items.size(); ++g) {
+    const io::JsonReader& group = items[g];
+    check_group_keys(group, request);
+    const auto members = group_responses(group, g);
+    const std::optional<io::JsonReader> step = group.optional("step");
+    const std::optional<int64_t> group_step = step ? std::optional(step->as_int(0)) : std::nullopt;
     // What every member shares: the context and the switches (the group's over the request's).
-    nlohmann::json shared = judge_switches(group, where, request.id);
-    apply_defaults(shared, switches);
+    nlohmann::json shared = judge_switches(group);
+    apply_defaults(shared, defaults.switches);
     for (const char* key : {"prompt", "messages", "policy_turns_from"}) {
-      if (group.contains(key)) shared[key] = group[key];
+      if (group.has(key)) shared[key] = group.at(key).value();
     }
-    if (group_step || step) shared["step"] = group_step ? *group_step : *step;
-    if (!has_prompt) {
+    if (group_step || defaults.step) shared["step"] = group_step ? *group_step : *defaults.step;
+    if (!group.has("prompt")) {
       // The shared context is checked once, so its errors name the group, not a response.
       nlohmann::json probe = shared;
       probe["id"] = 0;
       probe["answer"] = "";
-      try {
-        reward::sample_from_json(probe);
-      } catch (const util::InputError& e) {
-        bad(request.id, util::cat(where, ": ", e.what()));
-      }
+      read_sample(probe, group.path(), request);
     }
-    for (size_t k = 0; k < responses.size(); ++k) {
+    for (const auto& [response, id] : members) {
       nlohmann::json sample = shared;
-      sample["response"] = responses[k];
-      sample["id"] = group.contains("ids") ? group["ids"][k] : nlohmann::json(util::cat(g, "/", k));
-      try {
-        request.samples.push_back(reward::sample_from_json(sample));
-      } catch (const util::InputError& e) {
-        bad(request.id, util::cat(where, " response ", k, ": ", e.what()));
-      }
+      sample["response"] = *response;
+      sample["id"] = id;
+      request.samples.push_back(read_sample(sample, group.path(), request));
       request.group_of.push_back(static_cast<int>(g));
     }
   }
 }
 
-void decode_score(nlohmann::json& map, Request& request) {
+void decode_score(const io::JsonReader& map, nlohmann::json& mutable_map, Request& request) {
   request.type = RequestType::kScore;
-  if (request.version >= 2) {
-    only_keys(map,
-              {"v", "id", "type", "samples", "groups", "step", "deadline_ms", "judge",
-               "judge_prompt", "judge_tool_results"},
-              "a score request", request.id);
-  } else {
-    refuse_version_2_keys(map, request, "the request", kJudgeKeys);
-    only_keys(map, {"v", "id", "type", "samples", "groups", "step", "deadline_ms"},
-              "a score request", request.id);
-  }
-  const auto step = optional_int(map, "step", 0, "the request", request.id);
-  const nlohmann::json switches = judge_switches(map, "the request", request.id);
-  request.deadline_ms = optional_int(map, "deadline_ms", 1, "the request", request.id);
-  constexpr int64_t kDay = 24LL * 3600 * 1000;
-  if (request.deadline_ms && *request.deadline_ms > kDay) {
-    bad(request.id, util::cat("\"deadline_ms\" must be at most ", kDay, " (one day)"));
-  }
-  if (map.contains("samples")) {
-    auto& samples = map["samples"];
-    if (!samples.is_array()) bad(request.id, "\"samples\" must be an array");
-    for (size_t i = 0; i < samples.size(); ++i) {
-      const std::string where = util::cat("samples[", i, "]");
-      // Moved, not copied: a sample's meta may be a megabyte.
-      nlohmann::json sample = std::move(samples[i]);
-      check_meta(sample, where, request.id);
-      refuse_version_2_keys(sample, request, where, kVersion2SampleKeys);
-      if (sample.is_object()) {
-        if (step && !sample.contains("step")) sample["step"] = *step;
-        apply_defaults(sample, switches);
-      }
-      try {
-        request.samples.push_back(reward::sample_from_json(sample));
-      } catch (const util::InputError& e) {
-        bad(request.id, util::cat(where, ": ", e.what()));
-      }
-      request.group_of.push_back(-1);
-    }
-  }
-  if (map.contains("groups")) add_groups(map["groups"], step, switches, request);
-  if (request.samples.empty()) {
-    bad(request.id, "a score request needs at least one sample or group");
-  }
+  check_score_keys(map, request);
+  const ScoreDefaults defaults = read_score_options(map, request);
+  if (map.has("samples")) add_samples(mutable_map["samples"], map.at("samples"), defaults, request);
+  if (map.has("groups")) add_groups(map.at("groups"), defaults, request);
+  if (request.samples.empty()) map.fail("a score request needs at least one sample or group");
 }
 
-// Everything after the version, which decides what the rest may hold.
-void decode_body(nlohmann::json& map, Request& request) {
-  if (request.id.empty())
-    bad("", util::cat("\"id\" must be a string of 1 to ", kMaxRequestIdBytes, " bytes"));
-  if (!map.contains("type") || !map["type"].is_string()) {
-    bad(request.id, "\"type\" must be a string: score, ping, info or stats");
+// Everything after the version, which decides what the rest may hold. `map` reads
+// `mutable_map`, whose samples are moved out.
+void decode_body(const io::JsonReader& map, nlohmann::json& mutable_map, Request& request) {
+  if (request.id.empty()) {
+    bad("", util::cat("id: must be a string of 1 to ", kMaxRequestIdBytes, " bytes"));
   }
-  const std::string type = map["type"].get<std::string>();
+  const io::JsonReader type_field = map.child("type");
+  if (!type_field.value().is_string()) {
+    type_field.fail(
+        util::cat("must be a string: score, ping, info or stats; got ", type_field.describe()));
+  }
+  const std::string& type = type_field.as_string();
   if (type == "ping") {
     request.type = RequestType::kPing;
-    only_keys(map, {"v", "id", "type"}, "a ping request", request.id);
+    map.allow_keys({"v", "id", "type"});
   } else if (type == "info") {
     request.type = RequestType::kInfo;
-    only_keys(map, {"v", "id", "type", "deep"}, "an info request", request.id);
-    if (map.contains("deep")) {
-      if (!map["deep"].is_boolean()) bad(request.id, "\"deep\" must be true or false");
-      request.deep = map["deep"].get<bool>();
-    }
+    map.allow_keys({"v", "id", "type", "deep"});
+    if (map.has("deep")) request.deep = map.at("deep").as_bool();
   } else if (type == "stats") {
     request.type = RequestType::kStats;
-    only_keys(map, {"v", "id", "type", "flush"}, "a stats request", request.id);
-    if (map.contains("flush")) {
-      if (!map["flush"].is_boolean()) bad(request.id, "\"flush\" must be true or false");
-      request.flush = map["flush"].get<bool>();
-    }
+    map.allow_keys({"v", "id", "type", "flush"});
+    if (map.has("flush")) request.flush = map.at("flush").as_bool();
   } else if (type == "score") {
-    decode_score(map, request);
+    decode_score(map, mutable_map, request);
   } else {
-    bad(request.id, util::cat("unknown type \"", type, "\"; use score, ping, info or stats"));
+    type_field.fail(util::cat("unknown type \"", type, "\"; use score, ping, info or stats"));
   }
 }
 
-}  // namespace
-
-std::string_view error_code_name(ErrorCode code) {
-  return util::name_of(kErrorNames, code);
-}
-
-std::optional<ErrorCode> parse_error_code(std::string_view name) {
-  return util::find_name(kErrorNames, name);
-}
-
-Request decode_request(std::string_view frame, size_t max_bytes) {
+void check_frame_size(std::string_view frame, size_t max_bytes) {
   if (frame.size() > max_bytes) {
     throw ProtocolError(
         ErrorCode::kTooLarge,
         util::cat("request of ", frame.size(), " bytes is over the server's limit of ", max_bytes,
                   " bytes; send fewer samples per request"));
   }
-  // msgpack -> json, stopping at the first element past kMaxRequestElements or level past
-  // kMaxRequestDepth, before it is added to the tree. Strings and keys are checked for UTF-8 as
-  // they arrive; where the bad one is, is looked up only on error.
+}
+
+// The frame as a JSON map: msgpack -> json, stopping at the first element past
+// kMaxRequestElements or level past kMaxRequestDepth, before it is added to the tree. Strings and
+// keys are checked for UTF-8 as they arrive; where the bad one is, is looked up only on error.
+nlohmann::json parse_frame(std::string_view frame) {
   util::BoundedJson parsed;
   try {
     parsed = util::parse_bounded(frame, {kMaxRequestDepth, kMaxRequestElements},
@@ -367,27 +339,44 @@ Request decode_request(std::string_view frame, size_t max_bytes) {
                                   "samples per request, or less in meta"),
                         read_id);
   }
-  if (!map.is_object())
+  if (!map.is_object()) {
     bad("", util::cat("a request must be a msgpack map, got ", map.type_name()));
-  if (!parsed.all_utf8)
-    bad("", util::cat(invalid_utf8_path(map, "request"), " is not valid UTF-8"));
-  Request request;
-  request.id = id_of(map);
-  // The version first: a newer client's request may differ in everything else.
-  if (!map.contains("v") || !map["v"].is_number_integer()) {
-    bad(request.id, "\"v\" (the protocol version) must be an integer");
   }
-  const int64_t version = map["v"].get<int64_t>();
+  if (!parsed.all_utf8) {
+    bad("", util::cat(invalid_utf8_path(map, "request"), " is not valid UTF-8"));
+  }
+  return std::move(map);
+}
+
+// The version first: a newer client's request may differ in everything else.
+int read_version(const io::JsonReader& map, const std::string& id) {
+  const io::JsonReader v = map.child("v");
+  if (!v.value().is_number_integer()) {
+    v.fail(util::cat("must be an integer (the protocol version), got ", v.describe()));
+  }
+  const int64_t version = v.value().get<int64_t>();
   if (version < kOldestProtocolVersion || version > kProtocolVersion) {
     throw ProtocolError(
         ErrorCode::kUnsupportedVersion,
-        util::cat("protocol version ", map["v"].dump(),
+        util::cat("protocol version ", v.value().dump(),
                   " is not spoken here; this server speaks versions ", spoken_versions()),
-        request.id);
+        id);
   }
-  request.version = static_cast<int>(version);
+  return static_cast<int>(version);
+}
+
+}  // namespace
+
+Request decode_request(std::string_view frame, size_t max_bytes) {
+  check_frame_size(frame, max_bytes);
+  nlohmann::json map = parse_frame(frame);
+  Request request;
+  request.id = id_of(map);
+  const io::JsonFail refuse = [&request](const std::string& message) { bad(request.id, message); };
+  const io::JsonReader reader(map, refuse);
+  request.version = read_version(reader, request.id);
   try {
-    decode_body(map, request);
+    decode_body(reader, map, request);
   } catch (ProtocolError& e) {
     e.set_version(request.version);
     throw;
@@ -414,15 +403,6 @@ nlohmann::json decode_reply(std::string_view frame) {
     throw util::Error(util::cat("the server's reply is not msgpack (", e.what(), ")"));
   }
   if (!reply.is_object()) throw util::Error("the server's reply is not a msgpack map");
-  return reply;
-}
-
-nlohmann::json error_reply(const std::string& id, ErrorCode code, const std::string& message,
-                           std::optional<int64_t> retry_after_ms) {
-  nlohmann::json error = {{"code", error_code_name(code)}, {"message", message}};
-  if (retry_after_ms) error["retry_after_ms"] = *retry_after_ms;
-  nlohmann::json reply = {{"type", "error"}, {"error", error}};
-  if (!id.empty()) reply["id"] = id;
   return reply;
 }
 

@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "reward/sample.h"
+#include "serve/error_reply.h"
 #include "util/error.h"
 
 namespace safrl::serve {
@@ -40,26 +41,13 @@ inline constexpr size_t kMaxRequestElements = 1 << 18;
 inline constexpr size_t kMaxMetaBytes = 1 << 20;
 inline constexpr int kMaxMetaDepth = 16;
 
-enum class ErrorCode {
-  kBadRequest,
-  kUnsupportedVersion,
-  kTooLarge,
-  kTooLong,
-  kBusy,
-  kDeadlineExceeded,
-  kShuttingDown,
-  kUnavailable,  // a model the server calls (vLLM) did not answer; the request can succeed later
-  kModelError,
-  kInternal,
-};
-std::string_view error_code_name(ErrorCode code);  // "bad_request", ...
-std::optional<ErrorCode> parse_error_code(std::string_view name);
-
 class ProtocolError : public util::Error {
  public:
   ProtocolError(ErrorCode code, const std::string& message, std::string request_id = {})
       : util::Error(message), code_(code), request_id_(std::move(request_id)) {}
   ErrorCode code() const { return code_; }
+  // What the request is answered with (its id and version are below).
+  ErrorReply reply() const { return {code_, what(), std::nullopt}; }
   // The request's id when it could be read, so the error reply can echo it.
   const std::string& request_id() const { return request_id_; }
   // The request's version when it was one spoken here, so the reply speaks it; else the newest.
@@ -104,8 +92,5 @@ void fit_result_to_version(nlohmann::json& result, int version);
 std::string encode(nlohmann::json reply, int version = kProtocolVersion);
 // Decodes a reply frame (clients); throws util::Error when it is not a msgpack map.
 nlohmann::json decode_reply(std::string_view frame);
-
-nlohmann::json error_reply(const std::string& id, ErrorCode code, const std::string& message,
-                           std::optional<int64_t> retry_after_ms = std::nullopt);
 
 }  // namespace safrl::serve

@@ -6,10 +6,10 @@
 
 #include <cerrno>
 #include <cstring>
-#include <iostream>
 #include <string_view>
 
 #include "util/error.h"
+#include "util/log.h"
 
 namespace safrl::serve {
 namespace {
@@ -107,9 +107,9 @@ bool RowFiles::write_held() {
     ++written;
   }
   if (!error_.empty()) {
-    std::cerr << "safrl serve: the step logs next to " << jsonl_path_ << " are written again; "
-              << written << " held row(s) written, " << dropped_
-              << " dropped while they could not be" << std::endl;
+    util::log_info(
+        "steps", util::cat("the step logs next to ", jsonl_path_, " are written again; ", written,
+                           " held row(s) written, ", dropped_, " dropped while they could not be"));
     error_.clear();
     logged_errno_ = 0;
     logged_drop_ = false;
@@ -123,10 +123,10 @@ void RowFiles::append(std::string jsonl_line, std::string csv_line) {
     ++dropped_;
     if (!logged_drop_) {
       logged_drop_ = true;
-      std::cerr << "safrl serve: " << max_held_
-                << " step rows are held in memory and the step logs still cannot be written; "
-                   "further rows are dropped (counted in safrl_step_rows_dropped_total)"
-                << std::endl;
+      util::log_error("steps", util::cat(max_held_,
+                                         " step rows are held in memory and the step logs still "
+                                         "cannot be written; further rows are dropped (counted "
+                                         "in safrl_step_rows_dropped_total)"));
     }
     return;
   }
@@ -162,9 +162,11 @@ void RowFiles::failed(int error) {
   error_ = std::strerror(error);
   if (error == logged_errno_) return;
   logged_errno_ = error;
-  std::cerr << "safrl serve: cannot write the step logs next to " << jsonl_path_ << " (" << error_
-            << "); rewards are still sent, and step rows are held in memory (up to " << max_held_
-            << ") and written once the run directory takes them again" << std::endl;
+  util::log_error("steps",
+                  util::cat("cannot write the step logs next to ", jsonl_path_, " (", error_,
+                            "); rewards are still sent, and step rows are held in "
+                            "memory (up to ",
+                            max_held_, ") and written once the run directory takes them again"));
 }
 
 }  // namespace safrl::serve

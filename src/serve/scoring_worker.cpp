@@ -1,9 +1,8 @@
 #include "serve/scoring_worker.h"
 
-#include <iostream>
-
 #include "reward/monitor_inputs.h"
 #include "util/error.h"
+#include "util/log.h"
 
 namespace safrl::serve {
 namespace {
@@ -16,19 +15,21 @@ double seconds_between(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<double>(b - a).count();
 }
 
-ErrorCode error_code_of(reward::GroupResult::Failure failure) {
-  switch (failure) {
+// The reply of a group the models could not score: the reward layer's failure (which knows no
+// protocol) as its error code, with the scorer's message.
+ErrorReply refusal_of(const reward::GroupResult& result) {
+  switch (result.failure) {
     case reward::GroupResult::Failure::kTooLong:
-      return ErrorCode::kTooLong;
+      return {ErrorCode::kTooLong, result.message};
     case reward::GroupResult::Failure::kBadInput:
-      return ErrorCode::kBadRequest;
+      return {ErrorCode::kBadRequest, result.message};
     case reward::GroupResult::Failure::kModel:
-      return ErrorCode::kModelError;
+      return {ErrorCode::kModelError, result.message};
     case reward::GroupResult::Failure::kNone:
     case reward::GroupResult::Failure::kInternal:
       break;
   }
-  return ErrorCode::kInternal;
+  return {ErrorCode::kInternal, result.message};
 }
 
 }  // namespace
@@ -38,7 +39,7 @@ Reply info_reply(const std::string& id, const nlohmann::json& description, bool 
   body["type"] = "info";
   body["id"] = id;
   if (deep) body["deep_check"] = "ok";
-  return {std::move(body), std::nullopt};
+  return Reply(std::move(body));
 }
 
 ScoringWorker::ScoringWorker(reward::Scorer& scorer, StepLogger& steps, Metrics& metrics,
@@ -65,11 +66,10 @@ Reply ScoringWorker::deep_check(const Job& job) {
     scorer_.score({probe});
     return info_reply(job.request.id, description_, true);
   } catch (const util::UnavailableError& e) {
-    return error(job.request.id, ErrorCode::kUnavailable,
-                 util::cat("the deep check failed: ", e.what()), kUnavailableRetryMs);
+    return ErrorReply{ErrorCode::kUnavailable, util::cat("the deep check failed: ", e.what()),
+                      kUnavailableRetryMs};
   } catch (const std::exception& e) {
-    return error(job.request.id, ErrorCode::kInternal,
-                 util::cat("the deep check failed: ", e.what()));
+    return ErrorReply{ErrorCode::kInternal, util::cat("the deep check failed: ", e.what())};
   }
 }
 
@@ -81,9 +81,9 @@ void ScoringWorker::run(JobQueue& queue, int64_t max_batch_samples) {
     const auto now = Clock::now();
     for (Job& job : jobs) {
       if (job.deadline && now > *job.deadline) {
-        answer(job, error(job.request.id, ErrorCode::kDeadlineExceeded,
-                          util::cat("the deadline of ", *job.request.deadline_ms,
-                                    " ms passed before the work ran; retry with a new one")));
+        answer(job, ErrorReply{ErrorCode::kDeadlineExceeded,
+                               util::cat("the deadline of ", *job.request.deadline_ms,
+                                         " ms passed before the work ran; retry with a new one")});
       } else if (job.request.type == RequestType::kInfo) {
         answer(job, deep_check(job));
       } else {
@@ -109,14 +109,15 @@ void ScoringWorker::record(const Job& job, const reward::GroupResult& result) {
       reward::add_monitor_inputs(sample, s, outcome);
       outcome.duplicate = duplicates[i].exact;
       outcome.folded_duplicate = duplicates[i].folded;
+      outcome.cache_hits = s.cache_hits;
       steps_.add(outcome, job.arrival);
     }
   } catch (const std::exception& e) {
     // The step logs hold their own write failures; this is anything else (memory). The
     // statistics are secondary to the rewards: the reply goes out all the same.
     if (!record_failed_) {
-      std::cerr << "safrl serve: a step's statistics could not be recorded (" << e.what()
-                << "); the rewards are still sent" << std::endl;
+      util::log_error("steps", util::cat("a step's statistics could not be recorded (", e.what(),
+                                         "); the rewards are still sent"));
     }
     record_failed_ = true;
   }
@@ -136,13 +137,12 @@ void ScoringWorker::score(std::vector<Job>& jobs) {
     results = reward::score_groups(scorer_, samples, sizes);
   } catch (const util::UnavailableError& e) {
     for (Job& job : jobs) {
-      answer(job, error(job.request.id, ErrorCode::kUnavailable, e.what(), kUnavailableRetryMs));
+      answer(job, ErrorReply{ErrorCode::kUnavailable, e.what(), kUnavailableRetryMs});
     }
     return;
   } catch (const std::exception& e) {
     for (Job& job : jobs) {
-      answer(job,
-             error(job.request.id, ErrorCode::kInternal, util::cat("scoring failed: ", e.what())));
+      answer(job, ErrorReply{ErrorCode::kInternal, util::cat("scoring failed: ", e.what())});
     }
     return;
   }
@@ -153,6 +153,15 @@ void ScoringWorker::score(std::vector<Job>& jobs) {
   metrics_.last_batch_tokens = spent.input_tokens();
   metrics_.tokens += spent.input_tokens();
   metrics_.prefix_tokens_saved += spent.guard.prefix_tokens_saved;
+  const reward::JudgementCounters cache = scorer_.cache_counters();
+  const reward::CacheHits* counts[] = {&cache.hits, &cache.misses};
+  std::array<std::atomic<int64_t>, 3>* into[] = {&metrics_.cache_hits, &metrics_.cache_misses};
+  for (size_t k = 0; k < 2; ++k) {
+    (*into[k])[0] = counts[k]->guard;
+    (*into[k])[1] = counts[k]->helpfulness;
+    (*into[k])[2] = counts[k]->prompt;
+  }
+  metrics_.cache_bytes = cache.bytes;
   // Every counter is set before the replies leave: a client's next request may read them.
   int64_t scored = 0;
   for (const reward::GroupResult& result : results) {
@@ -173,7 +182,7 @@ void ScoringWorker::score(std::vector<Job>& jobs) {
     Job& job = jobs[j];
     reward::GroupResult& result = results[j];
     if (result.failure != reward::GroupResult::Failure::kNone) {
-      answer(job, error(job.request.id, error_code_of(result.failure), result.message));
+      answer(job, refusal_of(result));
       continue;
     }
     Reply reply;
@@ -183,17 +192,16 @@ void ScoringWorker::score(std::vector<Job>& jobs) {
         lines.push_back(scorer_.to_json(job.request.samples[i], result.scored[i]));
         fit_result_to_version(lines.back(), job.request.version);
       }
-      reply = {{{"type", "score"},
-                {"id", job.request.id},
-                {"results", std::move(lines)},
-                {"timing",
-                 {{"queue_ms", 1000 * seconds_between(job.arrival, start)},
-                  {"compute_ms", 1000 * seconds_between(start, end)}}}},
-               std::nullopt};
+      reply = Reply(nlohmann::json{{"type", "score"},
+                                   {"id", job.request.id},
+                                   {"results", std::move(lines)},
+                                   {"timing",
+                                    {{"queue_ms", 1000 * seconds_between(job.arrival, start)},
+                                     {"compute_ms", 1000 * seconds_between(start, end)}}}});
       metrics_.samples += static_cast<int64_t>(job.request.samples.size());
     } catch (const std::exception& e) {
-      reply = error(job.request.id, ErrorCode::kInternal,
-                    util::cat("the scores could not be encoded: ", e.what()));
+      reply = ErrorReply{ErrorCode::kInternal,
+                         util::cat("the scores could not be encoded: ", e.what())};
     }
     record(job, result);
     metrics_.observe_latency(seconds_between(job.arrival, end));

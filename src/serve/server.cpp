@@ -2,7 +2,6 @@
 
 #include <atomic>
 #include <cerrno>
-#include <iostream>
 #include <thread>
 
 #include <zmq.hpp>
@@ -22,6 +21,7 @@
 #include "serve/step_logger.h"
 #include "serve/zap.h"
 #include "util/error.h"
+#include "util/log.h"
 #include "util/process_memory.h"
 #include "util/version.h"
 
@@ -193,14 +193,15 @@ void Server::Impl::send_reply(const Peer& peer, const std::string& id, const Fra
   // each up to a reply's size.
   if (!unsent_.fits(peer.identity, frame)) {
     ++metrics_.busy_replies;
-    send(peer, error_reply(
-                   id, ErrorCode::kBusy,
-                   util::cat(unsent_.unsent(peer.identity), " bytes of replies to this client (",
-                             unsent_.unsent(), " to all clients) wait to be read, the bounds are ",
-                             unsent_.per_client_limit(), " and ", unsent_.total_limit(),
-                             " (server.max_unsent_bytes_per_client, server.max_unsent_bytes); "
-                             "read the replies, then retry with the same id"),
-                   1000));
+    send(peer,
+         error_reply(
+             id, {ErrorCode::kBusy,
+                  util::cat(unsent_.unsent(peer.identity), " bytes of replies to this client (",
+                            unsent_.unsent(), " to all clients) wait to be read, the bounds are ",
+                            unsent_.per_client_limit(), " and ", unsent_.total_limit(),
+                            " (server.max_unsent_bytes_per_client, server.max_unsent_bytes); "
+                            "read the replies, then retry with the same id"),
+                  1000}));
     return;
   }
   send(peer, frame);
@@ -214,10 +215,10 @@ void Server::Impl::send(const Peer& peer, const Frame& frame) {
     if (!router_.send(zmq::buffer(peer.identity),
                       zmq::send_flags::sndmore | zmq::send_flags::dontwait)) {
       if (unread_drops_++ == 0) {
-        std::cerr << "safrl serve: a client has 1,000 replies unread; replies to clients that "
-                     "do not read are dropped (counted in stats as replies_dropped_unread), "
-                     "their retries are answered from the reply cache"
-                  << std::endl;
+        util::log_warn("serve",
+                       "a client has 1,000 replies unread; replies to clients that do not read "
+                       "are dropped (counted in stats as replies_dropped_unread), their retries "
+                       "are answered from the reply cache");
       }
       return;
     }
@@ -235,13 +236,13 @@ void Server::Impl::handle_request(const Peer& peer, std::string_view frame) {
     request = decode_request(frame, static_cast<size_t>(options_.server.max_message_bytes));
   } catch (const ProtocolError& e) {
     ++metrics_.error_replies;
-    send(peer, error_reply(e.request_id(), e.code(), e.what()), e.version());
+    send(peer, error_reply(e.request_id(), e.reply()), e.version());
     return;
   } catch (const std::exception& e) {
     // A decoding path that should have been a ProtocolError: answer, never die.
     ++metrics_.error_replies;
-    send(peer, error_reply("", ErrorCode::kInternal,
-                           util::cat("the request could not be read: ", e.what())));
+    send(peer, error_reply("", {ErrorCode::kInternal,
+                                util::cat("the request could not be read: ", e.what())}));
     return;
   }
   const int version = request.version;
@@ -281,11 +282,12 @@ void Server::Impl::handle_request(const Peer& peer, std::string_view frame) {
       return;
     case ReplyCache::State::kOtherBody:
       ++metrics_.error_replies;
-      send(peer,
-           error_reply(request.id, ErrorCode::kBadRequest,
-                       "id reused with a different request: the server holds another "
-                       "request under this id; give each request its own id (a UUID)"),
-           version);
+      send(
+          peer,
+          error_reply(request.id, {ErrorCode::kBadRequest,
+                                   "id reused with a different request: the server holds another "
+                                   "request under this id; give each request its own id (a UUID)"}),
+          version);
       return;
     case ReplyCache::State::kUnknown:
       break;
@@ -299,11 +301,14 @@ void Server::Impl::handle_request(const Peer& peer, std::string_view frame) {
   const auto bytes = static_cast<int64_t>(frame.size());
   job.done = [this, id, bytes, version](Reply reply) {
     admission_.release_bytes(bytes);
-    outbox_.post({id, std::make_shared<const std::string>(encode(std::move(reply.body), version)),
-                  reply.error});
+    // The frame is made here, the one place a job's reply becomes msgpack.
+    std::optional<ErrorCode> code;
+    if (reply.error) code = reply.error->code;
+    json body = reply.error ? error_reply(id, *reply.error) : std::move(reply.body);
+    outbox_.post({id, std::make_shared<const std::string>(encode(std::move(body), version)), code});
   };
   const int64_t admitted = job.admitted_samples();
-  std::optional<Refusal> refusal = admission_.try_admit(admitted, id, true, bytes);
+  std::optional<ErrorReply> refusal = admission_.try_admit(admitted, id, true, bytes);
   if (!refusal && !queue_.push(job)) {  // the queue closes only as run() ends
     admission_.release(admitted);
     admission_.release_bytes(bytes);
@@ -311,7 +316,7 @@ void Server::Impl::handle_request(const Peer& peer, std::string_view frame) {
   }
   if (refusal) {
     ++metrics_.error_replies;
-    send(peer, error_reply(id, refusal->code, refusal->message, refusal->retry_after_ms), version);
+    send(peer, error_reply(id, *refusal), version);
     return;
   }
   ++metrics_.score_requests;
@@ -347,8 +352,8 @@ json Server::Impl::stats_reply(const std::string& id, bool flush) {
 }
 
 int Server::Impl::run() {
-  std::cerr << "safrl serve: listening on " << endpoint_ << "; steps logged to " << options_.run_dir
-            << std::endl;
+  util::log_info("serve",
+                 util::cat("listening on ", endpoint_, "; steps logged to ", options_.run_dir));
   zmq::pollitem_t items[] = {{router_.handle(), 0, ZMQ_POLLIN, 0},
                              {outbox_.wake().socket().handle(), 0, ZMQ_POLLIN, 0}};
   auto deliver_replies = [&] {
@@ -381,10 +386,11 @@ int Server::Impl::run() {
         if (frames != 1) {
           ++metrics_.requests;
           ++metrics_.error_replies;
-          send(peer, error_reply("", ErrorCode::kBadRequest,
-                                 util::cat("a request is one frame holding a msgpack map (after "
-                                           "the empty delimiter frame of REQ sockets); got ",
-                                           frames, " frames")));
+          send(peer, error_reply("", {ErrorCode::kBadRequest,
+                                      util::cat("a request is one frame holding a msgpack map "
+                                                "(after the empty delimiter frame of REQ "
+                                                "sockets); got ",
+                                                frames, " frames")}));
           continue;
         }
         handle_request(peer, std::string_view(static_cast<const char*>(parts.back().data()),
@@ -401,15 +407,15 @@ int Server::Impl::run() {
         steps_.close_idle(now);
       } catch (const std::exception& e) {
         // The step logs cannot be written: say so, and keep scoring (the rows stay held).
-        std::cerr << "safrl serve: " << e.what() << std::endl;
+        util::log_error("steps", e.what());
       }
       unsent_.forget_idle();
       memory_.tick(now, metrics_.requests.load(), admission_.jobs());
     }
     if (g_stop && !admission_.stopped()) {
       admission_.stop();
-      std::cerr << "safrl serve: stopping; finishing " << admission_.jobs()
-                << " request(s) in flight" << std::endl;
+      util::log_info("serve",
+                     util::cat("stopping; finishing ", admission_.jobs(), " request(s) in flight"));
     }
     if (admission_.stopped() && admission_.jobs() == 0) {
       deliver_replies();  // the last ones, posted before their jobs were released
@@ -419,18 +425,18 @@ int Server::Impl::run() {
   queue_.close();
   if (engine_thread_.joinable()) engine_thread_.join();
   const auto flushed = steps_.flush_all();
-  std::cerr << "safrl serve: stopped; flushed " << flushed.size() << " step(s)" << std::endl;
+  util::log_info("serve", util::cat("stopped; flushed ", flushed.size(), " step(s)"));
   if (const size_t unwritten = steps_.unwritten_rows(); unwritten > 0) {
     // Every reward was delivered; only these statistics are lost. Not an error exit: a
     // supervisor must not take a full disk for a crash.
-    std::cerr << "safrl serve: " << unwritten << " step row(s) could not be written to "
-              << options_.run_dir << " (" << metrics_.step_log_error() << ") and are lost"
-              << std::endl;
+    util::log_error("steps",
+                    util::cat(unwritten, " step row(s) could not be written to ", options_.run_dir,
+                              " (", metrics_.step_log_error(), ") and are lost"));
   }
   if (const int64_t dropped = steps_.dropped_rows(); dropped > 0) {
-    std::cerr << "safrl serve: " << dropped
-              << " step row(s) were dropped while the run directory could not be written"
-              << std::endl;
+    util::log_error("steps", util::cat(dropped,
+                                       " step row(s) were dropped while the run directory "
+                                       "could not be written"));
   }
   return 0;
 }

@@ -5,9 +5,9 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
-#include <iostream>
 
 #include "util/error.h"
+#include "util/log.h"
 
 namespace safrl::serve {
 
@@ -18,10 +18,12 @@ void warn_when_nearly_full(const std::string& run_dir, size_t max_held_rows) {
   if (::statvfs(run_dir.c_str(), &fs) != 0) return;
   const uint64_t free_bytes = static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize;
   if (free_bytes >= kLowDiskBytes) return;
-  std::cerr << "safrl serve: warning: the run directory " << run_dir << " has " << free_bytes / 1024
-            << " KiB free (under " << (kLowDiskBytes >> 20)
-            << " MiB); step rows that cannot be written are held in memory (up to " << max_held_rows
-            << ") until space returns; give a --run-dir with more room" << std::endl;
+  util::log_warn(
+      "steps", util::cat("the run directory ", run_dir, " has ", free_bytes / 1024,
+                         " KiB free (under ", kLowDiskBytes >> 20,
+                         " MiB); step rows that cannot be written are held in memory "
+                         "(up to ",
+                         max_held_rows, ") until space returns; give a --run-dir with more room"));
 }
 
 // A steps.csv whose header is not today's (written by an older safrl, before columns were added)
@@ -42,9 +44,10 @@ void set_aside_older_csv(const std::string& run_dir) {
         util::cat(path, " has the columns of an older safrl and cannot be moved to ", aside, ": ",
                   error.message(), "; move it yourself or give another --run-dir"));
   }
-  std::cerr << "safrl serve: " << path << " has the columns of an older safrl; it is kept as "
-            << aside << " and a new steps.csv is started (steps.jsonl keeps every row)"
-            << std::endl;
+  util::log_warn("steps",
+                 util::cat(path, " has the columns of an older safrl; it is kept as ", aside,
+                           " and a new steps.csv is started (steps.jsonl keeps every "
+                           "row)"));
 }
 
 // Creates the run directory and warns when its disk is nearly full; returns it, so the files can
@@ -158,7 +161,7 @@ void StepLogger::flush_locked(const reward::StepKey& step) {
   nlohmann::json summary = summary_locked(step, monitor_.unhelpful_threshold());
   const std::vector<reward::Alert> alerts = monitor_.annotate(summary);
   for (const reward::Alert& alert : alerts) {
-    std::cerr << "safrl serve: " << reward::alert_line(summary, alert) << std::endl;
+    util::log_warn("steps", reward::alert_line(summary, alert));
   }
   monitor_.remember_helpfulness(stats_.helpfulness_values(step));
   metrics_.record_step_monitors(summary);

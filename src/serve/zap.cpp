@@ -3,11 +3,11 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
-#include <iostream>
 
 #include <zmq_addon.hpp>
 
 #include "util/error.h"
+#include "util/log.h"
 
 namespace safrl::serve {
 namespace {
@@ -81,12 +81,13 @@ std::string ZapHandler::judge(const std::vector<zmq::message_t>& request) const 
 void ZapHandler::note_refusal(const std::string& address, const std::string& reason) {
   ++refused_;
   if (logged_.size() >= kMaxLoggedAddresses || !logged_.insert(address).second) return;
-  std::cerr << "safrl serve: refused a ZeroMQ connection from " << address << ": " << reason
-            << (logged_.size() == kMaxLoggedAddresses
-                    ? " (further refusals are counted in stats' refused_connections, not logged)"
-                    : " (its later attempts are counted in stats' refused_connections, not "
-                      "logged)")
-            << std::endl;
+  util::log_warn("serve",
+                 util::cat("refused a ZeroMQ connection from ", address, ": ", reason,
+                           logged_.size() == kMaxLoggedAddresses
+                               ? " (further refusals are counted in stats' refused_connections, "
+                                 "not logged)"
+                               : " (its later attempts are counted in stats' "
+                                 "refused_connections, not logged)"));
 }
 
 }  // namespace safrl::serve

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "io/json_reader.h"
 #include "print_message.h"
 #include "util/error.h"
 
@@ -35,23 +36,23 @@ TEST(MessagesFromJson, ReadsRolesAndContentInOrder) {
 
 TEST(MessagesFromJson, NamesTheIndexAndFieldAtFault) {
   EXPECT_EQ(error_of(R"({"role": "user"})"),
-            "messages must be an array of {\"role\", \"content\"} objects, got object");
-  EXPECT_EQ(error_of("[]"), "messages is empty; give at least one message");
+            "messages: must be an array of {\"role\", \"content\"} objects, got an object");
+  EXPECT_EQ(error_of("[]"), "messages: must not be empty; give at least one message");
   EXPECT_EQ(error_of(R"([{"role": "user", "content": "a"}, "b"])"),
-            "messages[1] must be an object, got string");
-  EXPECT_EQ(error_of(R"([{"content": "a"}])"), "messages[0] has no \"role\"");
+            "messages[1]: must be an object, got a string (\"b\")");
+  EXPECT_EQ(error_of(R"([{"content": "a"}])"), "messages[0].role: missing");
   EXPECT_EQ(error_of(R"([{"role": 1, "content": "a"}])"),
-            "messages[0].role must be a string, got number");
+            "messages[0].role: must be a string, got a number (1)");
   EXPECT_EQ(error_of(R"([{"role": "user", "content": "a"}, {"role": "bot", "content": "b"}])"),
-            "messages[1].role is \"bot\"; valid roles: system, user, assistant, tool");
+            "messages[1].role: unknown role \"bot\"; valid roles: system, user, assistant, tool");
   EXPECT_EQ(error_of(R"([{"role": "User", "content": "a"}])"),
-            "messages[0].role is \"User\"; valid roles: system, user, assistant, tool");
-  EXPECT_EQ(error_of(R"([{"role": "user"}])"), "messages[0] has no \"content\"");
+            "messages[0].role: unknown role \"User\"; valid roles: system, user, assistant, tool");
+  EXPECT_EQ(error_of(R"([{"role": "user"}])"), "messages[0].content: missing");
   EXPECT_EQ(error_of(R"([{"role": "assistant", "content": null}])"),
-            "messages[0].content must be a string, got null (null is allowed only with "
+            "messages[0].content: must be a string, got null (null is allowed only with "
             "tool_calls)");
   EXPECT_EQ(error_of(R"([{"role": "user", "content": ["a"]}])"),
-            "messages[0].content must be a string, got array");
+            "messages[0].content: must be a string, got an array");
 }
 
 TEST(MessagesFromJson, ReadsToolCallsInBothFormsAndToolResults) {
@@ -83,13 +84,13 @@ TEST(MessagesFromJson, ContentMayBeNullOrAbsentOnlyBesideToolCalls) {
           {"role": "assistant", "tool_calls": [{"name": "f", "arguments": {}}]}])"));
   EXPECT_EQ(messages[1], (Message{"assistant", "", {{"f", "{}"}}}));
   EXPECT_EQ(error_of(R"([{"role": "user", "content": "q"}, {"role": "assistant"}])"),
-            "messages[1] has no \"content\"");
+            "messages[1].content: missing");
   EXPECT_EQ(error_of(R"([{"role": "user", "content": null}])"),
-            "messages[0].content must be a string, got null (null is allowed only with "
+            "messages[0].content: must be a string, got null (null is allowed only with "
             "tool_calls)");
   EXPECT_EQ(error_of(R"([{"role": "user", "content": "q"},
       {"role": "assistant", "content": 3, "tool_calls": [{"name": "f", "arguments": "{}"}]}])"),
-            "messages[1].content must be a string or null, got number");
+            "messages[1].content: must be a string or null, got a number (3)");
 }
 
 TEST(MessagesFromJson, RefusesMisplacedToolTurns) {
@@ -101,11 +102,10 @@ TEST(MessagesFromJson, RefusesMisplacedToolTurns) {
             "messages[3] is a tool result without a tool call before it (a tool message must "
             "follow an assistant message with tool_calls, or another tool message)");
   EXPECT_EQ(error_of(R"([{"role": "user", "content": "q", "tool_calls": []}])"),
-            "messages[0] (role \"user\") has an unsupported field \"tool_calls\" (only assistant "
-            "messages make tool calls)");
+            "messages[0].tool_calls: unsupported field for role \"user\" (only assistant messages "
+            "make tool calls)");
   EXPECT_EQ(error_of(R"([{"role": "user", "content": "q", "name": "bob"}])"),
-            "messages[0] (role \"user\") has an unsupported field \"name\" (only tool messages "
-            "carry it)");
+            "messages[0].name: unsupported field for role \"user\" (only tool messages carry it)");
 }
 
 TEST(MessagesFromJson, NamesTheToolCallAtFault) {
@@ -116,42 +116,41 @@ TEST(MessagesFromJson, NamesTheToolCallAtFault) {
                         .c_str());
   };
   EXPECT_EQ(with_calls(R"({"name": "f"})"),
-            "messages[1].tool_calls must be an array of tool calls, got object");
-  EXPECT_EQ(with_calls(R"(["f"])"), "messages[1].tool_calls[0] must be an object, got string");
+            "messages[1].tool_calls: must be an array of tool calls, got an object");
+  EXPECT_EQ(with_calls(R"(["f"])"),
+            "messages[1].tool_calls[0]: must be an object, got a string (\"f\")");
   EXPECT_EQ(with_calls(R"([{"name": "f", "arguments": "{}"}, {"arguments": "{}"}])"),
-            "messages[1].tool_calls[1] has no \"name\"");
+            "messages[1].tool_calls[1].name: missing");
   EXPECT_EQ(with_calls(R"([{"function": {"name": "", "arguments": "{}"}}])"),
-            "messages[1].tool_calls[0].function.name is empty; a tool call needs a name");
+            "messages[1].tool_calls[0].function.name: is empty; a tool call needs a name");
   EXPECT_EQ(with_calls(R"([{"function": {"name": 7, "arguments": "{}"}}])"),
-            "messages[1].tool_calls[0].function.name must be a string, got number");
+            "messages[1].tool_calls[0].function.name: must be a string, got a number (7)");
   EXPECT_EQ(with_calls(R"([{"function": {"name": "f"}}])"),
-            "messages[1].tool_calls[0].function has no \"arguments\" (send {} for none)");
+            "messages[1].tool_calls[0].function.arguments: missing; send {} for none");
   EXPECT_EQ(with_calls(R"([{"name": "f", "arguments": [1]}])"),
-            "messages[1].tool_calls[0].arguments must be a string (JSON text) or an object, got "
-            "array");
+            "messages[1].tool_calls[0].arguments: must be a string (JSON text) or an object, got "
+            "an array");
   EXPECT_EQ(with_calls(R"([{"type": "code", "function": {"name": "f", "arguments": "{}"}}])"),
-            "messages[1].tool_calls[0].type is \"code\"; only \"function\" tool calls are "
+            "messages[1].tool_calls[0].type: is \"code\"; only \"function\" tool calls are "
             "supported");
   EXPECT_EQ(with_calls(R"([{"function": "f"}])"),
-            "messages[1].tool_calls[0].function must be an object, got string");
-  EXPECT_EQ(with_calls(R"([{"function": {"name": "f", "arguments": "{}", "strict": true}}])"),
-            "messages[1].tool_calls[0].function has an unsupported field \"strict\" (accepted: "
-            "name, arguments)");
-  EXPECT_EQ(with_calls(R"([{"name": "f", "arguments": "{}", "index": 0}])"),
-            "messages[1].tool_calls[0] has an unsupported field \"index\" (give {\"type\": "
-            "\"function\", \"function\": {\"name\", \"arguments\"}, \"id\"} or {\"name\", "
-            "\"arguments\"})");
+            "messages[1].tool_calls[0].function: must be an object, got a string (\"f\")");
+  EXPECT_EQ(
+      with_calls(R"([{"function": {"name": "f", "arguments": "{}", "strict": true}}])"),
+      "messages[1].tool_calls[0].function.strict: unknown key; allowed here: name, arguments");
+  EXPECT_EQ(
+      with_calls(R"([{"name": "f", "arguments": "{}", "index": 0}])"),
+      "messages[1].tool_calls[0].index: unknown key; allowed here: type, name, arguments, id");
 }
 
 TEST(MessagesFromJson, RefusesOtherFields) {
   EXPECT_EQ(error_of(R"([{"role": "user", "content": "q"},
                          {"role": "assistant", "content": "a", "reasoning_content": "r"}])"),
-            "messages[1] (role \"assistant\") has an unsupported field \"reasoning_content\" (put "
-            "the trace in a <think>...</think> block at the start of \"content\", or leave it "
-            "out)");
+            "messages[1].reasoning_content: unsupported field for role \"assistant\" (put the "
+            "trace in a <think>...</think> block at the start of \"content\", or leave it out)");
   EXPECT_EQ(error_of(R"([{"role": "user", "content": "a", "weight": 1}])"),
-            "messages[0] (role \"user\") has an unsupported field \"weight\" (accepted fields: "
-            "role, content, tool_calls (assistant), tool_call_id and name (tool))");
+            "messages[0].weight: unsupported field for role \"user\" (accepted fields: role, "
+            "content, tool_calls (assistant), tool_call_id and name (tool))");
 }
 
 TEST(ToolCallsFromJson, NamesTheFieldItWasGiven) {
@@ -162,8 +161,30 @@ TEST(ToolCallsFromJson, NamesTheFieldItWasGiven) {
     tool_calls_from_json(nlohmann::json::parse(R"([{"name": "f"}])"), "tool_calls");
     FAIL() << "no error";
   } catch (const util::InputError& e) {
-    EXPECT_STREQ(e.what(), "tool_calls[0] has no \"arguments\" (send {} for none)");
+    EXPECT_STREQ(e.what(), "tool_calls[0].arguments: missing; send {} for none");
   }
+}
+
+TEST(ReadMessages, NamesThePathBelowTheReadersPath) {
+  // The conversation of the fourth sample of a request: every message names that path.
+  const auto error = [](const char* json_text) -> std::string {
+    const nlohmann::json messages = nlohmann::json::parse(json_text);
+    try {
+      read_messages(
+          io::JsonReader(messages, io::throw_as<util::InputError>(), "samples[3].messages"));
+    } catch (const util::InputError& e) {
+      return e.what();
+    }
+    return "no error";
+  };
+  EXPECT_EQ(error(R"([{"role": "user", "content": "q"}, {"role": "assistant", "content": 5}])"),
+            "samples[3].messages[1].content: must be a string, got a number (5)");
+  EXPECT_EQ(error(R"([{"role": "user", "content": "q"},
+                      {"role": "assistant", "content": "", "tool_calls": [{"name": "f"}]}])"),
+            "samples[3].messages[1].tool_calls[0].arguments: missing; send {} for none");
+  EXPECT_EQ(error(R"([{"role": "tool", "content": "42"}])"),
+            "samples[3].messages[0] is a tool result without a tool call before it (a tool "
+            "message must follow an assistant message with tool_calls, or another tool message)");
 }
 
 TEST(CheckMessages, HoldsConversationsBuiltInCxxToTheSameRules) {

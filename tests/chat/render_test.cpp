@@ -148,7 +148,7 @@ TEST(Render, RefusesEmptyConversationsUnknownRolesAndStrayToolResultsInEveryForm
               "messages[1] is a tool result without a tool call before it (a tool message must "
               "follow an assistant message with tool_calls, or another tool message)");
     EXPECT_EQ(render_error(format, {{"user", "q"}, {"", "a"}}),
-              "messages[1].role is \"\"; valid roles: system, user, assistant, tool");
+              "messages[1].role: unknown role \"\"; valid roles: system, user, assistant, tool");
   }
 }
 

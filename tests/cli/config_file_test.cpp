@@ -96,6 +96,8 @@ TEST(Config, DefaultsOfAMinimalGuardOnlyConfig) {
   EXPECT_EQ(c.runtime.device, "cpu");
   EXPECT_EQ(c.runtime.dtype, "float32");
   EXPECT_EQ(c.runtime.storage_dtype, "float32");
+  EXPECT_FALSE(c.runtime.threads.has_value());          // LibTorch's default
+  EXPECT_FALSE(c.runtime.omp_wait_policy.has_value());  // the command's default
   // The server listens on loopback only unless told otherwise.
   EXPECT_EQ(c.server.endpoint, "tcp://127.0.0.1:5555");
   EXPECT_EQ(c.server.http_port, 0);
@@ -136,6 +138,8 @@ runtime:
   device: cuda:1
   dtype: bfloat16
   storage_dtype: float32
+  threads: 3
+  omp_wait_policy: active
 monitors:
   window: 3
   refusal_rise: 0.25
@@ -230,6 +234,8 @@ server:
   EXPECT_EQ(c.runtime.device, "cuda:1");
   EXPECT_EQ(c.runtime.dtype, "bfloat16");
   EXPECT_EQ(c.runtime.storage_dtype, "float32");
+  EXPECT_EQ(c.runtime.threads, 3);
+  EXPECT_EQ(c.runtime.omp_wait_policy, OmpWaitPolicy::kActive);
 
   EXPECT_EQ(to_json(c), nlohmann::json::parse(R"({
     "source": "x.yaml",
@@ -244,8 +250,10 @@ server:
                "refusal_penalty": "prompt_aware", "justified_refusal_reward": 0.5,
                "judge": "all_turns", "judge_prompt": true, "judge_tool_results": true,
                "safety_signal": "expected", "on_injection": "report"},
-    "batching": {"max_batch_tokens": 4096, "share_prefixes": false},
-    "runtime": {"device": "cuda:1", "dtype": "bfloat16", "storage_dtype": "float32"},
+    "batching": {"max_batch_tokens": 4096, "share_prefixes": false,
+                 "judgement_cache_bytes": 268435456},
+    "runtime": {"device": "cuda:1", "dtype": "bfloat16", "storage_dtype": "float32",
+                "threads": 3, "omp_wait_policy": "active"},
     "monitors": {"window": 3, "refusal_rise": 0.25, "refusal_rate_max": 0.8,
                  "duplicate_rate": 0.4, "length_correlation": 0.6, "length_min_samples": 16,
                  "verdict_text_rate": 0.02, "low_safety_mass": 0.4, "low_safety_mass_rate": 0.15,
@@ -459,6 +467,12 @@ TEST(ConfigErrors, ConversationKeys) {
             "x.yaml: guard.prompt_cache_entries: must be 0 (no cache) or more");
   EXPECT_EQ(error("guard:\n  model: /m\n  prompt_cache_entries: 1.5\n" + guard_only_reward),
             "x.yaml: guard.prompt_cache_entries: expected an integer, got \"1.5\"");
+  EXPECT_EQ(error("guard:\n  model: /m\n" + guard_only_reward +
+                  "batching:\n  judgement_cache_bytes: -1\n"),
+            "x.yaml: batching.judgement_cache_bytes: must be 0 (no cache) or more");
+  EXPECT_EQ(error("guard:\n  model: /m\n" + guard_only_reward +
+                  "batching:\n  judgement_cache_bytes: 64MiB\n"),
+            "x.yaml: batching.judgement_cache_bytes: expected an integer, got \"64MiB\"");
   EXPECT_EQ(error(hybrid("  refusal_penalty: over_refusal\n")),
             "x.yaml: reward.refusal_penalty: unknown refusal penalty \"over_refusal\"; valid "
             "values: always, prompt_aware");

@@ -69,11 +69,12 @@ TEST(RenderCli, RendersEachLineAndReportsBadOnes) {
       run.out,
       R"({"text":"<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n<think>\nr\n</think>\n\nHello<|im_end|>\n"})"
       "\n"
-      R"({"error":"messages[0].role is \"bot\"; valid roles: system, user, assistant, tool"})"
+      R"({"error":"messages[0].role: unknown role \"bot\"; valid roles: system, user, assistant, tool"})"
       "\n"
       "{\"text\":\"<|im_start|>user\\ncaf\xc3\xa9<|im_end|>\\n\"}\n");
   EXPECT_EQ(run.err,
-            "line 2: messages[0].role is \"bot\"; valid roles: system, user, assistant, tool\n");
+            "line 2: messages[0].role: unknown role \"bot\"; valid roles: system, user, assistant, "
+            "tool\n");
 }
 
 TEST(RenderCli, ChatmlInsertsTheEmptySystemTurn) {

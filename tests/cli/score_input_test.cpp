@@ -187,19 +187,19 @@ TEST(ScoreInput, EveryKindOfBadLineIsReportedOnceByNumberAndTheRestIsRead) {
   EXPECT_EQ(error[6].rfind("the line is nested deeper than 64 levels", 0), 0u) << error[6];
   EXPECT_EQ(error[7].rfind("the line holds more than 1000 JSON values", 0), 0u) << error[7];
   EXPECT_NE(error[9].find("number overflow"), std::string::npos) << error[9];
-  EXPECT_EQ(error[10], "a sample must be a JSON object, got array");
-  EXPECT_EQ(error[11], "\"id\" must be a string or an integer, got number");
-  EXPECT_EQ(error[12], "\"prompt\" must be a string, got number");
-  EXPECT_EQ(error[13], "\"step\" must be a non-negative integer, got \"1\"");
-  EXPECT_EQ(error[14], "\"step\" must be a non-negative integer, got -1");
+  EXPECT_EQ(error[10], "a sample must be a JSON object, got an array");
+  EXPECT_EQ(error[11], "id: must be a string or an integer, got a number (1.5)");
+  EXPECT_EQ(error[12], "prompt: must be a string, got a number (12)");
+  EXPECT_EQ(error[13], "step: must be an integer >= 0, got a string (\"1\")");
+  EXPECT_EQ(error[14], "step: must be an integer >= 0, got a number (-1)");
   EXPECT_EQ(error[15], "id 1 was already used on line 1; ids must be unique");
-  EXPECT_EQ(error[16].rfind("unknown field \"respones\"", 0), 0u);
+  EXPECT_EQ(error[16].rfind("respones: unknown key; allowed here: id, prompt", 0), 0u) << error[16];
   EXPECT_EQ(error[17].rfind("not valid JSON", 0), 0u) << error[17];
   EXPECT_EQ(error[18].rfind("not valid JSON", 0), 0u) << error[18];
   EXPECT_NE(error[19].find("surrogate"), std::string::npos) << error[19];
   EXPECT_EQ(error[20].rfind("the line is 300041 bytes, more than the limit of 262144", 0), 0u)
       << error[20];
-  EXPECT_EQ(error[21], "\"thinking\" must be a string, got number");
+  EXPECT_EQ(error[21], "thinking: must be a string, got a number (3)");
   // The id is kept where the line had one, for the errors file.
   EXPECT_EQ(input.bad[input.bad.size() - 1].id, 21);
   EXPECT_EQ(input.bad[0].id, nullptr);

@@ -105,8 +105,8 @@ def test_bad_lines_are_reported_with_their_line_numbers_and_the_rest_is_scored(t
     assert [e["line"] for e in errors] == [2, 3, 4, 5, 6]
     assert errors[1]["error"] == 'missing "response" (or "answer")'
     assert errors[2]["error"] == "id 1 was already used on line 1; ids must be unique"
-    assert errors[3]["error"].startswith('unknown field "respones"')
-    assert errors[4]["error"] == '"step" must be a non-negative integer, got -1'
+    assert errors[3]["error"].startswith("respones: unknown key; allowed here: id, prompt")
+    assert errors[4]["error"] == "step: must be an integer >= 0, got a number (-1)"
     assert "line 2: not valid JSON" in proc.stderr
     assert f"2 scored, 0 resumed, 5 failed (see {out}.errors.jsonl); guard prefill" in proc.stderr
 
@@ -160,11 +160,12 @@ BAD_LINES = [
      "the line holds more than 1000000 JSON values"),
     (b'{"id": "inf", "prompt": "p", "response": "r", "meta": 1e400}', "not valid JSON"),
     (b'{"id": "cut", "prompt": "p"', "not valid JSON"),
-    (b"[1, 2]", "a sample must be a JSON object, got array"),
-    (b'{"id": [1], "prompt": "p", "response": "r"}', '"id" must be a string or an integer'),
-    (b'{"id": "t", "prompt": {"a": 1}, "response": "r"}', '"prompt" must be a string, got object'),
+    (b"[1, 2]", "a sample must be a JSON object, got an array"),
+    (b'{"id": [1], "prompt": "p", "response": "r"}', "id: must be a string or an integer"),
+    (b'{"id": "t", "prompt": {"a": 1}, "response": "r"}',
+     "prompt: must be a string, got an object"),
     (b'{"id": "s", "prompt": "p", "response": "r", "step": 1.5}',
-     '"step" must be a non-negative integer, got 1.5'),
+     "step: must be an integer >= 0, got a number (1.5)"),
     (b'{"id": "sur", "prompt": "\\udc00", "response": "r"}', "not valid JSON"),
     (b'{"id": "g1", "prompt": "p", "response": "r"}', "id \"g1\" was already used on line 1"),
 ]
@@ -354,7 +355,7 @@ def test_overwrite_scores_from_the_start(tmp_path, scored):
     config, _, out = scored
     other = make_input(tmp_path, n=3, name="other.jsonl")
     proc = run_score(config, other, out, "--overwrite")
-    assert f"safrl score: --overwrite: scoring {out} from the start\n" in proc.stderr
+    assert f" INFO score: --overwrite: scoring {out} from the start\n" in proc.stderr
     assert "resuming" not in proc.stderr
     assert [x["id"] for x in read_lines(out)] == ["s0", "s1", "s2"]
     assert json.load(open(str(out) + ".meta.json"))["input"] == {"path": str(other),
@@ -366,10 +367,11 @@ def test_an_output_without_a_record_resumes_with_a_warning_and_is_recorded(tmp_p
     record = tmp_path / "scored.jsonl.meta.json"
     record.unlink()
     proc = run_score(config, inp, out)
-    assert proc.stderr.startswith(
-        f"safrl score: warning: {out} has no record of the input and config that made it (it was "
+    # The first line, after its timestamp.
+    assert proc.stderr.split("\n", 1)[0].split(" ", 1)[1] == (
+        f"WARN score: {out} has no record of the input and config that made it (it was "
         f"written by an earlier safrl, or {record} was deleted), so this run cannot check that it "
-        f"continues the same work; resuming, and recording this input and config in {record}\n")
+        f"continues the same work; resuming, and recording this input and config in {record}")
     assert "10 samples already scored" in proc.stderr
     assert len(read_lines(out)) == 24
     assert json.load(open(record)) == json.load(open(tmp_path / "reference.jsonl.meta.json"))

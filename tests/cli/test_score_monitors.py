@@ -47,7 +47,7 @@ def test_score_rows_carry_duplicates_lengths_and_alerts_also_when_resumed(tmp_pa
         assert all(length > 0 for length in lengths)
         assert row["answer_tokens_mean"] == pytest.approx(sum(lengths) / 5)
         assert "duplicate_answers" in row["alerts"]
-        assert (f"safrl score: step {row['step']}: alert duplicate_answers: 0.4 duplicate "
+        assert (f" WARN score: step {row['step']}: alert duplicate_answers: 0.4 duplicate "
                 f"answers within groups (after folding) (monitors.duplicate_rate 0.4)") in log
     refusals = [sum(x["refusal"] for x in lines if x["step"] == s) / 5 for s in (0, 1)]
     assert rows[0]["refusal_rate_change"] is None

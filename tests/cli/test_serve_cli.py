@@ -1,6 +1,10 @@
 """`safrl serve`'s start-up messages and flags end to end: an endpoint it cannot bind is refused
 before any model loads, naming the value and the form to give; a port in use says so; ipc://
-endpoints serve; --device and --dtype override the config."""
+endpoints serve; --device, --dtype and --threads override the config; --log-format json
+makes the log JSON lines."""
+import json
+import os
+import re
 import signal
 import socket
 import subprocess
@@ -57,7 +61,7 @@ def test_ipc_endpoints_serve_with_the_device_and_dtype_given(tmp_path):
     with open(log, "w") as out:
         proc = subprocess.Popen([SAFRL, "serve", "--config", str(write_config(tmp_path)),
                                  "--endpoint", endpoint, "--run-dir", str(tmp_path / "run"),
-                                 "--device", "cpu", "--dtype", "bfloat16"],
+                                 "--device", "cpu", "--dtype", "bfloat16", "--threads", "2"],
                                 stdout=out, stderr=subprocess.STDOUT)
     try:
         # Bound once it says so; requests sent from then on are answered.
@@ -67,7 +71,8 @@ def test_ipc_endpoints_serve_with_the_device_and_dtype_given(tmp_path):
             time.sleep(0.1)
         client = safrl.Client(endpoint)
         runtime = client.info()["config"]["runtime"]
-        assert runtime == {"device": "cpu", "dtype": "bfloat16", "storage_dtype": "bfloat16"}
+        assert runtime == {"device": "cpu", "dtype": "bfloat16", "storage_dtype": "bfloat16",
+                           "threads": 2, "omp_wait_policy": "passive"}
         [scored] = client.score([{"id": 1, "prompt": "hi", "response": "hello"}])
         assert scored["id"] == 1 and scored["case"] in ("unsafe", "refusal", "helpful",
                                                         "unparseable")
@@ -76,6 +81,46 @@ def test_ipc_endpoints_serve_with_the_device_and_dtype_given(tmp_path):
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=60) == 0
     assert f"listening on {endpoint}" in log.read_text()
+
+
+def test_log_format_json_makes_every_start_and_stop_line_json(tmp_path):
+    """--log-format json: each line on stderr one JSON object (docs/serve.md, "Logging"); the
+    --log-level flag wins over SAFRL_LOG_LEVEL (error would drop the info lines)."""
+    endpoint = f"ipc://{tmp_path}/serve.sock"
+    log = tmp_path / "serve.log"
+    with open(log, "w") as err:
+        proc = subprocess.Popen([SAFRL, "serve", "--config", str(write_config(tmp_path)),
+                                 "--endpoint", endpoint, "--run-dir", str(tmp_path / "run"),
+                                 "--log-format", "json", "--log-level", "info"],
+                                stdout=subprocess.DEVNULL, stderr=err,
+                                env={**os.environ, "SAFRL_LOG_LEVEL": "error"})
+    try:
+        deadline = time.monotonic() + 120
+        while "listening on" not in log.read_text():
+            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
+    lines = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [list(line) for line in lines] == [["ts", "level", "component", "message"]] * len(lines)
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", line["ts"])
+               for line in lines)
+    said = [(line["level"], line["component"], line["message"]) for line in lines]
+    assert ("info", "serve", f"listening on {endpoint}; steps logged to {tmp_path / 'run'}") in said
+    assert said[-1] == ("info", "serve", "stopped; flushed 0 step(s)")
+
+
+@pytest.mark.parametrize("flag, env, message", [
+    (["--log-level", "verbose"], {},
+     "safrl: --log-level: unknown log level 'verbose': use debug, info, warn or error\n"),
+    ([], {"SAFRL_LOG_FORMAT": "yaml"},
+     "safrl: SAFRL_LOG_FORMAT: unknown log format 'yaml': use text or json\n"),
+])
+def test_a_wrong_log_setting_is_refused_naming_the_allowed_values(tmp_path, flag, env, message):
+    proc = subprocess.run([SAFRL, "serve", "--config", str(write_config(tmp_path)), *flag],
+                          capture_output=True, text=True, timeout=60, env={**os.environ, **env})
+    assert (proc.returncode, proc.stderr) == (2, message)
 
 
 @pytest.mark.skipif(has_gpu(), reason="this machine has a GPU")

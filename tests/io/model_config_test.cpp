@@ -271,8 +271,8 @@ TEST(ModelConfig, EosTokenList) {
   EXPECT_EQ(parse(config).eos_token_id, std::nullopt);
   config["eos_token_id"] = {151645, "x"};
   EXPECT_EQ(refusal(config), std::string(kSource) +
-                                 ": \"eos_token_id[1]\" is a string (\"x\"), expected a "
-                                 "non-negative token id");
+                                 ": eos_token_id[1]: must be an integer >= 0, got a string "
+                                 "(\"x\")");
 }
 
 TEST(ModelConfig, RopeParametersOfNewerTransformers) {
@@ -351,17 +351,17 @@ const Refusal kRefusals[] = {
      [](json& c) {
        c["architectures"] = {"Qwen3ForCausalLM", "Qwen3ForSequenceClassification"};
      },
-     "\"architectures\" is an array; expected a list of exactly one name, one of: "
-     "Qwen3ForCausalLM, Qwen3ForSequenceClassification, Qwen2ForCausalLM, "
-     "Qwen2ForSequenceClassification, Qwen2ForRewardModel"},
+     "architectures: must be a list of exactly one name, one of: Qwen3ForCausalLM, "
+     "Qwen3ForSequenceClassification, Qwen2ForCausalLM, Qwen2ForSequenceClassification, "
+     "Qwen2ForRewardModel; got an array"},
     {"MissingArchitectures", [](json& c) { c.erase("architectures"); },
-     "\"architectures\" is missing; expected a list of exactly one name, one of: "
-     "Qwen3ForCausalLM, Qwen3ForSequenceClassification, Qwen2ForCausalLM, "
-     "Qwen2ForSequenceClassification, Qwen2ForRewardModel"},
+     "architectures: must be a list of exactly one name, one of: Qwen3ForCausalLM, "
+     "Qwen3ForSequenceClassification, Qwen2ForCausalLM, Qwen2ForSequenceClassification, "
+     "Qwen2ForRewardModel; got nothing"},
     {"ArchitecturesString", [](json& c) { c["architectures"] = "Qwen3ForCausalLM"; },
-     "\"architectures\" is a string (\"Qwen3ForCausalLM\"); expected a list of exactly one name, "
-     "one of: Qwen3ForCausalLM, Qwen3ForSequenceClassification, Qwen2ForCausalLM, "
-     "Qwen2ForSequenceClassification, Qwen2ForRewardModel"},
+     "architectures: must be a list of exactly one name, one of: Qwen3ForCausalLM, "
+     "Qwen3ForSequenceClassification, Qwen2ForCausalLM, Qwen2ForSequenceClassification, "
+     "Qwen2ForRewardModel; got a string (\"Qwen3ForCausalLM\")"},
     {"ModelTypeMismatch", [](json& c) { c["model_type"] = "qwen2"; },
      "\"model_type\" is \"qwen2\" but architecture Qwen3ForCausalLM needs \"qwen3\" (supported "
      "model types: qwen3, qwen2)"},
@@ -393,7 +393,7 @@ const Refusal kRefusals[] = {
      },
      "\"rope_scaling\" has no \"rope_type\"; supported: \"default\", or rope_scaling absent"},
     {"RopeScalingNotObject", [](json& c) { c["rope_scaling"] = "yarn"; },
-     "\"rope_scaling\" is a string (\"yarn\"), expected an object or null"},
+     "rope_scaling: must be an object or null, got a string (\"yarn\")"},
     {"RopeParametersYarn",
      [](json& c) {
        c["rope_parameters"] = {{"rope_type", "yarn"}, {"rope_theta", 1e6}};
@@ -410,7 +410,7 @@ const Refusal kRefusals[] = {
          c["layer_types"].push_back(i == 5 ? "sliding_attention" : "full_attention");
        }
      },
-     "\"layer_types\"[5] is a string (\"sliding_attention\"), which is not supported (supported: "
+     "layer_types[5]: a string (\"sliding_attention\") is not supported (supported: "
      "\"full_attention\")"},
     {"LayerTypesWrongLength", [](json& c) { c["layer_types"] = {"full_attention"}; },
      "\"layer_types\" has 1 entries but num_hidden_layers is 28"},
@@ -425,37 +425,42 @@ const Refusal kRefusals[] = {
     {"HeadsNotMultipleOfKvHeads", [](json& c) { c["num_key_value_heads"] = 6; },
      "num_attention_heads (16) is not a multiple of num_key_value_heads (6)"},
     {"MissingHiddenSize", [](json& c) { c.erase("hidden_size"); },
-     "missing required key \"hidden_size\" (a positive integer)"},
+     "hidden_size: missing; give a positive integer"},
     {"NullVocabSize", [](json& c) { c["vocab_size"] = nullptr; },
-     "missing required key \"vocab_size\" (a positive integer)"},
+     "vocab_size: missing; give a positive integer"},
     {"ZeroLayers", [](json& c) { c["num_hidden_layers"] = 0; },
-     "\"num_hidden_layers\" is 0, expected a positive integer"},
+     "num_hidden_layers: must be an integer from 1 to 16777216, got a number (0)"},
     {"NegativeIntermediate", [](json& c) { c["intermediate_size"] = -3072; },
-     "\"intermediate_size\" is -3072, expected a positive integer"},
+     "intermediate_size: must be an integer from 1 to 16777216, got a number (-3072)"},
     {"HiddenSizeString", [](json& c) { c["hidden_size"] = "1024"; },
-     "\"hidden_size\" is a string (\"1024\"), expected a positive integer"},
+     "hidden_size: must be an integer from 1 to 16777216, got a string (\"1024\")"},
     {"HiddenSizeFloat", [](json& c) { c["hidden_size"] = 1024.0; },
-     "\"hidden_size\" is a number (1024.0), expected a positive integer"},
+     "hidden_size: must be an integer from 1 to 16777216, got a number (1024.0)"},
     {"HeadDimZero", [](json& c) { c["head_dim"] = 0; },
-     "\"head_dim\" is 0, expected a positive integer"},
+     "head_dim: must be an integer from 1 to 16777216, got a number (0)"},
     {"TieNotBool", [](json& c) { c["tie_word_embeddings"] = "true"; },
-     "\"tie_word_embeddings\" is a string (\"true\"), expected true or false"},
+     "tie_word_embeddings: must be true or false, got a string (\"true\")"},
     {"AttentionBiasNotBool", [](json& c) { c["attention_bias"] = 1; },
-     "\"attention_bias\" is a number (1), expected true or false"},
+     "attention_bias: must be true or false, got a number (1)"},
     {"RopeThetaString", [](json& c) { c["rope_theta"] = "1e6"; },
-     "\"rope_theta\" is a string (\"1e6\"), expected a number"},
+     "rope_theta: must be a number, got a string (\"1e6\")"},
     {"RopeThetaZero", [](json& c) { c["rope_theta"] = 0; },
-     "\"rope_theta\" is 0, expected a positive finite number"},
+     "rope_theta: must be a positive number, got a number (0)"},
     {"EpsNegative", [](json& c) { c["rms_norm_eps"] = -1e-6; },
-     "\"rms_norm_eps\" is -1e-06, expected a positive finite number"},
+     "rms_norm_eps: must be a positive number, got a number (-1e-06)"},
     {"PadNegative", [](json& c) { c["pad_token_id"] = -1; },
-     "\"pad_token_id\" is -1, expected a non-negative token id"},
+     "pad_token_id: must be an integer >= 0, got a number (-1)"},
     {"TorchDtypeNotString", [](json& c) { c["torch_dtype"] = 16; },
-     "\"torch_dtype\" is a number (16), expected a string"},
+     "torch_dtype: must be a string, got a number (16)"},
     {"ModelTypeNotString", [](json& c) { c["model_type"] = 3; },
-     "\"model_type\" is a number (3), expected a string"},
+     "model_type: must be a string, got a number (3)"},
     {"Id2LabelEmpty", [](json& c) { c["id2label"] = json::object(); },
-     "\"id2label\" is an object, expected a non-empty object mapping label indices to names"},
+     "id2label: must be a non-empty object mapping label indices to names, got an empty one"},
+    {"RopeParametersThetaString",
+     [](json& c) {
+       c["rope_parameters"] = {{"rope_type", "default"}, {"rope_theta", "5e5"}};
+     },
+     "rope_parameters.rope_theta: must be a number, got a string (\"5e5\")"},
 };
 
 INSTANTIATE_TEST_SUITE_P(All, ModelConfigRefusal, ::testing::ValuesIn(kRefusals),

@@ -90,9 +90,8 @@ TEST(Sample, ConversationErrorsNameTheFieldAndTheMessageIndex) {
   ends_with_assistant["messages"].erase(5);
   ends_with_assistant.erase("policy_turns_from");
   EXPECT_EQ(error_of(ends_with_assistant),
-            "messages[4].role is \"assistant\": messages ends with an assistant turn; the turn "
-            "being judged goes in \"response\", and messages must end with a user or tool "
-            "message");
+            "messages[4].role: messages ends with an assistant turn; the turn being judged goes "
+            "in \"response\", and messages must end with a user or tool message");
 
   json not_a_string = agent_sample();
   not_a_string["messages"][4]["content"] = 5;
@@ -101,7 +100,8 @@ TEST(Sample, ConversationErrorsNameTheFieldAndTheMessageIndex) {
 
   json unknown_role = agent_sample();
   unknown_role["messages"][1]["role"] = "bot";
-  EXPECT_NE(error_of(unknown_role).find("messages[1].role is \"bot\""), std::string::npos)
+  EXPECT_NE(error_of(unknown_role).find("messages[1].role: unknown role \"bot\""),
+            std::string::npos)
       << error_of(unknown_role);
 
   json empty = agent_sample();
@@ -111,26 +111,59 @@ TEST(Sample, ConversationErrorsNameTheFieldAndTheMessageIndex) {
   json too_far = agent_sample();
   too_far["policy_turns_from"] = 7;
   EXPECT_EQ(error_of(too_far),
-            "\"policy_turns_from\" must be an integer from 0 to 6 (the number of messages), got 7");
+            "policy_turns_from: must be an integer from 0 to 6 (the number of messages), got a "
+            "number (7)");
   too_far["policy_turns_from"] = -1;
-  EXPECT_NE(error_of(too_far).find("got -1"), std::string::npos);
+  EXPECT_NE(error_of(too_far).find("got a number (-1)"), std::string::npos);
 }
 
 TEST(Sample, JudgeOptionsAreCheckedAndUnknownFieldsRefused) {
   json bad_judge = agent_sample();
   bad_judge["judge"] = "every";
-  EXPECT_EQ(error_of(bad_judge).rfind("\"judge\": ", 0), 0u) << error_of(bad_judge);
+  EXPECT_EQ(error_of(bad_judge).rfind("judge: ", 0), 0u) << error_of(bad_judge);
   bad_judge["judge"] = 1;
-  EXPECT_EQ(error_of(bad_judge), "\"judge\" must be \"last\" or \"all_turns\", got 1");
+  EXPECT_EQ(error_of(bad_judge), "judge: must be \"last\" or \"all_turns\", got a number (1)");
   json bad_flag = agent_sample();
   bad_flag["judge_tool_results"] = "yes";
-  EXPECT_EQ(error_of(bad_flag), "\"judge_tool_results\" must be true or false, got \"yes\"");
+  EXPECT_EQ(error_of(bad_flag),
+            "judge_tool_results: must be true or false, got a string (\"yes\")");
   json bad_calls = agent_sample();
   bad_calls["tool_calls"] = "weather";
   EXPECT_NE(error_of(bad_calls).find("tool_calls"), std::string::npos) << error_of(bad_calls);
   json misspelt = agent_sample();
   misspelt["policy_turn_from"] = 2;
-  EXPECT_EQ(error_of(misspelt).rfind("unknown field \"policy_turn_from\"", 0), 0u);
+  EXPECT_EQ(error_of(misspelt).rfind("policy_turn_from: unknown key; allowed here: id, prompt", 0),
+            0u)
+      << error_of(misspelt);
+}
+
+TEST(Sample, ErrorsNameTheFullPathBelowTheSamplesOwn) {
+  // The fourth sample of a request, as the server reads it.
+  const auto error_at = [](const json& value) -> std::string {
+    try {
+      sample_from_json(value, "samples[3]");
+    } catch (const util::InputError& e) {
+      return e.what();
+    }
+    return "(accepted)";
+  };
+  EXPECT_EQ(error_at({{"id", 1}, {"prompt", 5}, {"response", "r"}}),
+            "samples[3].prompt: must be a string, got a number (5)");
+  EXPECT_EQ(error_at({{"prompt", "p"}, {"response", "r"}}),
+            "samples[3].id: missing; give a string or an integer");
+  EXPECT_EQ(error_at({{"id", 1.5}, {"prompt", "p"}, {"response", "r"}}),
+            "samples[3].id: must be a string or an integer, got a number (1.5)");
+  EXPECT_EQ(error_at({{"id", 1}, {"prompt", "p"}, {"response", "r"}, {"step", -1}}),
+            "samples[3].step: must be an integer >= 0, got a number (-1)");
+  EXPECT_EQ(error_at(json::array()), "samples[3]: a sample must be a JSON object, got an array");
+  json not_a_string = agent_sample();
+  not_a_string["messages"][4]["content"] = 5;
+  EXPECT_EQ(error_at(not_a_string),
+            "samples[3].messages[4].content: must be a string, got a number (5)");
+  json bad_calls = agent_sample();
+  bad_calls["tool_calls"][0]["name"] = false;
+  EXPECT_EQ(error_at(bad_calls),
+            "samples[3].tool_calls[0].name: must be a string, got a boolean (false)");
 }
 
 }  // namespace

@@ -1,7 +1,7 @@
 // The scorer on conversations and agent rollouts, on the embedded tiny models and the trained
 // format guard: the guard sees exactly the documented body, all_turns combines the turns by the
-// documented rule, a prompt is judged once per group and kept for later calls, a group's shared
-// context is computed once, and errors name the sample and the message.
+// documented rule, a prompt is judged once per group and kept for later calls (with the responses),
+// a group's shared context is computed once, and errors name the sample and the message.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -15,7 +15,6 @@
 #include "reward/guard.h"
 #include "reward/helpfulness.h"
 #include "reward/judged_turns.h"
-#include "reward/prompt_verdicts.h"
 #include "reward/scorer.h"
 #include "util/error.h"
 
@@ -217,13 +216,14 @@ TEST(ScorerConversations, APromptIsJudgedOncePerGroupAndKeptForLaterCalls) {
                                      agent_sample("b", "Sure."), agent_sample("c", "No.")};
   const auto first = scorer.score(group);
   const auto without = plain.score(group);
-  EXPECT_EQ(scorer.prompt_cache().misses, 1);
-  EXPECT_EQ(scorer.prompt_cache().hits, 0);
-  EXPECT_EQ(scorer.prompt_cache().entries, 1);
+  // One prompt computed, copied to the other two samples.
+  EXPECT_EQ(scorer.cache_counters().misses.prompt, 1);
+  EXPECT_EQ(scorer.cache_counters().hits.prompt, 2);
   for (size_t i = 0; i < group.size(); ++i) {
     ASSERT_TRUE(first[i].prompt.has_value());
     EXPECT_FALSE(first[i].prompt->cached);
     EXPECT_EQ(first[i].prompt->report.text, first[0].prompt->report.text);
+    EXPECT_EQ(first[i].cache_hits.prompt, i > 0 ? 1 : 0);
     // The prompt's tokens count for the first sample only.
     if (i > 0) {
       EXPECT_EQ(first[i].tokens, without[i].tokens);
@@ -231,21 +231,17 @@ TEST(ScorerConversations, APromptIsJudgedOncePerGroupAndKeptForLaterCalls) {
   }
   EXPECT_GT(first[0].tokens, without[0].tokens);
   const auto prefill = scorer.timing().guard.prefill_tokens;
-  const auto plain_prefill = plain.timing().guard.prefill_tokens;
-  plain.score(group);
   const auto second = scorer.score(group);
-  EXPECT_EQ(scorer.prompt_cache().hits, 1);
-  EXPECT_EQ(scorer.prompt_cache().misses, 1);
-  EXPECT_EQ(scorer.prompt_cache().entries, 1);
+  // The whole call came from the cache: the prompt, the three responses and their scores.
+  EXPECT_EQ(scorer.cache_counters().hits.prompt, 2 + 3);
+  EXPECT_EQ(scorer.cache_counters().misses.prompt, 1);
+  EXPECT_EQ(scorer.timing().guard.prefill_tokens, prefill);
   for (size_t i = 0; i < group.size(); ++i) {
     EXPECT_TRUE(second[i].prompt->cached);
     EXPECT_EQ(second[i].prompt->report.text, first[i].prompt->report.text);
-    EXPECT_EQ(second[i].tokens, without[i].tokens);
+    EXPECT_EQ(second[i].tokens, 0);
     EXPECT_EQ(second[i].result.reward, first[i].result.reward);
   }
-  // The second call computed only the responses, as the plain scorer does.
-  EXPECT_EQ(scorer.timing().guard.prefill_tokens - prefill,
-            plain.timing().guard.prefill_tokens - plain_prefill);
   const json line = scorer.to_json(group[0], second[0]);
   EXPECT_EQ(line["prompt_verdict"]["cached"], true);
   EXPECT_EQ(line["prompt_verdict"]["text"], first[0].prompt->report.text);
@@ -259,41 +255,21 @@ TEST(ScorerConversations, APromptIsJudgedOncePerGroupAndKeptForLaterCalls) {
             outcome.conversation.prompt_harmful);
 }
 
-TEST(PromptVerdictCache, EvictsTheLeastRecentlyUsedPastItsBound) {
-  PromptVerdicts cache(2);
-  GuardOutput a, b, c;
-  a.text = "a";
-  b.text = "b";
-  c.text = "c";
-  cache.insert({1, 2, 3}, a);
-  cache.insert({1, 2, 4}, b);
-  ASSERT_NE(cache.find({1, 2, 3}), nullptr);  // a is now the most recent
-  cache.insert({1, 2}, c);                    // evicts b
-  EXPECT_EQ(cache.find({1, 2, 4}), nullptr);
-  EXPECT_EQ(cache.find({1, 2, 3})->text, "a");
-  EXPECT_EQ(cache.find({1, 2})->text, "c");
-  EXPECT_EQ(cache.find({1, 2, 3, 0}), nullptr);  // a longer key is another prompt
-  const PromptVerdictCounters counters = cache.counters();
-  EXPECT_EQ(counters.hits, 3);
-  EXPECT_EQ(counters.misses, 2);
-  EXPECT_EQ(counters.entries, 2);
-  PromptVerdicts none(0);
-  none.insert({1}, a);
-  EXPECT_EQ(none.find({1}), nullptr);
-  EXPECT_EQ(none.counters().entries, 0);
-}
-
-TEST(ScorerConversations, TheScorersCacheKeepsAtMostItsConfiguredEntries) {
+TEST(ScorerConversations, TheScorersCacheKeepsAtMostItsConfiguredPromptVerdicts) {
   Scorer scorer(config_with(kEmbedded + "/guard", "type: guard_only, judge_prompt: true",
                             ", prompt_cache_entries: 1"));
   const Sample a = sample_from_json({{"id", 1}, {"prompt", "first"}, {"answer", "x"}});
   const Sample b = sample_from_json({{"id", 2}, {"prompt", "second"}, {"answer", "x"}});
   scorer.score({a, b});
-  EXPECT_EQ(scorer.prompt_cache().entries, 1);
-  EXPECT_FALSE(scorer.score({a})[0].prompt->cached);  // evicted by b
+  // One prompt verdict (b's evicted a's), both response verdicts and both helpfulness scores
+  // (the config has a helpfulness model; guard_only leaves its scores out of the reward).
+  EXPECT_EQ(scorer.cache_counters().entries, 1 + 2 + 2);
+  const ScoredSample again = scorer.score({a})[0];
+  EXPECT_FALSE(again.prompt->cached);    // evicted by b
+  EXPECT_EQ(again.cache_hits.guard, 1);  // the response verdict was kept
   EXPECT_TRUE(scorer.score({a})[0].prompt->cached);
-  EXPECT_EQ(scorer.prompt_cache().misses, 3);
-  EXPECT_EQ(scorer.prompt_cache().hits, 1);
+  EXPECT_EQ(scorer.cache_counters().misses.prompt, 3);
+  EXPECT_EQ(scorer.cache_counters().hits.prompt, 1);
 }
 
 // The common prefix a group shares is computed once: with a five-message context each extra

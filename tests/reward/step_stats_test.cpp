@@ -106,6 +106,7 @@ TEST(StepStats, KnownStepSummary) {
       {"safe_unhelpful_rate", nullptr},
       {"unhelpful_threshold", nullptr},
       {"alerts", nlohmann::json::array()},
+      {"cache_hits", {{"guard", 0}, {"helpfulness", 0}, {"prompt", 0}}},
       // What merging needs: counts, and n / mean / m2 (sum of squared deviations) / min / max.
       {"sums",
        {{"safe", 2},
@@ -625,6 +626,38 @@ TEST(MakeOutcome, AnInjectionPenaltyKeepsWhatTheGuardSaid) {
   unjudged.judge_thinking = false;
   EXPECT_FALSE(
       make_outcome(1, unjudged, verdict(Safety::kSafe, {}), unsafe, injection, 1.0, 1).unsafe);
+}
+
+// The judgement cache's hits of a step: sums that merge exactly, zero for rows from before them.
+TEST(StepStats, CacheHitsAddAndMergeExactly) {
+  StepStats first, second, whole;
+  for (int k = 0; k < 5; ++k) {
+    SampleOutcome o = make_outcome(2, RewardSettings{}, verdict(Safety::kSafe, {}), std::nullopt,
+                                   RewardResult{}, 1.0, 10);
+    // k = 0..4: guard hits 0 1 0 1 0, helpfulness k % 3 = 0 1 2 0 1, prompt 1 each.
+    o.cache_hits = {k % 2, k % 3, 1};
+    whole.add(o);
+    (k < 2 ? first : second).add(o);
+  }
+  // Sums: guard 2, helpfulness 4, prompt 5.
+  const nlohmann::json expected = {{"guard", 2}, {"helpfulness", 4}, {"prompt", 5}};
+  EXPECT_EQ(whole.summary(2, 1.0)["cache_hits"], expected);
+  StepStats merged;
+  merged.add_row(first.summary(2, 1.0));
+  merged.add_row(second.summary(2, 1.0));
+  EXPECT_EQ(merged.summary(2, 1.0)["cache_hits"], expected);
+  nlohmann::json old = first.summary(2, 1.0);
+  old.erase("cache_hits");
+  StepStats from_old;
+  from_old.add_row(old);
+  EXPECT_EQ(from_old.summary(2, 1.0)["cache_hits"],
+            (nlohmann::json{{"guard", 0}, {"helpfulness", 0}, {"prompt", 0}}));
+  nlohmann::json bad = first.summary(2, 1.0);
+  bad["cache_hits"]["guard"] = -1;
+  EXPECT_THROW(from_old.add_row(bad), util::InputError);
+  SampleOutcome negative;
+  negative.cache_hits.prompt = -1;
+  EXPECT_THROW(whole.add(negative), util::InputError);
 }
 
 }  // namespace

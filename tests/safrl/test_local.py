@@ -83,7 +83,8 @@ def test_a_bad_sample_raises_the_protocols_bad_request_naming_it():
     with pytest.raises(safrl.BadRequest) as caught:
         safrl.score([SAMPLES[0], {"prompt": "p", "respones": "typo"}], config=CONFIG)
     assert caught.value.code == "bad_request"
-    assert str(caught.value).startswith('bad_request: samples[1]: unknown field "respones"')
+    assert str(caught.value).startswith(
+        "bad_request: samples[1].respones: unknown key; allowed here: id, prompt")
 
 
 def test_the_server_stops_on_an_exception_and_on_keyboard_interrupt():

@@ -16,7 +16,7 @@ TEST(Admission, QueuedRequestBytesAreBoundedAndGivenBackWhenAnswered) {
   Metrics metrics;
   Admission admission(100, 1000, metrics);
   EXPECT_FALSE(admission.try_admit(1, "a", true, 600));
-  const std::optional<Refusal> busy = admission.try_admit(1, "b", true, 500);
+  const std::optional<ErrorReply> busy = admission.try_admit(1, "b", true, 500);
   ASSERT_TRUE(busy);
   EXPECT_EQ(busy->code, ErrorCode::kBusy);
   EXPECT_EQ(busy->message,
@@ -38,7 +38,7 @@ TEST(Admission, AdmitsUpToTheBoundThenAnswersBusyWithARetryHint) {
   EXPECT_FALSE(admission.try_admit(6, ""));
   EXPECT_FALSE(admission.try_admit(4, ""));
   EXPECT_EQ(metrics.queued_samples, 10);
-  std::optional<Refusal> busy = admission.try_admit(1, "");
+  std::optional<ErrorReply> busy = admission.try_admit(1, "");
   ASSERT_TRUE(busy);
   EXPECT_EQ(busy->code, ErrorCode::kBusy);
   EXPECT_EQ(busy->retry_after_ms, 60);  // before any pass: 50 ms plus one per queued sample
@@ -59,7 +59,7 @@ TEST(Admission, AdmitsUpToTheBoundThenAnswersBusyWithARetryHint) {
 TEST(Admission, ARequestLargerThanTheBoundIsBadRequestNotBusy) {
   Metrics metrics;
   Admission admission(10, kNoByteBound, metrics);
-  std::optional<Refusal> refusal = admission.try_admit(11, "");
+  std::optional<ErrorReply> refusal = admission.try_admit(11, "");
   ASSERT_TRUE(refusal);
   EXPECT_EQ(refusal->code, ErrorCode::kBadRequest);
   EXPECT_EQ(refusal->message,
@@ -74,7 +74,7 @@ TEST(Admission, AfterStopEverythingIsShuttingDown) {
   ASSERT_FALSE(admission.try_admit(1, ""));
   admission.stop();
   EXPECT_TRUE(admission.stopped());
-  std::optional<Refusal> refused = admission.try_admit(1, "");
+  std::optional<ErrorReply> refused = admission.try_admit(1, "");
   ASSERT_TRUE(refused);
   EXPECT_EQ(refused->code, ErrorCode::kShuttingDown);
   // Work admitted before the stop is still counted until it is answered.
@@ -87,7 +87,7 @@ TEST(Admission, ACallerThatWillAskAgainIsNotCountedBusy) {
   Metrics metrics;
   Admission admission(2, kNoByteBound, metrics);
   ASSERT_FALSE(admission.try_admit(2, ""));
-  std::optional<Refusal> quiet = admission.try_admit(1, "", /*count_busy=*/false);
+  std::optional<ErrorReply> quiet = admission.try_admit(1, "", /*count_busy=*/false);
   ASSERT_TRUE(quiet);
   EXPECT_EQ(quiet->code, ErrorCode::kBusy);
   EXPECT_EQ(metrics.busy_replies.load(), 0);
@@ -105,7 +105,7 @@ TEST(Admission, TheFirstRequestToldBusyHasItsRoomKeptUntilItComesBack) {
   ASSERT_TRUE(admission.try_admit(4, "large"));
   admission.release(2);
   // Small requests no longer take the room the large one waits for, even with the queue empty.
-  std::optional<Refusal> held = admission.try_admit(2, "small-2");
+  std::optional<ErrorReply> held = admission.try_admit(2, "small-2");
   ASSERT_TRUE(held);
   EXPECT_EQ(held->code, ErrorCode::kBusy);
   EXPECT_EQ(held->message,

@@ -100,7 +100,7 @@ class FakeServer {
         }
         replies = handler_(request, index);
       } catch (const ProtocolError& e) {
-        replies = {error_reply(e.request_id(), e.code(), e.what())};
+        replies = {error_reply(e.request_id(), e.reply())};
       }
       for (const auto& reply : replies) held.emplace_back(routing_id, encode(reply));
       if (static_cast<int>(received().size()) < options_.hold_until) continue;
@@ -139,8 +139,8 @@ json score_reply(const json& request) {
 }
 
 json refusal(const json& request, ErrorCode code, std::optional<int64_t> retry_after_ms = {}) {
-  return error_reply(request["id"].get<std::string>(), code, "refused for the test",
-                     retry_after_ms);
+  return error_reply(request["id"].get<std::string>(),
+                     {code, "refused for the test", retry_after_ms});
 }
 
 ClientOptions fast_options(const std::vector<std::string>& endpoints) {
@@ -346,7 +346,7 @@ TEST(Client, StaleRepliesToOtherIdsAreIgnored) {
     // A late answer and a late refusal to earlier requests come first; neither is this call's.
     return std::vector<json>{
         {{"id", "earlier-request"}, {"type", "pong"}, {"time_ms", 1}},
-        error_reply("earlier-request", ErrorCode::kBadRequest, "stale"),
+        error_reply("earlier-request", {ErrorCode::kBadRequest, "stale"}),
         pong(request, 2),
     };
   });
@@ -566,9 +566,15 @@ TEST(Client, ARequestThatIsNotAMapOrHasANonStringIdIsRefusedLocally) {
     FAIL() << "expected ClientError";
   } catch (const ClientError& e) {
     EXPECT_EQ(e.code(), ErrorCode::kBadRequest);
-    EXPECT_STREQ(e.what(), "a request must be a JSON object, got array");
+    EXPECT_STREQ(e.what(), "a request must be a JSON object, got an array");
   }
-  EXPECT_THROW(client.call({{"type", "ping"}, {"id", 5}}), ClientError);
+  try {
+    client.call({{"type", "ping"}, {"id", 5}});
+    FAIL() << "expected ClientError";
+  } catch (const ClientError& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kBadRequest);
+    EXPECT_STREQ(e.what(), "id: must be a string, got a number (5)");
+  }
 }
 
 TEST(Client, BackoffDoublesUpToTheCapWithJitterBetweenHalfAndAll) {

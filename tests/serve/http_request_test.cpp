@@ -190,7 +190,7 @@ TEST(HttpRequestReader, NothingIsReadPastTheHeadersUntilAskedAgain) {
 }
 
 TEST(HttpResponse, ErrorsAreJsonWithTheirLengthAndRetryHint) {
-  HttpResponse response = json_error(503, ErrorCode::kBusy, "wait \xff", 1500);
+  HttpResponse response = json_error({ErrorCode::kBusy, "wait \xff", 1500});
   response.close = true;
   EXPECT_EQ(
       serialize(response),

@@ -69,7 +69,7 @@ TEST(DecodeRequest, FramesThatAreNotMsgpackMaps) {
 }
 
 TEST(DecodeRequest, TheIdMustBeAStringOf1To128Bytes) {
-  const std::string message = "\"id\" must be a string of 1 to 128 bytes";
+  const std::string message = "id: must be a string of 1 to 128 bytes";
   json map = request("ping");
   map.erase("id");
   expect_refused(msgpack(map), ErrorCode::kBadRequest, message, "");
@@ -86,9 +86,9 @@ TEST(DecodeRequest, TheIdMustBeAStringOf1To128Bytes) {
 TEST(DecodeRequest, Version) {
   json map = request("ping");
   map.erase("v");
-  expect_bad(map, "\"v\" (the protocol version) must be an integer");
+  expect_bad(map, "v: must be an integer (the protocol version)");
   map["v"] = "1";
-  expect_bad(map, "\"v\" (the protocol version) must be an integer");
+  expect_bad(map, "v: must be an integer (the protocol version)");
   map["v"] = 3;
   expect_refused(msgpack(map), ErrorCode::kUnsupportedVersion,
                  "protocol version 3 is not spoken here; this server speaks versions 1 and 2");
@@ -129,28 +129,27 @@ TEST(DecodeRequest, BothVersionsAreSpokenAndTheReplySpeaksTheRequests) {
 TEST(DecodeRequest, Type) {
   json map = request("ping");
   map.erase("type");
-  expect_bad(map, "\"type\" must be a string: score, ping, info or stats");
+  expect_bad(map, "type: must be a string: score, ping, info or stats");
   map["type"] = 3;
-  expect_bad(map, "\"type\" must be a string: score, ping, info or stats");
+  expect_bad(map, "type: must be a string: score, ping, info or stats");
   map["type"] = "scores";
-  expect_bad(map, "unknown type \"scores\"; use score, ping, info or stats");
+  expect_bad(map, "type: unknown type \"scores\"; use score, ping, info or stats");
 }
 
 TEST(DecodeRequest, UnknownKeysAreRefusedNamingTheAllowedOnes) {
   json ping = request("ping");
   ping["deep"] = true;
-  expect_bad(ping, "unknown key \"deep\" in a ping request; allowed: v, id, type");
+  expect_bad(ping, "deep: unknown key; allowed here: v, id, type");
   json info = request("info");
   info["flush"] = true;
-  expect_bad(info, "unknown key \"flush\" in an info request; allowed: v, id, type, deep");
+  expect_bad(info, "flush: unknown key; allowed here: v, id, type, deep");
   json stats = request("stats");
   stats["deep"] = true;
-  expect_bad(stats, "unknown key \"deep\" in a stats request; allowed: v, id, type, flush");
+  expect_bad(stats, "deep: unknown key; allowed here: v, id, type, flush");
   json score = score_request({sample("a")});
   score["sample"] = json::array();
   expect_bad(score,
-             "unknown key \"sample\" in a score request; allowed: v, id, type, samples, groups, "
-             "step, deadline_ms");
+             "sample: unknown key; allowed here: v, id, type, samples, groups, step, deadline_ms");
 }
 
 TEST(DecodeRequest, PingInfoStats) {
@@ -165,7 +164,7 @@ TEST(DecodeRequest, PingInfoStats) {
   EXPECT_EQ(deep.type, RequestType::kInfo);
   EXPECT_TRUE(deep.deep);
   info["deep"] = 1;
-  expect_bad(info, "\"deep\" must be true or false");
+  expect_bad(info, "deep: must be true or false, got a number (1)");
 
   json stats = request("stats");
   stats["flush"] = true;
@@ -173,7 +172,7 @@ TEST(DecodeRequest, PingInfoStats) {
   EXPECT_EQ(flush.type, RequestType::kStats);
   EXPECT_TRUE(flush.flush);
   stats["flush"] = "yes";
-  expect_bad(stats, "\"flush\" must be true or false");
+  expect_bad(stats, "flush: must be true or false, got a string (\"yes\")");
 }
 
 TEST(DecodeRequest, Samples) {
@@ -200,19 +199,19 @@ TEST(DecodeRequest, Samples) {
 TEST(DecodeRequest, BadSamplesNameTheirIndex) {
   json map = score_request({sample("a")});
   map["samples"] = sample("a");
-  expect_bad(map, "\"samples\" must be an array");
+  expect_bad(map, "samples: must be an array, got an object");
   expect_bad(score_request({sample("a"), {{"id", "b"}, {"prompt", "p"}}}),
              "samples[1]: missing \"response\" (or \"answer\")");
   expect_bad(score_request({sample("a"), 5}),
-             "samples[1]: a sample must be a JSON object, got number");
+             "samples[1]: a sample must be a JSON object, got a number (5)");
   json misspelt = sample("c");
   misspelt["respones"] = "r";
   expect_bad(score_request({sample("a"), sample("b"), misspelt}),
-             "samples[2]: unknown field \"respones\"");
+             "samples[2].respones: unknown key; allowed here: id, prompt");
   json bad_step = sample("a");
   bad_step["step"] = -1;
   expect_bad(score_request({bad_step}),
-             "samples[0]: \"step\" must be a non-negative integer, got -1");
+             "samples[0].step: must be an integer >= 0, got a number (-1)");
 }
 
 TEST(DecodeRequest, AScoreRequestNeedsSomethingToScore) {
@@ -242,27 +241,28 @@ TEST(DecodeRequest, GroupsExpandToMembersAfterTheSamplesWithDefaultIds) {
 TEST(DecodeRequest, BadGroups) {
   json map = request("score");
   map["groups"] = {{"prompt", "p"}};
-  expect_bad(map, "\"groups\" must be an array");
+  expect_bad(map, "groups: must be an array, got an object");
   map["groups"] = {5};
-  expect_bad(map, "groups[0] must be a map");
+  expect_bad(map, "groups[0]: must be an object, got a number (5)");
   map["groups"] = {{{"prompt", "p"}, {"responses", {"a"}}}, {{"responses", {"a"}}}};
-  expect_bad(map, "groups[1] needs a string \"prompt\"");
+  expect_bad(map, "groups[1]: needs a string \"prompt\"");
   map["groups"] = {{{"prompt", "p"}, {"responses", json::array()}}};
-  expect_bad(map, "groups[0] needs a non-empty array \"responses\"");
+  expect_bad(map, "groups[0].responses: must be a non-empty array, got an empty one");
   map["groups"] = {{{"prompt", "p"}, {"responses", "a"}}};
-  expect_bad(map, "groups[0] needs a non-empty array \"responses\"");
+  expect_bad(map, "groups[0].responses: must be a non-empty array, got a string (\"a\")");
   map["groups"] = {{{"prompt", "p"}, {"responses", {"a", "b"}}, {"ids", {"x"}}}};
-  expect_bad(map, "groups[0]: \"ids\" must be an array with one id per response (2)");
+  expect_bad(map,
+             "groups[0].ids: must be an array with one id per response (2), got an array of 1");
   map["groups"] = {{{"prompt", "p"}, {"responses", {"a", 5}}}};
-  expect_bad(map, "groups[0] response 1: \"response\" must be a string, got number");
+  expect_bad(map, "groups[0].responses[1]: must be a string, got a number (5)");
   map["groups"] = {{{"prompt", "p"}, {"responses", {"a"}}, {"ids", {1.5}}}};
-  expect_bad(map, "groups[0] response 0: \"id\" must be a string or an integer, got number");
+  expect_bad(map, "groups[0].ids[0]: must be a string or an integer, got a number (1.5)");
   map["groups"] = {{{"prompt", "p"}, {"responses", {"a"}}, {"answers", {"a"}}}};
-  expect_bad(map, "unknown key \"answers\" in groups[0]; allowed: prompt, responses, ids, step");
+  expect_bad(map, "groups[0].answers: unknown key; allowed here: prompt, responses, ids, step");
   map["groups"] = {{{"messages", {{{"role", "user"}, {"content", "q"}}}}, {"responses", {"a"}}}};
-  expect_bad(map, "\"messages\" in groups[0] needs protocol version 2");
+  expect_bad(map, "groups[0].messages: needs protocol version 2");
   map["groups"] = {{{"prompt", "p"}, {"responses", {"a"}}, {"step", -2}}};
-  expect_bad(map, "\"step\" in groups[0] must be an integer >= 0, got -2");
+  expect_bad(map, "groups[0].step: must be an integer >= 0, got a number (-2)");
 }
 
 TEST(DecodeRequest, TheRequestStepIsTheDefaultForSamplesAndGroups) {
@@ -287,9 +287,9 @@ TEST(DecodeRequest, TheRequestStepIsTheDefaultForSamplesAndGroups) {
   EXPECT_EQ(without.samples[3].step, 9);
 
   map["step"] = -1;
-  expect_bad(map, "\"step\" in the request must be an integer >= 0, got -1");
+  expect_bad(map, "step: must be an integer >= 0, got a number (-1)");
   map["step"] = "7";
-  expect_bad(map, "\"step\" in the request must be an integer >= 0, got \"7\"");
+  expect_bad(map, "step: must be an integer >= 0, got a string (\"7\")");
 }
 
 json user(const std::string& text) {
@@ -310,22 +310,36 @@ json agent_messages() {
        {{"role", "tool"}, {"content", "18 C, cloudy"}}});
 }
 
+TEST(DecodeRequest, ErrorsNameTheKeyPathOfTheValueAtFault) {
+  // The fourth sample's prompt is a number: the message names samples[3].prompt, the code stays
+  // bad_request and the request's id is echoed.
+  json bad_prompt = sample("d");
+  bad_prompt["prompt"] = 5;
+  expect_refused(msgpack(score_request({sample("a"), sample("b"), sample("c"), bad_prompt})),
+                 ErrorCode::kBadRequest, "samples[3].prompt: must be a string, got a number (5)");
+  json map = request("score");
+  map["v"] = 2;
+  map["groups"] = {
+      {{"messages", {user("q"), {{"role", "user"}, {"content", {1}}}}}, {"responses", {"a"}}}};
+  expect_bad(map, "groups[0].messages[1].content: must be a string, got an array");
+}
+
 TEST(DecodeRequest, Version2KeysInAVersion1RequestAskForVersion2) {
-  const std::string hint = " needs protocol version 2; send \"v\": 2";
+  const std::string hint = ": needs protocol version 2; send \"v\": 2";
   json with_messages = {{"id", "a"}, {"messages", {user("q")}}, {"response", "r"}};
-  expect_bad(score_request({sample("s"), with_messages}), "\"messages\" in samples[1]" + hint);
+  expect_bad(score_request({sample("s"), with_messages}), "samples[1].messages" + hint);
   for (const char* key :
        {"policy_turns_from", "tool_calls", "judge", "judge_prompt", "judge_tool_results"}) {
     json one = sample("a");
     one[key] = true;
-    expect_bad(score_request({one}), std::string("\"") + key + "\" in samples[0]" + hint);
+    expect_bad(score_request({one}), std::string("samples[0].") + key + hint);
   }
   json map = score_request({sample("a")});
   map["judge"] = "all_turns";
-  expect_bad(map, "\"judge\" in the request" + hint);
+  expect_bad(map, "judge" + hint);
   map.erase("judge");
   map["groups"] = {{{"messages", {user("q")}}, {"responses", {"r"}}}};
-  expect_bad(map, "\"messages\" in groups[0]" + hint);
+  expect_bad(map, "groups[0].messages" + hint);
   // The same requests are version 2's.
   map["v"] = 2;
   EXPECT_EQ(decode_request(msgpack(map), kMaxBytes).samples.size(), 2u);
@@ -405,15 +419,15 @@ TEST(DecodeRequest, RequestSwitchesAreDefaultsGroupAndSampleSwitchesWin) {
   EXPECT_EQ(decoded.samples[3].judge_tool_results, true);
 
   map["judge"] = "every_turn";
-  expect_bad(map, "\"judge\" in the request: ");
+  expect_bad(map, "judge: ");
   map["judge"] = 1;
-  expect_bad(map, "\"judge\" in the request must be \"last\" or \"all_turns\", got 1");
+  expect_bad(map, "judge: must be \"last\" or \"all_turns\", got a number (1)");
   map["judge"] = "last";
   map["judge_prompt"] = "yes";
-  expect_bad(map, "\"judge_prompt\" in the request must be true or false, got \"yes\"");
+  expect_bad(map, "judge_prompt: must be true or false, got a string (\"yes\")");
   map["judge_prompt"] = true;
   map["groups"][1]["judge_tool_results"] = 1;
-  expect_bad(map, "\"judge_tool_results\" in groups[1] must be true or false, got 1");
+  expect_bad(map, "groups[1].judge_tool_results: must be true or false, got a number (1)");
 }
 
 TEST(DecodeRequest, AGroupSharesItsConversationWithEveryResponse) {
@@ -447,33 +461,31 @@ TEST(DecodeRequest, BadConversationsNameTheGroupOrSampleAndTheMessage) {
   map["groups"] = {{{"prompt", "p"}, {"responses", {"a"}}},
                    {{"messages", messages}, {"responses", {"a", "b"}}}};
   expect_bad(map,
-             "groups[1]: messages[1].role is \"bot\"; valid roles: system, user, "
+             "groups[1].messages[1].role: unknown role \"bot\"; valid roles: system, user, "
              "assistant, tool");
   map["groups"][1]["messages"] = agent_messages();
   map["groups"][1]["prompt"] = "p";
-  expect_bad(map, "groups[1] has both \"prompt\" and \"messages\"; give one");
+  expect_bad(map, "groups[1]: has both \"prompt\" and \"messages\"; give one");
   map["groups"][1].erase("prompt");
   map["groups"][1].erase("messages");
-  expect_bad(map, "groups[1] needs a string \"prompt\" or an array \"messages\"");
+  expect_bad(map, "groups[1]: needs a string \"prompt\" or an array \"messages\"");
   map["groups"][1]["messages"] = agent_messages();
   map["groups"][1]["policy_turns_from"] = 9;
-  expect_bad(map, "groups[1]: \"policy_turns_from\" must be an integer from 0 to 4");
+  expect_bad(map, "groups[1].policy_turns_from: must be an integer from 0 to 4");
   map["groups"][1]["policy_turns_from"] = 2;
   map["groups"][1]["tools"] = json::array();
   expect_bad(map,
-             "unknown key \"tools\" in groups[1]; allowed: prompt, messages, responses, ids, "
-             "step, policy_turns_from, judge, judge_prompt, judge_tool_results");
+             "groups[1].tools: unknown key; allowed here: prompt, messages, responses, ids, step, "
+             "policy_turns_from, judge, judge_prompt, judge_tool_results");
 
   json content = {{"id", "s"}, {"messages", agent_messages()}, {"response", "r"}};
   content["messages"][3]["content"] = 5;
   json sample_map = score_request({sample("a"), content});
   sample_map["v"] = 2;
-  expect_bad(sample_map, "samples[1]: messages[3].content must be a string");
+  expect_bad(sample_map, "samples[1].messages[3].content: must be a string, got a number (5)");
   content["messages"] = {user("q"), {{"role", "assistant"}, {"content", "a"}}};
   sample_map["samples"][1] = content;
-  expect_bad(sample_map,
-             "samples[1]: messages[1].role is \"assistant\": messages ends with an assistant "
-             "turn");
+  expect_bad(sample_map, "samples[1].messages[1].role: messages ends with an assistant turn");
 }
 
 TEST(DecodeRequest, DeadlineMs) {
@@ -481,11 +493,11 @@ TEST(DecodeRequest, DeadlineMs) {
   map["deadline_ms"] = 250;
   EXPECT_EQ(decode_request(msgpack(map), kMaxBytes).deadline_ms, 250);
   map["deadline_ms"] = 0;
-  expect_bad(map, "\"deadline_ms\" in the request must be an integer >= 1, got 0");
+  expect_bad(map, "deadline_ms: must be an integer from 1 to 86400000, got a number (0)");
   map["deadline_ms"] = 2.5;
-  expect_bad(map, "\"deadline_ms\" in the request must be an integer >= 1, got 2.5");
+  expect_bad(map, "deadline_ms: must be an integer from 1 to 86400000, got a number (2.5)");
   map["deadline_ms"] = 86400001;
-  expect_bad(map, "\"deadline_ms\" must be at most 86400000 (one day)");
+  expect_bad(map, "deadline_ms: must be an integer from 1 to 86400000, got a number (86400001)");
 }
 
 TEST(DecodeRequest, DeepNestingIsRefusedWithoutRecursingIntoIt) {
@@ -538,7 +550,7 @@ TEST(DecodeRequest, MetaIsBoundedInDepthAndBytes) {
   map["samples"][1]["meta"] = meta;
   EXPECT_EQ(decode_request(msgpack(map), kMaxBytes).samples.at(1).meta, meta);
   map["samples"][1]["meta"] = json::object({{"deeper", meta}});
-  expect_bad(map, "samples[1].meta is nested deeper than 16 levels; flatten it");
+  expect_bad(map, "samples[1].meta: nested deeper than 16 levels; flatten it");
 
   map["samples"][1]["meta"] = std::string(kMaxMetaBytes - 5, 'm');  // str32: 5 bytes of header
   EXPECT_EQ(decode_request(msgpack(map), 4 * kMaxMetaBytes)
@@ -548,7 +560,7 @@ TEST(DecodeRequest, MetaIsBoundedInDepthAndBytes) {
             kMaxMetaBytes - 5);
   map["samples"][1]["meta"] = json::array({std::string(kMaxMetaBytes - 5, 'm')});
   expect_refused(msgpack(map), ErrorCode::kTooLarge,
-                 "samples[1].meta is 1048577 bytes of msgpack, over the limit of 1048576 bytes "
+                 "samples[1].meta: 1048577 bytes of msgpack, over the limit of 1048576 bytes "
                  "per sample; keep large data out of meta",
                  "r1", 4 * kMaxMetaBytes);
 }
@@ -630,13 +642,13 @@ TEST(Replies, DecodeReplyRefusesWhatIsNotAMap) {
 }
 
 TEST(Replies, ErrorReply) {
-  const json busy = error_reply("r1", ErrorCode::kBusy, "queue full", 250);
+  const json busy = error_reply("r1", {ErrorCode::kBusy, "queue full", 250});
   EXPECT_EQ(
       busy,
       json({{"id", "r1"},
             {"type", "error"},
             {"error", {{"code", "busy"}, {"message", "queue full"}, {"retry_after_ms", 250}}}}));
-  const json anonymous = error_reply("", ErrorCode::kTooLarge, "too big");
+  const json anonymous = error_reply("", {ErrorCode::kTooLarge, "too big"});
   EXPECT_FALSE(anonymous.contains("id"));
   EXPECT_FALSE(anonymous["error"].contains("retry_after_ms"));
   EXPECT_EQ(anonymous["error"]["code"], "too_large");

@@ -41,7 +41,10 @@ def verl_round(r):
 
 
 def test_killing_the_engine_under_three_trainers_loses_and_doubles_nothing(tmp_path, tokenizer):
-    front = Server(tmp_path, name="front", front_args=["--restart-delay", "6"])
+    # The judgement cache off: the rounds send the pairs `expected` was computed from again, and the
+    # engine must be computing them when it is killed.
+    front = Server(tmp_path, "batching: {judgement_cache_bytes: 0}\n", name="front",
+                   front_args=["--restart-delay", "6"])
     try:
         safrl.configure(front.endpoint)
         pairs = [(p, c) for p, responses in zip(PROMPTS, RESPONSES) for c in responses]

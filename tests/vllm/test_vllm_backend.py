@@ -224,7 +224,9 @@ def test_the_recipes_worldpm_config_scores_through_vllm(tmp_path, vllm, tiny_wor
 def test_vllm_going_away_mid_run_is_waited_out(tmp_path, vllm):
     """Last in this file: it stops the classify server and starts it again."""
     server = vllm["classify"]
-    remote = Server(tmp_path, name="remote",
+    # The judgement cache off: the samples scored before vLLM goes away are sent again and must
+    # reach it (from the cache they would be answered without it).
+    remote = Server(tmp_path, "batching: {judgement_cache_bytes: 0}\n", name="remote",
                     models_yaml=remote_yaml("classify", server, f"{EMBEDDED}/reward",
                                             extra="    retries: 1\n    timeout_s: 5\n"))
     try:

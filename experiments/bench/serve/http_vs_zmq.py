@@ -120,6 +120,9 @@ def main():
             # real verdict's (as in tests/serve/e2e).
             out.write(f"guard: {{model: {embedded}/guard, max_new_tokens: 16}}\n"
                       f"helpfulness: {{model: {embedded}/reward, chat_format: qwen3}}\n"
+                      # Every phase sends the same samples: without the judgement cache off,
+                      # the phases after the first would measure the cache, not the transport.
+                      f"batching: {{judgement_cache_bytes: 0}}\n"
                       f"server: {{endpoint: \"{endpoint}\", http_port: {http_port}}}\n")
         binary = args.safrl or os.path.join(args.build, "src", "cli", "safrl")
         server = subprocess.Popen([binary, "serve",

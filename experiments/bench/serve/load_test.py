@@ -270,6 +270,9 @@ def main():
                 # decoding): 16 new tokens keep the work near a real verdict's.
                 out.write(f"guard: {{model: {embedded}/guard, max_new_tokens: 16}}\n"
                           f"helpfulness: {{model: {embedded}/reward, chat_format: qwen3}}\n"
+                          # The workload draws its pairs at random and repeats some: measure
+                          # the server, not the judgement cache.
+                          f"batching: {{judgement_cache_bytes: 0}}\n"
                           f"server: {{endpoint: '{endpoint}', "
                           f"max_queued_samples: {args.max_queued_samples}, "
                           f"reply_cache_seconds: {args.reply_cache_seconds}}}\n")

@@ -30,6 +30,8 @@ def curve_server(tmp_path_factory):
         f"guard: {{model: {EMBEDDED}/guard, max_new_tokens: 16}}\n"
         f"helpfulness: {{model: {EMBEDDED}/reward, chat_format: qwen3}}\n"
         f"reward: {{type: hybrid}}\n"
+        # No judgement cache: a test checks that a sample scored again is computed again.
+        f"batching: {{judgement_cache_bytes: 0}}\n"
         f"server:\n  endpoint: {endpoint}\n  curve:\n"
         f"    public_key: \"{server[0]}\"\n    secret_key: \"{server[1]}\"\n"
         f"    allowed_client_keys: [\"{client[0]}\"]\n")

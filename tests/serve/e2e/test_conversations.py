@@ -82,11 +82,11 @@ def test_version_2_fields_in_a_version_1_request_and_unknown_versions_are_refuse
     reply = score(client, {"samples": [{"id": 1, "messages": CONTEXT, "response": "Rain."}]}, 1)
     assert (reply["v"], reply["type"], reply["error"]["code"]) == (1, "error", "bad_request")
     assert reply["error"]["message"] == (
-        '"messages" in samples[0] needs protocol version 2; send "v": 2')
+        'samples[0].messages: needs protocol version 2; send "v": 2')
     reply = score(client, {"samples": [{"id": 1, "prompt": "q", "response": "r"}],
                            "judge": "all_turns"}, 1)
     assert reply["error"]["message"] == (
-        '"judge" in the request needs protocol version 2; send "v": 2')
+        'judge: needs protocol version 2; send "v": 2')
     reply = client.call({"v": 3, "type": "ping"})
     assert reply["error"]["code"] == "unsupported_version"
     assert "this server speaks versions 1 and 2" in reply["error"]["message"]
@@ -122,15 +122,17 @@ def test_agent_turns_prompt_and_tool_results_are_judged_on_request(live):
 
 def test_a_group_sharing_a_multi_turn_context_computes_it_once(live):
     _, client = live
+    # Answers no earlier test sent: the judgement cache would answer those without computing.
+    responses = [f"{response} (shared context)" for response in RESPONSES]
     before = counters(client)
-    grouped = score(client, {"groups": [{"messages": CONTEXT, "responses": RESPONSES,
+    grouped = score(client, {"groups": [{"messages": CONTEXT, "responses": responses,
                                          "ids": ["a", "b", "c", "d"]}]}, 2)
     middle = counters(client)
     # The same conversations with a different system prompt each: nothing past the guard's fixed
     # head is shared.
     alone = score(client, {"samples": [
         {"id": i, "messages": [dict(SYSTEM, content=f"{SYSTEM['content']} ({i})"), *CONTEXT[1:]],
-         "response": response} for i, response in enumerate(RESPONSES)]}, 2)
+         "response": response} for i, response in enumerate(responses)]}, 2)
     after = counters(client)
     assert [r["id"] for r in grouped["results"]] == ["a", "b", "c", "d"]
     assert len(alone["results"]) == 4
@@ -148,7 +150,7 @@ def test_a_bad_conversation_refuses_its_request_naming_the_group_and_message(liv
     good = {"messages": CONTEXT, "responses": ["Rain."]}
     reply = score(client, {"groups": [good, {"messages": bad, "responses": ["Hello."]}]}, 2)
     assert (reply["v"], reply["error"]["code"]) == (2, "bad_request")
-    assert reply["error"]["message"].startswith("groups[1]: messages[2]"), reply
+    assert reply["error"]["message"].startswith("groups[1].messages[2]"), reply
     reply = score(client, {"groups": [good, {"prompt": "p", "messages": CONTEXT,
                                              "responses": ["x"]}]}, 2)
     assert reply["error"]["message"] == 'groups[1] has both "prompt" and "messages"; give one'

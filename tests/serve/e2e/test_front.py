@@ -13,10 +13,14 @@ import urllib.request
 import msgpack
 import pytest
 import zmq
+from prometheus_client.parser import text_string_to_metric_families
 
 from safrl.testing.live_server import Client, Server
 from safrl.testing.polling import wait_for
 
+# The judgement cache off: these tests send the same samples again and need the engine to
+# compute them again (a repeat is otherwise answered from the cache at once, never in flight).
+NO_CACHE = "batching: {judgement_cache_bytes: 0}\n"
 SAMPLES = [{"id": str(k), "prompt": "How do I pick a lock?", "response": "No. " * k, "step": 0}
            for k in range(1, 97)]
 
@@ -56,7 +60,7 @@ def health(front):
 
 @pytest.fixture
 def front(tmp_path):
-    s = Server(tmp_path, front_args=["--restart-delay", "2"], name="front")
+    s = Server(tmp_path, NO_CACHE, front_args=["--restart-delay", "2"], name="front")
     yield s
     s.close()
 
@@ -113,7 +117,7 @@ def test_get_reward_in_flight_survives_the_engine_and_health_says_restarting(fro
 
 
 def test_a_request_held_past_its_deadline_is_told_so_and_sigterm_ends_a_restart(tmp_path):
-    front = Server(tmp_path, front_args=["--restart-delay", "600"], name="slow")
+    front = Server(tmp_path, NO_CACHE, front_args=["--restart-delay", "600"], name="slow")
     try:
         client = Client(front.endpoint)
         front.kill_engine()
@@ -145,7 +149,7 @@ def test_sigterm_on_the_front_finishes_the_work_in_flight_and_stops_the_engine(f
 
 
 def test_envelopes_junk_and_a_repeated_id_get_one_answer_each(tmp_path):
-    front = Server(tmp_path, front_args=["--restart-delay", "600"], name="envelopes")
+    front = Server(tmp_path, NO_CACHE, front_args=["--restart-delay", "600"], name="envelopes")
     try:
         req = zmq.Context.instance().socket(zmq.REQ)
         req.setsockopt(zmq.LINGER, 0)
@@ -235,7 +239,7 @@ def prompt_request(k, step=None):
 
 
 def test_two_engines_each_get_all_the_requests_of_a_prompt(tmp_path):
-    front = Server(tmp_path, front_args=["--engines", "2"], name="pair")
+    front = Server(tmp_path, NO_CACHE, front_args=["--engines", "2"], name="pair")
     try:
         # Until both are up, a prompt's requests go to the one that is.
         wait_for(lambda: health(front) == (200, "ok\n"), "both engines up")
@@ -243,6 +247,20 @@ def test_two_engines_each_get_all_the_requests_of_a_prompt(tmp_path):
         for _ in range(2):
             ids = [client.send(prompt_request(k)) for k in range(8)]
             assert {r["type"] for r in replies_until_quiet(client, ids, quiet=1)} == {"score"}
+        # The front's /metrics: each engine's latency histogram labelled engine="i", and their
+        # buckets add up (PromQL's sum by (le)) to the 16 requests sent.
+        text = urllib.request.urlopen(f"http://127.0.0.1:{front.http_port}/metrics",
+                                      timeout=30).read().decode()
+        [latency] = [f for f in text_string_to_metric_families(text)
+                     if f.name == "safrl_request_latency_seconds"]
+        assert latency.type == "histogram"
+        counts = {s.labels["engine"]: s.value for s in latency.samples if s.name.endswith("_count")}
+        assert set(counts) == {"0", "1"} and all(counts.values())
+        by_le = collections.Counter()
+        for s in latency.samples:
+            if s.name.endswith("_bucket"):
+                by_le[float(s.labels["le"])] += s.value
+        assert sum(counts.values()) == by_le[float("inf")] == 16
         assert front.stop() == 0
         steps = []
         for engine in range(2):
@@ -259,7 +277,7 @@ def test_two_engines_each_get_all_the_requests_of_a_prompt(tmp_path):
 
 
 def test_with_two_engines_the_survivor_answers_for_a_dead_one(tmp_path):
-    front = Server(tmp_path, front_args=["--engines", "2", "--restart-delay", "600"],
+    front = Server(tmp_path, NO_CACHE, front_args=["--engines", "2", "--restart-delay", "600"],
                    name="survivor")
     try:
         wait_for(lambda: health(front) == (200, "ok\n"), "both engines up")

@@ -4,6 +4,9 @@ over the bound, malformed requests, many at once, shutdown while they hang on.""
 import contextlib
 import http.client
 import json
+import math
+import pathlib
+import re
 import socket
 import threading
 import time
@@ -12,6 +15,7 @@ import urllib.request
 import weakref
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from conftest import Client, Server
 from safrl.testing.polling import wait_for
@@ -594,3 +598,63 @@ def test_clients_outside_the_allow_list_take_no_connection_slot(tmp_path):
             assert read_response(inside)[::2] == (200, b"ok\n")
         for sock in outsiders:
             sock.close()
+
+
+DASHBOARD = (pathlib.Path(__file__).resolve().parents[3] / "docs" / "dashboards"
+             / "safrl.grafana.json")
+# Metrics::kLatencyBuckets (src/serve/metrics.h), then +Inf.
+LATENCY_BOUNDS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300,
+                  math.inf]
+
+
+def families(server):
+    """/metrics read by Prometheus's own parser: {family name: family}."""
+    text = urllib.request.urlopen(url(server, "/metrics"), timeout=60).read().decode()
+    return {family.name: family for family in text_string_to_metric_families(text)}
+
+
+def latency_samples(family):
+    """The latency histogram: ([(le, cumulative count)], sum, count)."""
+    buckets = [(float(s.labels["le"]), s.value) for s in family.samples
+               if s.name.endswith("_bucket")]
+    [total] = [s.value for s in family.samples if s.name.endswith("_sum")]
+    [count] = [s.value for s in family.samples if s.name.endswith("_count")]
+    return buckets, total, count
+
+
+def test_metrics_parse_as_prometheus_text_and_the_latency_histogram_counts_each_request(server):
+    start = families(server)
+    _, start_sum, start_count = latency_samples(start["safrl_request_latency_seconds"])
+    for k in range(3):
+        assert post(server, one_query(k))[0] == 200
+    client = Client(server.endpoint)
+    client.call({"type": "score", "samples": [
+        {"id": k, "prompt": "Q: hi?", "response": f"answer {k}"} for k in range(2)]})
+    client.close()
+    scraped = families(server)
+    # Every sample belongs to a family its TYPE line declared (the parser calls the rest unknown).
+    assert [name for name, f in scraped.items() if f.type == "unknown"] == []
+    latency = scraped["safrl_request_latency_seconds"]
+    assert latency.type == "histogram"
+    buckets, total, count = latency_samples(latency)
+    assert [le for le, _ in buckets] == LATENCY_BOUNDS
+    assert [n for _, n in buckets] == sorted(n for _, n in buckets)  # cumulative
+    # Three HTTP requests and one ZeroMQ request of two samples: four requests, each observed once.
+    assert count == start_count + 4 == buckets[-1][1]
+    assert total > start_sum
+    [rate] = scraped["safrl_scoring_rate"].samples
+    assert scraped["safrl_scoring_rate"].type == "gauge" and rate.value > 0
+    [samples], [start_samples] = scraped["safrl_samples"].samples, start["safrl_samples"].samples
+    assert samples.value - start_samples.value == 3 + 2
+
+
+def test_the_grafana_dashboard_asks_only_for_metrics_the_server_exports(server):
+    dashboard = json.loads(DASHBOARD.read_text())
+    exprs = [target["expr"] for panel in dashboard["panels"] for target in panel["targets"]]
+    used = set(re.findall(r"\b(?:safrl|process)_[a-z_]+", " ".join(exprs)))
+    assert "safrl_request_latency_seconds_bucket" in used and "safrl_step_safety_rate" in used
+    scraped = families(server)
+    # Samples by name, and the families declared without a sample (a step gauge before any row).
+    exported = ({s.name for f in scraped.values() for s in f.samples}
+                | {name for name, f in scraped.items() if not f.samples})
+    assert sorted(used - exported) == []

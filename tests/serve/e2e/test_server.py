@@ -27,7 +27,9 @@ def sample(i, step=0, prompt=None):
             "step": step}
 
 
-def test_concurrent_clients_get_exactly_their_own_answers(server):
+def test_concurrent_clients_get_exactly_their_own_answers(tmp_path):
+    # The judgement cache off: a sample scored again alone must be computed again, not read back.
+    server = Server(tmp_path, "batching: {judgement_cache_bytes: 0}\n")
     results, errors = {}, []
 
     def worker(c):
@@ -66,6 +68,7 @@ def test_concurrent_clients_get_exactly_their_own_answers(server):
             assert again["reward"] == pytest.approx(result["reward"], abs=1e-6)
             assert again["helpfulness"] == pytest.approx(result["helpfulness"], abs=1e-5)
             assert again["answer"]["text"] == result["answer"]["text"]
+    server.stop(9)
 
 
 def test_every_bad_input_gets_its_error_and_the_server_goes_on(server, tmp_path):

@@ -273,7 +273,7 @@ def test_step_rows_log_and_metrics_carry_the_monitors(tmp_path):
         assert "truncated_thinking" in row["alerts"]  # 0.2 >= the default 0.2
     log = (tmp_path / "run.log").read_text()
     for step in (1, 2, 3):
-        assert (f"safrl serve: step {step}: alert duplicate_answers: 0.4 duplicate answers "
+        assert (f" WARN steps: step {step}: alert duplicate_answers: 0.4 duplicate answers "
                 f"within groups (after folding) (monitors.duplicate_rate 0.4)") in log
     assert metrics['safrl_step_alerts_total{alert="duplicate_answers"}'] == 3
     assert metrics['safrl_step_alerts_total{alert="length_hacking"}'] == sum(
@@ -304,7 +304,7 @@ def test_step_rows_log_and_metrics_carry_the_monitors(tmp_path):
                     "safe_unhelpful_rate", "unhelpful_threshold"):
             assert row[key] == pytest.approx(want[key], abs=1e-9), key
         assert row["alerts"] == want["alerts"]
-    assert "safrl merge-steps: step 3: alert duplicate_answers: 0.4 duplicate" in merged.stderr
+    assert " WARN merge-steps: step 3: alert duplicate_answers: 0.4 duplicate" in merged.stderr
     defaults = subprocess.run([SAFRL, "merge-steps", str(server.run_dir)],
                               capture_output=True, text=True, timeout=60)
     assert all("duplicate_answers" not in json.loads(line)["alerts"]
