@@ -153,7 +153,7 @@ def test_a_bad_conversation_refuses_its_request_naming_the_group_and_message(liv
     assert reply["error"]["message"].startswith("groups[1].messages[2]"), reply
     reply = score(client, {"groups": [good, {"prompt": "p", "messages": CONTEXT,
                                              "responses": ["x"]}]}, 2)
-    assert reply["error"]["message"] == 'groups[1] has both "prompt" and "messages"; give one'
+    assert reply["error"]["message"] == 'groups[1]: has both "prompt" and "messages"; give one'
     reply = score(client, {"groups": [good]}, 2)
     assert reply["type"] == "score" and reply["results"][0]["id"] == "0/0"
 
