@@ -133,15 +133,35 @@ def padded_tokens(ids, size):
     return sum(len(b) * max(len(x) for x in b) for b in batches(ids, size))
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def add_workload_arguments(parser, ids_help="token ids written by --dump-ids"):
+    """The options every peer shares: the two models (or a safrl config naming them), the
+    workload or its token ids, the safrl program, and the check against `safrl score`."""
     parser.add_argument("--guard", help="the guard's checkpoint directory")
     parser.add_argument("--reward", help="the reward model's checkpoint directory")
     parser.add_argument("--config", help="a safrl config whose models are --guard and --reward")
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--workload", help="JSON lines from `safrl bench --dump-workload`")
-    source.add_argument("--ids", help="token ids written by --dump-ids")
+    source.add_argument("--ids", help=ids_help)
     parser.add_argument("--safrl", default="build/src/cli/safrl")
+    parser.add_argument("--check-against", metavar="CONFIG",
+                        help="compare with `safrl score --config CONFIG` (see the top)")
+    parser.add_argument("--check-rtol", type=float, default=1e-4)
+
+
+def resolve_workload_arguments(parser, args):
+    """--config's models where --guard / --reward are not given; refuses what cannot run."""
+    if args.config:
+        _, guard, reward = config_models(args.config)
+        args.guard, args.reward = args.guard or guard, args.reward or reward
+    if not (args.guard and args.reward):
+        parser.error("give --guard and --reward, or a --config that names both models")
+    if args.check_against and not args.workload:
+        parser.error("--check-against needs --workload (safrl scores the workload's samples)")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    add_workload_arguments(parser)
     parser.add_argument("--batch", type=int, default=16, help="sequences per padded batch")
     parser.add_argument("--new-tokens", default="verdict", help="verdict | official | N")
     parser.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
@@ -150,17 +170,8 @@ def main():
     parser.add_argument("--dump-ids", help="write the token ids here (JSON) and exit")
     parser.add_argument("--count-only", action="store_true",
                         help="print the tokens the padded batches compute and exit")
-    parser.add_argument("--check-against", metavar="CONFIG",
-                        help="compare with `safrl score --config CONFIG` (see the top)")
-    parser.add_argument("--check-rtol", type=float, default=1e-4)
     args = parser.parse_args()
-    if args.config:
-        _, guard, reward = config_models(args.config)
-        args.guard, args.reward = args.guard or guard, args.reward or reward
-    if not (args.guard and args.reward):
-        parser.error("give --guard and --reward, or a --config that names both models")
-    if args.check_against and not args.workload:
-        parser.error("--check-against needs --workload (safrl scores the workload's samples)")
+    resolve_workload_arguments(parser, args)
 
     ids = token_ids(args)
     if args.dump_ids:

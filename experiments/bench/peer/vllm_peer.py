@@ -43,30 +43,15 @@ import transformers_peer as peer  # noqa: E402  (same folder; the shared workloa
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--guard", help="the guard's checkpoint directory")
-    parser.add_argument("--reward", help="the reward model's checkpoint directory")
-    parser.add_argument("--config", help="a safrl config whose models are --guard and --reward")
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--workload", help="JSON lines from `safrl bench --dump-workload`")
-    source.add_argument("--ids", help="token ids written by transformers_peer.py --dump-ids")
-    parser.add_argument("--safrl", default="build/src/cli/safrl")
+    peer.add_workload_arguments(parser, "token ids written by transformers_peer.py --dump-ids")
     parser.add_argument("--new-tokens", default="verdict", help="verdict | N")
     parser.add_argument("--prefix-caching", choices=("on", "off"), default="on")
     parser.add_argument("--dtype", default="float32", help="float32 | bfloat16")
     parser.add_argument("--threads", type=int,
                         help="CPU threads (VLLM_CPU_OMP_THREADS_BIND=0-(N-1); default all cores)")
     parser.add_argument("--max-model-len", type=int, default=4096)
-    parser.add_argument("--check-against", metavar="CONFIG",
-                        help="compare with `safrl score --config CONFIG` (see the top)")
-    parser.add_argument("--check-rtol", type=float, default=1e-4)
     args = parser.parse_args()
-    if args.config:
-        _, guard, reward = peer.config_models(args.config)
-        args.guard, args.reward = args.guard or guard, args.reward or reward
-    if not (args.guard and args.reward):
-        parser.error("give --guard and --reward, or a --config that names both models")
-    if args.check_against and not args.workload:
-        parser.error("--check-against needs --workload (safrl scores the workload's samples)")
+    peer.resolve_workload_arguments(parser, args)
     if args.new_tokens != "verdict" and not args.new_tokens.isdigit():
         parser.error(f"--new-tokens {args.new_tokens}: give verdict or a number of tokens")
 
