@@ -111,13 +111,7 @@ std::map<std::string, reward::DuplicateMark> duplicate_marks(const RecordedInput
     return {};
   }
   std::ifstream in(input.path, std::ios::binary);
-  const ScoreInput samples = read_score_input(in);
-  std::vector<const reward::Sample*> all;
-  for (const InputLine& line : samples.samples) all.push_back(&line.sample);
-  const std::vector<reward::DuplicateMark> marks = reward::mark_duplicates_by_group(all);
-  std::map<std::string, reward::DuplicateMark> out;
-  for (size_t i = 0; i < all.size(); ++i) out[reward::id_key(all[i]->id)] = marks[i];
-  return out;
+  return duplicate_marks_by_id(read_score_input(in).samples);
 }
 
 }  // namespace
