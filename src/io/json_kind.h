@@ -1,5 +1,5 @@
-// How the io readers (config.json, safetensors headers and indexes) name a JSON value they did not
-// expect, so every "is X, expected Y" message says it the same way.
+// How io::JsonReader (io/json_reader.h, the one reader of every JSON input) names a JSON value it
+// did not expect, so every "must be X, got Y" message says it the same way.
 #pragma once
 
 #include <string>

@@ -10,7 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "io/json_kind.h"
+#include "io/json_reader.h"
 #include "util/enum_names.h"
 #include "util/error.h"
 
@@ -74,24 +74,12 @@ json parse_header_json(const char* begin, const char* end, const std::string& pa
   }
 }
 
-// Reads a non-negative integer that fits int64; `what` describes the value for messages.
-int64_t read_non_negative(const json& value, const std::string& path, const std::string& what) {
-  if (!value.is_number_integer()) {
-    // Only scalars are printed: dumping a deeply nested value would recurse without bound.
-    throw LoadError(cat(path, ": ", what, " is ",
-                        value.is_primitive() ? value.dump() : json_kind(value),
-                        ", expected a non-negative integer"));
-  }
-  if (value.is_number_unsigned()) {
-    uint64_t v = value.get<uint64_t>();
-    if (v > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
-      throw LoadError(cat(path, ": ", what, " is ", v, ", larger than the int64 maximum"));
-    }
-    return static_cast<int64_t>(v);
-  }
-  int64_t v = value.get<int64_t>();
-  if (v < 0) throw LoadError(cat(path, ": ", what, " is ", v, ", expected a non-negative integer"));
-  return v;
+// The JsonFail of a header: every message names the file, then the key path inside the header
+// (JsonReader's spelling: a tensor named with dots is ["model.norm.weight"]).
+JsonFail header_fail(const std::string& path) {
+  return [&path](const std::string& message) {
+    throw LoadError(cat(path, ": safetensors header ", message));
+  };
 }
 
 // One tensor entry as read from the header, before its offsets are turned into a pointer.
@@ -101,67 +89,48 @@ struct Entry {
   uint64_t end = 0;
 };
 
-void read_metadata(const json& value, const std::string& path,
-                   std::map<std::string, std::string>* metadata) {
-  if (!value.is_object()) {
-    throw LoadError(cat(path, ": safetensors \"", kMetadataKey, "\" is ", json_kind(value),
-                        ", expected an object of string values"));
+// A dimension or an offset: safetensors writes them as unsigned integers, kept within int64.
+uint64_t read_size(const JsonReader& value) {
+  return static_cast<uint64_t>(value.as_int(0));
+}
+
+void read_metadata(const JsonReader& value, std::map<std::string, std::string>* metadata) {
+  if (!value.value().is_object()) {
+    value.fail(cat("must be an object of string values, got ", value.describe()));
   }
-  for (const auto& [key, item] : value.items()) {
-    if (!item.is_string()) {
-      throw LoadError(cat(path, ": safetensors \"", kMetadataKey, "\" entry \"", key, "\" is ",
-                          json_kind(item), ", expected a string"));
-    }
-    if (metadata != nullptr) (*metadata)[key] = item.get<std::string>();
+  for (const auto& item : value.value().items()) {
+    const std::string& text = value.child(item.key()).as_string();
+    if (metadata != nullptr) (*metadata)[item.key()] = text;
   }
 }
 
-// `expected` describes the wanted type for the message ("a string").
-const json& require_field(const json& entry, const char* field, json::value_t type,
-                          const char* expected, const std::string& where) {
-  auto it = entry.find(field);
-  if (it == entry.end()) {
-    throw LoadError(cat(where, " has no \"", field, "\" field; each tensor needs dtype, shape and ",
-                        "data_offsets"));
+Entry read_entry(const std::string& name, const JsonReader& value, uint64_t data_size) {
+  if (!value.value().is_object()) {
+    value.fail(cat("must be an object with dtype, shape and data_offsets, got ", value.describe()));
   }
-  if (it->type() != type) {
-    throw LoadError(cat(where, ": \"", field, "\" is ", json_kind(*it), ", expected ", expected));
-  }
-  return *it;
-}
-
-Entry read_entry(const std::string& name, const json& value, const std::string& path,
-                 uint64_t data_size) {
-  const std::string where = cat(path, ": tensor \"", name, "\"");
-  if (!value.is_object()) {
-    throw LoadError(cat(where, " is ", json_kind(value),
-                        ", expected an object with dtype, shape and data_offsets"));
-  }
+  constexpr std::string_view kNeeded = "each tensor needs dtype, shape and data_offsets";
   Entry entry;
   entry.view.name = name;
 
-  const auto& dtype_text = require_field(value, "dtype", json::value_t::string, "a string", where)
-                               .get_ref<const std::string&>();
+  const JsonReader dtype_field = value.at("dtype", kNeeded);
+  const std::string& dtype_text = dtype_field.as_string();
   const std::optional<util::Dtype> dtype = util::find_name(kSafetensorsDtypes, dtype_text);
   if (!dtype) {
-    throw LoadError(
-        cat(where, " has dtype \"", dtype_text,
-            "\", which is not supported (supported: ", util::valid_names(kSafetensorsDtypes), ")"));
+    dtype_field.fail(cat("\"", dtype_text, "\" is not supported (supported: ",
+                         util::valid_names(kSafetensorsDtypes), ")"));
   }
   entry.view.dtype = *dtype;
   const uint64_t element_size = util::dtype_size(*dtype);
 
-  const json& shape =
-      require_field(value, "shape", json::value_t::array, "an array of dimensions", where);
+  const JsonReader shape = value.at("shape", kNeeded);
   // numel is computed in uint64 and kept within int64 (what numel() returns); a zero dimension
   // makes it zero however large the others are.
   constexpr uint64_t kMaxNumel = static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
   uint64_t numel = 1;
   bool overflow = false;
-  for (size_t i = 0; i < shape.size(); ++i) {
-    int64_t dim = read_non_negative(shape[i], path, cat("tensor \"", name, "\" shape dim ", i));
-    entry.view.shape.push_back(dim);
-    uint64_t d = static_cast<uint64_t>(dim);
+  for (const JsonReader& dimension : shape.items()) {
+    const uint64_t d = read_size(dimension);
+    entry.view.shape.push_back(static_cast<int64_t>(d));
     if (d != 0 && numel > kMaxNumel / d) {
       overflow = true;
     } else {
@@ -173,35 +142,27 @@ Entry read_entry(const std::string& name, const json& value, const std::string& 
   if (has_zero_dim) {
     numel = 0;
   } else if (overflow || numel > kMaxNumel / element_size) {
-    throw LoadError(cat(where, " has shape ", shape_string(entry.view.shape),
-                        " whose byte size overflows 64 bits"));
+    shape.fail(cat(shape_string(entry.view.shape), " of ", dtype_text,
+                   " has a byte size that overflows 64 bits"));
   }
 
-  const json& offsets =
-      require_field(value, "data_offsets", json::value_t::array, "an array [begin, end]", where);
-  if (offsets.size() != 2) {
-    throw LoadError(cat(where, ": \"data_offsets\" has ", offsets.size(),
-                        " elements, expected 2 ([begin, end])"));
+  const JsonReader offsets = value.at("data_offsets", kNeeded);
+  if (offsets.as_array().size() != 2) {
+    offsets.fail(cat("has ", offsets.value().size(), " elements, expected 2 ([begin, end])"));
   }
-  entry.begin = static_cast<uint64_t>(
-      read_non_negative(offsets[0], path, cat("tensor \"", name, "\" data_offsets begin")));
-  entry.end = static_cast<uint64_t>(
-      read_non_negative(offsets[1], path, cat("tensor \"", name, "\" data_offsets end")));
-  if (entry.begin > entry.end) {
-    throw LoadError(
-        cat(where, " has data_offsets [", entry.begin, ", ", entry.end, "] with begin after end"));
-  }
+  entry.begin = read_size(offsets.index(0));
+  entry.end = read_size(offsets.index(1));
+  const std::string span = cat("[", entry.begin, ", ", entry.end, "]");
+  if (entry.begin > entry.end) offsets.fail(cat(span, " has begin after end"));
   if (entry.end > data_size) {
-    throw LoadError(cat(where, " has data_offsets [", entry.begin, ", ", entry.end,
-                        "] past the end of the data section (", data_size,
-                        " bytes); the file is truncated or corrupt"));
+    offsets.fail(cat(span, " reaches past the end of the data section (", data_size,
+                     " bytes); the file is truncated or corrupt"));
   }
   const uint64_t expected_bytes = numel * element_size;
   if (entry.end - entry.begin != expected_bytes) {
-    throw LoadError(cat(where, " has data_offsets [", entry.begin, ", ", entry.end, "] spanning ",
-                        entry.end - entry.begin, " bytes, but shape ",
-                        shape_string(entry.view.shape), " of ", dtype_text, " needs ",
-                        expected_bytes, " bytes"));
+    offsets.fail(cat(span, " spans ", entry.end - entry.begin, " bytes, but shape ",
+                     shape_string(entry.view.shape), " of ", dtype_text, " needs ", expected_bytes,
+                     " bytes"));
   }
   entry.view.nbytes = static_cast<size_t>(expected_bytes);
   return entry;
@@ -246,32 +207,34 @@ std::map<std::string, std::string> read_weight_map(const std::string& index_path
   } catch (const json::exception& e) {
     throw LoadError(cat(index_path, ": not valid JSON (", e.what(), ")"));
   }
+  const JsonFail fail = [&index_path](const std::string& message) {
+    throw LoadError(cat(index_path, ": ", message));
+  };
+  const JsonReader root(index, fail);
   if (!index.is_object()) {
-    throw LoadError(cat(index_path, ": is a JSON ", index.type_name(),
-                        ", expected an object with a \"weight_map\""));
+    root.fail(cat("must be an object with a \"weight_map\", got ", root.describe()));
   }
-  auto it = index.find("weight_map");
-  if (it == index.end()) throw LoadError(cat(index_path, ": has no \"weight_map\" object"));
-  if (!it->is_object()) {
-    throw LoadError(cat(index_path, ": \"weight_map\" is ", json_kind(*it),
-                        ", expected an object mapping tensor names to shard files"));
+  const JsonReader map =
+      root.at("weight_map", "give an object mapping tensor names to shard files");
+  if (!map.value().is_object()) {
+    map.fail(cat("must be an object mapping tensor names to shard files, got ", map.describe()));
   }
   std::map<std::string, std::string> weight_map;
-  for (const auto& [tensor, shard] : it->items()) {
-    if (!shard.is_string()) {
-      throw LoadError(cat(index_path, ": weight_map entry for tensor \"", tensor, "\" is ",
-                          json_kind(shard), ", expected a shard file name"));
+  for (const auto& item : map.value().items()) {
+    const JsonReader shard = map.child(item.key());
+    if (!shard.value().is_string()) {
+      shard.fail(cat("must be a shard file name, got ", shard.describe()));
     }
-    const auto& shard_name = shard.get_ref<const std::string&>();
+    const std::string& shard_name = shard.as_string();
     // Shards sit next to the index; a path would let the index reach outside the checkpoint.
     if (shard_name.empty() || shard_name.find('/') != std::string::npos || shard_name == "." ||
         shard_name == "..") {
-      throw LoadError(cat(index_path, ": weight_map names shard \"", shard_name, "\" for tensor \"",
-                          tensor, "\"; expected a plain file name in the checkpoint directory"));
+      shard.fail(cat("names shard \"", shard_name,
+                     "\"; expected a plain file name in the checkpoint directory"));
     }
-    weight_map[tensor] = shard_name;
+    weight_map[item.key()] = shard_name;
   }
-  if (weight_map.empty()) throw LoadError(cat(index_path, ": \"weight_map\" is empty"));
+  if (weight_map.empty()) map.fail("is empty; list the shard of every tensor");
   return weight_map;
 }
 
@@ -305,10 +268,11 @@ std::vector<TensorView> parse_safetensors(const uint8_t* data, size_t size, cons
   }
   const char* header_begin = reinterpret_cast<const char*>(data + kLengthPrefixBytes);
   const json header = parse_header_json(header_begin, header_begin + header_length, path);
+  const JsonFail fail = header_fail(path);
+  const JsonReader root(header, fail);
   if (!header.is_object()) {
-    throw LoadError(cat(path, ": safetensors header is a JSON ", header.type_name(),
-                        ", expected an object mapping tensor names to dtype, shape and "
-                        "data_offsets"));
+    root.fail(cat("must be an object mapping tensor names to dtype, shape and data_offsets, got ",
+                  root.describe()));
   }
 
   const uint8_t* data_section = data + kLengthPrefixBytes + header_length;
@@ -316,11 +280,12 @@ std::vector<TensorView> parse_safetensors(const uint8_t* data, size_t size, cons
   if (metadata != nullptr) metadata->clear();
   std::vector<Entry> entries;
   entries.reserve(header.size());
-  for (const auto& [key, value] : header.items()) {
-    if (key == kMetadataKey) {
-      read_metadata(value, path, metadata);
+  for (const auto& item : header.items()) {
+    const JsonReader value = root.child(item.key());
+    if (item.key() == kMetadataKey) {
+      read_metadata(value, metadata);
     } else {
-      entries.push_back(read_entry(key, value, path, data_size));
+      entries.push_back(read_entry(item.key(), value, data_size));
     }
   }
   std::vector<Entry*> by_offset;

@@ -33,25 +33,23 @@ int nesting(const nlohmann::json& value, int limit) {
   return deepest + 1;
 }
 
-// The first string or key that is not UTF-8, as a path for the message; empty when all are.
-std::string invalid_utf8_path(const nlohmann::json& value, const std::string& path) {
-  if (value.is_string()) {
-    return util::utf8::is_valid(value.get_ref<const std::string&>()) ? "" : path;
-  }
-  if (value.is_array()) {
-    for (size_t i = 0; i < value.size(); ++i) {
-      std::string bad = invalid_utf8_path(value[i], util::cat(path, "[", i, "]"));
-      if (!bad.empty()) return bad;
+// Fails at the first string or key that is not UTF-8, named by its key path (a bad key by the
+// path it would have, its bad bytes shown as U+FFFD).
+void refuse_invalid_utf8(const io::JsonReader& value) {
+  const nlohmann::json& json = value.value();
+  if (json.is_string()) {
+    if (!util::utf8::is_valid(json.get_ref<const std::string&>())) {
+      value.fail("must be valid UTF-8");
+    }
+  } else if (json.is_array()) {
+    for (const io::JsonReader& item : value.items()) refuse_invalid_utf8(item);
+  } else if (json.is_object()) {
+    for (const auto& item : json.items()) {
+      const io::JsonReader child = value.child(item.key());
+      if (!util::utf8::is_valid(item.key())) child.fail("this key must be valid UTF-8");
+      refuse_invalid_utf8(child);
     }
   }
-  if (value.is_object()) {
-    for (const auto& item : value.items()) {
-      if (!util::utf8::is_valid(item.key())) return util::cat(path, " (a key)");
-      std::string bad = invalid_utf8_path(item.value(), util::cat(path, ".", item.key()));
-      if (!bad.empty()) return bad;
-    }
-  }
-  return "";
 }
 
 // "1 and 2": the versions decode_request accepts.
@@ -173,7 +171,8 @@ void add_samples(nlohmann::json& samples, const io::JsonReader& reader,
   reader.as_array();
   for (size_t i = 0; i < samples.size(); ++i) {
     nlohmann::json sample = std::move(samples[i]);
-    const io::JsonReader item(sample, reader.on_fail(), util::cat(reader.path(), "[", i, "]"));
+    // Named as the reader names element i; the moved-from element keeps its place in the array.
+    const io::JsonReader item(sample, reader.on_fail(), reader.index(i).path());
     check_meta(item, request);
     refuse_version_2_keys(item, request, kVersion2SampleKeys);
     if (sample.is_object()) {
@@ -343,7 +342,10 @@ nlohmann::json parse_frame(std::string_view frame) {
     bad("", util::cat("a request must be a msgpack map, got ", map.type_name()));
   }
   if (!parsed.all_utf8) {
-    bad("", util::cat(invalid_utf8_path(map, "request"), " is not valid UTF-8"));
+    // No id: the request's own may be the bad string.
+    const io::JsonFail refuse = [](const std::string& message) { bad("", message); };
+    refuse_invalid_utf8(io::JsonReader(map, refuse));
+    bad("", "the request holds text that is not valid UTF-8");  // not reached: the walk finds it
   }
   return std::move(map);
 }

@@ -1,12 +1,13 @@
 #include "tokenizer/config.h"
 
 #include <filesystem>
-#include <initializer_list>
+#include <optional>
 #include <string_view>
 #include <unordered_set>
 
 #include <nlohmann/json.hpp>
 
+#include "io/json_reader.h"
 #include "tokenizer/pretokenizer.h"
 #include "util/error.h"
 #include "util/mapped_file.h"
@@ -14,28 +15,22 @@
 namespace safrl::tokenizer {
 namespace {
 
+using io::JsonReader;
 using nlohmann::json;
+using util::cat;
 
-[[noreturn]] void fail(std::string_view file, const std::string& what) {
-  throw util::LoadError(util::cat(file, ": ", what));
-}
-
-// A short rendering of a JSON value for messages.
-std::string show(const json& value) {
-  if (value.is_object() && value.contains("type") && value["type"].is_string()) {
-    return util::cat("type \"", value["type"].get<std::string>(), "\"");
+// A component for messages: its type when it names one (type "NFKC"), else what the value is.
+std::string show(const JsonReader& value) {
+  const json& v = value.value();
+  if (v.is_object() && v.contains("type") && v["type"].is_string()) {
+    return cat("type \"", v["type"].get_ref<const std::string&>(), "\"");
   }
-  std::string text = value.dump();
-  if (text.size() > 120) text = text.substr(0, 117) + "...";
-  return text;
+  return value.describe();
 }
 
-// object[key] without a copy (json::value() returns one), or null when it is absent.
-const json& field(const json& object, std::string_view key) {
-  static const json kNull;
-  if (!object.is_object()) return kNull;
-  const auto it = object.find(key);
-  return it == object.end() ? kNull : *it;
+bool is_type(const JsonReader& value, std::string_view type) {
+  const json& v = value.value();
+  return v.is_object() && v.contains("type") && v["type"] == type;
 }
 
 json parse_file(const std::string& path) {
@@ -43,253 +38,210 @@ json parse_file(const std::string& path) {
   try {
     return json::parse(text);
   } catch (const json::exception& e) {
-    throw util::LoadError(util::cat(path, " is not valid JSON: ", e.what()));
+    throw util::LoadError(cat(path, " is not valid JSON: ", e.what()));
   }
 }
 
-// Refuses keys outside `allowed`: an unknown key may be an option safrl does not implement.
-void expect_keys(const json& object, std::string_view file, std::string_view where,
-                 std::initializer_list<std::string_view> allowed) {
-  if (!object.is_object())
-    fail(file, util::cat(where, " must be a JSON object, got ", show(object)));
-  for (const auto& item : object.items()) {
-    bool known = false;
-    for (const std::string_view key : allowed) known = known || item.key() == key;
-    if (!known) {
-      std::string list;
-      for (const std::string_view key : allowed) list += util::cat(list.empty() ? "" : ", ", key);
-      fail(file, util::cat(where, " has the setting \"", item.key(),
-                           "\", which safrl does not implement (known settings: ", list, ")"));
-    }
-  }
-}
-
-bool get_bool(const json& object, const char* key, bool fallback, std::string_view file,
-              std::string_view where) {
-  if (!object.contains(key) || object[key].is_null()) return fallback;
-  if (!object[key].is_boolean()) {
-    fail(file, util::cat(where, ".", key, " must be true or false, got ", show(object[key])));
-  }
-  return object[key].get<bool>();
+// A flag, `fallback` when absent or null.
+bool get_bool(const JsonReader& object, std::string_view key, bool fallback) {
+  const std::optional<JsonReader> value = object.optional(key);
+  return value ? value->as_bool() : fallback;
 }
 
 // A setting that safrl supports with one value only.
-void require_bool(const json& object, const char* key, bool supported, std::string_view file,
-                  std::string_view where) {
-  if (get_bool(object, key, supported, file, where) != supported) {
-    fail(file, util::cat(where, ".", key, " = ", !supported ? "true" : "false",
-                         " is not supported (supported: ", supported ? "true" : "false", ")"));
+void require_bool(const JsonReader& object, std::string_view key, bool supported) {
+  if (get_bool(object, key, supported) != supported) {
+    object.child(key).fail(cat(!supported ? "true" : "false", " is not supported (supported: ",
+                               supported ? "true" : "false", ")"));
   }
-}
-
-bool is_type(const json& value, std::string_view type) {
-  return value.is_object() && value.contains("type") && value["type"] == type;
 }
 
 constexpr std::string_view kTokenizerJson = "tokenizer.json";
 constexpr std::string_view kConfigJson = "tokenizer_config.json";
 
-bool read_normalizer(const json& normalizer) {
-  if (normalizer.is_null()) return false;
+bool read_normalizer(const JsonReader& normalizer) {
+  if (normalizer.value().is_null()) return false;
   if (!is_type(normalizer, "NFC")) {
-    fail(kTokenizerJson,
-         util::cat("normalizer ", show(normalizer), " is not supported (supported: NFC or null)"));
+    normalizer.fail(cat(show(normalizer), " is not supported (supported: NFC or null)"));
   }
-  expect_keys(normalizer, kTokenizerJson, "normalizer", {"type"});
+  normalizer.allow_keys({"type"});
   return true;
 }
 
-void read_pre_tokenizer(const json& pre_tokenizer) {
-  const auto refuse = [&](const std::string& problem) {
-    fail(kTokenizerJson,
-         util::cat("pre_tokenizer: ", problem,
-                   "; supported: only Sequence[Split(Regex = the Qwen2 pattern, behavior "
-                   "Isolated, invert false), ByteLevel(add_prefix_space false, use_regex false)]"));
+void read_pre_tokenizer(const JsonReader& pre_tokenizer) {
+  constexpr std::string_view kSupported =
+      "supported: only Sequence[Split(Regex = the Qwen2 pattern, behavior Isolated, invert "
+      "false), ByteLevel(add_prefix_space false, use_regex false)]";
+  const auto refuse = [&](const JsonReader& at, const std::string& problem) {
+    at.fail(cat(problem, "; ", kSupported));
   };
-  if (!is_type(pre_tokenizer, "Sequence")) refuse(util::cat(show(pre_tokenizer), " found"));
-  expect_keys(pre_tokenizer, kTokenizerJson, "pre_tokenizer", {"type", "pretokenizers"});
-  const json& steps = field(pre_tokenizer, "pretokenizers");
-  if (!steps.is_array() || steps.size() != 2) refuse("a Sequence of other than two steps found");
+  if (!is_type(pre_tokenizer, "Sequence"))
+    refuse(pre_tokenizer, cat(show(pre_tokenizer), " found"));
+  pre_tokenizer.allow_keys({"type", "pretokenizers"});
+  const JsonReader steps = pre_tokenizer.child("pretokenizers");
+  if (!steps.value().is_array() || steps.value().size() != 2) {
+    refuse(steps, cat("a Sequence of other than two steps found (", steps.describe(), ")"));
+  }
 
-  const json& split = steps[0];
-  if (!is_type(split, "Split")) refuse(util::cat("first step ", show(split), " found"));
-  expect_keys(split, kTokenizerJson, "pre_tokenizer Split",
-              {"type", "pattern", "behavior", "invert"});
-  const json& pattern = field(split, "pattern");
-  if (!pattern.is_object() || !pattern.contains("Regex") || !pattern["Regex"].is_string()) {
-    refuse(util::cat("Split pattern ", show(pattern), " found"));
+  const JsonReader split = steps.index(0);
+  if (!is_type(split, "Split")) refuse(split, cat(show(split), " found"));
+  split.allow_keys({"type", "pattern", "behavior", "invert"});
+  const JsonReader regex = split.at("pattern").at("Regex", kSupported);
+  if (regex.as_string() != kQwen2Pattern) {
+    refuse(regex, cat("a Split regex other than Qwen2's found: ", regex.value().dump()));
   }
-  if (pattern["Regex"].get<std::string>() != kQwen2Pattern) {
-    refuse(util::cat("a Split regex other than Qwen2's found: ", pattern["Regex"].dump()));
-  }
-  if (field(split, "behavior") != "Isolated") {
-    refuse(util::cat("Split behavior ", show(field(split, "behavior")), " found"));
-  }
-  require_bool(split, "invert", false, kTokenizerJson, "pre_tokenizer Split");
+  const JsonReader behavior = split.child("behavior");
+  if (behavior.value() != "Isolated") refuse(behavior, cat(behavior.describe(), " found"));
+  require_bool(split, "invert", false);
 
-  const json& byte_level = steps[1];
-  if (!is_type(byte_level, "ByteLevel"))
-    refuse(util::cat("second step ", show(byte_level), " found"));
-  expect_keys(byte_level, kTokenizerJson, "pre_tokenizer ByteLevel",
-              {"type", "add_prefix_space", "trim_offsets", "use_regex"});
-  require_bool(byte_level, "add_prefix_space", false, kTokenizerJson, "pre_tokenizer ByteLevel");
-  require_bool(byte_level, "use_regex", false, kTokenizerJson, "pre_tokenizer ByteLevel");
+  const JsonReader byte_level = steps.index(1);
+  if (!is_type(byte_level, "ByteLevel")) refuse(byte_level, cat(show(byte_level), " found"));
+  byte_level.allow_keys({"type", "add_prefix_space", "trim_offsets", "use_regex"});
+  require_bool(byte_level, "add_prefix_space", false);
+  require_bool(byte_level, "use_regex", false);
 }
 
 // ByteLevel's options only move offsets (post-processor) or are unused (decoder).
-void read_byte_level_step(const json& step, std::string_view where, bool may_be_null) {
-  if (step.is_null() && may_be_null) return;
+void read_byte_level_step(const JsonReader& step, bool may_be_null) {
+  if (step.value().is_null() && may_be_null) return;
   if (!is_type(step, "ByteLevel")) {
-    fail(kTokenizerJson,
-         util::cat(where, " ", show(step), " is not supported (supported: ByteLevel",
-                   may_be_null ? " or null" : "", ")"));
+    step.fail(cat(show(step), " is not supported (supported: ByteLevel",
+                  may_be_null ? " or null" : "", ")"));
   }
-  expect_keys(step, kTokenizerJson, where,
-              {"type", "add_prefix_space", "trim_offsets", "use_regex"});
+  step.allow_keys({"type", "add_prefix_space", "trim_offsets", "use_regex"});
 }
 
-std::pair<std::string, std::string> read_merge(const json& merge, size_t index) {
-  if (merge.is_array() && merge.size() == 2 && merge[0].is_string() && merge[1].is_string()) {
-    return {merge[0].get<std::string>(), merge[1].get<std::string>()};
+// Merge `i` of `merges`; the reader names it only in a refusal (Qwen3's file has 151,387).
+std::pair<std::string, std::string> read_merge(const JsonReader& merges, size_t i) {
+  const json& m = merges.value()[i];
+  if (m.is_array() && m.size() == 2 && m[0].is_string() && m[1].is_string()) {
+    return {m[0].get<std::string>(), m[1].get<std::string>()};
   }
-  if (merge.is_string()) {
+  if (m.is_string()) {
     // Hugging Face splits the legacy form at every space and wants exactly two parts.
-    const std::string text = merge.get<std::string>();
+    const std::string& text = m.get_ref<const std::string&>();
     const size_t space = text.find(' ');
     if (space != std::string::npos && text.find(' ', space + 1) == std::string::npos) {
       return {text.substr(0, space), text.substr(space + 1)};
     }
   }
-  fail(kTokenizerJson, util::cat("model.merges[", index, "] = ", merge.dump(),
-                                 " is neither \"left right\" nor [\"left\", \"right\"]"));
+  const JsonReader merge = merges.index(i);
+  merge.fail(cat("must be \"left right\" or [\"left\", \"right\"], got ", merge.describe()));
 }
 
-void read_model(const json& model, TokenizerSpec& spec) {
+void read_model(const JsonReader& model, TokenizerSpec& spec) {
   if (!is_type(model, "BPE")) {
-    fail(kTokenizerJson, util::cat("model ", show(model), " is not supported (supported: BPE)"));
+    model.fail(cat(show(model), " is not supported (supported: BPE)"));
   }
-  expect_keys(model, kTokenizerJson, "model",
-              {"type", "dropout", "unk_token", "continuing_subword_prefix", "end_of_word_suffix",
-               "fuse_unk", "byte_fallback", "ignore_merges", "vocab", "merges"});
-  const json& dropout = field(model, "dropout");
-  if (!dropout.is_null() && !(dropout.is_number() && dropout.get<double>() == 0.0)) {
-    fail(kTokenizerJson, util::cat("model.dropout = ", dropout.dump(),
-                                   " is not supported (supported: null or 0; BPE dropout is "
-                                   "random and only meant for training)"));
+  model.allow_keys({"type", "dropout", "unk_token", "continuing_subword_prefix",
+                    "end_of_word_suffix", "fuse_unk", "byte_fallback", "ignore_merges", "vocab",
+                    "merges"});
+  const JsonReader dropout = model.child("dropout");
+  const json& p = dropout.value();
+  if (!p.is_null() && !(p.is_number() && p.get<double>() == 0.0)) {
+    dropout.fail(cat(dropout.describe(),
+                     " is not supported (supported: null or 0; BPE dropout is random and only "
+                     "meant for training)"));
   }
   for (const char* key : {"continuing_subword_prefix", "end_of_word_suffix"}) {
-    const json& value = field(model, key);
-    if (!value.is_null() && value != "") {
-      fail(kTokenizerJson, util::cat("model.", key, " = ", value.dump(),
-                                     " is not supported (supported: null or \"\")"));
+    const JsonReader value = model.child(key);
+    if (!value.value().is_null() && value.value() != "") {
+      value.fail(cat(value.describe(), " is not supported (supported: null or \"\")"));
     }
   }
-  require_bool(model, "byte_fallback", false, kTokenizerJson, "model");
+  require_bool(model, "byte_fallback", false);
   // The unknown token (and fuse_unk) never applies: BpeModel requires all 256 byte tokens, so
   // every byte of every text has a token. They are only type-checked.
-  get_bool(model, "fuse_unk", false, kTokenizerJson, "model");
-  spec.ignore_merges = get_bool(model, "ignore_merges", false, kTokenizerJson, "model");
+  get_bool(model, "fuse_unk", false);
+  spec.ignore_merges = get_bool(model, "ignore_merges", false);
 
-  const json& vocab = field(model, "vocab");
-  if (!vocab.is_object() || vocab.empty()) {
-    fail(kTokenizerJson, "model.vocab must be a non-empty object of token -> id");
+  const JsonReader vocab = model.child("vocab");
+  if (!vocab.value().is_object() || vocab.value().empty()) {
+    vocab.fail(cat("must be a non-empty object of token -> id, got ", vocab.describe()));
   }
   std::unordered_map<int64_t, std::string> seen_ids;
-  spec.vocab.reserve(vocab.size());
-  for (const auto& item : vocab.items()) {
-    const json& id = item.value();
-    if (!id.is_number_integer() || id.get<int64_t>() < 0 || id.get<int64_t>() > INT32_MAX) {
-      fail(kTokenizerJson, util::cat("model.vocab[\"", item.key(), "\"] = ", id.dump(),
-                                     " is not an id between 0 and 2^31 - 1"));
-    }
-    const auto [it, inserted] = seen_ids.emplace(id.get<int64_t>(), item.key());
+  spec.vocab.reserve(vocab.value().size());
+  for (const auto& item : vocab.value().items()) {
+    // The parser reads a non-negative integer as unsigned; anything else goes to the reader,
+    // which refuses it naming the token. Readers only there: Qwen3's vocab has 151,643 tokens.
+    const json& value = item.value();
+    const int64_t id = value.is_number_unsigned() && value.get<uint64_t>() <= INT32_MAX
+                           ? value.get<int64_t>()
+                           : vocab.child(item.key()).as_int(0, INT32_MAX);
+    const auto [it, inserted] = seen_ids.emplace(id, item.key());
     if (!inserted) {
-      fail(kTokenizerJson, util::cat("model.vocab gives id ", id.get<int64_t>(), " to both \"",
-                                     it->second, "\" and \"", item.key(), "\""));
+      vocab.fail(cat("gives id ", id, " to both \"", it->second, "\" and \"", item.key(), "\""));
     }
-    spec.vocab.emplace(item.key(), static_cast<int32_t>(id.get<int64_t>()));
+    spec.vocab.emplace(item.key(), static_cast<int32_t>(id));
   }
 
-  const json& unk = field(model, "unk_token");
-  if (!unk.is_null() && !(unk.is_string() && spec.vocab.count(unk.get<std::string>()))) {
-    fail(kTokenizerJson,
-         util::cat("model.unk_token = ", unk.dump(), " must be null or a token of model.vocab"));
+  const JsonReader unk = model.child("unk_token");
+  if (!unk.value().is_null() &&
+      !(unk.value().is_string() && spec.vocab.count(unk.value().get<std::string>()))) {
+    unk.fail(cat("must be null or a token of model.vocab, got ", unk.describe()));
   }
 
-  const json& merges = field(model, "merges");
-  if (!merges.is_array()) fail(kTokenizerJson, "model.merges must be an array");
-  spec.merges.reserve(merges.size());
-  for (size_t i = 0; i < merges.size(); ++i) spec.merges.push_back(read_merge(merges[i], i));
+  const JsonReader merges = model.child("merges");
+  const size_t count = merges.as_array().size();
+  spec.merges.reserve(count);
+  for (size_t i = 0; i < count; ++i) spec.merges.push_back(read_merge(merges, i));
 }
 
-void read_added_tokens(const json& added, TokenizerSpec& spec) {
-  if (added.is_null()) return;
-  if (!added.is_array()) fail(kTokenizerJson, "added_tokens must be an array");
+void read_added_tokens(const JsonReader& added, TokenizerSpec& spec) {
+  if (added.value().is_null()) return;
   std::unordered_set<std::string> contents;
   std::unordered_set<int32_t> ids;
   std::unordered_map<int32_t, std::string> vocab_by_id;
   for (const auto& [token, id] : spec.vocab) vocab_by_id.emplace(id, token);
-  for (size_t i = 0; i < added.size(); ++i) {
-    const json& entry = added[i];
-    const std::string where = util::cat("added_tokens[", i, "]");
-    expect_keys(entry, kTokenizerJson, where,
-                {"id", "content", "single_word", "lstrip", "rstrip", "normalized", "special"});
+  for (const JsonReader& entry : added.items()) {
+    entry.allow_keys({"id", "content", "single_word", "lstrip", "rstrip", "normalized", "special"});
     AddedToken token;
-    if (!entry.contains("id") || !entry["id"].is_number_integer() ||
-        entry["id"].get<int64_t>() < 0 || entry["id"].get<int64_t>() > INT32_MAX) {
-      fail(kTokenizerJson, util::cat(where, ".id must be an id between 0 and 2^31 - 1"));
-    }
-    if (!entry.contains("content") || !entry["content"].is_string() ||
-        entry["content"].get<std::string>().empty()) {
-      fail(kTokenizerJson, util::cat(where, ".content must be a non-empty string"));
-    }
-    token.id = static_cast<int32_t>(entry["id"].get<int64_t>());
-    token.content = entry["content"].get<std::string>();
-    token.single_word = get_bool(entry, "single_word", false, kTokenizerJson, where);
-    token.lstrip = get_bool(entry, "lstrip", false, kTokenizerJson, where);
-    token.rstrip = get_bool(entry, "rstrip", false, kTokenizerJson, where);
+    token.id = static_cast<int32_t>(entry.at("id").as_int(0, INT32_MAX));
+    token.content = entry.at("content").as_nonempty_string();
+    token.single_word = get_bool(entry, "single_word", false);
+    token.lstrip = get_bool(entry, "lstrip", false);
+    token.rstrip = get_bool(entry, "rstrip", false);
     // Hugging Face's default: special tokens are not normalized, others are.
-    token.special = get_bool(entry, "special", false, kTokenizerJson, where);
-    token.normalized = get_bool(entry, "normalized", !token.special, kTokenizerJson, where);
+    token.special = get_bool(entry, "special", false);
+    token.normalized = get_bool(entry, "normalized", !token.special);
     if (!contents.insert(token.content).second || !ids.insert(token.id).second) {
-      fail(kTokenizerJson, util::cat(where, " (\"", token.content, "\", id ", token.id,
-                                     ") repeats the content or id of an earlier added token"));
+      entry.fail(cat("(\"", token.content, "\", id ", token.id,
+                     ") repeats the content or id of an earlier added token"));
     }
     const auto by_content = spec.vocab.find(token.content);
     if (by_content != spec.vocab.end() && by_content->second != token.id) {
-      fail(kTokenizerJson, util::cat(where, " gives \"", token.content, "\" id ", token.id,
-                                     " but model.vocab gives it id ", by_content->second));
+      entry.fail(cat("gives \"", token.content, "\" id ", token.id, " but model.vocab gives it id ",
+                     by_content->second));
     }
     const auto by_id = vocab_by_id.find(token.id);
     if (by_id != vocab_by_id.end() && by_id->second != token.content) {
-      fail(kTokenizerJson, util::cat(where, " gives id ", token.id, " to \"", token.content,
-                                     "\" but model.vocab gives it to \"", by_id->second, "\""));
+      entry.fail(cat("gives id ", token.id, " to \"", token.content,
+                     "\" but model.vocab gives it to \"", by_id->second, "\""));
     }
     spec.added_tokens.push_back(std::move(token));
   }
 }
 
-void read_tokenizer_json(const json& root, TokenizerSpec& spec) {
-  expect_keys(root, kTokenizerJson, "the top level",
-              {"version", "truncation", "padding", "added_tokens", "normalizer", "pre_tokenizer",
-               "post_processor", "decoder", "model"});
-  if (field(root, "version") != "1.0") {
-    fail(kTokenizerJson, util::cat("version ", field(root, "version").dump(),
-                                   " is not supported (supported: \"1.0\")"));
+void read_tokenizer_json(const JsonReader& root, TokenizerSpec& spec) {
+  root.allow_keys({"version", "truncation", "padding", "added_tokens", "normalizer",
+                   "pre_tokenizer", "post_processor", "decoder", "model"});
+  const JsonReader version = root.child("version");
+  if (version.value() != "1.0") {
+    version.fail(cat(version.describe(), " is not supported (supported: \"1.0\")"));
   }
   for (const char* key : {"truncation", "padding"}) {
-    if (!field(root, key).is_null()) {
-      fail(kTokenizerJson, util::cat(key, " = ", show(field(root, key)),
-                                     " is not supported (supported: null); safrl never truncates "
-                                     "or pads a text"));
+    const JsonReader value = root.child(key);
+    if (!value.value().is_null()) {
+      value.fail(cat(show(value),
+                     " is not supported (supported: null); safrl never truncates or pads a text"));
     }
   }
-  spec.nfc = read_normalizer(field(root, "normalizer"));
-  read_pre_tokenizer(field(root, "pre_tokenizer"));
-  read_byte_level_step(field(root, "post_processor"), "post_processor", true);
-  read_byte_level_step(field(root, "decoder"), "decoder", false);
-  read_model(field(root, "model"), spec);
-  read_added_tokens(field(root, "added_tokens"), spec);
+  spec.nfc = read_normalizer(root.child("normalizer"));
+  read_pre_tokenizer(root.child("pre_tokenizer"));
+  read_byte_level_step(root.child("post_processor"), true);
+  read_byte_level_step(root.child("decoder"), false);
+  read_model(root.child("model"), spec);
+  read_added_tokens(root.child("added_tokens"), spec);
 }
 
 const AddedToken* find_added(const TokenizerSpec& spec, std::string_view content) {
@@ -301,99 +253,103 @@ const AddedToken* find_added(const TokenizerSpec& spec, std::string_view content
 
 // A special-token name ("<|im_end|>" or {"content": "<|im_end|>", ...}); transformers adds one
 // that is not an added token yet as a new special token, which tokenizer.json does not know.
-void check_named_token(const json& value, std::string_view where, bool must_be_special,
-                       const TokenizerSpec& spec) {
-  if (value.is_null()) return;
-  const json& content = value.is_object() ? field(value, "content") : value;
+void check_named_token(const JsonReader& value, bool must_be_special, const TokenizerSpec& spec) {
+  if (value.value().is_null()) return;
+  const json& content = value.value().is_object() ? value.child("content").value() : value.value();
   if (!content.is_string()) {
-    fail(kConfigJson, util::cat(where, " must be a token string or null, got ", show(value)));
+    value.fail(cat("must be a token string or null, got ", value.describe()));
   }
-  const AddedToken* token = find_added(spec, content.get<std::string>());
+  const AddedToken* token = find_added(spec, content.get_ref<const std::string&>());
   if (token == nullptr || (must_be_special && !token->special)) {
-    fail(kConfigJson, util::cat(where, " names \"", content.get<std::string>(), "\", which is not ",
-                                must_be_special ? "a special" : "an",
-                                " added token of tokenizer.json; transformers would add it as a "
-                                "new special token"));
+    value.fail(cat("names \"", content.get_ref<const std::string&>(), "\", which is not ",
+                   must_be_special ? "a special" : "an",
+                   " added token of tokenizer.json; transformers would add it as a new special "
+                   "token"));
   }
 }
 
-void read_tokenizer_config(const json& config, TokenizerSpec& spec) {
-  expect_keys(config, kConfigJson, "the top level",
-              {"add_bos_token",
-               "add_eos_token",
-               "add_prefix_space",
-               "added_tokens_decoder",
-               "additional_special_tokens",
-               "extra_special_tokens",
-               "bos_token",
-               "eos_token",
-               "pad_token",
-               "unk_token",
-               "mask_token",
-               "sep_token",
-               "cls_token",
-               "chat_template",
-               "clean_up_tokenization_spaces",
-               "errors",
-               "model_max_length",
-               "split_special_tokens",
-               "tokenizer_class",
-               "padding_side",
-               "truncation_side",
-               "model_input_names"});
-  require_bool(config, "add_bos_token", false, kConfigJson, "tokenizer_config");
-  require_bool(config, "add_eos_token", false, kConfigJson, "tokenizer_config");
-  require_bool(config, "add_prefix_space", false, kConfigJson, "tokenizer_config");
-  require_bool(config, "clean_up_tokenization_spaces", false, kConfigJson, "tokenizer_config");
-  spec.split_special_tokens =
-      get_bool(config, "split_special_tokens", false, kConfigJson, "tokenizer_config");
-  const json& errors = field(config, "errors");
-  if (!errors.is_null() && errors != "replace") {
-    fail(kConfigJson, util::cat("errors = ", errors.dump(),
-                                " is not supported (supported: \"replace\": invalid UTF-8 in "
-                                "decoded bytes becomes U+FFFD)"));
+// Whether an added_tokens_decoder entry describes `token` as tokenizer.json does.
+bool agrees(const JsonReader& entry, const AddedToken& token) {
+  if (!entry.value().is_object() || entry.child("content").value() != token.content) return false;
+  const auto flag = [&](const char* key, bool expected) {
+    return get_bool(entry, key, expected) == expected;
+  };
+  return flag("single_word", token.single_word) && flag("lstrip", token.lstrip) &&
+         flag("rstrip", token.rstrip) && flag("normalized", token.normalized) &&
+         flag("special", token.special);
+}
+
+void read_tokenizer_config(const JsonReader& config, TokenizerSpec& spec) {
+  config.allow_keys({"add_bos_token",
+                     "add_eos_token",
+                     "add_prefix_space",
+                     "added_tokens_decoder",
+                     "additional_special_tokens",
+                     "extra_special_tokens",
+                     "bos_token",
+                     "eos_token",
+                     "pad_token",
+                     "unk_token",
+                     "mask_token",
+                     "sep_token",
+                     "cls_token",
+                     "chat_template",
+                     "clean_up_tokenization_spaces",
+                     "errors",
+                     "model_max_length",
+                     "split_special_tokens",
+                     "tokenizer_class",
+                     "padding_side",
+                     "truncation_side",
+                     "model_input_names"});
+  for (const char* key :
+       {"add_bos_token", "add_eos_token", "add_prefix_space", "clean_up_tokenization_spaces"}) {
+    require_bool(config, key, false);
   }
-  const json& tokenizer_class = field(config, "tokenizer_class");
-  if (!tokenizer_class.is_null() && tokenizer_class != "Qwen2Tokenizer" &&
-      tokenizer_class != "Qwen2TokenizerFast" && tokenizer_class != "PreTrainedTokenizerFast") {
-    fail(kConfigJson, util::cat("tokenizer_class ", tokenizer_class.dump(),
-                                " is not supported (supported: Qwen2Tokenizer, Qwen2TokenizerFast, "
-                                "PreTrainedTokenizerFast)"));
+  spec.split_special_tokens = get_bool(config, "split_special_tokens", false);
+  const JsonReader errors = config.child("errors");
+  if (!errors.value().is_null() && errors.value() != "replace") {
+    errors.fail(cat(errors.describe(),
+                    " is not supported (supported: \"replace\": invalid UTF-8 in decoded bytes "
+                    "becomes U+FFFD)"));
+  }
+  const JsonReader tokenizer_class = config.child("tokenizer_class");
+  const json& name = tokenizer_class.value();
+  if (!name.is_null() && name != "Qwen2Tokenizer" && name != "Qwen2TokenizerFast" &&
+      name != "PreTrainedTokenizerFast") {
+    tokenizer_class.fail(cat(tokenizer_class.describe(),
+                             " is not supported (supported: Qwen2Tokenizer, Qwen2TokenizerFast, "
+                             "PreTrainedTokenizerFast)"));
   }
   for (const char* key : {"bos_token", "eos_token", "pad_token", "unk_token", "mask_token",
                           "sep_token", "cls_token"}) {
-    check_named_token(field(config, key), key, false, spec);
+    check_named_token(config.child(key), false, spec);
   }
   for (const char* key : {"additional_special_tokens", "extra_special_tokens"}) {
-    const json& list = field(config, key);
-    if (list.is_null()) continue;
-    if (!list.is_array() && !list.is_object()) {
-      fail(kConfigJson, util::cat(key, " must be a list of special tokens"));
-    }
-    for (const auto& item : list.items()) {
-      check_named_token(item.value(), util::cat(key, "[", item.key(), "]"), true, spec);
+    const JsonReader list = config.child(key);
+    if (list.value().is_null()) continue;
+    if (list.value().is_array()) {
+      for (const JsonReader& item : list.items()) check_named_token(item, true, spec);
+    } else if (list.value().is_object()) {
+      for (const auto& item : list.value().items()) {
+        check_named_token(list.child(item.key()), true, spec);
+      }
+    } else {
+      list.fail(cat("must be a list of special tokens, got ", list.describe()));
     }
   }
-  const json& decoder = field(config, "added_tokens_decoder");
-  if (decoder.is_null()) return;
-  if (!decoder.is_object()) fail(kConfigJson, "added_tokens_decoder must be an object");
-  for (const auto& item : decoder.items()) {
-    const std::string where = util::cat("added_tokens_decoder[\"", item.key(), "\"]");
-    const json& entry = item.value();
+  const std::optional<JsonReader> decoder = config.optional("added_tokens_decoder");
+  if (!decoder) return;
+  for (const auto& item : decoder->as_object().items()) {
+    const JsonReader entry = decoder->child(item.key());
     const AddedToken* token = nullptr;
     for (const AddedToken& candidate : spec.added_tokens) {
       if (std::to_string(candidate.id) == item.key()) token = &candidate;
     }
-    const auto flag = [&](const char* key, bool expected) {
-      return get_bool(entry, key, expected, kConfigJson, where) == expected;
-    };
-    if (token == nullptr || !entry.is_object() || field(entry, "content") != token->content ||
-        !flag("single_word", token->single_word) || !flag("lstrip", token->lstrip) ||
-        !flag("rstrip", token->rstrip) || !flag("normalized", token->normalized) ||
-        !flag("special", token->special)) {
-      fail(kConfigJson, util::cat(where, " = ", entry.dump(),
-                                  " disagrees with the added_tokens of tokenizer.json; the two "
-                                  "files must describe the same added tokens"));
+    if (token == nullptr || !agrees(entry, *token)) {
+      entry.fail(
+          "disagrees with the added_tokens of tokenizer.json; the two files must describe the "
+          "same added tokens");
     }
   }
 }
@@ -405,19 +361,18 @@ TokenizerSpec read_tokenizer_spec(const std::string& dir) {
   TokenizerSpec spec;
   const std::string tokenizer_path = (root / kTokenizerJson).string();
   const json tokenizer_json = parse_file(tokenizer_path);
-  try {
-    read_tokenizer_json(tokenizer_json, spec);
-  } catch (const util::LoadError& e) {
-    throw util::LoadError(util::cat(e.what(), " (in ", tokenizer_path, ")"));
-  }
-  const std::filesystem::path config_path = root / kConfigJson;
+  // Messages read "<file>: <key path>: <problem> (in <full path>)".
+  const io::JsonFail tokenizer_fail = [&tokenizer_path](const std::string& message) {
+    throw util::LoadError(cat(kTokenizerJson, ": ", message, " (in ", tokenizer_path, ")"));
+  };
+  read_tokenizer_json(JsonReader(tokenizer_json, tokenizer_fail), spec);
+  const std::string config_path = (root / kConfigJson).string();
   if (std::filesystem::exists(config_path)) {
-    const json config_json = parse_file(config_path.string());
-    try {
-      read_tokenizer_config(config_json, spec);
-    } catch (const util::LoadError& e) {
-      throw util::LoadError(util::cat(e.what(), " (in ", config_path.string(), ")"));
-    }
+    const json config_json = parse_file(config_path);
+    const io::JsonFail config_fail = [&config_path](const std::string& message) {
+      throw util::LoadError(cat(kConfigJson, ": ", message, " (in ", config_path, ")"));
+    };
+    read_tokenizer_config(JsonReader(config_json, config_fail), spec);
   }
   return spec;
 }

@@ -206,8 +206,8 @@ TEST_F(SafetensorsCorruption, TruncatedDataSection) {
   bytes.resize(bytes.size() - 4);
   EXPECT_EQ(open_error(bytes),
             path_ +
-                ": tensor \"w\" has data_offsets [0, 16] past the end of the data section "
-                "(12 bytes); the file is truncated or corrupt");
+                ": safetensors header w.data_offsets: [0, 16] reaches past the end of the data "
+                "section (12 bytes); the file is truncated or corrupt");
 }
 
 TEST_F(SafetensorsCorruption, HeaderNotJson) {
@@ -227,8 +227,8 @@ TEST_F(SafetensorsCorruption, HeaderNotAnObject) {
        {std::string("[1, 2]"), std::string(100000, '[') + std::string(100000, ']')}) {
     EXPECT_EQ(header_error(header, 0),
               path_ +
-                  ": safetensors header is a JSON array, expected an object mapping tensor "
-                  "names to dtype, shape and data_offsets");
+                  ": safetensors header must be an object mapping tensor names to dtype, shape "
+                  "and data_offsets, got an array");
   }
 }
 
@@ -248,14 +248,14 @@ TEST_F(SafetensorsCorruption, OffsetsOutOfRange) {
   const std::string header = R"({"w":{"dtype":"F32","shape":[4],"data_offsets":[16,32]}})";
   EXPECT_EQ(header_error(header, 24),
             path_ +
-                ": tensor \"w\" has data_offsets [16, 32] past the end of the data section "
-                "(24 bytes); the file is truncated or corrupt");
+                ": safetensors header w.data_offsets: [16, 32] reaches past the end of the data "
+                "section (24 bytes); the file is truncated or corrupt");
 }
 
 TEST_F(SafetensorsCorruption, OffsetsReversed) {
   const std::string header = R"({"w":{"dtype":"F32","shape":[0],"data_offsets":[8,4]}})";
   EXPECT_EQ(header_error(header, 8),
-            path_ + ": tensor \"w\" has data_offsets [8, 4] with begin after end");
+            path_ + ": safetensors header w.data_offsets: [8, 4] has begin after end");
 }
 
 TEST_F(SafetensorsCorruption, OverlappingTensors) {
@@ -278,7 +278,7 @@ TEST_F(SafetensorsCorruption, ByteLengthMismatch) {
   const std::string header = R"({"w":{"dtype":"F32","shape":[2,2],"data_offsets":[0,12]}})";
   EXPECT_EQ(header_error(header, 16),
             path_ +
-                ": tensor \"w\" has data_offsets [0, 12] spanning 12 bytes, but shape [2, 2] "
+                ": safetensors header w.data_offsets: [0, 12] spans 12 bytes, but shape [2, 2] "
                 "of F32 needs 16 bytes");
 }
 
@@ -288,8 +288,8 @@ TEST_F(SafetensorsCorruption, UnsupportedDTypes) {
     const std::string header =
         R"({"model.embed":{"dtype":")" + dtype + R"(","shape":[1],"data_offsets":[0,8]}})";
     EXPECT_EQ(header_error(header, 8),
-              path_ + ": tensor \"model.embed\" has dtype \"" + dtype +
-                  "\", which is not supported (supported: F32, F16, BF16, I32, I64)");
+              path_ + ": safetensors header [\"model.embed\"].dtype: \"" + dtype +
+                  "\" is not supported (supported: F32, F16, BF16, I32, I64)");
   }
 }
 
@@ -299,47 +299,57 @@ TEST_F(SafetensorsCorruption, FieldsOfWrongType) {
     const char* message;
   };
   const std::vector<Case> cases = {
-      {R"([1])", "tensor \"w\" is an array, expected an object with dtype, shape and data_offsets"},
+      {R"([1])", "w: must be an object with dtype, shape and data_offsets, got an array"},
       {R"({"shape":[2],"data_offsets":[0,8]})",
-       "tensor \"w\" has no \"dtype\" field; each tensor needs dtype, shape and data_offsets"},
+       "w.dtype: missing; each tensor needs dtype, shape and data_offsets"},
       {R"({"dtype":4,"shape":[2],"data_offsets":[0,8]})",
-       "tensor \"w\": \"dtype\" is a number, expected a string"},
+       "w.dtype: must be a string, got a number (4)"},
       {R"({"dtype":"F32","data_offsets":[0,8]})",
-       "tensor \"w\" has no \"shape\" field; each tensor needs dtype, shape and data_offsets"},
+       "w.shape: missing; each tensor needs dtype, shape and data_offsets"},
       {R"({"dtype":"F32","shape":2,"data_offsets":[0,8]})",
-       "tensor \"w\": \"shape\" is a number, expected an array of dimensions"},
+       "w.shape: must be an array, got a number (2)"},
       {R"({"dtype":"F32","shape":[-2],"data_offsets":[0,8]})",
-       "tensor \"w\" shape dim 0 is -2, expected a non-negative integer"},
+       "w.shape[0]: must be an integer >= 0, got a number (-2)"},
       {R"({"dtype":"F32","shape":[1,2.0],"data_offsets":[0,8]})",
-       "tensor \"w\" shape dim 1 is 2.0, expected a non-negative integer"},
+       "w.shape[1]: must be an integer >= 0, got a number (2.0)"},
       {R"({"dtype":"F32","shape":["2"],"data_offsets":[0,8]})",
-       "tensor \"w\" shape dim 0 is \"2\", expected a non-negative integer"},
+       "w.shape[0]: must be an integer >= 0, got a string (\"2\")"},
       {R"({"dtype":"F32","shape":[[2]],"data_offsets":[0,8]})",
-       "tensor \"w\" shape dim 0 is an array, expected a non-negative integer"},
+       "w.shape[0]: must be an integer >= 0, got an array"},
       {R"({"dtype":"F32","shape":[2]})",
-       "tensor \"w\" has no \"data_offsets\" field; each tensor needs dtype, shape and "
-       "data_offsets"},
+       "w.data_offsets: missing; each tensor needs dtype, shape and data_offsets"},
       {R"({"dtype":"F32","shape":[2],"data_offsets":{"a":1}})",
-       "tensor \"w\": \"data_offsets\" is an object, expected an array [begin, end]"},
+       "w.data_offsets: must be an array, got an object"},
       {R"({"dtype":"F32","shape":[2],"data_offsets":[0,4,8]})",
-       "tensor \"w\": \"data_offsets\" has 3 elements, expected 2 ([begin, end])"},
+       "w.data_offsets: has 3 elements, expected 2 ([begin, end])"},
       {R"({"dtype":"F32","shape":[2],"data_offsets":[-1,8]})",
-       "tensor \"w\" data_offsets begin is -1, expected a non-negative integer"},
+       "w.data_offsets[0]: must be an integer >= 0, got a number (-1)"},
       {R"({"dtype":"F32","shape":[2],"data_offsets":[0,null]})",
-       "tensor \"w\" data_offsets end is null, expected a non-negative integer"},
+       "w.data_offsets[1]: must be an integer >= 0, got null"},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.entry);
     const std::string header = std::string(R"({"w":)") + c.entry + "}";
-    EXPECT_EQ(header_error(header, 8), path_ + ": " + c.message);
+    EXPECT_EQ(header_error(header, 8), path_ + ": safetensors header " + c.message);
   }
+}
+
+TEST_F(SafetensorsCorruption, ABadShapeEntryIsNamedByItsKeyPathInTheHeader) {
+  // A tensor name with dots is one key, so the path quotes it: ["..."], then .shape[1].
+  const std::string header =
+      R"({"model.layers.0.mlp.up_proj.weight":{"dtype":"BF16","shape":[4,-3],)"
+      R"("data_offsets":[0,24]}})";
+  EXPECT_EQ(header_error(header, 24),
+            path_ +
+                ": safetensors header [\"model.layers.0.mlp.up_proj.weight\"].shape[1]: must be "
+                "an integer >= 0, got a number (-3)");
 }
 
 TEST_F(SafetensorsCorruption, DeeplyNestedDimension) {
   const std::string header = R"({"w":{"dtype":"F32","data_offsets":[0,4],"shape":[)" +
                              std::string(100000, '[') + std::string(100000, ']') + "]}}";
   EXPECT_EQ(header_error(header, 4),
-            path_ + ": tensor \"w\" shape dim 0 is an array, expected a non-negative integer");
+            path_ + ": safetensors header w.shape[0]: must be an integer >= 0, got an array");
 }
 
 TEST_F(SafetensorsCorruption, ShapeOverflow) {
@@ -347,29 +357,30 @@ TEST_F(SafetensorsCorruption, ShapeOverflow) {
       R"({"w":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,8]}})";
   EXPECT_EQ(header_error(huge_product, 8),
             path_ +
-                ": tensor \"w\" has shape [4294967296, 4294967296] whose byte size overflows "
-                "64 bits");
+                ": safetensors header w.shape: [4294967296, 4294967296] of F32 has a byte size "
+                "that overflows 64 bits");
   // numel fits int64 but times 8 bytes does not.
   const std::string huge_bytes =
       R"({"w":{"dtype":"I64","shape":[2305843009213693952],"data_offsets":[0,8]}})";
   EXPECT_TRUE(contains_all(
       header_error(huge_bytes, 8),
-      {path_, "tensor \"w\" has shape [2305843009213693952] whose byte size overflows"}));
+      {path_, "w.shape: [2305843009213693952] of I64 has a byte size that overflows"}));
   const std::string beyond_int64 =
       R"({"w":{"dtype":"F32","shape":[18446744073709551615],"data_offsets":[0,8]}})";
   EXPECT_EQ(header_error(beyond_int64, 8),
             path_ +
-                ": tensor \"w\" shape dim 0 is 18446744073709551615, larger than the int64 "
-                "maximum");
+                ": safetensors header w.shape[0]: must be an integer >= 0, got a number "
+                "(18446744073709551615)");
 }
 
 TEST_F(SafetensorsCorruption, BadMetadata) {
-  EXPECT_EQ(
-      header_error(R"({"__metadata__":{"format":1}})", 0),
-      path_ + ": safetensors \"__metadata__\" entry \"format\" is a number, expected a string");
+  EXPECT_EQ(header_error(R"({"__metadata__":{"format":1}})", 0),
+            path_ + ": safetensors header __metadata__.format: must be a string, got a number (1)");
   EXPECT_EQ(
       header_error(R"({"__metadata__":"pt"})", 0),
-      path_ + ": safetensors \"__metadata__\" is a string, expected an object of string values");
+      path_ +
+          ": safetensors header __metadata__: must be an object of string values, got a string "
+          "(\"pt\")");
 }
 
 // A tiny two-shard checkpoint laid out like Hugging Face's sharded saves.
@@ -495,21 +506,20 @@ TEST_F(ShardedCheckpoint, BadIndex) {
   EXPECT_TRUE(contains_all(load_error([&] { Checkpoint c(dir_.path()); }),
                            {index_path(), ": not valid JSON ("}));
   write_file(index_path(), R"({"metadata": {}})");
-  EXPECT_EQ(load_error([&] { Checkpoint c(dir_.path()); }),
-            index_path() + ": has no \"weight_map\" object");
+  EXPECT_EQ(
+      load_error([&] { Checkpoint c(dir_.path()); }),
+      index_path() + ": weight_map: missing; give an object mapping tensor names to shard files");
   write_file(index_path(), R"({"weight_map": {"w": 3}})");
   EXPECT_EQ(load_error([&] { Checkpoint c(dir_.path()); }),
-            index_path() +
-                ": weight_map entry for tensor \"w\" is a number, expected a shard "
-                "file name");
+            index_path() + ": weight_map.w: must be a shard file name, got a number (3)");
   write_file(index_path(), R"({"weight_map": {"w": "../model.safetensors"}})");
   EXPECT_EQ(load_error([&] { Checkpoint c(dir_.path()); }),
             index_path() +
-                ": weight_map names shard \"../model.safetensors\" for tensor \"w\"; "
-                "expected a plain file name in the checkpoint directory");
+                ": weight_map.w: names shard \"../model.safetensors\"; expected a plain file "
+                "name in the checkpoint directory");
   write_file(index_path(), R"({"weight_map": {}})");
   EXPECT_EQ(load_error([&] { Checkpoint c(dir_.path()); }),
-            index_path() + ": \"weight_map\" is empty");
+            index_path() + ": weight_map: is empty; list the shard of every tensor");
 }
 
 TEST(Checkpoint, SingleFile) {

@@ -6,8 +6,9 @@ versions 1 and 2 (docs/protocol.md), with faults on demand.
     ... client calls against server.endpoint ...
     server.stop()
 
-It validates requests as src/serve/protocol.cpp does (unknown keys, ids, sample fields), so a
-client that passes here sends what the real server accepts, and it keeps the real server's
+It validates requests as src/serve/protocol.cpp does (unknown keys, ids, sample fields, UTF-8),
+with the server's messages (key paths as io::JsonReader spells them: samples[0].messages[1].role),
+so a client that passes here sends what the real server accepts, and it keeps the real server's
 idempotency: a completed request's reply is cached by id and its samples are counted once.
 Scores are a deterministic function of the text (fake_result), so tests can predict them.
 
@@ -28,6 +29,7 @@ Actions, consumed one per arriving request (any type); with none planned the rep
 from __future__ import annotations
 
 import heapq
+import json
 import threading
 import time
 import uuid
@@ -37,19 +39,26 @@ from typing import Any, Dict, List, Optional, Tuple
 import msgpack
 import zmq
 
-JUDGE_KEYS = {"judge", "judge_prompt", "judge_tool_results"}
-# Keys only a version 2 request may carry (in a sample, a group or the request).
-V2_KEYS = {"messages", "tool_calls", "policy_turns_from"} | JUDGE_KEYS
-SAMPLE_KEYS = {"id", "prompt", "response", "answer", "thinking", "step", "meta"} | V2_KEYS
-GROUP_KEYS = {"prompt", "messages", "responses", "ids", "step", "policy_turns_from"} | JUDGE_KEYS
-MESSAGE_KEYS = {"role", "content", "tool_calls", "tool_call_id", "name"}
+JUDGE_KEYS = ["judge", "judge_prompt", "judge_tool_results"]
+# Keys only a version 2 request may carry, in the order the server checks them
+# (kVersion2SampleKeys, kVersion2GroupKeys in src/serve/protocol.cpp).
+V2_SAMPLE_KEYS = ["messages", "policy_turns_from", "tool_calls", *JUDGE_KEYS]
+V2_GROUP_KEYS = ["messages", "policy_turns_from", *JUDGE_KEYS]
+# The allowed keys in the order the server's messages list them (reward/sample.cpp's kFields,
+# protocol.cpp's allow_keys calls).
+SAMPLE_KEYS = ["id", "prompt", "messages", "response", "answer", "thinking", "tool_calls",
+               "policy_turns_from", "judge", "judge_prompt", "judge_tool_results", "step", "meta"]
+GROUP_KEYS = {1: ["prompt", "responses", "ids", "step"],
+              2: ["prompt", "messages", "responses", "ids", "step", "policy_turns_from",
+                  *JUDGE_KEYS]}
 ROLES = ("system", "user", "assistant", "tool")
 REQUEST_KEYS = {
-    "ping": {"v", "id", "type"},
-    "info": {"v", "id", "type", "deep"},
-    "stats": {"v", "id", "type", "flush"},
-    "score": {"v", "id", "type", "samples", "groups", "step", "deadline_ms"} | JUDGE_KEYS,
+    "ping": ["v", "id", "type"],
+    "info": ["v", "id", "type", "deep"],
+    "stats": ["v", "id", "type", "flush"],
+    "score": ["v", "id", "type", "samples", "groups", "step", "deadline_ms", *JUDGE_KEYS],
 }
+MAX_DEADLINE_MS = 24 * 3600 * 1000
 UNSAFE_CAP, REFUSAL_CAP = -10.0, -5.0
 
 # Client options for tests against the fake: a backoff is at most 50 ms, and the timeout is far
@@ -132,99 +141,281 @@ def last_user_text(sample: Dict[str, Any]) -> str:
     return next(m["content"] for m in reversed(sample["messages"]) if m["role"] == "user")
 
 
-def _check_messages(messages: Any, where: str) -> None:
-    """The shape the real server's chat::messages_from_json accepts, closely enough."""
-    if not isinstance(messages, list) or not messages:
-        raise Invalid("bad_request", f"{where}: \"messages\" must be a non-empty array")
+def key_path(path: str, key: str) -> str:
+    """`path` then `key`, spelled as io::JsonReader spells a key path: path.key, or path["key"]
+    for a key other than ASCII letters, digits and _ not starting with a digit."""
+    if key and not key[0].isdigit() and all(c.isascii() and (c.isalnum() or c == "_") for c in key):
+        return f"{path}.{key}" if path else key
+    return f"{path}[{json.dumps(key, ensure_ascii=False)}]"
+
+
+def describe(value: Any) -> str:
+    """What a value is, as io::JsonReader::describe says it: "a number (5)", "an object"."""
+    if value is None:
+        return "null"
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, (list, tuple)):
+        return "an array"
+    kind = ("a boolean" if isinstance(value, bool) else "a string" if isinstance(value, str)
+            else "a number")
+    text = json.dumps(value, ensure_ascii=False)
+    return kind if len(text.encode()) > 64 else f"{kind} ({text})"
+
+
+def bad(path: str, problem: str) -> Invalid:
+    """The server's bad_request message: "<path>: <problem>", or the problem alone at the root."""
+    return Invalid("bad_request", f"{path}: {problem}" if path else problem)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _allow_keys(value: Any, path: str, allowed: List[str]) -> None:
+    if not isinstance(value, dict):
+        raise bad(path, f"must be an object, got {describe(value)}")
+    for key in sorted(value):
+        if key not in allowed:
+            raise bad(key_path(path, key), f"unknown key; allowed here: {', '.join(allowed)}")
+
+
+def _check_string(value: Any, path: str) -> None:
+    if not isinstance(value, str):
+        raise bad(path, f"must be a string, got {describe(value)}")
+
+
+def _check_step(value: Any, path: str) -> None:
+    if not _is_int(value) or value < 0:
+        raise bad(path, f"must be an integer >= 0, got {describe(value)}")
+
+
+def _refuse_version_2_keys(value: Any, path: str, keys: List[str]) -> None:
+    if isinstance(value, dict):
+        for key in keys:
+            if key in value:
+                raise bad(key_path(path, key), 'needs protocol version 2; send "v": 2')
+
+
+def _unsupported_field(role: str, key: str) -> str:
+    """chat/message.cpp's unsupported_field."""
+    hints = {"reasoning_content": "put the trace in a <think>...</think> block at the start of "
+                                  "\"content\", or leave it out",
+             "tool_calls": "only assistant messages make tool calls",
+             "tool_call_id": "only tool messages carry it", "name": "only tool messages carry it"}
+    hint = hints.get(key, "accepted fields: role, content, tool_calls (assistant), tool_call_id "
+                          "and name (tool)")
+    return f'unsupported field for role "{role}" ({hint})'
+
+
+def _check_messages(messages: Any, path: str) -> None:
+    """What the server's chat::read_messages refuses, closely enough, with its messages."""
+    if not isinstance(messages, list):
+        raise bad(path, 'must be an array of {"role", "content"} objects, got '
+                        f"{describe(messages)}")
+    if not messages:
+        raise bad(path, "must not be empty; give at least one message")
     for i, message in enumerate(messages):
-        if not isinstance(message, dict) or set(message) - MESSAGE_KEYS:
-            raise Invalid("bad_request", f"{where}.messages[{i}]: unknown field or not a map")
-        if message.get("role") not in ROLES:
-            raise Invalid("bad_request", f"{where}.messages[{i}].role is {message.get('role')!r}")
-        if not isinstance(message.get("content"), str):
-            raise Invalid("bad_request", f"{where}.messages[{i}].content must be a string")
-        for call in message.get("tool_calls", []):
-            if not isinstance(call.get("function", {}).get("arguments"), str):
-                raise Invalid("bad_request", f"{where}.messages[{i}]: arguments must be text")
-    if messages[-1]["role"] not in ("user", "tool"):
-        raise Invalid("bad_request", f"{where}: messages ends with an assistant turn")
+        at = f"{path}[{i}]"
+        if not isinstance(message, dict):
+            raise bad(at, f"must be an object, got {describe(message)}")
+        if "role" not in message:
+            raise bad(f"{at}.role", "missing")
+        role = message["role"]
+        _check_string(role, f"{at}.role")
+        if role not in ROLES:
+            raise bad(f"{at}.role", f'unknown role "{role}"; valid roles: {", ".join(ROLES)}')
+        for key in sorted(message):
+            allowed = (key in ("role", "content") or (key == "tool_calls" and role == "assistant")
+                       or (key in ("tool_call_id", "name") and role == "tool"))
+            if not allowed:
+                raise bad(key_path(at, key), _unsupported_field(role, key))
+        calls = message.get("tool_calls") or []
+        for k, call in enumerate(calls):
+            function = call.get("function", call) if isinstance(call, dict) else {}
+            where = f"{at}.tool_calls[{k}]" + (".function" if "function" in call else "")
+            arguments = function.get("arguments")
+            if not isinstance(arguments, (str, dict)):
+                raise bad(f"{where}.arguments", "must be a string (JSON text) or an object, got "
+                                                f"{describe(arguments)}")
+        content = message.get("content")
+        if not isinstance(content, str):
+            if not calls:
+                if "content" not in message:
+                    raise bad(f"{at}.content", "missing")
+                null = " (null is allowed only with tool_calls)" if content is None else ""
+                raise bad(f"{at}.content", f"must be a string, got {describe(content)}{null}")
+            if content is not None:
+                raise bad(f"{at}.content", f"must be a string or null, got {describe(content)}")
+    last = messages[-1]["role"]
+    if last not in ("user", "tool"):
+        turn = "an assistant turn" if last == "assistant" else f"a {last} message"
+        raise bad(f"{path}[{len(messages) - 1}].role",
+                  f"messages ends with {turn}; the turn being judged goes in \"response\", and "
+                  "messages must end with a user or tool message")
 
 
-def _check_sample(sample: Any, where: str) -> None:
+def _check_sample(sample: Any, path: str) -> None:
+    """reward::sample_from_json's refusals, in its order and with its messages."""
     if not isinstance(sample, dict):
-        raise Invalid("bad_request", f"{where} must be a map")
-    unknown = set(sample) - SAMPLE_KEYS
-    if unknown:
-        raise Invalid("bad_request", f"{where}: unknown field {sorted(unknown)[0]!r}")
-    if not isinstance(sample.get("id"), (str, int)) or isinstance(sample.get("id"), bool):
-        raise Invalid("bad_request", f"{where}: \"id\" must be a string or an integer")
+        raise bad(path, f"a sample must be a JSON object, got {describe(sample)}")
+    _allow_keys(sample, path, SAMPLE_KEYS)
+    if "id" not in sample:
+        raise bad(f"{path}.id", "missing; give a string or an integer")
+    if not isinstance(sample["id"], str) and not _is_int(sample["id"]):
+        raise bad(f"{path}.id", f"must be a string or an integer, got {describe(sample['id'])}")
     if ("prompt" in sample) == ("messages" in sample):
-        raise Invalid("bad_request", f"{where}: give either \"prompt\" or \"messages\"")
-    if "prompt" in sample and not isinstance(sample["prompt"], str):
-        raise Invalid("bad_request", f"{where}: \"prompt\" must be a string")
-    if "messages" in sample:
-        _check_messages(sample["messages"], where)
+        raise bad(path, 'give either "prompt" or "messages", not both' if "prompt" in sample
+                  else 'missing "prompt" (or "messages")')
+    if "prompt" in sample:
+        _check_string(sample["prompt"], f"{path}.prompt")
+    else:
+        _check_messages(sample["messages"], f"{path}.messages")
     if ("response" in sample) == ("answer" in sample):
-        raise Invalid("bad_request", f"{where}: give either \"response\" or \"answer\"")
-    text = sample.get("response", sample.get("answer"))
-    if not isinstance(text, str):
-        raise Invalid("bad_request", f"{where}: the response must be a string")
-    if "response" in sample and "thinking" in sample:
-        raise Invalid("bad_request", f"{where}: \"thinking\" goes with \"answer\"")
-    step = sample.get("step")
-    if step is not None and (not isinstance(step, int) or isinstance(step, bool) or step < 0):
-        raise Invalid("bad_request", f"{where}: \"step\" must be a non-negative integer")
+        raise bad(path, 'give either "response" or "answer", not both' if "response" in sample
+                  else 'missing "response" (or "answer")')
+    if "response" in sample:
+        if "thinking" in sample:
+            raise bad(f"{path}.thinking",
+                      'goes with "answer"; with "response" the think block is split off')
+        _check_string(sample["response"], f"{path}.response")
+    else:
+        _check_string(sample["answer"], f"{path}.answer")
+    if sample.get("step") is not None:
+        _check_step(sample["step"], f"{path}.step")
+
+
+class NotUtf8:
+    """A request with a string or key that is not UTF-8: where the server says it is."""
+
+    def __init__(self, path: str, problem: str) -> None:
+        self.path, self.problem = path, problem
+
+
+def first_invalid_utf8(value: Any, path: str) -> Optional[Tuple[str, str]]:
+    """The path and problem of the first string or key that is not UTF-8 in a request unpacked
+    with raw=True, in the server's order (map keys sorted bytewise), or None."""
+    def valid(text: bytes) -> bool:
+        try:
+            text.decode()
+            return True
+        except UnicodeDecodeError:
+            return False
+
+    if isinstance(value, bytes):
+        return None if valid(value) else (path, "must be valid UTF-8")
+    if isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            found = first_invalid_utf8(item, f"{path}[{i}]")
+            if found:
+                return found
+    if isinstance(value, dict):
+        def as_bytes(key: Any) -> bytes:
+            return key if isinstance(key, bytes) else str(key).encode()
+        for key in sorted(value, key=as_bytes):
+            child = key_path(path, as_bytes(key).decode(errors="replace"))
+            if not valid(as_bytes(key)):
+                return child, "this key must be valid UTF-8"
+            found = first_invalid_utf8(value[key], child)
+            if found:
+                return found
+    return None
+
+
+def _check_version(request: Dict[str, Any]) -> None:
+    """read_version: read first, as a newer client's request may differ in everything else."""
+    version = request.get("v")
+    if not _is_int(version):
+        raise bad("v", f"must be an integer (the protocol version), got {describe(version)}")
+    if version not in (1, 2):
+        raise Invalid("unsupported_version", f"protocol version {version} is not spoken here; "
+                                             "this server speaks versions 1 and 2")
 
 
 def validate(request: Any) -> List[Dict[str, Any]]:
-    """Raises Invalid as the real server would; returns the samples of a score request."""
+    """Raises Invalid as the real server would (src/serve/protocol.cpp's decode_request, with its
+    messages); returns the samples of a score request."""
+    if isinstance(request, NotUtf8):
+        raise bad(request.path, request.problem)
     if not isinstance(request, dict):
-        raise Invalid("bad_request", "a request must be a msgpack map")
-    if not isinstance(request.get("id"), str) or not 1 <= len(request["id"].encode()) <= 128:
-        raise Invalid("bad_request", "\"id\" must be a string of 1 to 128 bytes")
-    if request.get("v") not in (1, 2):
-        raise Invalid("unsupported_version", f"protocol version {request.get('v')!r}")
+        kind = {list: "array", str: "string", bool: "boolean", type(None): "null"}.get(
+            type(request), "number")
+        raise bad("", f"a request must be a msgpack map, got {kind}")
+    _check_version(request)
+    request_id = request.get("id")
+    if not isinstance(request_id, str) or not 1 <= len(request_id.encode()) <= 128:
+        raise bad("id", "must be a string of 1 to 128 bytes")
     kind = request.get("type")
+    if not isinstance(kind, str):
+        raise bad("type", f"must be a string: score, ping, info or stats; got {describe(kind)}")
     if kind not in REQUEST_KEYS:
-        raise Invalid("bad_request", f"unknown type {kind!r}")
-    unknown = set(request) - REQUEST_KEYS[kind]
-    if unknown:
-        raise Invalid("bad_request", f"unknown key {sorted(unknown)[0]!r}")
+        raise bad("type", f'unknown type "{kind}"; use score, ping, info or stats')
+    version = request["v"]
+    allowed = REQUEST_KEYS[kind]
+    if kind == "score" and version == 1:
+        _refuse_version_2_keys(request, "", JUDGE_KEYS)
+        allowed = [key for key in allowed if key not in JUDGE_KEYS]
+    _allow_keys(request, "", allowed)
     for flag in ("deep", "flush"):
         if flag in request and not isinstance(request[flag], bool):
-            raise Invalid("bad_request", f"\"{flag}\" must be true or false")
+            raise bad(flag, f"must be true or false, got {describe(request[flag])}")
     if kind != "score":
         return []
     step = request.get("step")
-    if step is not None and (not isinstance(step, int) or isinstance(step, bool) or step < 0):
-        raise Invalid("bad_request", "\"step\" must be an integer >= 0")
-    if request["v"] == 1:
-        parts = [request, *request.get("samples", []), *request.get("groups", [])]
-        if any(isinstance(part, dict) and set(part) & V2_KEYS for part in parts):
-            raise Invalid("bad_request", "a field needs protocol version 2; send \"v\": 2")
+    if step is not None:
+        _check_step(step, "step")
+    deadline = request.get("deadline_ms")
+    if deadline is not None and (not _is_int(deadline) or not 1 <= deadline <= MAX_DEADLINE_MS):
+        raise bad("deadline_ms",
+                  f"must be an integer from 1 to {MAX_DEADLINE_MS}, got {describe(deadline)}")
     defaults = {key: request[key] for key in JUDGE_KEYS if key in request}
     samples = []
+    if "samples" in request and not isinstance(request["samples"], list):
+        raise bad("samples", f"must be an array, got {describe(request['samples'])}")
     for i, sample in enumerate(request.get("samples", [])):
+        if version == 1:
+            _refuse_version_2_keys(sample, f"samples[{i}]", V2_SAMPLE_KEYS)
         _check_sample(sample, f"samples[{i}]")
         samples.append({**defaults, **sample, "step": sample.get("step", step)})
+    if "groups" in request and not isinstance(request["groups"], list):
+        raise bad("groups", f"must be an array, got {describe(request['groups'])}")
     for g, group in enumerate(request.get("groups", [])):
-        if not isinstance(group, dict) or set(group) - GROUP_KEYS:
-            raise Invalid("bad_request", f"groups[{g}] must be a map of {sorted(GROUP_KEYS)}")
-        responses = group.get("responses")
+        path = f"groups[{g}]"
+        if version == 1:
+            _refuse_version_2_keys(group, path, V2_GROUP_KEYS)
+        _allow_keys(group, path, GROUP_KEYS[version])
+        if ("prompt" in group) == ("messages" in group):
+            raise bad(path, 'has both "prompt" and "messages"; give one' if "prompt" in group
+                      else 'needs a string "prompt" or an array "messages"' if version >= 2
+                      else 'needs a string "prompt"')
+        if "responses" not in group:
+            raise bad(f"{path}.responses", "missing; give a non-empty array of responses")
+        responses = group["responses"]
         if not isinstance(responses, list) or not responses:
-            raise Invalid("bad_request", f"groups[{g}] needs a non-empty array \"responses\"")
+            got = "an empty one" if isinstance(responses, list) else describe(responses)
+            raise bad(f"{path}.responses", f"must be a non-empty array, got {got}")
         ids = group.get("ids", [f"{g}/{k}" for k in range(len(responses))])
-        if len(ids) != len(responses):
-            raise Invalid("bad_request", f"groups[{g}]: one id per response")
+        if not isinstance(ids, list) or len(ids) != len(responses):
+            got = f"an array of {len(ids)}" if isinstance(ids, list) else describe(ids)
+            raise bad(f"{path}.ids", f"must be an array with one id per response "
+                                     f"({len(responses)}), got {got}")
+        for k, response in enumerate(responses):
+            _check_string(response, f"{path}.responses[{k}]")
+            if not isinstance(ids[k], str) and not _is_int(ids[k]):
+                raise bad(f"{path}.ids[{k}]",
+                          f"must be a string or an integer, got {describe(ids[k])}")
+        if group.get("step") is not None:
+            _check_step(group["step"], f"{path}.step")
         for k, response in enumerate(responses):
             context = {key: group[key] for key in ("prompt", "messages") if key in group}
             sample = {"id": ids[k], **context, "response": response}
-            _check_sample(sample, f"groups[{g}] response {k}")
+            # The server reads each member as a sample named by its group.
+            _check_sample(sample, path)
             sample.update({**defaults, **{key: group[key] for key in JUDGE_KEYS if key in group}})
             sample["step"] = group.get("step", step)
             samples.append(sample)
     if not samples:
-        raise Invalid("bad_request", "a score request needs at least one sample or group")
+        raise bad("", "a score request needs at least one sample or group")
     return samples
 
 
@@ -332,6 +523,8 @@ class FakeServer:
         identity, envelope, body = frames[0], frames[1:-1], frames[-1]
         try:
             request = msgpack.unpackb(body, raw=False)
+        except UnicodeDecodeError:
+            request = NotUtf8(*first_invalid_utf8(msgpack.unpackb(body, raw=True), ""))
         except Exception:
             request = None
         request_id = request.get("id") if isinstance(request, dict) else None

@@ -59,7 +59,10 @@ def test_an_invalid_sample_is_a_bad_request(endpoint, endpoint_options):
     with safrl.Client(endpoint, **endpoint_options) as client:
         with pytest.raises(safrl.BadRequest) as caught:
             client.score([{"prompt": "p", "respones": "typo"}])
+    # The fake says what the server says: the key path, then what is allowed.
     assert caught.value.code == "bad_request"
+    assert caught.value.message.startswith(
+        "bad_request: samples[0].respones: unknown key; allowed here: id, ")
 
 
 def test_fifty_concurrent_async_requests(endpoint, endpoint_options):

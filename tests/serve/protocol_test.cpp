@@ -569,9 +569,38 @@ TEST(DecodeRequest, InvalidUtf8IsABadRequestNamingWhere) {
   // Built by hand: nlohmann would not serialise invalid UTF-8. {"v":1,"id":"r1","type":"score",
   // "step":"\xff","samples":[]}
   std::string frame = "\x85\xa1v\x01\xa2id\xa2r1\xa4type\xa5score\xa4step\xa1\xff\xa7samples\x90";
-  expect_refused(frame, ErrorCode::kBadRequest, "request.step is not valid UTF-8", "");
+  expect_refused(frame, ErrorCode::kBadRequest, "step: must be valid UTF-8", "");
+  // {"v":1,"\xc3(":1}: a bad key is named by its path, the bad byte shown as U+FFFD.
   std::string key = "\x82\xa1v\x01\xa2\xc3(\x01";
-  expect_refused(key, ErrorCode::kBadRequest, "request (a key) is not valid UTF-8", "");
+  expect_refused(key, ErrorCode::kBadRequest, "[\"\xef\xbf\xbd(\"]: this key must be valid UTF-8",
+                 "");
+}
+
+TEST(DecodeRequest, InvalidUtf8DeepInAMessageIsNamedByItsKeyPath) {
+  // A valid request, then the marker "Q#Q" replaced by "Q\xffQ" in its msgpack bytes (the same
+  // length, so every length prefix still holds): the second message's content of sample 0.
+  json map = request("score");
+  map["v"] = 2;
+  map["samples"] =
+      json::array({{{"id", "a"},
+                    {"messages", json::array({{{"role", "user"}, {"content", "hi"}},
+                                              {{"role", "assistant"}, {"content", "ok Q#Q"}},
+                                              {{"role", "user"}, {"content", "and?"}}})},
+                    {"response", "r"}}});
+  std::string frame = msgpack(map);
+  const size_t marker = frame.find("Q#Q");
+  ASSERT_NE(marker, std::string::npos);
+  frame[marker + 1] = '\xff';
+  expect_refused(frame, ErrorCode::kBadRequest,
+                 "samples[0].messages[1].content: must be valid UTF-8", "");
+  // The same byte in a meta key: the path names the key with U+FFFD for the bad byte.
+  map = request("score");
+  map["samples"] = json::array(
+      {{{"id", "a"}, {"prompt", "p"}, {"response", "r"}, {"meta", {{"tags", {{"xQ#Q", 1}}}}}}});
+  frame = msgpack(map);
+  frame[frame.find("Q#Q") + 1] = '\xff';
+  expect_refused(frame, ErrorCode::kBadRequest,
+                 "samples[0].meta.tags[\"xQ\xef\xbf\xbdQ\"]: this key must be valid UTF-8", "");
 }
 
 TEST(DecodeRequest, TooLargeIsRefusedBeforeDecoding) {

@@ -1,6 +1,6 @@
 // A tiny byte-level tokenizer written by the test: added-token flags with Hugging Face's semantics
 // (the Qwen3 file sets none of them), BPE merge order against a naive implementation, and the
-// settings that load() must refuse.
+// settings that load() must refuse, each refusal naming its key path in the file.
 #include <climits>
 #include <fstream>
 #include <functional>
@@ -267,32 +267,35 @@ TEST_F(TinyTokenizer, RefusesOtherPreTokenizers) {
             R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
       }),
       {"Split regex other than Qwen2's", "\\\\p{N}{1,3}"}));
-  EXPECT_TRUE(contains_all(refusal_after([](json& t) {
-                             t["pre_tokenizer"]["pretokenizers"][0]["behavior"] = "Removed";
-                           }),
-                           {"Split behavior", "Removed"}));
-  EXPECT_TRUE(contains_all(refusal_after([](json& t) {
-                             t["pre_tokenizer"]["pretokenizers"][1]["add_prefix_space"] = true;
-                           }),
-                           {"add_prefix_space = true is not supported"}));
-  EXPECT_TRUE(contains_all(refusal_after([](json& t) {
-                             t["pre_tokenizer"]["pretokenizers"][0]["pattern"] = {{"String", " "}};
-                           }),
-                           {"Split pattern", "String"}));
+  EXPECT_TRUE(
+      contains_all(refusal_after([](json& t) {
+                     t["pre_tokenizer"]["pretokenizers"][0]["behavior"] = "Removed";
+                   }),
+                   {"pre_tokenizer.pretokenizers[0].behavior: a string (\"Removed\") found"}));
+  EXPECT_TRUE(
+      contains_all(refusal_after([](json& t) {
+                     t["pre_tokenizer"]["pretokenizers"][1]["add_prefix_space"] = true;
+                   }),
+                   {"pre_tokenizer.pretokenizers[1].add_prefix_space: true is not supported"}));
+  EXPECT_TRUE(
+      contains_all(refusal_after([](json& t) {
+                     t["pre_tokenizer"]["pretokenizers"][0]["pattern"] = {{"String", " "}};
+                   }),
+                   {"pre_tokenizer.pretokenizers[0].pattern.Regex: missing; supported: only"}));
 }
 
 TEST_F(TinyTokenizer, RefusesOtherModelsAndOptions) {
   EXPECT_TRUE(contains_all(refusal_after([](json& t) { t["model"]["type"] = "WordPiece"; }),
                            {"model", "WordPiece", "supported: BPE"}));
   EXPECT_TRUE(contains_all(refusal_after([](json& t) { t["model"]["byte_fallback"] = true; }),
-                           {"model.byte_fallback = true is not supported"}));
+                           {"model.byte_fallback: true is not supported (supported: false)"}));
   EXPECT_TRUE(contains_all(refusal_after([](json& t) { t["model"]["dropout"] = 0.1; }),
-                           {"model.dropout = 0.1"}));
+                           {"model.dropout: a number (0.1) is not supported"}));
   EXPECT_TRUE(
       contains_all(refusal_after([](json& t) { t["model"]["end_of_word_suffix"] = "</w>"; }),
                    {"model.end_of_word_suffix"}));
   EXPECT_TRUE(contains_all(refusal_after([](json& t) { t["model"]["new_option"] = 1; }),
-                           {"model has the setting \"new_option\""}));
+                           {"model.new_option: unknown key; allowed here: type, dropout"}));
   EXPECT_TRUE(contains_all(refusal_after([](json& t) {
                              t["model"]["merges"].push_back(json::array({"q", "zz"}));
                            }),
@@ -322,14 +325,14 @@ TEST_F(TinyTokenizer, RefusesOtherDecodersPostProcessorsAndTruncation) {
 
 TEST_F(TinyTokenizer, RefusesTokenizerConfigSettingsThatChangeIds) {
   EXPECT_TRUE(contains_all(config_refusal({{"add_bos_token", true}}),
-                           {"tokenizer_config.json", "add_bos_token = true"}));
+                           {"tokenizer_config.json: add_bos_token: true is not supported"}));
   EXPECT_TRUE(contains_all(config_refusal({{"clean_up_tokenization_spaces", true}}),
-                           {"clean_up_tokenization_spaces = true"}));
+                           {"clean_up_tokenization_spaces: true is not supported"}));
   EXPECT_TRUE(contains_all(config_refusal({{"do_lower_case", true}}),
-                           {"\"do_lower_case\", which safrl does not implement"}));
+                           {"tokenizer_config.json: do_lower_case: unknown key; allowed here: "}));
   EXPECT_TRUE(contains_all(config_refusal({{"tokenizer_class", "LlamaTokenizer"}}),
-                           {"tokenizer_class \"LlamaTokenizer\""}));
-  EXPECT_TRUE(contains_all(config_refusal({{"eos_token", "</s>"}}), {"eos_token names \"</s>\""}));
+                           {"tokenizer_class: a string (\"LlamaTokenizer\") is not supported"}));
+  EXPECT_TRUE(contains_all(config_refusal({{"eos_token", "</s>"}}), {"eos_token: names \"</s>\""}));
   EXPECT_TRUE(contains_all(config_refusal({{"additional_special_tokens", {"[R]"}}}),
                            {"additional_special_tokens[0]", "not a special added token"}));
   EXPECT_TRUE(contains_all(
@@ -340,6 +343,24 @@ TEST_F(TinyTokenizer, RefusesTokenizerConfigSettingsThatChangeIds) {
                                                {"additional_special_tokens", {"<sep>"}},
                                                {"errors", "replace"},
                                                {"tokenizer_class", "Qwen2Tokenizer"}}));
+}
+
+TEST_F(TinyTokenizer, AWrongTypeIsNamedByItsKeyPathInTheFile) {
+  // "Ġa" (a byte-level space, then a) is not a plain key, so the path quotes it.
+  EXPECT_EQ(refusal_after([](json& t) { t["model"]["vocab"]["Ġa"] = true; }),
+            "tokenizer.json: model.vocab[\"Ġa\"]: must be an integer from 0 to 2147483647, "
+            "got a boolean (true) (in " +
+                dir_.file("tokenizer.json") + ")");
+  EXPECT_EQ(refusal_after([](json& t) { t["added_tokens"][2]["special"] = "yes"; }),
+            "tokenizer.json: added_tokens[2].special: must be true or false, got a string "
+            "(\"yes\") (in " +
+                dir_.file("tokenizer.json") + ")");
+  // <sep> is a special added token; the second entry's content is not a token string.
+  EXPECT_EQ(
+      config_refusal({{"additional_special_tokens", json::array({"<sep>", {{"content", 5}}})}}),
+      "tokenizer_config.json: additional_special_tokens[1]: must be a token string or null, "
+      "got an object (in " +
+          dir_.file("tokenizer_config.json") + ")");
 }
 
 TEST_F(TinyTokenizer, MissingOrBrokenFilesAreLoadErrors) {
