@@ -185,6 +185,11 @@ std::string Metrics::prometheus() const {
       << util::process_memory().resident_bytes << '\n';
   latency_.write_prometheus(out, "safrl_request_latency_seconds",
                             "Score request latency from arrival to reply, in seconds.");
+  scoring_pass_.write_prometheus(
+      out, "safrl_scoring_pass_seconds",
+      "Scoring pass duration (one per safrl_batches_total), in seconds.");
+  request_samples_.write_prometheus(out, "safrl_request_samples",
+                                    "Samples per answered score request.");
   return out.str();
 }
 

@@ -97,13 +97,29 @@ class Metrics {
   static constexpr std::array<double, 15> kLatencyBuckets = {
       0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300};
 
+  // Samples per score request: powers of two from 1 to 4096, so a single sample, a GRPO group
+  // (4 to 64) and a large batch each have their bucket and a bucket's count is exact for the
+  // sizes trainers send.
+  static constexpr std::array<double, 13> kRequestSampleBuckets = {
+      1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096};
+
   // Records one score request's latency from arrival to reply.
   void observe_latency(double seconds) { latency_.observe(seconds); }
+  // Records one scoring pass's duration (kLatencyBuckets: a pass spans what a request's compute
+  // does, from a cached pass in milliseconds to minutes on CPU).
+  void observe_scoring_pass(double seconds) { scoring_pass_.observe(seconds); }
+  // Records the number of samples of one answered score request.
+  void observe_request_samples(int64_t samples) {
+    request_samples_.observe(static_cast<double>(samples));
+  }
   const Histogram& latency() const { return latency_; }
   std::string prometheus() const;
 
  private:
   Histogram latency_{std::vector<double>(kLatencyBuckets.begin(), kLatencyBuckets.end())};
+  Histogram scoring_pass_{std::vector<double>(kLatencyBuckets.begin(), kLatencyBuckets.end())};
+  Histogram request_samples_{
+      std::vector<double>(kRequestSampleBuckets.begin(), kRequestSampleBuckets.end())};
   mutable std::mutex mutex_;
   std::string step_log_error_;                                // under mutex_
   std::map<std::string, int64_t> step_alerts_;                // under mutex_

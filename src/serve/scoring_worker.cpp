@@ -172,6 +172,7 @@ void ScoringWorker::score(std::vector<Job>& jobs) {
   metrics_.last_batch_samples = scored;
   ++metrics_.batches;
   const double pass_seconds = std::chrono::duration<double>(end - start).count();
+  metrics_.observe_scoring_pass(pass_seconds);
   if (scored > 0 && pass_seconds > 0) {
     // An exponential average over recent passes: the engine's rate on the current load.
     const double rate = static_cast<double>(scored) / pass_seconds;
@@ -205,6 +206,7 @@ void ScoringWorker::score(std::vector<Job>& jobs) {
     }
     record(job, result);
     metrics_.observe_latency(seconds_between(job.arrival, end));
+    metrics_.observe_request_samples(static_cast<int64_t>(job.request.samples.size()));
     answer(job, std::move(reply));
   }
 }

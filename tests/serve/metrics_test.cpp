@@ -1,7 +1,7 @@
 // The /metrics exposition: histogram buckets, sum and count counted by hand, the Prometheus
 // number spelling, and the server's latency histogram, scoring rate and step gauges in
-// Metrics::prometheus() (tests/serve/e2e/test_http.py reads a real server's with Prometheus's
-// parser).
+// Metrics::prometheus(), and those histograms through the front's merge of several engines
+// (tests/serve/e2e/test_http.py reads a real server's with Prometheus's parser).
 #include "serve/metrics.h"
 
 #include <gtest/gtest.h>
@@ -10,6 +10,8 @@
 #include <cmath>
 #include <limits>
 #include <sstream>
+
+#include "serve/front_metrics.h"
 
 namespace safrl::serve {
 namespace {
@@ -111,6 +113,98 @@ TEST(Metrics, ExportsRequestLatencyAsAHistogramOverTheDocumentedBuckets) {
                 "safrl_request_latency_seconds_sum 445.25390625",
                 "safrl_request_latency_seconds_count 4",
             }));
+}
+
+TEST(Metrics, ExportsScoringPassDurationsOverTheLatencyBuckets) {
+  Metrics metrics;
+  // 2^-6 s (0.015625: above 0.01, at most 0.025), 2 s and 2^-1 s (on the bound 0.5):
+  // sum 0.015625 + 2 + 0.5 = 2.515625, exact in binary.
+  for (double seconds : {0.015625, 2.0, 0.5}) metrics.observe_scoring_pass(seconds);
+  const std::string text = metrics.prometheus();
+  EXPECT_EQ(lines_starting(text, "# TYPE safrl_scoring_pass_seconds"),
+            std::vector<std::string>{"# TYPE safrl_scoring_pass_seconds histogram"});
+  EXPECT_EQ(lines_starting(text, "safrl_scoring_pass_seconds"),
+            (std::vector<std::string>{
+                "safrl_scoring_pass_seconds_bucket{le=\"0.005\"} 0",
+                "safrl_scoring_pass_seconds_bucket{le=\"0.01\"} 0",
+                "safrl_scoring_pass_seconds_bucket{le=\"0.025\"} 1",
+                "safrl_scoring_pass_seconds_bucket{le=\"0.05\"} 1",
+                "safrl_scoring_pass_seconds_bucket{le=\"0.1\"} 1",
+                "safrl_scoring_pass_seconds_bucket{le=\"0.25\"} 1",
+                "safrl_scoring_pass_seconds_bucket{le=\"0.5\"} 2",
+                "safrl_scoring_pass_seconds_bucket{le=\"1\"} 2",
+                "safrl_scoring_pass_seconds_bucket{le=\"2.5\"} 3",
+                "safrl_scoring_pass_seconds_bucket{le=\"5\"} 3",
+                "safrl_scoring_pass_seconds_bucket{le=\"10\"} 3",
+                "safrl_scoring_pass_seconds_bucket{le=\"30\"} 3",
+                "safrl_scoring_pass_seconds_bucket{le=\"60\"} 3",
+                "safrl_scoring_pass_seconds_bucket{le=\"120\"} 3",
+                "safrl_scoring_pass_seconds_bucket{le=\"300\"} 3",
+                "safrl_scoring_pass_seconds_bucket{le=\"+Inf\"} 3",
+                "safrl_scoring_pass_seconds_sum 2.515625",
+                "safrl_scoring_pass_seconds_count 3",
+            }));
+}
+
+TEST(Metrics, ExportsSamplesPerRequestOverPowersOfTwoTo4096) {
+  Metrics metrics;
+  // 1 (on the first bound), 3 (le 4), 8 (on a bound), 8, 100 (le 128) and 5000 (past 4096):
+  // sum 1 + 3 + 8 + 8 + 100 + 5000 = 5120.
+  for (int64_t samples : {1, 3, 8, 8, 100, 5000}) metrics.observe_request_samples(samples);
+  const std::string text = metrics.prometheus();
+  EXPECT_EQ(lines_starting(text, "# TYPE safrl_request_samples"),
+            std::vector<std::string>{"# TYPE safrl_request_samples histogram"});
+  EXPECT_EQ(lines_starting(text, "safrl_request_samples"),
+            (std::vector<std::string>{
+                "safrl_request_samples_bucket{le=\"1\"} 1",
+                "safrl_request_samples_bucket{le=\"2\"} 1",
+                "safrl_request_samples_bucket{le=\"4\"} 2",
+                "safrl_request_samples_bucket{le=\"8\"} 4",
+                "safrl_request_samples_bucket{le=\"16\"} 4",
+                "safrl_request_samples_bucket{le=\"32\"} 4",
+                "safrl_request_samples_bucket{le=\"64\"} 4",
+                "safrl_request_samples_bucket{le=\"128\"} 5",
+                "safrl_request_samples_bucket{le=\"256\"} 5",
+                "safrl_request_samples_bucket{le=\"512\"} 5",
+                "safrl_request_samples_bucket{le=\"1024\"} 5",
+                "safrl_request_samples_bucket{le=\"2048\"} 5",
+                "safrl_request_samples_bucket{le=\"4096\"} 5",
+                "safrl_request_samples_bucket{le=\"+Inf\"} 6",
+                "safrl_request_samples_sum 5120",
+                "safrl_request_samples_count 6",
+            }));
+}
+
+TEST(Metrics, TheFrontKeepsTheServersSampleAndPassHistogramsLabelledByEngineUnderOneType) {
+  Metrics first, second;
+  // Engine 0: requests of 1 and 8 samples and one 0.25 s pass; engine 1: one request of 3
+  // samples and one 0.5 s pass.
+  first.observe_request_samples(1);
+  first.observe_request_samples(8);
+  first.observe_scoring_pass(0.25);
+  second.observe_request_samples(3);
+  second.observe_scoring_pass(0.5);
+  const std::string merged = merge_engine_metrics({first.prometheus(), second.prometheus()});
+  for (const char* family : {"safrl_request_samples", "safrl_scoring_pass_seconds"}) {
+    EXPECT_EQ(lines_starting(merged, std::string("# TYPE ") + family + " "),
+              std::vector<std::string>{std::string("# TYPE ") + family + " histogram"});
+  }
+  // sum by (le) over the engines: le="4" holds 1 (engine 0's 1) + 1 (engine 1's 3) = 2; +Inf
+  // all 3 requests; the sums 1 + 8 = 9 and 3.
+  EXPECT_EQ(lines_starting(merged, "safrl_request_samples_bucket{engine=\"0\",le=\"4\"}"),
+            std::vector<std::string>{"safrl_request_samples_bucket{engine=\"0\",le=\"4\"} 1"});
+  EXPECT_EQ(lines_starting(merged, "safrl_request_samples_bucket{engine=\"1\",le=\"4\"}"),
+            std::vector<std::string>{"safrl_request_samples_bucket{engine=\"1\",le=\"4\"} 1"});
+  EXPECT_EQ(lines_starting(merged, "safrl_request_samples_sum"),
+            (std::vector<std::string>{"safrl_request_samples_sum{engine=\"0\"} 9",
+                                      "safrl_request_samples_sum{engine=\"1\"} 3"}));
+  EXPECT_EQ(lines_starting(merged, "safrl_scoring_pass_seconds_count"),
+            (std::vector<std::string>{"safrl_scoring_pass_seconds_count{engine=\"0\"} 1",
+                                      "safrl_scoring_pass_seconds_count{engine=\"1\"} 1"}));
+  // 0.25 s is on the bound 0.25; 0.5 s is above it.
+  EXPECT_EQ(
+      lines_starting(merged, "safrl_scoring_pass_seconds_bucket{engine=\"1\",le=\"0.25\"}"),
+      std::vector<std::string>{"safrl_scoring_pass_seconds_bucket{engine=\"1\",le=\"0.25\"} 0"});
 }
 
 TEST(Metrics, ExportsTheScoringRateAndTheQueueAsGauges) {

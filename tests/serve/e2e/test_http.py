@@ -605,6 +605,8 @@ DASHBOARD = (pathlib.Path(__file__).resolve().parents[3] / "docs" / "dashboards"
 # Metrics::kLatencyBuckets (src/serve/metrics.h), then +Inf.
 LATENCY_BOUNDS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300,
                   math.inf]
+# Metrics::kRequestSampleBuckets: powers of two from 1 to 4096, then +Inf.
+SAMPLE_BOUNDS = [float(2 ** k) for k in range(13)] + [math.inf]
 
 
 def families(server):
@@ -614,7 +616,7 @@ def families(server):
 
 
 def latency_samples(family):
-    """The latency histogram: ([(le, cumulative count)], sum, count)."""
+    """A histogram (the latency one, or another): ([(le, cumulative count)], sum, count)."""
     buckets = [(float(s.labels["le"]), s.value) for s in family.samples
                if s.name.endswith("_bucket")]
     [total] = [s.value for s in family.samples if s.name.endswith("_sum")]
@@ -625,6 +627,9 @@ def latency_samples(family):
 def test_metrics_parse_as_prometheus_text_and_the_latency_histogram_counts_each_request(server):
     start = families(server)
     _, start_sum, start_count = latency_samples(start["safrl_request_latency_seconds"])
+    start_sizes, start_size_sum, start_size_count = latency_samples(start["safrl_request_samples"])
+    _, _, start_passes = latency_samples(start["safrl_scoring_pass_seconds"])
+    [start_batches] = start["safrl_batches"].samples
     for k in range(3):
         assert post(server, one_query(k))[0] == 200
     client = Client(server.endpoint)
@@ -646,6 +651,23 @@ def test_metrics_parse_as_prometheus_text_and_the_latency_histogram_counts_each_
     assert scraped["safrl_scoring_rate"].type == "gauge" and rate.value > 0
     [samples], [start_samples] = scraped["safrl_samples"].samples, start["safrl_samples"].samples
     assert samples.value - start_samples.value == 3 + 2
+    # Samples per request: the three HTTP requests hold 1 sample each, the ZeroMQ one 2, so
+    # le="1" gains 3, le="2" and every bucket above it 4, the sum 1 + 1 + 1 + 2 = 5.
+    sizes = scraped["safrl_request_samples"]
+    assert sizes.type == "histogram"
+    buckets, size_sum, size_count = latency_samples(sizes)
+    assert [le for le, _ in buckets] == SAMPLE_BOUNDS
+    gained = [n - n0 for (_, n), (_, n0) in zip(buckets, start_sizes)]
+    assert gained == [3] + [4] * 13
+    assert (size_sum - start_size_sum, size_count - start_size_count) == (5, 4)
+    # One scoring pass observed per safrl_batches_total; the four requests took 1 to 4 passes.
+    passes = scraped["safrl_scoring_pass_seconds"]
+    assert passes.type == "histogram"
+    buckets, _, pass_count = latency_samples(passes)
+    assert [le for le, _ in buckets] == LATENCY_BOUNDS
+    [batches] = scraped["safrl_batches"].samples
+    assert pass_count - start_passes == batches.value - start_batches.value
+    assert 1 <= pass_count - start_passes <= 4
 
 
 def test_the_grafana_dashboard_asks_only_for_metrics_the_server_exports(server):
