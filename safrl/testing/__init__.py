@@ -3,6 +3,8 @@ outputs on them: the oracle data of the tests) and stand-ins trained on a few la
 embedded default models).
 
     checkpoints       the test checkpoints with their reference outputs (tests/model)
+    stream_guard_model  Qwen3ForGuardModel (Qwen3Guard-Stream) as a transformers model, the
+                      reference of the engine's Stream heads (tiny_stream_guard builds one)
     guard_golden      transformers' greedy generate() on the embedded guard (tests/scoring)
     embedded_models   the embedded guard and reward model with random weights (scripts/setup.sh)
     demo_models       the embedded demo pair that configs/default.yaml names, trained on the

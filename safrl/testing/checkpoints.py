@@ -16,6 +16,16 @@ head_dim * heads != hidden, and every head type the engine supports.
 Qwen2ForRewardModel (WorldPM) is remote code, not part of transformers: its checkpoint is written
 with the safetensors package, and its reference is transformers' Qwen2Model for the backbone
 plus the two-layer score head written out below (the only part written here).
+
+Qwen3ForGuardModel (Qwen3Guard-Stream) is remote code too, but safrl.testing.stream_guard_model
+defines it as a transformers model, so its checkpoints are written by save_pretrained and read back
+by from_pretrained like the others. It has an output at every token, so its reference.json holds,
+instead of the three lists above, each logit tensor at EVERY position (rows = positions):
+  stream_outputs          per input alone, fp32: {"risk_level_logits": [T][3],
+                          "category_logits": [T][8], "query_risk_level_logits": [T][3],
+                          "query_category_logits": [T][9]};
+  padded_stream_outputs   the same from one right-padded batch, each row cut to its input's length;
+  bf16_stream_outputs     per input alone with the model computing in bf16.
 """
 import json
 import os
@@ -24,6 +34,8 @@ import sys
 import torch
 import transformers
 from safetensors.torch import load_file, save_file
+
+from safrl.testing import stream_guard_model
 
 VOCAB = 101
 PAD = 100
@@ -92,6 +104,12 @@ def weight_specs(config):
     elif arch == "Qwen2ForRewardModel":
         specs += [normal("score.0.weight", hidden, hidden), normal("score.0.bias", hidden),
                   normal("score.2.weight", 1, hidden), normal("score.2.bias", 1)]
+    elif arch == "Qwen3ForGuardModel":
+        for name, inputs, outputs in stream_guard_model.HEAD_MODULES:
+            if outputs is None:
+                specs.append(norm_weight(name + ".weight", config[inputs]))
+            else:
+                specs.append(normal(name + ".weight", config[outputs], config[inputs]))
     return specs
 
 
@@ -100,14 +118,27 @@ def random_weights(config, gen):
             for name, shape, std, mean in weight_specs(config)}
 
 
+# Architectures transformers has no class for but safrl.testing defines as transformers models.
+LOCAL_CLASSES = {"Qwen3ForGuardModel": stream_guard_model.Qwen3ForGuardModel}
+
+
+def model_class(arch):
+    return LOCAL_CLASSES.get(arch) or getattr(transformers, arch)
+
+
 def is_remote_code(config):
-    """Architectures transformers has no class for: written and read without it."""
-    return not hasattr(transformers, config["architectures"][0])
+    """Architectures with no transformers class anywhere: written and read without transformers."""
+    arch = config["architectures"][0]
+    return arch not in LOCAL_CLASSES and not hasattr(transformers, arch)
+
+
+def is_stream_guard(config):
+    return config["architectures"][0] == "Qwen3ForGuardModel"
 
 
 def new_model(config):
     """An instance of the transformers class `config` names, built from `config`."""
-    cls = getattr(transformers, config["architectures"][0])
+    cls = model_class(config["architectures"][0])
     return cls(transformers.AutoConfig.for_model(**config))
 
 
@@ -184,7 +215,7 @@ class RewardModelReference(torch.nn.Module):
 def load_reference_model(out_dir, config, dtype):
     if is_remote_code(config):
         return RewardModelReference(out_dir, dtype)
-    cls = getattr(transformers, config["architectures"][0])
+    cls = model_class(config["architectures"][0])
     return cls.from_pretrained(out_dir, dtype=dtype).eval()
 
 
@@ -227,7 +258,39 @@ def reference_outputs(out_dir, config, inputs, dtype, batched):
             for ids, n in zip(inputs, lengths)]
 
 
+STREAM_LOGITS = ["risk_level_logits", "category_logits", "query_risk_level_logits",
+                 "query_category_logits"]
+
+
+@torch.no_grad()
+def stream_outputs(out_dir, inputs, dtype, batched):
+    """Qwen3ForGuardModel's four logits at every position of each input: a list (one per input)
+    of {name: [length][labels]}, each input alone or all in one right-padded batch."""
+    model = stream_guard_model.Qwen3ForGuardModel.from_pretrained(out_dir, dtype=dtype).eval()
+    if batched:
+        out = model(**right_padded(inputs))
+        return [{name: out[name][i, :len(ids)].float().tolist() for name in STREAM_LOGITS}
+                for i, ids in enumerate(inputs)]
+    outputs = []
+    for ids in inputs:
+        out = model(input_ids=torch.tensor([ids]))
+        outputs.append({name: out[name][0].float().tolist() for name in STREAM_LOGITS})
+    return outputs
+
+
+def write_stream_reference(out_dir, inputs):
+    reference = {"inputs": inputs,
+                 "stream_outputs": stream_outputs(out_dir, inputs, torch.float32, False),
+                 "padded_stream_outputs": stream_outputs(out_dir, inputs, torch.float32, True),
+                 "bf16_stream_outputs": stream_outputs(out_dir, inputs, torch.bfloat16, False),
+                 "transformers": transformers.__version__, "torch": torch.__version__}
+    with open(os.path.join(out_dir, "reference.json"), "w") as f:
+        json.dump(reference, f)
+
+
 def write_reference(out_dir, config, inputs):
+    if is_stream_guard(config):
+        return write_stream_reference(out_dir, inputs)
     reference = {"inputs": inputs,
                  "outputs": reference_outputs(out_dir, config, inputs, torch.float32, False),
                  "padded_outputs": reference_outputs(out_dir, config, inputs, torch.float32, True),
@@ -236,6 +299,9 @@ def write_reference(out_dir, config, inputs):
     with open(os.path.join(out_dir, "reference.json"), "w") as f:
         json.dump(reference, f)
 
+
+# Qwen3Guard-Stream's label counts with an inner width (24) below the hidden size (48).
+STREAM_GUARD_KEYS = dict(stream_guard_model.GUARD_KEYS, guard_inner_size=24)
 
 VARIANTS = [
     # name, model_type, architecture, config overrides, dtype, shards
@@ -255,7 +321,26 @@ VARIANTS = [
     ("qwen2_reward_bf16", "qwen2", "Qwen2ForRewardModel", {"torch_dtype": "bfloat16"}, torch.bfloat16, 1),
     ("qwen2_seqcls_bf16_sharded", "qwen2", "Qwen2ForSequenceClassification",
      {"num_labels": 1, "pad_token_id": PAD, "torch_dtype": "bfloat16"}, torch.bfloat16, 3),
+    ("qwen3_stream_guard", "qwen3", "Qwen3ForGuardModel", dict(STREAM_GUARD_KEYS), torch.float32, 1),
+    ("qwen3_stream_guard_bf16_sharded", "qwen3", "Qwen3ForGuardModel",
+     dict(STREAM_GUARD_KEYS, torch_dtype="bfloat16"), torch.bfloat16, 2),
 ]
+
+
+def broken_stream_guards(gen):
+    """Qwen3ForGuardModel checkpoints for the loader: one lacking a head, one with an unknown
+    tensor, one with an lm_head.weight of the right shape (accepted and skipped) and one with an
+    lm_head.weight of the wrong shape (refused)."""
+    config = base_config("qwen3", "Qwen3ForGuardModel", **STREAM_GUARD_KEYS)
+    weights = random_weights(config, gen)
+    missing = dict(weights)
+    del missing["query_category_head.weight"]
+    extra = dict(weights, **{"query_category_head.bias": torch.zeros(9)})
+    lm_head = dict(weights, **{"lm_head.weight": torch.zeros(VOCAB, 48)})
+    wrong_lm_head = dict(weights, **{"lm_head.weight": torch.zeros(VOCAB, 24)})
+    return {"stream_missing_head": (config, missing), "stream_extra_tensor": (config, extra),
+            "stream_with_lm_head": (config, lm_head),
+            "stream_wrong_lm_head": (config, wrong_lm_head)}
 
 
 def write_broken(out_root, gen):
@@ -272,6 +357,7 @@ def write_broken(out_root, gen):
              "extra_tensor": (config, extra), "integer_weight": (config, integer),
              "wrong_architecture": (dict(config, architectures=["Qwen3ForSequenceClassification"],
                                          num_labels=1), weights)}
+    cases.update(broken_stream_guards(gen))
     for name, (cfg, w) in cases.items():
         out_dir = os.path.join(out_root, "broken", name)
         os.makedirs(out_dir, exist_ok=True)

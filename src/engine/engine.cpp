@@ -65,22 +65,30 @@ void Engine::count_layers(const std::vector<SequenceInput>& inputs) {
     work_.tokens += static_cast<int64_t>(input.ids.size());
     // A plain transformers forward applies its head to every new token, whether or not the
     // caller wanted outputs there (a prefix filled into a cache included).
-    work_.full_head_flops += 2.0 * h * n * static_cast<double>(head_columns());
+    work_.full_head_flops += n * head_row_flops();
   }
   ++work_.forwards;
 }
 
-int64_t Engine::head_columns() const {
+double Engine::head_row_flops() const {
   const io::ModelConfig& c = config();
+  const double h = static_cast<double>(c.hidden_size);
   switch (c.head) {
     case io::HeadKind::kCausalLM:
-      return c.vocab_size;
+      return 2.0 * h * static_cast<double>(c.vocab_size);
     case io::HeadKind::kRewardModel:  // Linear(h, h) -> ReLU -> Linear(h, 1)
-      return c.hidden_size + 1;
+      return 2.0 * h * (h + 1);
+    case io::HeadKind::kStreamGuard: {
+      // Two branches, each Linear(h, inner) and then its two heads on the inner rows.
+      const double inner = static_cast<double>(c.guard_inner_size);
+      return 2.0 * (h * inner + inner * static_cast<double>(c.num_risk_level + c.num_category)) +
+             2.0 * (h * inner +
+                    inner * static_cast<double>(c.num_query_risk_level + c.num_query_category));
+    }
     case io::HeadKind::kSequenceClassification:
       break;
   }
-  return c.num_labels;
+  return 2.0 * h * static_cast<double>(c.num_labels);
 }
 
 void Engine::count_head(int64_t rows, int64_t columns) {
@@ -138,8 +146,19 @@ at::Tensor Engine::last_logits(const std::vector<SequenceInput>& inputs,
 at::Tensor Engine::scores(const std::vector<SequenceInput>& inputs) {
   c10::InferenceMode guard;
   at::Tensor hidden = hidden_states(inputs).index_select(0, rows_tensor(last_rows(inputs, true)));
-  count_head(static_cast<int64_t>(inputs.size()), head_columns());
+  work_.head_flops += static_cast<double>(inputs.size()) * head_row_flops();
   return model_->scores(hidden);
+}
+
+model::StreamLogits Engine::stream_logits(const std::vector<SequenceInput>& inputs) {
+  c10::InferenceMode guard;
+  if (config().head != io::HeadKind::kStreamGuard) {
+    throw util::Error(util::cat("stream_logits needs a Qwen3ForGuardModel; this model is ",
+                                io::architecture_name(config().architecture)));
+  }
+  at::Tensor hidden = hidden_states(inputs);
+  work_.head_flops += static_cast<double>(hidden.size(0)) * head_row_flops();
+  return model_->stream_logits(hidden);
 }
 
 c10::ScalarType parse_dtype(const std::string& name) {

@@ -1,6 +1,7 @@
 // One loaded model and the ways of running it: a padding-free packed forward over several
 // sequences, the LM head only at the positions asked for, the score head at each sequence's
-// last token, and KV caches for incremental decoding and shared prefixes.
+// last token, the Stream guard's heads at every token, and KV caches for incremental decoding and
+// shared prefixes.
 //
 // Inputs are validated (non-empty, ids inside the vocabulary) and a bad one throws
 // util::InputError naming the input and the id. An Engine is used by one thread at a time (the
@@ -51,6 +52,10 @@ class Engine {
   // Classification / reward head: float32 [N, num_labels], read where transformers reads it: at
   // the rightmost new token that is not pad_token_id (the last token when there is no pad id).
   at::Tensor scores(const std::vector<SequenceInput>& inputs);
+  // Qwen3ForGuardModel: the four float32 logit tensors at every new token of every input, packed
+  // in input order like hidden_states ([sum of lengths, 3 / 8 / 3 / 9]). Throws util::Error for
+  // another architecture.
+  model::StreamLogits stream_logits(const std::vector<SequenceInput>& inputs);
 
   model::QwenWithHead& model() { return model_; }
   // FLOPs computed so far (every call above adds to it).
@@ -63,8 +68,8 @@ class Engine {
   at::Tensor rows_tensor(const std::vector<int64_t>& rows) const;
   void count_layers(const std::vector<SequenceInput>& inputs);
   void count_head(int64_t rows, int64_t columns);
-  // Output columns of the head (its FLOPs per row are 2 x hidden x this).
-  int64_t head_columns() const;
+  // FLOPs of the architecture's head on one row (for the Stream guard: both branches).
+  double head_row_flops() const;
 
   model::RunOptions options_;
   model::QwenWithHead model_;

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <limits>
 #include <string_view>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -27,7 +28,7 @@ struct ArchitectureInfo {
   Family family;
 };
 
-constexpr std::array<ArchitectureInfo, 5> kArchitectures = {{
+constexpr std::array<ArchitectureInfo, 6> kArchitectures = {{
     {Architecture::kQwen3ForCausalLM, "Qwen3ForCausalLM", HeadKind::kCausalLM, Family::kQwen3},
     {Architecture::kQwen3ForSequenceClassification, "Qwen3ForSequenceClassification",
      HeadKind::kSequenceClassification, Family::kQwen3},
@@ -36,6 +37,8 @@ constexpr std::array<ArchitectureInfo, 5> kArchitectures = {{
      HeadKind::kSequenceClassification, Family::kQwen2},
     {Architecture::kQwen2ForRewardModel, "Qwen2ForRewardModel", HeadKind::kRewardModel,
      Family::kQwen2},
+    {Architecture::kQwen3ForGuardModel, "Qwen3ForGuardModel", HeadKind::kStreamGuard,
+     Family::kQwen3},
 }};
 
 // transformers' Qwen3Config default; Qwen2 derives it from the hidden size instead.
@@ -231,6 +234,150 @@ int64_t read_num_labels(const ConfigReader& reader) {
   return num_labels.value_or(from_id2label.value_or(kDefaultNumLabels));
 }
 
+// The official label names of one head, for messages and label-map checks.
+template <size_t N>
+std::vector<std::string_view> names_of(const std::array<std::string_view, N>& names) {
+  return {names.begin(), names.end()};
+}
+
+std::string joined(const std::vector<std::string_view>& names) {
+  std::string out;
+  for (size_t i = 0; i < names.size(); ++i) out += cat(i ? ", " : "", i, " ", names[i]);
+  return out;
+}
+
+// A head's label count, which the Stream guard fixes: its labels' names and order are the
+// official code's, so a checkpoint trained with other labels cannot be read with them.
+int64_t read_label_count(const ConfigReader& reader, std::string_view key,
+                         const std::vector<std::string_view>& labels, std::string_view head) {
+  const int64_t count = reader.required_positive_int(key);
+  if (count != static_cast<int64_t>(labels.size())) {
+    reader.root().child(key).fail(
+        cat("is ", count, ", but the Stream guard's ", head, " has exactly ", labels.size(),
+            " labels in the official order (", joined(labels),
+            "); a checkpoint with other labels is not Qwen3Guard-Stream and is not supported"));
+  }
+  return count;
+}
+
+bool ends_with(std::string_view text, std::string_view suffix) {
+  return text.size() >= suffix.size() && text.substr(text.size() - suffix.size()) == suffix;
+}
+
+bool is_placeholder_label(const std::string& name, size_t index) {
+  return name == cat("LABEL_", index);  // transformers' default names: they name nothing
+}
+
+// A label map as index -> name. Accepted spellings: a list of names in index order, an object
+// of index -> name (id2label), or an object of name -> index (label2id style).
+std::vector<std::string> label_map_names(const JsonReader& map) {
+  const json& value = map.value();
+  if (value.is_array()) {
+    std::vector<std::string> names;
+    for (const JsonReader& item : map.items()) names.push_back(item.as_string());
+    return names;
+  }
+  if (!value.is_object() || value.empty()) {
+    map.fail(cat("must be a non-empty object or list of label names, got ", map.describe()));
+  }
+  std::vector<std::string> names(value.size());
+  std::vector<bool> seen(value.size(), false);
+  const auto place = [&](const JsonReader& where, int64_t index, const std::string& name) {
+    const auto slot = static_cast<size_t>(index);
+    if (seen[slot]) where.fail(cat("index ", index, " appears twice"));
+    seen[slot] = true;
+    names[slot] = name;
+  };
+  const auto last = static_cast<int64_t>(value.size()) - 1;
+  for (const auto& [key, item] : value.items()) {
+    const JsonReader entry = map.child(key);
+    if (item.is_string()) {  // "index": "name"
+      int64_t index = -1;
+      try {
+        size_t used = 0;
+        index = std::stoll(key, &used);
+        if (used != key.size()) index = -1;
+      } catch (const std::exception&) {
+        index = -1;
+      }
+      if (index < 0 || index > last) {
+        entry.fail(
+            cat("is a label name keyed by \"", key, "\", which is not an index in 0..", last));
+      }
+      place(entry, index, item.get_ref<const std::string&>());
+    } else {  // "name": index
+      place(entry, entry.as_int(0, last), key);
+    }
+  }
+  return names;
+}
+
+// A label map in config.json must agree with the official order: reading the heads in another
+// order would silently swap labels. transformers' placeholder id2label ("LABEL_0", ...) carries
+// no names and passes.
+void check_label_map(const JsonReader& map, const std::vector<std::string_view>& official,
+                     std::string_view head) {
+  const std::vector<std::string> names = label_map_names(map);
+  if (names.size() != official.size()) {
+    map.fail(cat("has ", names.size(), " labels, but the Stream guard's ", head, " has ",
+                 official.size(), " (", joined(official), ")"));
+  }
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (names[i] != official[i] && !is_placeholder_label(names[i], i)) {
+      map.fail(cat("index ", i, " is \"", names[i], "\", but the official order has \"",
+                   official[i], "\" there (", head, ": ", joined(official), ")"));
+    }
+  }
+}
+
+void check_label_maps(const ConfigReader& reader) {
+  const std::vector<std::string_view> risk = names_of(kStreamRiskLevels);
+  const std::vector<std::string_view> category = names_of(kStreamResponseCategories);
+  const std::vector<std::string_view> query_category = names_of(kStreamQueryCategories);
+  for (const auto& [key, value] : reader.root().value().items()) {
+    if (value.is_null()) continue;
+    const JsonReader map = reader.root().child(key);
+    if (ends_with(key, "risk_level_map")) {
+      check_label_map(map, risk, "risk level");
+    } else if (ends_with(key, "category_map")) {
+      const bool query = key.find("query") != std::string::npos;
+      check_label_map(map, query ? query_category : category,
+                      query ? "query category" : "response category");
+    } else if (key == "id2label") {
+      // The config does not say which head an id2label belongs to: its size does (3 risk levels,
+      // 8 response or 9 query categories).
+      const std::vector<std::string> names = label_map_names(map);
+      bool placeholders = true;
+      for (size_t i = 0; i < names.size(); ++i) placeholders &= is_placeholder_label(names[i], i);
+      if (placeholders) continue;
+      if (names.size() == risk.size()) {
+        check_label_map(map, risk, "risk level");
+      } else if (names.size() == category.size()) {
+        check_label_map(map, category, "response category");
+      } else if (names.size() == query_category.size()) {
+        check_label_map(map, query_category, "query category");
+      } else {
+        map.fail(cat("has ", names.size(),
+                     " labels; a Qwen3ForGuardModel label map has 3 risk levels, 8 response "
+                     "categories or 9 query categories"));
+      }
+    }
+  }
+}
+
+void read_stream_guard(const ConfigReader& reader, ModelConfig& config) {
+  config.guard_inner_size = reader.required_positive_int("guard_inner_size");
+  config.num_risk_level = read_label_count(reader, "num_risk_level", names_of(kStreamRiskLevels),
+                                           "response risk-level head");
+  config.num_category = read_label_count(
+      reader, "num_category", names_of(kStreamResponseCategories), "response category head");
+  config.num_query_risk_level = read_label_count(
+      reader, "num_query_risk_level", names_of(kStreamRiskLevels), "query risk-level head");
+  config.num_query_category = read_label_count(
+      reader, "num_query_category", names_of(kStreamQueryCategories), "query category head");
+  check_label_maps(reader);
+}
+
 std::optional<int64_t> read_eos_token_id(const ConfigReader& reader) {
   const std::optional<JsonReader> eos = reader.find("eos_token_id");
   if (!eos) return std::nullopt;
@@ -312,7 +459,19 @@ ModelConfig parse_model_config(const std::string& json_text, const std::string& 
     config.o_bias = false;
   }
 
-  config.num_labels = config.head == HeadKind::kRewardModel ? 1 : read_num_labels(reader);
+  switch (config.head) {
+    case HeadKind::kRewardModel:
+      config.num_labels = 1;
+      break;
+    case HeadKind::kStreamGuard:
+      // Its heads' sizes are the five guard keys; num_labels / id2label do not size them.
+      read_stream_guard(reader, config);
+      break;
+    case HeadKind::kCausalLM:
+    case HeadKind::kSequenceClassification:
+      config.num_labels = read_num_labels(reader);
+      break;
+  }
   if (const std::optional<JsonReader> pad = reader.find("pad_token_id")) {
     config.pad_token_id = ConfigReader::token_id(*pad);
   }

@@ -6,9 +6,11 @@
 // supported, never silently ignored.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 
 namespace safrl::io {
 
@@ -18,12 +20,38 @@ enum class Architecture {
   kQwen2ForCausalLM,
   kQwen2ForSequenceClassification,
   kQwen2ForRewardModel,  // WorldPM: score = Linear(h,h) -> ReLU -> Linear(h,1), with biases
+  // Qwen3Guard-Stream: two branches on every token's final hidden state, each
+  // Linear(h, guard_inner_size) -> RMSNorm -> a risk-level head and a category head.
+  kQwen3ForGuardModel,
 };
 
 // "Qwen3ForCausalLM", ...
 std::string architecture_name(Architecture arch);
 
-enum class HeadKind { kCausalLM, kSequenceClassification, kRewardModel };
+enum class HeadKind { kCausalLM, kSequenceClassification, kRewardModel, kStreamGuard };
+
+// Qwen3ForGuardModel's labels, in head index order as the official Qwen3Guard code defines them
+// (eval/eval_stream.py). The order is fixed, so a checkpoint whose config declares other counts
+// or another order in a label map is refused. The response categories are the Gen template's
+// names in another order.
+inline constexpr std::array<std::string_view, 3> kStreamRiskLevels = {"Safe", "Unsafe",
+                                                                      "Controversial"};
+// The query category head; the response head has the first 8 (all but "Jailbreak").
+inline constexpr std::array<std::string_view, 9> kStreamQueryCategories = {
+    "Violent",
+    "Sexual Content or Sexual Acts",
+    "Suicide & Self-Harm",
+    "Politically Sensitive Topics",
+    "PII",
+    "Copyright Violation",
+    "Non-violent Illegal Acts",
+    "Unethical Acts",
+    "Jailbreak"};
+inline constexpr std::array<std::string_view, 8> kStreamResponseCategories = [] {
+  std::array<std::string_view, 8> names{};
+  for (size_t i = 0; i < names.size(); ++i) names[i] = kStreamQueryCategories[i];
+  return names;
+}();
 
 // The decoder family: Qwen3 has per-head q/k RMSNorm; Qwen2 has q/k/v biases and no q/k norm.
 enum class Family { kQwen2, kQwen3 };
@@ -55,6 +83,15 @@ struct ModelConfig {
   std::optional<int64_t> pad_token_id;
   std::optional<int64_t> eos_token_id;  // the first one when config lists several
   std::string torch_dtype;              // as written ("bfloat16", "float32", ...), may be empty
+  // Qwen3ForGuardModel only (0 otherwise; the label heads are sized by these, not num_labels):
+  // the width of both branches' pre-projection and the outputs of its four heads. Each is
+  // required for that architecture; the label counts must be 3, 8, 3, 9, the sizes of
+  // kStreamRiskLevels, kStreamResponseCategories, kStreamRiskLevels, kStreamQueryCategories.
+  int64_t guard_inner_size = 0;
+  int64_t num_risk_level = 0;
+  int64_t num_category = 0;
+  int64_t num_query_risk_level = 0;
+  int64_t num_query_category = 0;
 };
 
 // `source` names the file in error messages.

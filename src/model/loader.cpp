@@ -37,12 +37,26 @@ at::Tensor tensor_of(const io::TensorView& view) {
   return aligned;
 }
 
+// A Stream guard's lm_head.weight is skipped, not loaded (see loader.h), but still checked: a
+// wrong shape means the config.json does not describe this checkpoint.
+void check_skipped_lm_head(const io::TensorView& view, const io::ModelConfig& config) {
+  const std::vector<int64_t> expected = {config.vocab_size, config.hidden_size};
+  if (view.shape != expected) {
+    throw util::LoadError(util::cat(
+        "tensor lm_head.weight in ", *view.file, " has shape ", shape_string(view.shape), " but ",
+        io::architecture_name(config.architecture), " with this config.json expects ",
+        shape_string(expected), " (it is skipped, not used, but must match)"));
+  }
+}
+
 bool knowingly_ignored(const std::string& name, const io::ModelConfig& config) {
   // Tied checkpoints sometimes carry lm_head.weight too; the embedding is the one used.
   if (name == "lm_head.weight" && config.head == io::HeadKind::kCausalLM &&
       config.tie_word_embeddings) {
     return true;
   }
+  // The Stream guard never computes token logits (loader.h).
+  if (name == "lm_head.weight" && config.head == io::HeadKind::kStreamGuard) return true;
   // Old exports saved the rotary buffer; it is recomputed from rope_theta.
   const std::string suffix = ".rotary_emb.inv_freq";
   return name.size() > suffix.size() &&
@@ -123,6 +137,11 @@ QwenWithHead load_model(const std::string& dir, const RunOptions& options) {
     throw util::LoadError(util::cat(dir, " lacks ", missing.size(), " tensor(s) that ",
                                     io::architecture_name(config.architecture),
                                     " needs: ", list_names(missing)));
+  }
+  if (config.head == io::HeadKind::kStreamGuard) {
+    if (const io::TensorView* lm_head = checkpoint.find("lm_head.weight")) {
+      check_skipped_lm_head(*lm_head, config);
+    }
   }
   std::vector<std::string> unclaimed;
   for (const std::string& name : checkpoint.names()) {

@@ -279,6 +279,27 @@ QwenWithHeadImpl::QwenWithHeadImpl(const io::ModelConfig& config, c10::ScalarTyp
     case io::HeadKind::kRewardModel:
       reward_score = register_module("score", RewardScore(config.hidden_size, storage));
       break;
+    case io::HeadKind::kStreamGuard: {
+      const int64_t hidden = config.hidden_size, inner = config.guard_inner_size;
+      const double eps = config.rms_norm_eps;
+      risk_level_category_pre =
+          register_module("risk_level_category_pre", Linear(hidden, inner, false, storage));
+      risk_level_category_layernorm =
+          register_module("risk_level_category_layernorm", RmsNorm(inner, eps, storage));
+      risk_level_head =
+          register_module("risk_level_head", Linear(inner, config.num_risk_level, false, storage));
+      category_head =
+          register_module("category_head", Linear(inner, config.num_category, false, storage));
+      query_risk_level_category_pre =
+          register_module("query_risk_level_category_pre", Linear(hidden, inner, false, storage));
+      query_risk_level_category_layernorm =
+          register_module("query_risk_level_category_layernorm", RmsNorm(inner, eps, storage));
+      query_risk_level_head = register_module(
+          "query_risk_level_head", Linear(inner, config.num_query_risk_level, false, storage));
+      query_category_head = register_module(
+          "query_category_head", Linear(inner, config.num_query_category, false, storage));
+      break;
+    }
   }
 }
 
@@ -313,9 +334,24 @@ at::Tensor QwenWithHeadImpl::scores(const at::Tensor& hidden) {
     case io::HeadKind::kRewardModel:
       return reward_score(hidden).to(at::kFloat);
     case io::HeadKind::kCausalLM:
+    case io::HeadKind::kStreamGuard:
       break;
   }
   throw util::Error(util::cat(io::architecture_name(config_.architecture), " has no score head"));
+}
+
+StreamLogits QwenWithHeadImpl::stream_logits(const at::Tensor& hidden) {
+  if (config_.head != io::HeadKind::kStreamGuard) {
+    throw util::Error(util::cat(io::architecture_name(config_.architecture),
+                                " has no Stream guard heads (Qwen3ForGuardModel has them)"));
+  }
+  // Each branch: pre-projection, RMSNorm, then its two heads on the normed rows.
+  const at::Tensor response = risk_level_category_layernorm(risk_level_category_pre(hidden));
+  const at::Tensor query =
+      query_risk_level_category_layernorm(query_risk_level_category_pre(hidden));
+  return StreamLogits{
+      risk_level_head(response).to(at::kFloat), category_head(response).to(at::kFloat),
+      query_risk_level_head(query).to(at::kFloat), query_category_head(query).to(at::kFloat)};
 }
 
 }  // namespace safrl::model

@@ -1,7 +1,8 @@
 // The Qwen2 / Qwen3 decoder and its heads, as a LibTorch module tree named like the Hugging
 // Face checkpoints: "model.embed_tokens", "model.layers.N.self_attn.q_proj", ..., "model.norm",
-// and "lm_head" (causal LM, absent when tied), "score" (sequence classification) or "score.0" /
-// "score.2" (Qwen2ForRewardModel).
+// and "lm_head" (causal LM, absent when tied), "score" (sequence classification), "score.0" /
+// "score.2" (Qwen2ForRewardModel) or the Stream guard's eight head modules
+// ("risk_level_category_pre", ..., "query_category_head"; Qwen3ForGuardModel).
 //
 // Qwen3 applies a per-head RMSNorm (q_norm, k_norm) to queries and keys before RoPE and has no
 // attention bias; Qwen2 has q/k/v biases and no q/k norm. Attention is grouped-query with
@@ -113,6 +114,15 @@ class RewardScoreImpl : public torch::nn::Module {
 };
 TORCH_MODULE(RewardScore);
 
+// Qwen3ForGuardModel's four outputs for hidden rows, float32, rows in the order of the hidden
+// rows given. Label orders are the official ones (reward/stream_labels.h names them).
+struct StreamLogits {
+  at::Tensor risk;            // [N, num_risk_level = 3]: Safe, Unsafe, Controversial
+  at::Tensor category;        // [N, num_category = 8]
+  at::Tensor query_risk;      // [N, num_query_risk_level = 3]
+  at::Tensor query_category;  // [N, num_query_category = 9]
+};
+
 // Backbone plus the head named by the config's architecture.
 class QwenWithHeadImpl : public torch::nn::Module {
  public:
@@ -125,11 +135,21 @@ class QwenWithHeadImpl : public torch::nn::Module {
   at::Tensor logits(const at::Tensor& hidden);
   // Sequence-classification or reward head: hidden rows [N, hidden] -> [N, num_labels], float32.
   at::Tensor scores(const at::Tensor& hidden);
+  // Qwen3ForGuardModel: the four heads of hidden rows [N, hidden], computed in the rows' dtype.
+  StreamLogits stream_logits(const at::Tensor& hidden);
 
   Decoder model{nullptr};
   Linear lm_head{nullptr};            // causal LM with untied embeddings
   Linear score{nullptr};              // sequence classification
   RewardScore reward_score{nullptr};  // reward model, registered as "score"
+  // Qwen3ForGuardModel, registered under these (checkpoint) names: the response branch, then the
+  // query branch. A checkpoint's lm_head.weight is not registered: see loader.h.
+  Linear risk_level_category_pre{nullptr};
+  RmsNorm risk_level_category_layernorm{nullptr};
+  Linear risk_level_head{nullptr}, category_head{nullptr};
+  Linear query_risk_level_category_pre{nullptr};
+  RmsNorm query_risk_level_category_layernorm{nullptr};
+  Linear query_risk_level_head{nullptr}, query_category_head{nullptr};
 
  private:
   io::ModelConfig config_;

@@ -16,6 +16,7 @@
 
 #include "engine/engine.h"
 #include "engine/matmul_rate.h"
+#include "engine/reference_support.h"
 #include "model/scalar_type.h"
 #include "util/device_names.h"
 #include "util/error.h"
@@ -24,7 +25,9 @@
 namespace safrl {
 namespace {
 
-const std::string kCheckpoints = SAFRL_BINARY_DIR "/testdata/checkpoints";
+using testing::cpu_options;
+using testing::kCheckpoints;
+using testing::relative_difference;
 
 // reference.json: the inputs and transformers' outputs at each input's scored position.
 struct Reference {
@@ -54,34 +57,12 @@ double output_scale(const Reference& ref) {
   return scale;
 }
 
-model::RunOptions cpu_options(c10::ScalarType storage = c10::kFloat,
-                              c10::ScalarType compute = c10::kFloat) {
-  model::RunOptions options;
-  options.storage_dtype = storage;
-  options.compute_dtype = compute;
-  return options;
-}
-
 bool is_causal(const engine::Engine& e) {
   return e.config().head == io::HeadKind::kCausalLM;
 }
 
 at::Tensor outputs_of(engine::Engine& e, const std::vector<engine::SequenceInput>& inputs) {
   return is_causal(e) ? e.last_logits(inputs) : e.scores(inputs);
-}
-
-// Max |a - b| relative to `scale`, by default max |b|; prints the worst element so a failure is
-// easy to read.
-double relative_difference(const at::Tensor& actual, const at::Tensor& expected,
-                           const std::string& what, double scale = 0) {
-  at::Tensor diff = (actual - expected).abs();
-  const double max_diff = diff.max().item<double>();
-  if (scale <= 0) scale = std::max(expected.abs().max().item<double>(), 1e-12);
-  const int64_t worst = diff.flatten().argmax().item<int64_t>();
-  std::printf("%-48s max|diff| %.3g (relative %.3g) at %lld: %.7g vs %.7g\n", what.c_str(),
-              max_diff, max_diff / scale, static_cast<long long>(worst),
-              actual.flatten()[worst].item<double>(), expected.flatten()[worst].item<double>());
-  return max_diff / scale;
 }
 
 class ReferenceTest : public ::testing::TestWithParam<std::string> {};
@@ -307,12 +288,7 @@ TEST(ScoreHead, ReadsAtTheLastTokenThatIsNotPadding) {
 }
 
 std::string load_error(const std::string& dir) {
-  try {
-    engine::Engine e(dir, cpu_options());
-  } catch (const util::LoadError& error) {
-    return error.what();
-  }
-  return "no error";
+  return testing::engine_load_error(dir);
 }
 
 TEST(StrictLoading, EachDefectIsNamed) {

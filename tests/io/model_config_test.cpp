@@ -112,6 +112,11 @@ void expect_config_eq(const ModelConfig& actual, const ModelConfig& expected) {
   EXPECT_EQ(actual.pad_token_id, expected.pad_token_id);
   EXPECT_EQ(actual.eos_token_id, expected.eos_token_id);
   EXPECT_EQ(actual.torch_dtype, expected.torch_dtype);
+  EXPECT_EQ(actual.guard_inner_size, expected.guard_inner_size);
+  EXPECT_EQ(actual.num_risk_level, expected.num_risk_level);
+  EXPECT_EQ(actual.num_category, expected.num_category);
+  EXPECT_EQ(actual.num_query_risk_level, expected.num_query_risk_level);
+  EXPECT_EQ(actual.num_query_category, expected.num_query_category);
 }
 
 TEST(ModelConfig, Qwen3_0_6B) {
@@ -259,6 +264,7 @@ TEST(ModelConfig, ArchitectureNames) {
   EXPECT_EQ(architecture_name(Architecture::kQwen2ForSequenceClassification),
             "Qwen2ForSequenceClassification");
   EXPECT_EQ(architecture_name(Architecture::kQwen2ForRewardModel), "Qwen2ForRewardModel");
+  EXPECT_EQ(architecture_name(Architecture::kQwen3ForGuardModel), "Qwen3ForGuardModel");
 }
 
 TEST(ModelConfig, EosTokenList) {
@@ -342,26 +348,22 @@ const Refusal kRefusals[] = {
     {"UnknownArchitecture", [](json& c) { c["architectures"] = {"LlamaForCausalLM"}; },
      "architecture \"LlamaForCausalLM\" is not supported (supported: Qwen3ForCausalLM, "
      "Qwen3ForSequenceClassification, Qwen2ForCausalLM, Qwen2ForSequenceClassification, "
-     "Qwen2ForRewardModel)"},
-    {"StreamGuardArchitecture", [](json& c) { c["architectures"] = {"Qwen3ForGuardModel"}; },
-     "architecture \"Qwen3ForGuardModel\" is not supported (supported: Qwen3ForCausalLM, "
-     "Qwen3ForSequenceClassification, Qwen2ForCausalLM, Qwen2ForSequenceClassification, "
-     "Qwen2ForRewardModel)"},
+     "Qwen2ForRewardModel, Qwen3ForGuardModel)"},
     {"TwoArchitectures",
      [](json& c) {
        c["architectures"] = {"Qwen3ForCausalLM", "Qwen3ForSequenceClassification"};
      },
      "architectures: must be a list of exactly one name, one of: Qwen3ForCausalLM, "
      "Qwen3ForSequenceClassification, Qwen2ForCausalLM, Qwen2ForSequenceClassification, "
-     "Qwen2ForRewardModel; got an array"},
+     "Qwen2ForRewardModel, Qwen3ForGuardModel; got an array"},
     {"MissingArchitectures", [](json& c) { c.erase("architectures"); },
      "architectures: must be a list of exactly one name, one of: Qwen3ForCausalLM, "
      "Qwen3ForSequenceClassification, Qwen2ForCausalLM, Qwen2ForSequenceClassification, "
-     "Qwen2ForRewardModel; got nothing"},
+     "Qwen2ForRewardModel, Qwen3ForGuardModel; got nothing"},
     {"ArchitecturesString", [](json& c) { c["architectures"] = "Qwen3ForCausalLM"; },
      "architectures: must be a list of exactly one name, one of: Qwen3ForCausalLM, "
      "Qwen3ForSequenceClassification, Qwen2ForCausalLM, Qwen2ForSequenceClassification, "
-     "Qwen2ForRewardModel; got a string (\"Qwen3ForCausalLM\")"},
+     "Qwen2ForRewardModel, Qwen3ForGuardModel; got a string (\"Qwen3ForCausalLM\")"},
     {"ModelTypeMismatch", [](json& c) { c["model_type"] = "qwen2"; },
      "\"model_type\" is \"qwen2\" but architecture Qwen3ForCausalLM needs \"qwen3\" (supported "
      "model types: qwen3, qwen2)"},
@@ -480,6 +482,185 @@ TEST(ModelConfig, UnknownExtraKeysAreFine) {
   config["some_future_field"] = {{"nested", true}};
   config["sliding_window"] = 4096;  // ignored while use_sliding_window is false
   EXPECT_EQ(parse(config).hidden_size, 1024);
+}
+
+// Qwen3Guard-Stream-0.6B's shape: the Qwen3-0.6B backbone plus the five guard keys as vLLM's
+// port reads them (guard_inner_size 512 at 0.6B).
+json stream_guard() {
+  json config = qwen3();
+  config["architectures"] = {"Qwen3ForGuardModel"};
+  config["guard_inner_size"] = 512;
+  config["num_risk_level"] = 3;
+  config["num_category"] = 8;
+  config["num_query_risk_level"] = 3;
+  config["num_query_category"] = 9;
+  return config;
+}
+
+TEST(StreamGuardConfig, ReadsTheFiveGuardKeys) {
+  ModelConfig expected = parse(qwen3());
+  expected.architecture = Architecture::kQwen3ForGuardModel;
+  expected.head = HeadKind::kStreamGuard;
+  expected.num_labels = 1;  // not read: the guard keys size its heads
+  expected.guard_inner_size = 512;
+  expected.num_risk_level = 3;
+  expected.num_category = 8;
+  expected.num_query_risk_level = 3;
+  expected.num_query_category = 9;
+  expect_config_eq(parse(stream_guard()), expected);
+}
+
+TEST(StreamGuardConfig, GuardKeysAreIgnoredByOtherArchitectures) {
+  json config = stream_guard();
+  config["architectures"] = {"Qwen3ForCausalLM"};
+  config["num_category"] = 7;  // would be refused for the guard
+  const ModelConfig c = parse(config);
+  EXPECT_EQ(c.guard_inner_size, 0);
+  EXPECT_EQ(c.num_category, 0);
+}
+
+TEST(StreamGuardConfig, EveryGuardKeyIsRequired) {
+  for (const char* key : {"guard_inner_size", "num_risk_level", "num_category",
+                          "num_query_risk_level", "num_query_category"}) {
+    json config = stream_guard();
+    config.erase(key);
+    EXPECT_EQ(refusal(config),
+              std::string(kSource) + ": " + key + ": missing; give a positive integer");
+    config[key] = nullptr;  // Hugging Face's null for unset counts as missing
+    EXPECT_EQ(refusal(config),
+              std::string(kSource) + ": " + key + ": missing; give a positive integer");
+    config[key] = "3";
+    EXPECT_EQ(refusal(config), std::string(kSource) + ": " + key +
+                                   ": must be an integer from 1 to 16777216, got a string (\"3\")");
+  }
+  json config = stream_guard();
+  config["guard_inner_size"] = 0;
+  EXPECT_EQ(refusal(config), std::string(kSource) +
+                                 ": guard_inner_size: must be an integer from 1 to 16777216, got "
+                                 "a number (0)");
+}
+
+TEST(StreamGuardConfig, LabelCountsOtherThanTheOfficialOnesAreRefused) {
+  const std::string risk = "(0 Safe, 1 Unsafe, 2 Controversial)";
+  const std::string categories =
+      "0 Violent, 1 Sexual Content or Sexual Acts, 2 Suicide & Self-Harm, 3 Politically Sensitive "
+      "Topics, 4 PII, 5 Copyright Violation, 6 Non-violent Illegal Acts, 7 Unethical Acts";
+  const std::string tail =
+      "; a checkpoint with other labels is not Qwen3Guard-Stream and is not supported";
+  struct Case {
+    const char* key;
+    int value;
+    std::string message;
+  };
+  for (const Case& c : {
+           Case{"num_risk_level", 2,
+                "is 2, but the Stream guard's response risk-level head has exactly 3 labels in "
+                "the official order " +
+                    risk + tail},
+           Case{"num_category", 9,
+                "is 9, but the Stream guard's response category head has exactly 8 labels in the "
+                "official order (" +
+                    categories + ")" + tail},
+           Case{"num_query_risk_level", 4,
+                "is 4, but the Stream guard's query risk-level head has exactly 3 labels in the "
+                "official order " +
+                    risk + tail},
+           Case{"num_query_category", 8,
+                "is 8, but the Stream guard's query category head has exactly 9 labels in the "
+                "official order (" +
+                    categories + ", 8 Jailbreak)" + tail},
+       }) {
+    json config = stream_guard();
+    config[c.key] = c.value;
+    EXPECT_EQ(refusal(config), std::string(kSource) + ": " + c.key + ": " + c.message);
+  }
+}
+
+// Written out, not taken from the header: the test states the official order itself.
+json official_response_categories() {
+  return {"Violent",
+          "Sexual Content or Sexual Acts",
+          "Suicide & Self-Harm",
+          "Politically Sensitive Topics",
+          "PII",
+          "Copyright Violation",
+          "Non-violent Illegal Acts",
+          "Unethical Acts"};
+}
+
+TEST(StreamGuardConfig, LabelMapsInTheOfficialOrderAreAccepted) {
+  json config = stream_guard();
+  // Every spelling of a map: index -> name, name -> index, a list.
+  config["risk_level_map"] = {{"0", "Safe"}, {"1", "Unsafe"}, {"2", "Controversial"}};
+  config["query_risk_level_map"] = {{"Safe", 0}, {"Unsafe", 1}, {"Controversial", 2}};
+  config["category_map"] = official_response_categories();
+  json query = official_response_categories();
+  query.push_back("Jailbreak");
+  config["query_category_map"] = query;
+  config["id2label"] = {{"0", "Safe"}, {"1", "Unsafe"}, {"2", "Controversial"}};
+  EXPECT_EQ(parse(config).num_query_category, 9);
+  // transformers' placeholder names name nothing.
+  config["id2label"] = {{"0", "LABEL_0"}, {"1", "LABEL_1"}};
+  EXPECT_EQ(parse(config).num_risk_level, 3);
+}
+
+TEST(StreamGuardConfig, ALabelMapInAnotherOrderIsRefusedNamingKeyAndIndex) {
+  const std::string risk = "(risk level: 0 Safe, 1 Unsafe, 2 Controversial)";
+  json config = stream_guard();
+  config["risk_level_map"] = {{"0", "Safe"}, {"1", "Controversial"}, {"2", "Unsafe"}};
+  EXPECT_EQ(refusal(config), std::string(kSource) +
+                                 ": risk_level_map: index 1 is \"Controversial\", but the "
+                                 "official order has \"Unsafe\" there " +
+                                 risk);
+  config = stream_guard();
+  config["query_risk_level_map"] = {{"Unsafe", 0}, {"Safe", 1}, {"Controversial", 2}};
+  EXPECT_EQ(refusal(config), std::string(kSource) +
+                                 ": query_risk_level_map: index 0 is \"Unsafe\", but the "
+                                 "official order has \"Safe\" there " +
+                                 risk);
+  config = stream_guard();
+  json swapped = official_response_categories();
+  swapped.insert(swapped.begin() + 7, "Jailbreak");  // before "Unethical Acts"
+  config["query_category_map"] = swapped;
+  EXPECT_TRUE(contains_all(refusal(config),
+                           {": query_category_map: index 7 is \"Jailbreak\", but the official "
+                            "order has \"Unethical Acts\" there (query category: 0 Violent"}));
+  config = stream_guard();
+  config["id2label"] = {{"0", "Safe"}, {"1", "Controversial"}, {"2", "Unsafe"}};
+  EXPECT_TRUE(contains_all(refusal(config), {": id2label: index 1 is \"Controversial\""}));
+}
+
+TEST(StreamGuardConfig, MalformedLabelMapsAreRefused) {
+  json config = stream_guard();
+  config["category_map"] = {{"0", "Violent"}};
+  EXPECT_TRUE(contains_all(refusal(config),
+                           {": category_map: has 1 labels, but the Stream guard's response "
+                            "category has 8 (0 Violent, "}));
+  config = stream_guard();
+  config["risk_level_map"] = {{"0", "Safe"}, {"one", "Unsafe"}, {"2", "Controversial"}};
+  EXPECT_EQ(refusal(config),
+            std::string(kSource) +
+                ": risk_level_map.one: is a label name keyed by \"one\", which is not an index "
+                "in 0..2");
+  config = stream_guard();
+  config["risk_level_map"] = {{"Safe", 0}, {"Unsafe", 0}, {"Controversial", 2}};
+  EXPECT_EQ(refusal(config),
+            std::string(kSource) + ": risk_level_map.Unsafe: index 0 appears twice");
+  config = stream_guard();
+  config["risk_level_map"] = {{"Safe", 0}, {"Unsafe", 1}, {"Controversial", 3}};
+  EXPECT_EQ(refusal(config), std::string(kSource) +
+                                 ": risk_level_map.Controversial: must be an integer from 0 to "
+                                 "2, got a number (3)");
+  config = stream_guard();
+  config["risk_level_map"] = "Safe";
+  EXPECT_EQ(refusal(config), std::string(kSource) +
+                                 ": risk_level_map: must be a non-empty object or list of label "
+                                 "names, got a string (\"Safe\")");
+  config = stream_guard();
+  config["id2label"] = {{"0", "a"}, {"1", "b"}, {"2", "c"}, {"3", "d"}, {"4", "e"}};
+  EXPECT_EQ(refusal(config), std::string(kSource) +
+                                 ": id2label: has 5 labels; a Qwen3ForGuardModel label map has 3 "
+                                 "risk levels, 8 response categories or 9 query categories");
 }
 
 TEST(ModelConfig, KvHeadsDefaultToHeads) {

@@ -9,7 +9,9 @@ with the outputs of the transformers it was made with in reference.json, so a di
 another transformers version or machine computes otherwise). For each checkpoint transformers loads
 it as a user would (Auto classes, float32) and computes the same outputs: logits at the last token
 (causal LM) or the score read at the last non-pad token (sequence classification).
-Qwen2ForRewardModel is remote code (WorldPM's repository), not in transformers, so it is skipped.
+Qwen2ForRewardModel is remote code (WorldPM's repository), not in transformers, so it is skipped;
+so is Qwen3ForGuardModel (Qwen3Guard-Stream, remote code too), whose every-position logits
+tests/engine/stream_logits_test.cpp compares with safrl.testing.stream_guard_model.
 Tokenizer: `tokenizers` encodes every entry of tests/data/tokenizer/corpus.json and each is
 compared with reference_ids.json, which scripts/reference/tokenize_reference.py made with
 `tokenizers` too, so a difference means another tokenizers version or tokenizer.json. Writes
@@ -32,6 +34,8 @@ def checkpoint_outputs(directory):
     arch = config["architectures"][0]
     if arch == "Qwen2ForRewardModel":
         return None, "skipped: remote code, not in transformers"
+    if arch == "Qwen3ForGuardModel":
+        return None, "skipped: Qwen3Guard-Stream is remote code (test_stream_logits checks it)"
     cls = (transformers.AutoModelForCausalLM if arch.endswith("ForCausalLM")
            else transformers.AutoModelForSequenceClassification)
     model = cls.from_pretrained(directory, dtype=torch.float32).eval()
