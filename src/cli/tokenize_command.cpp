@@ -1,9 +1,12 @@
-// safrl tokenize --tokenizer DIR [--decode]
+// safrl tokenize --tokenizer DIR [--decode | --stream]
 //
 // JSON lines on stdin, one answer line per input line on stdout:
 //   {"text": "..."}  ->  {"ids": [...]}        (special tokens written in the text are recognised)
 //   with --decode:
 //   {"ids": [...]}   ->  {"text": "..."}       (special tokens kept as text)
+//   with --stream (the Qwen3Guard-Stream input, chat/stream_input.h, docs/stream-guard.md):
+//   {"messages": [...]}  ->  {"ids", "query_begin", "query_end", "response_begin",
+//                             "response_offsets": [[begin, end], ...]}
 // A bad line (missing field, wrong type, unknown id) is reported as "line N: ..." on stderr and
 // answered with {"error": "..."}; see cli/json_lines.h.
 #include <cstdint>
@@ -15,6 +18,8 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include "chat/message.h"
+#include "chat/stream_input.h"
 #include "cli/commands.h"
 #include "cli/json_lines.h"
 #include "tokenizer/tokenizer.h"
@@ -28,6 +33,7 @@ using nlohmann::json;
 struct TokenizeOptions {
   std::string tokenizer_dir;  // directory with tokenizer.json (and tokenizer_config.json)
   bool decode = false;        // ids -> text instead of text -> ids
+  bool stream = false;        // messages -> the Stream guard's ids and spans
 };
 
 const json& require_field(const json& line, const char* field, const char* example) {
@@ -69,6 +75,19 @@ json decode_line(const tokenizer::Tokenizer& tokenizer, const json& line) {
   return json{{"text", tokenizer.decode(values, false)}};
 }
 
+json stream_line(const tokenizer::Tokenizer& tokenizer, const json& line) {
+  if (!line.is_object() || line.size() != 1 || !line.contains("messages")) {
+    throw util::InputError(R"(expected exactly {"messages": [...]} with --stream)");
+  }
+  const chat::StreamInput input = chat::stream_input(
+      tokenizer, chat::messages_from_json(line["messages"]), chat::ToolTurns::kQwen3);
+  return json{{"ids", input.ids},
+              {"query_begin", input.query_begin},
+              {"query_end", input.query_end},
+              {"response_begin", input.response_begin},
+              {"response_offsets", input.response_offsets}};
+}
+
 }  // namespace
 
 void add_tokenize_command(CLI::App& app, int* exit_code) {
@@ -82,10 +101,17 @@ void add_tokenize_command(CLI::App& app, int* exit_code) {
       ->required();
   command->add_flag("--decode", options->decode,
                     "Read {\"ids\": [...]} and write {\"text\": ...}, special tokens kept");
+  command
+      ->add_flag("--stream", options->stream,
+                 "Read {\"messages\": [...]} and write the Qwen3Guard-Stream input: ids, query "
+                 "and response spans, response byte offsets")
+      ->excludes("--decode");
   command->callback([options, exit_code] {
     const auto tokenizer = tokenizer::Tokenizer::load(options->tokenizer_dir);
     const bool decode = options->decode;
+    const bool stream = options->stream;
     *exit_code = run_json_lines(std::cin, std::cout, std::cerr, [&](const json& line) {
+      if (stream) return stream_line(*tokenizer, line);
       return decode ? decode_line(*tokenizer, line) : encode_line(*tokenizer, line);
     });
   });
