@@ -17,6 +17,14 @@ constexpr util::EnumName<GuardDecoding> kDecodingNames[] = {
     {GuardDecoding::kConstrained, "constrained"},
     {GuardDecoding::kFree, "free"},
 };
+constexpr util::EnumName<GuardKind> kGuardKindNames[] = {
+    {GuardKind::kGen, "gen"},
+    {GuardKind::kStream, "stream"},
+};
+constexpr util::EnumName<RefusalSource> kRefusalSourceNames[] = {
+    {RefusalSource::kGuard, "guard"},
+    {RefusalSource::kNone, "none"},
+};
 constexpr util::EnumName<ScoreToken> kScoreTokenNames[] = {
     {ScoreToken::kLast, "last"},
     {ScoreToken::kImEnd, "im_end"},
@@ -38,7 +46,17 @@ using io::YamlValue;
 
 GuardConfig parse_guard(const YamlSection& s) {
   GuardConfig guard;
-  guard.model = s.required("model", "give the Qwen3Guard-Gen model directory").model_path();
+  guard.model = s.required("model", "give the Qwen3Guard model directory").model_path();
+  if (auto v = s.get("kind")) {
+    guard.kind = v->name([](const std::string& text) {
+      return util::parse_name(kGuardKindNames, text, "guard kind");
+    });
+  }
+  if (auto v = s.get("refusal_source")) {
+    guard.refusal_source = v->name([](const std::string& text) {
+      return util::parse_name(kRefusalSourceNames, text, "refusal source");
+    });
+  }
   if (auto v = s.get("decoding")) {
     guard.decoding = v->name([](const std::string& text) {
       return util::parse_name(kDecodingNames, text, "guard decoding");
@@ -243,6 +261,44 @@ RuntimeConfig parse_runtime(const YamlSection& s) {
   return runtime;
 }
 
+// The Stream guard's limits: no refusal output, no decoding, and a query head that reads only the
+// last user turn. A Stream config without refusal_source gets none where the reward reads no
+// refusal (guard_only, helpfulness_only); the hybrid reward must say it.
+void check_guard_kind(const YamlSection& root, const YamlSection& guard, Config& config) {
+  auto fail = [&](const std::string& path, const std::string& message) {
+    YamlValue(root.value()).child(path, YAML::Node()).fail(message);
+  };
+  const RewardSettings& reward = config.reward;
+  if (config.guard.kind == GuardKind::kStream) {
+    if (!guard.get("refusal_source") && reward.type != RewardType::kHybrid) {
+      config.guard.refusal_source = RefusalSource::kNone;
+    }
+    if (config.guard.refusal_source == RefusalSource::kGuard) {
+      fail("guard.refusal_source",
+           "is guard, and a Qwen3Guard-Stream guard (guard.kind stream) has no refusal output; "
+           "set guard.refusal_source: none (no response counts as a refusal: the hybrid reward "
+           "loses its refusal cap) or use a Qwen3Guard-Gen guard");
+    }
+    for (const char* gen_only : {"decoding", "max_new_tokens"}) {
+      if (guard.get(gen_only)) {
+        fail(util::cat("guard.", gen_only),
+             "only used with guard.kind gen; a Stream guard does not decode: remove it");
+      }
+    }
+    if (reward.judge_tool_results) {
+      fail("reward.judge_tool_results",
+           "needs guard.kind gen: the Stream guard's query head reads only the last user turn, "
+           "never a tool result");
+    }
+  }
+  if (config.guard.refusal_source == RefusalSource::kNone &&
+      reward.refusal_penalty == RefusalPenalty::kPromptAware) {
+    fail("reward.refusal_penalty",
+         "prompt_aware tells justified refusals from over-refusals, and guard.refusal_source is "
+         "none (no refusals): use always, or a refusal source");
+  }
+}
+
 // Checks that need more than one key.
 void check_consistency(const YamlSection& root, const Config& config) {
   auto fail = [&](const char* path, const std::string& message) {
@@ -289,6 +345,14 @@ std::string_view guard_decoding_name(GuardDecoding decoding) {
   return util::name_of(kDecodingNames, decoding);
 }
 
+std::string_view guard_kind_name(GuardKind kind) {
+  return util::name_of(kGuardKindNames, kind);
+}
+
+std::string_view refusal_source_name(RefusalSource source) {
+  return util::name_of(kRefusalSourceNames, source);
+}
+
 std::string_view omp_wait_policy_name(OmpWaitPolicy policy) {
   return util::name_of(kOmpWaitPolicyNames, policy);
 }
@@ -304,8 +368,8 @@ std::string_view vllm_task_name(VllmTask task) {
 Config parse_config(const YamlSection& root, const std::string& source) {
   Config config;
   config.source = source;
-  auto guard = root.section(
-      "guard", {"model", "decoding", "max_new_tokens", "tool_turns", "prompt_cache_entries"});
+  auto guard = root.section("guard", {"model", "kind", "refusal_source", "decoding",
+                                      "max_new_tokens", "tool_turns", "prompt_cache_entries"});
   if (!guard) root.value().child("guard", YAML::Node()).fail("missing; give at least guard.model");
   config.guard = parse_guard(*guard);
   if (auto s = root.section("helpfulness",
@@ -329,6 +393,7 @@ Config parse_config(const YamlSection& root, const std::string& source) {
   }
   if (auto s = root.section("monitors", kMonitorKeys)) config.monitors = parse_monitors(*s);
   check_consistency(root, config);
+  check_guard_kind(root, *guard, config);
   return config;
 }
 
@@ -369,6 +434,8 @@ nlohmann::json config_to_json(const Config& config) {
       {"guard",
        {
            {"model", config.guard.model},
+           {"kind", guard_kind_name(config.guard.kind)},
+           {"refusal_source", refusal_source_name(config.guard.refusal_source)},
            {"decoding", guard_decoding_name(config.guard.decoding)},
            {"max_new_tokens", config.guard.max_new_tokens},
            {"tool_turns", chat::tool_turns_name(config.guard.tool_turns)},
@@ -420,6 +487,12 @@ nlohmann::json scoring_settings_json(const Config& config) {
   settings.erase("batching");
   settings.erase("monitors");                       // thresholds of alerts, not of scores
   settings["guard"].erase("prompt_cache_entries");  // a cached verdict is the same verdict
+  // Left out at their defaults: a Gen config's settings and models hash stay what they were
+  // before these keys existed (earlier outputs resume and rescore).
+  if (config.guard.kind == GuardKind::kGen) settings["guard"].erase("kind");
+  if (config.guard.refusal_source == RefusalSource::kGuard) {
+    settings["guard"].erase("refusal_source");
+  }
   for (const char* how_fast : {"device", "threads", "omp_wait_policy"}) {
     settings["runtime"].erase(how_fast);
   }

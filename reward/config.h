@@ -42,12 +42,33 @@ enum class ScoreToken {
   kImEnd,  // the final <|im_end|>
 };
 
+// Which Qwen3Guard the guard is (docs/reward.md, "The Stream guard").
+enum class GuardKind {
+  kGen,     // Qwen3Guard-Gen (Qwen3ForCausalLM): writes its verdict (reward/guard.h)
+  kStream,  // Qwen3Guard-Stream (Qwen3ForGuardModel): labels every token in one prefill
+            // (reward/stream_guard.h); has no refusal output
+};
+
+// Where the hybrid reward's refusal signal comes from.
+enum class RefusalSource {
+  kGuard,  // the Gen guard's "Refusal: Yes|No" line (default for guard.kind gen)
+  kNone,   // nothing: no response counts as a refusal, so the hybrid reward has no refusal cap
+};
+
 std::string_view guard_decoding_name(GuardDecoding decoding);  // "constrained" | "free"
+std::string_view guard_kind_name(GuardKind kind);              // "gen" | "stream"
+std::string_view refusal_source_name(RefusalSource source);    // "guard" | "none"
 std::string_view score_token_name(ScoreToken token);           // "last" | "im_end"
 
 struct GuardConfig {
-  // Hugging Face directory of a Qwen3Guard-Gen checkpoint (Qwen3ForCausalLM, tokenizer.json).
+  // Hugging Face directory of the guard's checkpoint (tokenizer.json beside it): Qwen3ForCausalLM
+  // for kind gen, Qwen3ForGuardModel for kind stream.
   std::string model;
+  GuardKind kind = GuardKind::kGen;
+  // guard with kind gen; kind stream has no refusal output, so it needs none (a config error
+  // otherwise, for the hybrid reward; the other types read no refusal and default to none).
+  RefusalSource refusal_source = RefusalSource::kGuard;
+  // kind gen only, like max_new_tokens (a Stream guard does not decode).
   GuardDecoding decoding = GuardDecoding::kConstrained;
   // Cap on generated tokens per verdict; the official decoding uses 128.
   int64_t max_new_tokens = 128;
@@ -177,17 +198,20 @@ nlohmann::json config_to_json(const Config& config);
 // The settings that decide the scores: config_to_json without what only says where and how fast
 // the work runs (the source file, batching, runtime.device, the vLLM server's address, key and
 // retries). Two runs with equal settings compute the same rewards, up to floating-point rounding;
-// `safrl score` records them to tell a resume from other work.
+// `safrl score` records them to tell a resume from other work. guard.kind and
+// guard.refusal_source appear only when not gen and guard, so a Gen config's settings (and its
+// models hash) are what they were before those keys existed.
 nlohmann::json scoring_settings_json(const Config& config);
 
 // The settings that decide which model outputs a scored line holds and what they say: the
-// guard's (model, decoding, max_new_tokens, tool_turns), the helpfulness model's (model or the
-// served model and task, tokenizer, chat_format, score_token), runtime.dtype and storage_dtype,
-// and the judging switches under "judging" (judge_thinking, judge, whether the prompt is judged
-// by default (judge_prompt, or refusal_penalty prompt_aware), judge_tool_results, and whether
-// judged texts are neutralised (on_injection strip)). Not the reward's arithmetic (caps,
-// Controversial policy, refusal penalty, safety signal, ...): `safrl score --rescore` recomputes
-// that from the outputs (reward/rescore.h), and refuses a line whose settings here differ.
+// guard's (model, kind, refusal_source, decoding, max_new_tokens, tool_turns), the helpfulness
+// model's (model or the served model and task, tokenizer, chat_format, score_token), runtime.dtype
+// and storage_dtype, and the judging switches under "judging" (judge_thinking, judge, whether the
+// prompt is judged by default (judge_prompt, or refusal_penalty prompt_aware), judge_tool_results,
+// and whether judged texts are neutralised (on_injection strip)). Not the reward's arithmetic
+// (caps, Controversial policy, refusal penalty, safety signal, ...): `safrl score --rescore`
+// recomputes that from the outputs (reward/rescore.h), and refuses a line whose settings here
+// differ.
 nlohmann::json model_settings_json(const Config& config);
 
 }  // namespace safrl::reward

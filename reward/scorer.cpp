@@ -6,6 +6,7 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "io/model_config.h"
 #include "model/loader.h"
 #include "reward/guard_injection.h"
 #include "reward/helpfulness.h"
@@ -93,6 +94,18 @@ auto load_configured(const Config& config, std::string_view key, Load load) {
   }
 }
 
+// A Gen guard given a Stream checkpoint: said before its weights load, with the fix. (The Guard
+// refuses any architecture but a causal LM anyway; this names the key that chooses.)
+void check_gen_checkpoint(const std::string& dir) {
+  const io::Architecture architecture = io::load_model_config(dir).architecture;
+  if (architecture == io::Architecture::kQwen3ForGuardModel) {
+    throw util::LoadError(
+        util::cat("guard.kind gen needs a Qwen3Guard-Gen checkpoint (Qwen3ForCausalLM); ", dir,
+                  " holds ", io::architecture_name(architecture),
+                  ", a Qwen3Guard-Stream checkpoint: set guard.kind: stream"));
+  }
+}
+
 }  // namespace
 
 Scorer::Scorer(const Config& config)
@@ -104,7 +117,9 @@ Scorer::Scorer(const Config& config)
   // Everything that can be checked without loading, before the first model loads (minutes for a
   // large one); a missing GPU is then not told as a problem of a model.
   model::check_run_options(run);
-  check_directory(config, "guard.model", config.guard.model, "Qwen3Guard-Gen checkpoint");
+  const bool stream = config.guard.kind == GuardKind::kStream;
+  check_directory(config, "guard.model", config.guard.model,
+                  stream ? "Qwen3Guard-Stream checkpoint" : "Qwen3Guard-Gen checkpoint");
   if (config.helpfulness && config.helpfulness->vllm) {
     check_directory(config, "helpfulness.tokenizer", config.helpfulness->tokenizer,
                     "served model's tokenizer");
@@ -112,15 +127,25 @@ Scorer::Scorer(const Config& config)
     check_directory(config, "helpfulness.model", config.helpfulness->model,
                     "reward model checkpoint");
   }
-  GuardOptions guard_options;
-  guard_options.decoding = config.guard.decoding;
-  guard_options.max_new_tokens = static_cast<int>(config.guard.max_new_tokens);
-  guard_options.max_batch_tokens = config.batching.max_batch_tokens;
-  guard_options.share_prefixes = config.batching.share_prefixes;
-  guard_options.tool_turns = config.guard.tool_turns;
-  guard_ = load_configured(config, "guard.model", [&] {
-    return std::make_unique<Guard>(config.guard.model, run, guard_options);
-  });
+  if (stream) {
+    StreamGuardOptions options;
+    options.max_batch_tokens = config.batching.max_batch_tokens;
+    options.tool_turns = config.guard.tool_turns;
+    stream_guard_ = load_configured(config, "guard.model", [&] {
+      return std::make_unique<StreamGuard>(config.guard.model, run, options);
+    });
+  } else {
+    GuardOptions guard_options;
+    guard_options.decoding = config.guard.decoding;
+    guard_options.max_new_tokens = static_cast<int>(config.guard.max_new_tokens);
+    guard_options.max_batch_tokens = config.batching.max_batch_tokens;
+    guard_options.share_prefixes = config.batching.share_prefixes;
+    guard_options.tool_turns = config.guard.tool_turns;
+    guard_ = load_configured(config, "guard.model", [&] {
+      check_gen_checkpoint(config.guard.model);
+      return std::make_unique<Guard>(config.guard.model, run, guard_options);
+    });
+  }
   if (config.helpfulness) {
     const HelpfulnessConfig& helpfulness = *config.helpfulness;
     HelpfulnessOptions options;
@@ -140,7 +165,7 @@ Scorer::Scorer(const Config& config)
 }
 
 nlohmann::json Scorer::models() const {
-  return {{"guard", describe_checkpoint(guard_->engine().config(), config_.guard.model)},
+  return {{"guard", describe_checkpoint(guard_engine().config(), config_.guard.model)},
           {"helpfulness", helpfulness_ ? helpfulness_->describe() : nlohmann::json(nullptr)}};
 }
 
@@ -149,10 +174,44 @@ JudgementCounters Scorer::cache_counters() const {
           static_cast<int64_t>(cache_.entries())};
 }
 
+const tokenizer::Tokenizer& Scorer::guard_tokenizer() const {
+  return guard_ ? guard_->tokenizer() : stream_guard_->tokenizer();
+}
+
+const engine::Engine& Scorer::guard_engine() const {
+  return guard_ ? guard_->engine() : stream_guard_->engine();
+}
+
+std::vector<GuardOutput> Scorer::judge(const std::vector<std::vector<chat::Message>>& pass,
+                                       const std::vector<std::string>& names) {
+  std::vector<GuardOutput> outputs;
+  if (guard_) {
+    outputs = guard_->judge(pass, &names);
+  } else {
+    for (StreamJudgement& judgement : stream_guard_->judge(pass, &names)) {
+      GuardOutput output;
+      output.verdict = std::move(judgement.verdict);
+      output.input_tokens = judgement.input_tokens;
+      outputs.push_back(std::move(output));
+    }
+  }
+  if (config_.guard.refusal_source == RefusalSource::kNone) {
+    // No response counts as a refusal (docs/reward.md); the reward formulas read Refusal: No.
+    for (size_t i = 0; i < outputs.size(); ++i) {
+      std::optional<Verdict>& verdict = outputs[i].verdict;
+      if (verdict && chat::guard_task(pass[i]) == GuardTask::kResponse) {
+        verdict->refusal = false;
+        verdict->refusal_prob.reset();
+      }
+    }
+  }
+  return outputs;
+}
+
 ScorerTiming Scorer::timing() const {
   ScorerTiming timing;
-  timing.guard = guard_->timing();
-  timing.guard_work = guard_->engine().work();
+  timing.guard = guard_ ? guard_->timing() : stream_guard_->timing();
+  timing.guard_work = guard_engine().work();
   if (helpfulness_) {
     timing.helpfulness_seconds = helpfulness_->seconds();
     timing.helpfulness_tokens = helpfulness_->tokens();
@@ -175,6 +234,19 @@ std::string call_name(const Sample& sample, const GuardCall& call) {
                                 : util::cat("messages[", call.turn, "]");
   return util::cat("sample ", sample.id.dump(), ": ", where, " (", guard_call_kind_name(call.kind),
                    ")");
+}
+
+// A sample that asks for its tool results to be judged (judge_tool_results), which the Stream
+// guard cannot do: its query head reads the last user turn, never a tool result.
+void refuse_tool_result_calls(const Sample& sample, const std::vector<GuardCall>& calls) {
+  for (const GuardCall& call : calls) {
+    if (call.kind == GuardCall::Kind::kToolResult) {
+      throw util::InputError(
+          util::cat(call_name(sample, call),
+                    ": judge_tool_results needs guard.kind gen; the Stream guard's query head "
+                    "reads only the last user turn"));
+    }
+  }
 }
 
 int64_t& count_of(CacheHits& counts, Judge judge) {
@@ -272,6 +344,7 @@ std::vector<ScoredSample> Scorer::score(const std::vector<Sample>& samples) {
   std::vector<std::string> names;
   for (size_t i = 0; i < samples.size(); ++i) {
     calls[i] = guard_calls(samples[i], settings);
+    if (stream_guard_) refuse_tool_result_calls(samples[i], calls[i]);
     injections[i] = find_injections(calls[i], samples[i].messages.size());
     if (settings.on_injection == InjectionPolicy::kStrip && !injections[i].empty()) {
       neutralised[i] = neutralised_calls(calls[i], samples[i].messages.size());
@@ -321,7 +394,7 @@ std::vector<ScoredSample> Scorer::score(const std::vector<Sample>& samples) {
   if (helpfulness_ && helpfulness_->remote() && !helpfulness_inputs.empty()) {
     remote = std::async(std::launch::async, score_helpfulness);
   }
-  const std::vector<GuardOutput> outputs = guard_->judge(pass, &names);
+  const std::vector<GuardOutput> outputs = judge(pass, names);
   if (remote.valid()) {
     remote.get();
   } else if (helpfulness_ && !helpfulness_inputs.empty()) {
@@ -381,7 +454,7 @@ std::vector<ScoredSample> Scorer::score(const std::vector<Sample>& samples) {
     combine_turns(settings, sample.truncated_thinking, turns, scored);
     // Counted again rather than taken from the guard's input: the answer sits inside the
     // template there, and one tokenizer pass over the answer is cheap beside the models.
-    scored.answer_tokens = static_cast<int64_t>(guard_->tokenizer().encode(sample.answer).size());
+    scored.answer_tokens = static_cast<int64_t>(guard_tokenizer().encode(sample.answer).size());
     if (judge_options(sample, settings).judge == JudgeTurns::kAllTurns) {
       scored.turns = std::move(turns);
     }

@@ -16,6 +16,10 @@
 // a call is still judged once. Tokens count where a model computed them: a judgement answered
 // without running the model adds none to its sample's tokens.
 //
+// With guard.kind stream the guard is a StreamGuard (reward/stream_guard.h): every call above is
+// one prefill, its verdict reward/stream_verdict.h's; its response verdicts read Refusal: No
+// (guard.refusal_source none), and a tool-result call is refused (the Stream guard's query head
+// reads only the user turn). With refusal_source none a Gen guard's answers read Refusal: No too.
 // All guard inputs of a call are prefilled packed and decoded together (a group's shared
 // context is computed once); the helpfulness inputs are packed under the same token budget, or,
 // with a model served by vLLM, sent to it while the guard works. Results come back in input
@@ -40,6 +44,7 @@
 #include "reward/score_line.h"
 #include "reward/scored_sample.h"
 #include "reward/step_stats.h"
+#include "reward/stream_guard.h"
 #include "util/counter_fields.h"
 
 namespace safrl::reward {
@@ -99,8 +104,16 @@ class Scorer {
   nlohmann::json to_json(const Sample& sample, const ScoredSample& scored) const;
 
  private:
+  // Judges the guard calls of a pass with whichever guard the config names, as GuardOutputs.
+  std::vector<GuardOutput> judge(const std::vector<std::vector<chat::Message>>& pass,
+                                 const std::vector<std::string>& names);
+  const tokenizer::Tokenizer& guard_tokenizer() const;
+  const engine::Engine& guard_engine() const;
+
   Config config_;
+  // One of the two, as guard.kind says.
   std::unique_ptr<Guard> guard_;
+  std::unique_ptr<StreamGuard> stream_guard_;
   std::unique_ptr<HelpfulnessModel> helpfulness_;
   std::string models_;  // models_hash(config): every cache key starts with it
   JudgementCache cache_;

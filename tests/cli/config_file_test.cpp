@@ -239,8 +239,8 @@ server:
 
   EXPECT_EQ(to_json(c), nlohmann::json::parse(R"({
     "source": "x.yaml",
-    "guard": {"model": "/m/guard", "decoding": "free", "max_new_tokens": 64,
-              "tool_turns": "refuse", "prompt_cache_entries": 0},
+    "guard": {"model": "/m/guard", "kind": "gen", "refusal_source": "guard", "decoding": "free",
+              "max_new_tokens": 64, "tool_turns": "refuse", "prompt_cache_entries": 0},
     "helpfulness": {"model": "/m/worldpm", "tokenizer": null, "vllm": null,
                     "chat_format": "chatml", "score_token": "im_end"},
     "reward": {"type": "hybrid", "unsafe_cap": -12.5, "refusal_cap": -4.0,
@@ -338,8 +338,8 @@ TEST(ConfigErrors, UnknownKeysNameTheirPath) {
             "truncated_thinking, refusal_penalty, justified_refusal_reward, judge, judge_prompt, "
             "judge_tool_results, safety_signal, on_injection");
   EXPECT_EQ(error("guard:\n  model: /m\n  temperature: 0\n"),
-            "x.yaml: guard.temperature: unknown key; valid keys here: model, decoding, "
-            "max_new_tokens, tool_turns, prompt_cache_entries");
+            "x.yaml: guard.temperature: unknown key; valid keys here: model, kind, "
+            "refusal_source, decoding, max_new_tokens, tool_turns, prompt_cache_entries");
   EXPECT_EQ(error("guard:\n  model: /m\n  model: /n\n"), "x.yaml: guard.model: duplicate key");
 }
 
@@ -371,8 +371,8 @@ TEST(ConfigErrors, WrongTypes) {
   EXPECT_EQ(error("guard:\n  model: \"\"\nreward:\n  type: guard_only\n"),
             "x.yaml: guard.model: must not be empty");
   EXPECT_EQ(error("guard: /m/guard\n"),
-            "x.yaml: guard: expected a mapping with keys model, decoding, max_new_tokens, "
-            "tool_turns, prompt_cache_entries, got \"/m/guard\"");
+            "x.yaml: guard: expected a mapping with keys model, kind, refusal_source, decoding, "
+            "max_new_tokens, tool_turns, prompt_cache_entries, got \"/m/guard\"");
 }
 
 TEST(ConfigErrors, UnknownNames) {
@@ -413,7 +413,7 @@ TEST(ConfigErrors, MissingPieces) {
   EXPECT_EQ(error("reward:\n  type: guard_only\n"),
             "x.yaml: guard: missing; give at least guard.model");
   EXPECT_EQ(error("guard:\n  decoding: free\nreward:\n  type: guard_only\n"),
-            "x.yaml: guard.model: missing; give the Qwen3Guard-Gen model directory");
+            "x.yaml: guard.model: missing; give the Qwen3Guard model directory");
   EXPECT_EQ(error("guard:\n  model: /m\nhelpfulness:\n  model: /r\n"),
             "x.yaml: helpfulness.chat_format: missing; give the format the model was trained on: "
             "qwen3 (Skywork-Reward-V2) or chatml (WorldPM)");
