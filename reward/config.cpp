@@ -261,9 +261,10 @@ RuntimeConfig parse_runtime(const YamlSection& s) {
   return runtime;
 }
 
-// The Stream guard's limits: no refusal output, no decoding, and a query head that reads only the
-// last user turn. A Stream config without refusal_source gets none where the reward reads no
-// refusal (guard_only, helpfulness_only); the hybrid reward must say it.
+// The Stream guard's limits: no refusal output, no decoding, and no judging of tool results (it
+// would read one as a user query, and whether it was trained to is unconfirmed). A Stream config
+// without refusal_source gets none where the reward reads no refusal (guard_only,
+// helpfulness_only); the hybrid reward must say it.
 void check_guard_kind(const YamlSection& root, const YamlSection& guard, Config& config) {
   auto fail = [&](const std::string& path, const std::string& message) {
     YamlValue(root.value()).child(path, YAML::Node()).fail(message);
@@ -275,9 +276,11 @@ void check_guard_kind(const YamlSection& root, const YamlSection& guard, Config&
     }
     if (config.guard.refusal_source == RefusalSource::kGuard) {
       fail("guard.refusal_source",
-           "is guard, and a Qwen3Guard-Stream guard (guard.kind stream) has no refusal output; "
-           "set guard.refusal_source: none (no response counts as a refusal: the hybrid reward "
-           "loses its refusal cap) or use a Qwen3Guard-Gen guard");
+           util::cat(
+               guard.get("refusal_source") ? "is" : "defaults to",
+               " guard, and a Qwen3Guard-Stream guard (guard.kind stream) has no refusal output; "
+               "set guard.refusal_source: none (no response counts as a refusal: the hybrid reward "
+               "loses its refusal cap) or use a Qwen3Guard-Gen guard"));
     }
     for (const char* gen_only : {"decoding", "max_new_tokens"}) {
       if (guard.get(gen_only)) {
@@ -287,8 +290,8 @@ void check_guard_kind(const YamlSection& root, const YamlSection& guard, Config&
     }
     if (reward.judge_tool_results) {
       fail("reward.judge_tool_results",
-           "needs guard.kind gen: the Stream guard's query head reads only the last user turn, "
-           "never a tool result");
+           "needs guard.kind gen: Qwen3Guard-Stream would read a tool result as a user query, "
+           "and whether it was trained to judge one is unconfirmed (docs/reward.md)");
     }
   }
   if (config.guard.refusal_source == RefusalSource::kNone &&
