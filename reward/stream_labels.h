@@ -16,28 +16,15 @@
 #include <string_view>
 #include <vector>
 
+#include "io/model_config.h"
 #include "reward/verdict.h"
 
 namespace safrl::reward {
 
-// Query category head, index order; the response head has the first 8 (all but "Jailbreak").
-inline constexpr std::array<std::string_view, 9> kStreamQueryCategories = {
-    "Violent",
-    "Sexual Content or Sexual Acts",
-    "Suicide & Self-Harm",
-    "Politically Sensitive Topics",
-    "PII",
-    "Copyright Violation",
-    "Non-violent Illegal Acts",
-    "Unethical Acts",
-    "Jailbreak",
-};
-// Response category head, index order.
-inline constexpr std::array<std::string_view, 8> kStreamResponseCategories = [] {
-  std::array<std::string_view, 8> names{};
-  for (size_t i = 0; i < names.size(); ++i) names[i] = kStreamQueryCategories[i];
-  return names;
-}();
+// The category heads' names in index order: the io layer owns them, as it checks a checkpoint's
+// label maps against them when it loads (io/model_config.h).
+using io::kStreamQueryCategories;
+using io::kStreamResponseCategories;
 
 // The debounced outcome of a label sequence and the index (relative to the first label) of the
 // SECOND label of the pair that decided it; index -1 with outcome kSafe.

@@ -15,8 +15,9 @@ choices make it hold Safe, Unsafe and Controversial responses (checked below; th
 otherwise, saying to pick another seed): the Safe row of the risk head is scaled by SAFE_SCALE,
 so Safe wins about half the positions (its logit is large whenever it is positive) and a short
 response can escape two consecutive risky labels, and SEED is one whose draw gives all three
-outcomes on CONVERSATIONS. Labels are also checked to have a margin between the two most likely
-probabilities, so float32 rounding in another implementation cannot flip them.
+outcomes on CONVERSATIONS. Risk labels and categories are also checked to have a margin between
+their two most likely probabilities, so float32 rounding in another implementation cannot flip
+them.
 """
 import json
 import os
@@ -80,12 +81,12 @@ def golden_entry(model, tokenizer, messages):
         entry.update(task="response", labels=response["labels"], probs=response["probs"],
                      categories=response["categories"], outcome=response["outcome"],
                      index=response["index"])
-        margins = [margin(p) for p in response["probs"]]
+        margins = [margin(p) for p in response["probs"]] + response["category_margins"]
     else:
         query = judged["query"]
         entry.update(task="prompt", query={"label": query["label"], "probs": query["probs"],
                                            "category": query["category"]})
-        margins = [margin(query["probs"])]
+        margins = [margin(query["probs"]), query["category_margin"]]
     return entry, min(margins)
 
 

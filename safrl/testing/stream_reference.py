@@ -89,14 +89,18 @@ def consecutive_unsafe(labels):
 
 def _labelled(risk_logits, category_logits, categories):
     """Per position: the argmax risk label's name, all three risk probabilities, the argmax
-    probability (what eval_stream.py reports as pred_risk_prob) and the argmax category's name."""
+    probability (what eval_stream.py reports as pred_risk_prob), the argmax category's name, and
+    how far that category's probability is ahead of the runner-up (a golden set needs no near-tie
+    there either, or another BLAS could flip the name)."""
     risk = torch.softmax(risk_logits.float(), dim=-1)
     category = torch.softmax(category_logits.float(), dim=-1)
     top_prob, top_label = risk.max(dim=-1)
+    top_two = category.topk(2, dim=-1).values
     return {"labels": [RISK_LEVELS[i] for i in top_label.tolist()],
             "probs": risk.tolist(),
             "risk_prob": top_prob.tolist(),
-            "categories": [categories[i] for i in category.argmax(dim=-1).tolist()]}
+            "categories": [categories[i] for i in category.argmax(dim=-1).tolist()],
+            "category_margins": (top_two[:, 0] - top_two[:, 1]).tolist()}
 
 
 @torch.no_grad()
@@ -123,5 +127,5 @@ def official_stream_judgement(model, tokenizer, messages):
                      out.query_category_logits[0, begin:end + 1], QUERY_CATEGORIES)
     judged["query"] = {"label": span["labels"][-1], "probs": span["probs"][-1],
                        "risk_prob": span["risk_prob"][-1], "category": span["categories"][-1],
-                       "span": span}
+                       "category_margin": span["category_margins"][-1], "span": span}
     return judged

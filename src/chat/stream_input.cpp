@@ -30,10 +30,15 @@ constexpr std::string_view kUseQwen3Tokenizer =
 int32_t single_token(const tokenizer::Tokenizer& tokenizer, std::string_view text,
                      std::string_view shown) {
   const std::vector<int32_t> ids = tokenizer.encode(text);
-  if (ids.size() != 1 || tokenizer.decode(ids, false) != text) {
+  if (ids.size() != 1) {
     throw util::LoadError(util::cat("the Stream guard's tokenizer must encode ", shown,
                                     " as one token, as Qwen3's does, but this one gives ",
                                     ids.size(), " tokens; ", kUseQwen3Tokenizer));
+  }
+  if (tokenizer.decode(ids, false) != text) {
+    throw util::LoadError(util::cat("the Stream guard's tokenizer encodes ", shown,
+                                    " as one token that does not decode back to it; ",
+                                    kUseQwen3Tokenizer));
   }
   return ids.front();
 }

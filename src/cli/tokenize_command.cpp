@@ -22,6 +22,7 @@
 #include "chat/stream_input.h"
 #include "cli/commands.h"
 #include "cli/json_lines.h"
+#include "io/json_reader.h"
 #include "tokenizer/tokenizer.h"
 #include "util/error.h"
 
@@ -76,11 +77,10 @@ json decode_line(const tokenizer::Tokenizer& tokenizer, const json& line) {
 }
 
 json stream_line(const tokenizer::Tokenizer& tokenizer, const json& line) {
-  if (!line.is_object() || line.size() != 1 || !line.contains("messages")) {
-    throw util::InputError(R"(expected exactly {"messages": [...]} with --stream)");
-  }
+  const io::JsonReader reader(line, io::throw_as<util::InputError>());
+  reader.allow_keys({"messages"}, R"(--stream reads lines {"messages": [...]})");
   const chat::StreamInput input = chat::stream_input(
-      tokenizer, chat::messages_from_json(line["messages"]), chat::ToolTurns::kQwen3);
+      tokenizer, chat::read_messages(reader.at("messages")), chat::ToolTurns::kQwen3);
   return json{{"ids", input.ids},
               {"query_begin", input.query_begin},
               {"query_end", input.query_end},

@@ -83,3 +83,15 @@ TEST(StreamCategories, HeadOrderIsTheOfficialCategoryMap) {
 
 }  // namespace
 }  // namespace safrl::reward
+
+// The risk head's index order (safrl::io::kStreamRiskLevels, checked against a checkpoint's label
+// maps) is the order of reward::Safety, which StreamGuard uses to turn an argmax index into a
+// verdict: a reordering of either would silently swap Unsafe and Controversial.
+TEST(StreamLabels, TheRiskHeadOrderIsTheOrderOfSafety) {
+  ASSERT_EQ(safrl::io::kStreamRiskLevels.size(), 3u);
+  for (size_t i = 0; i < safrl::io::kStreamRiskLevels.size(); ++i) {
+    EXPECT_EQ(safrl::reward::safety_name(static_cast<safrl::reward::Safety>(i)),
+              safrl::io::kStreamRiskLevels[i])
+        << "index " << i;
+  }
+}
