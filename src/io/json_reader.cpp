@@ -81,14 +81,18 @@ JsonReader JsonReader::child(std::string_view key) const {
   return JsonReader(found == object.end() ? kNull : *found, *fail_, key_path(key));
 }
 
-void JsonReader::allow_keys(std::initializer_list<std::string_view> allowed) const {
-  allow_keys(std::vector<std::string_view>(allowed));
+void JsonReader::allow_keys(std::initializer_list<std::string_view> allowed,
+                            std::string_view hint) const {
+  allow_keys(std::vector<std::string_view>(allowed), hint);
 }
 
-void JsonReader::allow_keys(const std::vector<std::string_view>& allowed) const {
+void JsonReader::allow_keys(const std::vector<std::string_view>& allowed,
+                            std::string_view hint) const {
   for (const auto& item : as_object().items()) {
     if (std::find(allowed.begin(), allowed.end(), item.key()) == allowed.end()) {
-      child(item.key()).fail(util::cat("unknown key; allowed here: ", util::join_names(allowed)));
+      child(item.key())
+          .fail(util::cat("unknown key; allowed here: ", util::join_names(allowed),
+                          hint.empty() ? "" : "; ", hint));
     }
   }
 }
@@ -137,6 +141,12 @@ int64_t JsonReader::as_int(int64_t min, int64_t max) const {
   const bool in_int64 =
       value_->is_number_integer() &&
       (!value_->is_number_unsigned() || value_->get<uint64_t>() <= static_cast<uint64_t>(kMaxInt));
+  // An unsigned value past int64 is too large whatever the lower bound: say so, since "an
+  // integer >= 0" would read as satisfied.
+  if (!in_int64 && value_->is_number_unsigned()) {
+    expected(min == kMinInt ? util::cat("an integer no larger than ", kMaxInt)
+                            : util::cat("an integer from ", min, " to ", max));
+  }
   if (!in_int64 || value_->get<int64_t>() < min || value_->get<int64_t>() > max) {
     expected(integer_kind(min, max));
   }

@@ -61,9 +61,11 @@ class JsonReader {
   // The value of `key` without checking that it is present: a missing key reads as null, so the
   // type check that follows names the key (for readers that treat absent and wrong alike).
   JsonReader child(std::string_view key) const;
-  // Fails on the first key not in `allowed`, naming it and the allowed ones.
-  void allow_keys(std::initializer_list<std::string_view> allowed) const;
-  void allow_keys(const std::vector<std::string_view>& allowed) const;
+  // Fails on the first key not in `allowed`, naming it and the allowed ones, plus "; <hint>"
+  // when a hint is given (why a key can be unknown: a format setting safrl does not implement).
+  void allow_keys(std::initializer_list<std::string_view> allowed,
+                  std::string_view hint = {}) const;
+  void allow_keys(const std::vector<std::string_view>& allowed, std::string_view hint = {}) const;
 
   // Arrays: the element at `i` (fails past the end), and all elements in order.
   JsonReader index(size_t i) const;

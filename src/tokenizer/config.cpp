@@ -15,6 +15,12 @@
 namespace safrl::tokenizer {
 namespace {
 
+// Why a key can be unknown: tokenizer.json is Hugging Face's format, and a setting safrl does not
+// implement is refused, never ignored (it would tokenize differently).
+constexpr std::string_view kNotImplemented =
+    "safrl implements only these settings of the tokenizers format, and refuses any other rather "
+    "than ignore it";
+
 using io::JsonReader;
 using nlohmann::json;
 using util::cat;
@@ -64,7 +70,7 @@ bool read_normalizer(const JsonReader& normalizer) {
   if (!is_type(normalizer, "NFC")) {
     normalizer.fail(cat(show(normalizer), " is not supported (supported: NFC or null)"));
   }
-  normalizer.allow_keys({"type"});
+  normalizer.allow_keys({"type"}, kNotImplemented);
   return true;
 }
 
@@ -77,7 +83,7 @@ void read_pre_tokenizer(const JsonReader& pre_tokenizer) {
   };
   if (!is_type(pre_tokenizer, "Sequence"))
     refuse(pre_tokenizer, cat(show(pre_tokenizer), " found"));
-  pre_tokenizer.allow_keys({"type", "pretokenizers"});
+  pre_tokenizer.allow_keys({"type", "pretokenizers"}, kNotImplemented);
   const JsonReader steps = pre_tokenizer.child("pretokenizers");
   if (!steps.value().is_array() || steps.value().size() != 2) {
     refuse(steps, cat("a Sequence of other than two steps found (", steps.describe(), ")"));
@@ -85,8 +91,8 @@ void read_pre_tokenizer(const JsonReader& pre_tokenizer) {
 
   const JsonReader split = steps.index(0);
   if (!is_type(split, "Split")) refuse(split, cat(show(split), " found"));
-  split.allow_keys({"type", "pattern", "behavior", "invert"});
-  const JsonReader regex = split.at("pattern").at("Regex", kSupported);
+  split.allow_keys({"type", "pattern", "behavior", "invert"}, kNotImplemented);
+  const JsonReader regex = split.at("pattern", kSupported).at("Regex", kSupported);
   if (regex.as_string() != kQwen2Pattern) {
     refuse(regex, cat("a Split regex other than Qwen2's found: ", regex.value().dump()));
   }
@@ -96,7 +102,7 @@ void read_pre_tokenizer(const JsonReader& pre_tokenizer) {
 
   const JsonReader byte_level = steps.index(1);
   if (!is_type(byte_level, "ByteLevel")) refuse(byte_level, cat(show(byte_level), " found"));
-  byte_level.allow_keys({"type", "add_prefix_space", "trim_offsets", "use_regex"});
+  byte_level.allow_keys({"type", "add_prefix_space", "trim_offsets", "use_regex"}, kNotImplemented);
   require_bool(byte_level, "add_prefix_space", false);
   require_bool(byte_level, "use_regex", false);
 }
@@ -108,7 +114,7 @@ void read_byte_level_step(const JsonReader& step, bool may_be_null) {
     step.fail(cat(show(step), " is not supported (supported: ByteLevel",
                   may_be_null ? " or null" : "", ")"));
   }
-  step.allow_keys({"type", "add_prefix_space", "trim_offsets", "use_regex"});
+  step.allow_keys({"type", "add_prefix_space", "trim_offsets", "use_regex"}, kNotImplemented);
 }
 
 // Merge `i` of `merges`; the reader names it only in a refusal (Qwen3's file has 151,387).
@@ -133,9 +139,10 @@ void read_model(const JsonReader& model, TokenizerSpec& spec) {
   if (!is_type(model, "BPE")) {
     model.fail(cat(show(model), " is not supported (supported: BPE)"));
   }
-  model.allow_keys({"type", "dropout", "unk_token", "continuing_subword_prefix",
-                    "end_of_word_suffix", "fuse_unk", "byte_fallback", "ignore_merges", "vocab",
-                    "merges"});
+  model.allow_keys(
+      {"type", "dropout", "unk_token", "continuing_subword_prefix", "end_of_word_suffix",
+       "fuse_unk", "byte_fallback", "ignore_merges", "vocab", "merges"},
+      kNotImplemented);
   const JsonReader dropout = model.child("dropout");
   const json& p = dropout.value();
   if (!p.is_null() && !(p.is_number() && p.get<double>() == 0.0)) {
@@ -194,7 +201,8 @@ void read_added_tokens(const JsonReader& added, TokenizerSpec& spec) {
   std::unordered_map<int32_t, std::string> vocab_by_id;
   for (const auto& [token, id] : spec.vocab) vocab_by_id.emplace(id, token);
   for (const JsonReader& entry : added.items()) {
-    entry.allow_keys({"id", "content", "single_word", "lstrip", "rstrip", "normalized", "special"});
+    entry.allow_keys({"id", "content", "single_word", "lstrip", "rstrip", "normalized", "special"},
+                     kNotImplemented);
     AddedToken token;
     token.id = static_cast<int32_t>(entry.at("id").as_int(0, INT32_MAX));
     token.content = entry.at("content").as_nonempty_string();
@@ -224,7 +232,8 @@ void read_added_tokens(const JsonReader& added, TokenizerSpec& spec) {
 
 void read_tokenizer_json(const JsonReader& root, TokenizerSpec& spec) {
   root.allow_keys({"version", "truncation", "padding", "added_tokens", "normalizer",
-                   "pre_tokenizer", "post_processor", "decoder", "model"});
+                   "pre_tokenizer", "post_processor", "decoder", "model"},
+                  kNotImplemented);
   const JsonReader version = root.child("version");
   if (version.value() != "1.0") {
     version.fail(cat(version.describe(), " is not supported (supported: \"1.0\")"));
@@ -301,7 +310,8 @@ void read_tokenizer_config(const JsonReader& config, TokenizerSpec& spec) {
                      "tokenizer_class",
                      "padding_side",
                      "truncation_side",
-                     "model_input_names"});
+                     "model_input_names"},
+                    kNotImplemented);
   for (const char* key :
        {"add_bos_token", "add_eos_token", "add_prefix_space", "clean_up_tokenization_spaces"}) {
     require_bool(config, key, false);

@@ -74,7 +74,8 @@ TEST(JsonReader, IntegerRangeIsInTheMessage) {
   EXPECT_EQ(load_error([] { sample(1).at("step").as_int(-5, -2); }),
             "samples[1].step: must be an integer from -5 to -2, got a number (-1)");
   EXPECT_EQ(load_error([] { sample(2).at("huge").as_int(); }),
-            "samples[2].huge: must be an integer, got a number (18446744073709551615)");
+            "samples[2].huge: must be an integer no larger than 9223372036854775807, got a number "
+            "(18446744073709551615)");
   EXPECT_EQ(load_error([] { sample(1).at("score").as_int(); }),
             "samples[1].score: must be an integer, got a number (0.5)");
 }

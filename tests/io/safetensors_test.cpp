@@ -369,8 +369,8 @@ TEST_F(SafetensorsCorruption, ShapeOverflow) {
       R"({"w":{"dtype":"F32","shape":[18446744073709551615],"data_offsets":[0,8]}})";
   EXPECT_EQ(header_error(beyond_int64, 8),
             path_ +
-                ": safetensors header w.shape[0]: must be an integer >= 0, got a number "
-                "(18446744073709551615)");
+                ": safetensors header w.shape[0]: must be an integer from 0 to "
+                "9223372036854775807, got a number (18446744073709551615)");
 }
 
 TEST_F(SafetensorsCorruption, BadMetadata) {
