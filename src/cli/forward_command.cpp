@@ -51,6 +51,20 @@ std::vector<float> to_vector(const at::Tensor& row) {
   return std::vector<float>(data, data + contiguous.numel());
 }
 
+// The Stream guard labels every position: each head's logits, one row per input token, under the
+// official output names.
+nlohmann::json stream_json(const model::StreamLogits& logits) {
+  const auto rows = [](const at::Tensor& matrix) {
+    nlohmann::json out = nlohmann::json::array();
+    for (int64_t r = 0; r < matrix.size(0); ++r) out.push_back(to_vector(matrix[r]));
+    return out;
+  };
+  return nlohmann::json{{"risk_level_logits", rows(logits.risk)},
+                        {"category_logits", rows(logits.category)},
+                        {"query_risk_level_logits", rows(logits.query_risk)},
+                        {"query_category_logits", rows(logits.query_category)}};
+}
+
 int run_forward(const ForwardArgs& args) {
   model::RunOptions options;
   options.device = engine::parse_device(args.device);
@@ -60,11 +74,14 @@ int run_forward(const ForwardArgs& args) {
   options.storage_dtype =
       args.storage_dtype.empty() ? options.compute_dtype : engine::parse_dtype(args.storage_dtype);
   engine::Engine engine(args.model_dir, options);
-  const bool causal = engine.config().head == io::HeadKind::kCausalLM;
+  const io::HeadKind head = engine.config().head;
   return run_json_lines(std::cin, std::cout, std::cerr, [&](const nlohmann::json& line) {
     const std::vector<int32_t> ids = ids_of(line);
     const std::vector<engine::SequenceInput> inputs = {{ids}};
-    if (causal) return nlohmann::json{{"logits", to_vector(engine.last_logits(inputs)[0])}};
+    if (head == io::HeadKind::kCausalLM) {
+      return nlohmann::json{{"logits", to_vector(engine.last_logits(inputs)[0])}};
+    }
+    if (head == io::HeadKind::kStreamGuard) return stream_json(engine.stream_logits(inputs));
     return nlohmann::json{{"score", to_vector(engine.scores(inputs)[0])}};
   });
 }
@@ -76,7 +93,8 @@ void add_forward_command(CLI::App& app, int* exit_code) {
   CLI::App* cmd = app.add_subcommand(
       "forward",
       "Run a checkpoint on token ids: JSON lines {\"ids\": [...]} in; {\"logits\": [...]} (last "
-      "position, whole vocabulary) or {\"score\": [...]} out");
+      "position, whole vocabulary), {\"score\": [...]}, or a Stream guard's four logit lists "
+      "at every position out");
   cmd->add_option("--model", args->model_dir, "Hugging Face checkpoint directory")
       ->required()
       ->check(CLI::ExistingDirectory);
