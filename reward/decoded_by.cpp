@@ -9,6 +9,7 @@ constexpr util::EnumName<DecodedBy> kDecodedByNames[] = {
     {DecodedBy::kConstrained, "constrained"},
     {DecodedBy::kFree, "free"},
     {DecodedBy::kFallback, "fallback"},
+    {DecodedBy::kNone, "none"},
 };
 
 }  // namespace

@@ -35,6 +35,7 @@
 #include "engine/engine.h"
 #include "reward/config.h"
 #include "reward/guard_decoders.h"
+#include "reward/stream_verdict.h"
 #include "reward/verdict.h"
 #include "reward/verdict_grammar.h"
 #include "tokenizer/tokenizer.h"
@@ -65,6 +66,9 @@ struct GuardOutput {
   // output picks its label (verdict->safety_probs are renormalised over the three); nullopt when
   // the output never reached that point.
   std::optional<double> safety_mass;
+  // A Stream guard's response judgement: the labels of every response position (offsets in bytes
+  // of the judged answer, chat::StreamInput). Kept here so that a cached judgement carries them.
+  std::optional<TokenSafety> token_safety;
 };
 
 struct GuardTiming {

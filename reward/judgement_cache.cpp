@@ -50,6 +50,15 @@ size_t approximate_bytes(const std::string& key, const Judgement& value) {
         bytes += sizeof(std::string) + category.size();
       }
     }
+    if (output->token_safety) {
+      // Per response position: its label, probabilities, category name (a static string's view)
+      // and offsets.
+      const TokenSafety& tokens = *output->token_safety;
+      bytes += tokens.labels.size() * sizeof(Safety) +
+               tokens.probs.size() * sizeof(std::array<double, 3>) +
+               tokens.categories.size() * sizeof(std::string_view) +
+               tokens.offsets.size() * sizeof(std::pair<int64_t, int64_t>);
+    }
   }
   return bytes;
 }

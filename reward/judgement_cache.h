@@ -46,7 +46,8 @@ using Judgement = std::variant<GuardOutput, double>;
 
 // Bytes an entry of `key` holding `value` is counted as: kEntryOverhead for the map and list
 // nodes and the fixed-size members, the key, and what a GuardOutput holds on the heap (its text
-// twice, as output and verdict, its output ids, its categories).
+// twice, as output and verdict, its output ids, its categories, a Stream guard's per-position
+// labels, about 60 bytes a response token).
 size_t approximate_bytes(const std::string& key, const Judgement& value);
 inline constexpr size_t kEntryOverhead = 256;
 

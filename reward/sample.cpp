@@ -5,6 +5,7 @@
 
 #include "chat/thinking.h"
 #include "io/json_reader.h"
+#include "reward/stream_verdict.h"
 #include "util/error.h"
 
 namespace safrl::reward {
@@ -106,7 +107,9 @@ Sample sample_from_json(const nlohmann::json& value, const std::string& path) {
       sample.child("thinking")
           .fail("goes with \"answer\"; with \"response\" the think block is split off");
     }
-    chat::SplitResponse split = chat::split_thinking(sample.at("response").as_string());
+    const std::string& response = sample.at("response").as_string();
+    chat::SplitResponse split = chat::split_thinking(response);
+    result.answer_offset = code_points(response) - code_points(split.answer);
     result.thinking = std::move(split.thinking);
     result.answer = std::move(split.answer);
     result.truncated_thinking = split.truncated;

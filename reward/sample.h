@@ -50,6 +50,13 @@ struct Sample {
   std::optional<bool> judge_tool_results;
   std::optional<int64_t> step;  // training step, for the step statistics
   nlohmann::json meta;          // echoed back untouched; null when absent
+  // Code points of the sent "response" before `answer` (the think block split off; answer is
+  // always its suffix), so that offsets into the answer can name the text as sent; 0 for a sample
+  // sent with "answer".
+  int64_t answer_offset = 0;
+  // Not a sample field: set for a whole request ("token_safety": true, serve/protocol.h) or run
+  // (safrl score --token-safety); the output line then carries "token_safety" (score_line.h).
+  bool token_safety = false;
 
   // The content of the last user message (the prompt x of a one-turn sample); empty when the
   // conversation has none.

@@ -86,6 +86,10 @@ nlohmann::json score_line_json(const Sample& sample, const ScoredSample& scored,
   out["answer_tokens"] =
       scored.answer_tokens ? nlohmann::json(*scored.answer_tokens) : nlohmann::json(nullptr);
   if (!sample.meta.is_null()) out["meta"] = sample.meta;
+  if (sample.token_safety) {
+    out["token_safety"] =
+        scored.token_safety ? token_safety_json(*scored.token_safety) : nlohmann::json(nullptr);
+  }
   if (scored.prompt) {
     out["prompt_verdict"] = verdict_json(scored.prompt->verdict, scored.prompt->report);
     out["prompt_verdict"]["cached"] = scored.prompt->cached;
@@ -234,6 +238,9 @@ ScoredSample scored_from_line(const nlohmann::json& line) {
     if (line.contains("answer_tokens") && !line["answer_tokens"].is_null()) {
       scored.answer_tokens = line["answer_tokens"].get<int64_t>();
     }
+    if (line.contains("token_safety") && !line["token_safety"].is_null()) {
+      scored.token_safety = token_safety_from_json(line["token_safety"]);
+    }
     return scored;
   } catch (const nlohmann::json::exception& e) {
     throw util::InputError(util::cat("not a safrl score output line (", e.what(), ")"));
@@ -247,6 +254,7 @@ Sample line_sample(const nlohmann::json& line) {
     if (!line.at("step").is_null()) sample.step = line["step"].get<int64_t>();
     sample.truncated_thinking = line.at("truncated_thinking").get<bool>();
     if (line.contains("meta")) sample.meta = line["meta"];
+    sample.token_safety = line.contains("token_safety");
     return sample;
   } catch (const nlohmann::json::exception& e) {
     throw util::InputError(util::cat("not a safrl score output line (", e.what(), ")"));

@@ -10,7 +10,9 @@
 // vocabulary ("safety_mass"). Only when present: "prompt_verdict": {verdict, "cached"};
 // "turns": [{"index", "answer", "thinking", "helpfulness", "reward", "case", "safe",
 // "refusal"}] (all_turns; the response last, index = len(messages)); "tool_results": [{"index",
-// "verdict", "injection"}] (injection null when the verdict did not parse).
+// "verdict", "injection"}] (injection null when the verdict did not parse); "token_safety"
+// (reward/stream_verdict.h's token_safety_json, offsets in code points of the response as sent;
+// null when no labels were computed for the answer) when the sample asks for it.
 #pragma once
 
 #include <nlohmann/json_fwd.hpp>
@@ -33,11 +35,12 @@ SampleOutcome outcome_from_output(const nlohmann::json& line, const RewardSettin
 // The ScoredSample an output line holds, as far as it holds it (the inverse of score_line_json:
 // score_line_json(line_sample(line), scored_from_line(line), settings) gives the line back):
 // the verdicts with their reports, H, the results, tokens, the prompt verdict, the turns, the
-// tool results and the injection findings. A response whose "thinking" is null was not judged.
+// tool results, the injection findings and the token safety. A response whose "thinking" is null was not judged.
 // Throws util::InputError for a line that is not such an output.
 ScoredSample scored_from_line(const nlohmann::json& line);
 
-// What score_line_json needs of the line's sample: id, step, truncated_thinking and meta.
+// What score_line_json needs of the line's sample: id, step, truncated_thinking, meta and
+// whether it asked for token_safety.
 Sample line_sample(const nlohmann::json& line);
 
 }  // namespace safrl::reward

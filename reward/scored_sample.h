@@ -11,6 +11,7 @@
 #include "reward/decoded_by.h"
 #include "reward/reward.h"
 #include "reward/step_stats.h"
+#include "reward/stream_verdict.h"
 #include "reward/verdict.h"
 
 namespace safrl::reward {
@@ -70,6 +71,10 @@ struct ScoredSample {
   std::vector<TurnScore> turns;
   std::vector<ToolResultScore> tool_results;  // judge_tool_results: every tool message
   std::vector<InjectionFinding> injection;    // judged texts carrying verdict or template text
+  // A Stream guard's labels of the response's answer, offsets in code points of the sample's
+  // response as sent (Sample::answer_offset added); nullopt with a Gen guard, or when the
+  // answer's judgement holds none. Written to the line only when the sample asks (token_safety).
+  std::optional<TokenSafety> token_safety;
   // Judgements answered without running a model (reward/judgement_cache.h); not in the line.
   CacheHits cache_hits;
 };

@@ -192,6 +192,8 @@ std::vector<GuardOutput> Scorer::judge(const std::vector<std::vector<chat::Messa
       GuardOutput output;
       output.verdict = std::move(judgement.verdict);
       output.input_tokens = judgement.input_tokens;
+      output.decoded_by = DecodedBy::kNone;
+      output.token_safety = std::move(judgement.tokens);
       outputs.push_back(std::move(output));
     }
   }
@@ -324,10 +326,21 @@ class Slots {
   std::unordered_map<std::string, size_t> index_;
 };
 
+// Per-token labels come from a Stream guard only.
+void refuse_token_safety(const std::vector<Sample>& samples) {
+  for (const Sample& sample : samples) {
+    if (sample.token_safety) {
+      throw util::InputError(
+          "token_safety needs guard.kind: stream (this server's guard is Qwen3Guard-Gen)");
+    }
+  }
+}
+
 }  // namespace
 
 std::vector<ScoredSample> Scorer::score(const std::vector<Sample>& samples) {
   const RewardSettings& settings = config_.reward;
+  if (guard_) refuse_token_safety(samples);
   // Where each call's judgements come from: a verdict slot and, for an answer scored by the
   // helpfulness model, a score slot (Slots above).
   const bool share = config_.batching.judgement_cache_bytes > 0;
@@ -430,6 +443,14 @@ std::vector<ScoredSample> Scorer::score(const std::vector<Sample>& samples) {
         turn.index = call.turn;
         turn.answer = output.verdict;
         turn.answer_report = report_of(output);
+        if (sample.token_safety && output.token_safety && is_response(i, c)) {
+          // Offsets into the text the guard read (the neutralised answer under on_injection
+          // strip), moved to code points of the response as sent.
+          const std::vector<chat::Message>& judged =
+              neutralised[i].empty() ? call.conversation : neutralised[i][c].conversation;
+          scored.token_safety = with_code_point_offsets(*output.token_safety, judged.back().content,
+                                                        sample.answer_offset);
+        }
         const size_t h = helpfulness_slots[i][c];
         if (h != SIZE_MAX) {
           const Slot<double>& score = scores.slots[h];

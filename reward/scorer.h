@@ -20,6 +20,10 @@
 // one prefill, its verdict reward/stream_verdict.h's; its response verdicts read Refusal: No
 // (guard.refusal_source none), and a tool-result call is refused (the Stream guard's query head
 // reads only the user turn). With refusal_source none a Gen guard's answers read Refusal: No too.
+// A sample with token_safety gets the response answer's per-token labels (ScoredSample::
+// token_safety, offsets in code points of its response as sent); a cached or shared judgement
+// carries them, so a repeated answer gets the first one's. With a Gen guard such a sample is
+// refused (util::InputError).
 // All guard inputs of a call are prefilled packed and decoded together (a group's shared
 // context is computed once); the helpfulness inputs are packed under the same token budget, or,
 // with a model served by vLLM, sent to it while the guard works. Results come back in input

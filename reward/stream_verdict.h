@@ -37,7 +37,9 @@ struct TokenSafety {
   std::vector<Safety> labels;                // argmax of each position's probabilities
   std::vector<std::array<double, 3>> probs;  // P(Safe), P(Unsafe), P(Controversial)
   std::vector<std::string_view> categories;  // the category head's argmax (static names)
-  // [begin, end) bytes of each position's text in the answer (chat::StreamInput).
+  // [begin, end) of each position's text: bytes of the judged answer as the guard produces them
+  // (chat::StreamInput), code points of the sample's response as sent once the scorer has moved
+  // them there (with_code_point_offsets).
   std::vector<std::pair<int64_t, int64_t>> offsets;
   Debounced debounced;
 };
@@ -55,5 +57,19 @@ Safety most_likely(const std::array<double, 3>& probs);
 //  "first_unsafe": index | null, "first_unsafe_offset": b | null} (docs/protocol.md): the first
 // debounced flag of either kind (Unsafe or Controversial), relative to the first response label.
 nlohmann::json token_safety_json(const TokenSafety& safety);
+
+// The inverse of token_safety_json; throws util::InputError for a category that is not one of
+// kStreamResponseCategories (other malformed values throw nlohmann::json's exceptions).
+TokenSafety token_safety_from_json(const nlohmann::json& value);
+
+// `safety` with its byte offsets into `text` turned into code points (Python's str indices) of a
+// string in which `base` code points come before `text` (the think block split off a response).
+// An offset inside a multi-byte character widens the token to the whole character: a begin moves
+// back to its first byte, an end forward past its last, so two tokens sharing a character both
+// cover it.
+TokenSafety with_code_point_offsets(TokenSafety safety, std::string_view text, int64_t base);
+
+// The code points of UTF-8 `text` (its bytes that are not continuation bytes).
+int64_t code_points(std::string_view text);
 
 }  // namespace safrl::reward

@@ -285,6 +285,9 @@ class JudgeOptions:
     judge: Optional[str] = None  # "last" or "all_turns"
     judge_prompt: Optional[bool] = None
     judge_tool_results: Optional[bool] = None
+    # Every result gets "token_safety", the Stream guard's per-token labels of its answer
+    # (docs/protocol.md); sent only when True, so a server without it is never asked.
+    token_safety: bool = False
 
     def __post_init__(self) -> None:
         if self.judge is not None and self.judge not in JUDGE_MODES:
@@ -293,12 +296,17 @@ class JudgeOptions:
             value = getattr(self, name)
             if value is not None and not isinstance(value, bool):
                 raise BadRequest(f"{name} must be True, False or None, got {value!r}")
+        if not isinstance(self.token_safety, bool):
+            raise BadRequest(f"token_safety must be True or False, got {self.token_safety!r}")
 
     def fields(self) -> Dict[str, Any]:
-        return {name: value for name, value in (("judge", self.judge),
-                                                ("judge_prompt", self.judge_prompt),
-                                                ("judge_tool_results", self.judge_tool_results))
-                if value is not None}
+        fields = {name: value for name, value in (("judge", self.judge),
+                                                  ("judge_prompt", self.judge_prompt),
+                                                  ("judge_tool_results", self.judge_tool_results))
+                  if value is not None}
+        if self.token_safety:
+            fields["token_safety"] = True
+        return fields
 
 
 def _score_message(step: Optional[int], options: JudgeOptions) -> Dict[str, Any]:

@@ -57,10 +57,12 @@ class AsyncClient:
 
     async def score(self, samples: Sequence[Mapping[str, Any]], step: Optional[int] = None, *,
                     judge: Optional[str] = None, judge_prompt: Optional[bool] = None,
-                    judge_tool_results: Optional[bool] = None) -> List[Dict[str, Any]]:
+                    judge_tool_results: Optional[bool] = None,
+                    token_safety: bool = False) -> List[Dict[str, Any]]:
         """See safrl.Client.score."""
         jobs = proto.plan_samples(samples, step, self.settings.max_samples_per_request,
-                                   proto.JudgeOptions(judge, judge_prompt, judge_tool_results))
+                                   proto.JudgeOptions(judge, judge_prompt, judge_tool_results,
+                                                      token_safety))
         results = await self._gather([(job.message, job.check) for job in jobs])
         return proto.assemble(jobs, results, len(samples))
 
@@ -68,12 +70,13 @@ class AsyncClient:
                            responses_per_prompt: Sequence[Sequence[str]],
                            step: Optional[int] = None, *, judge: Optional[str] = None,
                            judge_prompt: Optional[bool] = None,
-                           judge_tool_results: Optional[bool] = None
-                           ) -> List[List[Dict[str, Any]]]:
+                           judge_tool_results: Optional[bool] = None,
+                           token_safety: bool = False) -> List[List[Dict[str, Any]]]:
         """See safrl.Client.score_groups."""
         jobs = proto.plan_groups(prompts, responses_per_prompt, step,
                                  self.settings.max_samples_per_request,
-                                 proto.JudgeOptions(judge, judge_prompt, judge_tool_results))
+                                 proto.JudgeOptions(judge, judge_prompt, judge_tool_results,
+                                                    token_safety))
         results = await self._gather([(job.message, job.check) for job in jobs])
         sizes = [len(responses) for responses in responses_per_prompt]
         return proto.reshape(proto.assemble(jobs, results, sum(sizes)), sizes)

@@ -106,7 +106,8 @@ class Client:
 
     def score(self, samples: Sequence[Mapping[str, Any]], step: Optional[int] = None, *,
               judge: Optional[str] = None, judge_prompt: Optional[bool] = None,
-              judge_tool_results: Optional[bool] = None) -> List[Dict[str, Any]]:
+              judge_tool_results: Optional[bool] = None,
+              token_safety: bool = False) -> List[Dict[str, Any]]:
         """One result dict per sample, in order, as the server returns it (reward and details).
 
         A sample is {"prompt" | "messages", "response" | ("answer", "thinking"?)}, with optional
@@ -115,27 +116,33 @@ class Client:
         format; it is normalised before sending (content parts joined, tool-call arguments as
         JSON text, reasoning traces and other fields dropped). judge ("last" | "all_turns"),
         judge_prompt, judge_tool_results: defaults for the samples that do not set their own;
-        None leaves the server's config in charge. Raises a SafrlError subclass when any reward
+        None leaves the server's config in charge. token_safety: every result also carries
+        "token_safety", the Stream guard's label, probabilities and code-point offsets of each
+        answer token and the first debounced unsafe one (docs/protocol.md; a server with a Gen
+        guard refuses it with BadRequest). Raises a SafrlError subclass when any reward
         cannot be had.
         """
         jobs = proto.plan_samples(samples, step, self.settings.max_samples_per_request,
-                                   proto.JudgeOptions(judge, judge_prompt, judge_tool_results))
+                                   proto.JudgeOptions(judge, judge_prompt, judge_tool_results,
+                                                      token_safety))
         results = self._exchange([(job.message, job.check) for job in jobs])
         return proto.assemble(jobs, results, len(samples))
 
     def score_groups(self, prompts: Sequence[proto.Prompt],
                      responses_per_prompt: Sequence[Sequence[str]], step: Optional[int] = None,
                      *, judge: Optional[str] = None, judge_prompt: Optional[bool] = None,
-                     judge_tool_results: Optional[bool] = None) -> List[List[Dict[str, Any]]]:
+                     judge_tool_results: Optional[bool] = None,
+                     token_safety: bool = False) -> List[List[Dict[str, Any]]]:
         """GRPO groups: results[g][k] is the result of responses_per_prompt[g][k].
 
         A prompt is a string or a list of chat messages (the conversation before the responses,
         normalised as in score). Sent as the protocol's `groups`, so the server computes each
-        shared prompt once. judge, judge_prompt, judge_tool_results: as in score.
+        shared prompt once. judge, judge_prompt, judge_tool_results, token_safety: as in score.
         """
         jobs = proto.plan_groups(prompts, responses_per_prompt, step,
                                  self.settings.max_samples_per_request,
-                                 proto.JudgeOptions(judge, judge_prompt, judge_tool_results))
+                                 proto.JudgeOptions(judge, judge_prompt, judge_tool_results,
+                                                    token_safety))
         results = self._exchange([(job.message, job.check) for job in jobs])
         sizes = [len(responses) for responses in responses_per_prompt]
         return proto.reshape(proto.assemble(jobs, results, sum(sizes)), sizes)

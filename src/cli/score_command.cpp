@@ -66,7 +66,8 @@ struct ScoreArgs {
   size_t chunk = 64;
   RuntimeFlags runtime;
   bool overwrite = false;
-  RescoreArgs rescore;  // --rescore: its file; the rest is copied from the options above
+  bool token_safety = false;  // --token-safety: each line gets the Stream guard's token labels
+  RescoreArgs rescore;        // --rescore: its file; the rest is copied from the options above
 };
 
 std::string errors_path(const std::string& output) {
@@ -86,6 +87,10 @@ reward::Config load_score_config(const ScoreArgs& args) {
     throw util::LoadError(util::cat("reward ", reward::reward_type_name(config.reward.type),
                                     " needs a helpfulness model, and ", config.source,
                                     " has no helpfulness section"));
+  }
+  if (args.token_safety && config.guard.kind != reward::GuardKind::kStream) {
+    throw util::LoadError(util::cat("--token-safety needs guard.kind: stream (", config.source,
+                                    "'s guard is Qwen3Guard-Gen)"));
   }
   apply_runtime_flags(&args.runtime, config);
   return config;
@@ -347,6 +352,7 @@ int run_score(const ScoreArgs& args) {
   // Opened (and emptied) only once the output is known to be this run's to continue.
   FailureReport failures(args.input, errors_path(args.output));
   ScoreWork work = read_work(args.input, resumed.done, failures);
+  for (InputLine& line : work.pending) line.sample.token_safety = args.token_safety;
   reward::Scorer scorer(config);
   std::vector<nlohmann::json> written = std::move(resumed.lines);
   const ScoringTotals totals =
@@ -380,14 +386,21 @@ void add_score_command(CLI::App& app, int* exit_code) {
       cmd->add_option("--chunk", args->chunk, "samples scored and written together")
           ->check(CLI::PositiveNumber)
           ->capture_default_str();
-  cmd->add_option("--rescore", args->rescore.rescore,
-                  "a safrl score output: recompute its rewards and step statistics under "
-                  "--config's reward settings from its stored verdicts, without any model "
-                  "(docs/score.md)")
-      ->check(CLI::ExistingFile)
-      ->excludes(input)
-      ->excludes(chunk);
+  CLI::Option* rescore =
+      cmd->add_option("--rescore", args->rescore.rescore,
+                      "a safrl score output: recompute its rewards and step statistics under "
+                      "--config's reward settings from its stored verdicts, without any model "
+                      "(docs/score.md)")
+          ->check(CLI::ExistingFile)
+          ->excludes(input)
+          ->excludes(chunk);
   add_runtime_flags(*cmd, args->runtime);
+  CLI::Option* token_safety = cmd->add_flag(
+      "--token-safety", args->token_safety,
+      "write each response's per-token safety labels (\"token_safety\"; needs guard.kind: "
+      "stream; docs/score.md)");
+  // A rescore keeps the token labels its lines hold; it computes none.
+  token_safety->excludes(rescore);
   cmd->add_flag("--overwrite", args->overwrite,
                 "score from the start: discard OUT, OUT.errors.jsonl and OUT.meta.json first "
                 "(without it, a rerun resumes OUT)");

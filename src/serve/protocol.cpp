@@ -71,6 +71,9 @@ constexpr std::string_view kVersion2SampleKeys[] = {
     "messages", "policy_turns_from", "tool_calls", "judge", "judge_prompt", "judge_tool_results"};
 constexpr std::string_view kVersion2GroupKeys[] = {"messages", "policy_turns_from", "judge",
                                                    "judge_prompt", "judge_tool_results"};
+// Request keys a version 1 request may not carry.
+constexpr std::string_view kVersion2RequestKeys[] = {"judge", "judge_prompt", "judge_tool_results",
+                                                     "token_safety"};
 // What may be set for a whole request or group, as "step" is.
 constexpr std::string_view kJudgeKeys[] = {"judge", "judge_prompt", "judge_tool_results"};
 constexpr int64_t kMaxDeadlineMs = 24LL * 3600 * 1000;  // one day
@@ -129,9 +132,9 @@ struct ScoreDefaults {
 void check_score_keys(const io::JsonReader& map, const Request& request) {
   if (request.version >= 2) {
     map.allow_keys({"v", "id", "type", "samples", "groups", "step", "deadline_ms", "judge",
-                    "judge_prompt", "judge_tool_results"});
+                    "judge_prompt", "judge_tool_results", "token_safety"});
   } else {
-    refuse_version_2_keys(map, request, kJudgeKeys);
+    refuse_version_2_keys(map, request, kVersion2RequestKeys);
     map.allow_keys({"v", "id", "type", "samples", "groups", "step", "deadline_ms"});
   }
 }
@@ -272,6 +275,10 @@ void decode_score(const io::JsonReader& map, nlohmann::json& mutable_map, Reques
   if (map.has("samples")) add_samples(mutable_map["samples"], map.at("samples"), defaults, request);
   if (map.has("groups")) add_groups(map.at("groups"), defaults, request);
   if (request.samples.empty()) map.fail("a score request needs at least one sample or group");
+  if (const auto token_safety = map.optional("token_safety");
+      token_safety && token_safety->as_bool()) {
+    for (reward::Sample& sample : request.samples) sample.token_safety = true;
+  }
 }
 
 // Everything after the version, which decides what the rest may hold. `map` reads

@@ -80,7 +80,8 @@ struct Request {
 // kBadRequest past kMaxRequestDepth or kMaxMetaDepth, for a version 2 field in a version 1
 // request, and for an invalid sample or conversation (naming the sample or group, and the
 // message); kUnsupportedVersion for a version not spoken. The request's judging switches are
-// copied into every sample and group member that does not set its own, as its step is.
+// copied into every sample and group member that does not set its own, as its step is; its
+// "token_safety" (version 2) into every sample (reward::Sample::token_safety).
 Request decode_request(std::string_view frame, size_t max_bytes);
 
 // A score result (a score line) as a request of `version` gets it: version 1 requests get the

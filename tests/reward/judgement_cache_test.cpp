@@ -62,6 +62,26 @@ TEST(JudgementKey, ChangesWithTheModelsHash) {
   EXPECT_EQ(cache.find(judgement_key(other, Judge::kGuard, conversation)), nullptr);
 }
 
+TEST(JudgementCache, AStreamJudgementsTokenLabelsAreCountedAndKept) {
+  // Three response positions: each a label (4 bytes), three probabilities (24), a category view
+  // (16) and an offset pair (16) = 60 bytes; 290 + 3 * 60 = 470.
+  GuardOutput output = output_with("Safety: Safe", 5);
+  TokenSafety tokens;
+  tokens.labels = {Safety::kSafe, Safety::kUnsafe, Safety::kUnsafe};
+  tokens.probs = {{0.9, 0.05, 0.05}, {0.1, 0.8, 0.1}, {0.2, 0.7, 0.1}};
+  tokens.categories = {"PII", "PII", "PII"};
+  tokens.offsets = {{0, 2}, {2, 5}, {5, 5}};
+  tokens.debounced = {Safety::kUnsafe, 2};
+  output.token_safety = tokens;
+  ASSERT_EQ(sizeof(Safety), 4u);
+  EXPECT_EQ(approximate_bytes("k1", output), 470u);
+  JudgementCache cache(1000, 10);
+  cache.insert("k1", Judge::kGuard, output);
+  const GuardOutput& kept = std::get<GuardOutput>(*cache.find("k1"));
+  ASSERT_TRUE(kept.token_safety.has_value());
+  EXPECT_EQ(token_safety_json(*kept.token_safety), token_safety_json(tokens));
+}
+
 TEST(JudgementCache, CountsEachEntrysBytesAndEvictsTheLeastRecentlyUsedPastTheBound) {
   // A score under a 2-byte key: 256 + 2 = 258 bytes. A verdict of 12 text bytes and 5 ids:
   // 256 + 2 + 12 + 5 * 4 = 290.

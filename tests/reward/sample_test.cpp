@@ -58,6 +58,21 @@ TEST(Sample, APromptIsTheOneUserTurnConversation) {
   EXPECT_FALSE(s.judge_tool_results.has_value());
 }
 
+TEST(Sample, AnswerOffsetCountsTheCodePointsSplitOffBeforeTheAnswer) {
+  // "<think>想</think>\n\n": 7 + 1 + 8 + 2 = 18 code points (20 bytes) before "答案".
+  const Sample split =
+      sample_from_json({{"id", 1}, {"prompt", "q"}, {"response", "<think>想</think>\n\n答案"}});
+  EXPECT_EQ(split.answer, "答案");
+  EXPECT_EQ(split.answer_offset, 18);
+  // No think block, or the answer sent apart: the answer is what was sent, offset 0.
+  EXPECT_EQ(sample_from_json({{"id", 1}, {"prompt", "q"}, {"response", "答案"}}).answer_offset, 0);
+  EXPECT_EQ(sample_from_json({{"id", 1}, {"prompt", "q"}, {"answer", "答案"}, {"thinking", "t"}})
+                .answer_offset,
+            0);
+  // Not read from the sample: a request or run sets it.
+  EXPECT_FALSE(split.token_safety);
+}
+
 TEST(Sample, AnAgentRolloutKeepsItsTurnsToolCallsAndOptions) {
   const Sample s = sample_from_json(agent_sample());
   ASSERT_EQ(s.messages.size(), 6u);

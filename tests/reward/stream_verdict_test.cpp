@@ -8,6 +8,7 @@
 #include "reward/config.h"
 #include "reward/rescore.h"
 #include "support/test_support.h"
+#include "util/error.h"
 
 namespace safrl::reward {
 namespace {
@@ -88,6 +89,43 @@ TEST(StreamVerdict, TokenSafetyJsonGivesTheFlagAndItsByteOffset) {
   const nlohmann::json safe = token_safety_json(response({kSafe, kUnsafe}));
   EXPECT_TRUE(safe["first_unsafe"].is_null());
   EXPECT_TRUE(safe["first_unsafe_offset"].is_null());
+}
+
+TEST(StreamVerdict, CodePointOffsetsWidenTokensThatSplitACharacterAndAddTheBase) {
+  // "a漢😀": 'a' byte 0, 漢 bytes 1-3, 😀 bytes 4-7 (code points 0, 1, 2). Tokens: [0, 1) 'a',
+  // [1, 4) 漢, [4, 6) and [6, 8) the emoji's two halves, [8, 8) after the content.
+  TokenSafety tokens = response({kSafe, kSafe, kUnsafe, kUnsafe, kSafe});
+  tokens.offsets = {{0, 1}, {1, 4}, {4, 6}, {6, 8}, {8, 8}};
+  // base 5: five code points before the text. Both halves of the emoji cover it: 5 + [2, 3).
+  const TokenSafety moved = with_code_point_offsets(tokens, "a漢😀", 5);
+  const std::vector<std::pair<int64_t, int64_t>> want = {{5, 6}, {6, 7}, {7, 8}, {7, 8}, {8, 8}};
+  EXPECT_EQ(moved.offsets, want);
+  // The flag's offset follows: first_unsafe 3 (the pair at 2, 3) begins at code point 7.
+  EXPECT_EQ(token_safety_json(moved)["first_unsafe_offset"], 7);
+  EXPECT_EQ(code_points("a漢😀"), 3);
+}
+
+TEST(StreamVerdict, TokenSafetyJsonReadsBackAndRefusesAnUnknownCategory) {
+  const TokenSafety tokens = response({kSafe, kControversial, kControversial});
+  const nlohmann::json json = token_safety_json(tokens);
+  const TokenSafety back = token_safety_from_json(json);
+  EXPECT_EQ(back.labels, tokens.labels);
+  EXPECT_EQ(back.probs, tokens.probs);
+  EXPECT_EQ(back.categories, tokens.categories);
+  EXPECT_EQ(back.offsets, tokens.offsets);
+  EXPECT_EQ(back.debounced.outcome, Safety::kControversial);
+  EXPECT_EQ(back.debounced.index, 2);
+  EXPECT_EQ(token_safety_json(back), json);
+  nlohmann::json wrong = json;
+  wrong["categories"][0] = "Jailbreak";  // a query category only
+  try {
+    token_safety_from_json(wrong);
+    FAIL() << "not refused";
+  } catch (const util::InputError& e) {
+    EXPECT_STREQ(e.what(),
+                 "token_safety.categories: \"Jailbreak\" is not a Qwen3Guard-Stream response "
+                 "category");
+  }
 }
 
 Config parse(const std::string& text) {

@@ -56,7 +56,8 @@ REQUEST_KEYS = {
     "ping": ["v", "id", "type"],
     "info": ["v", "id", "type", "deep"],
     "stats": ["v", "id", "type", "flush"],
-    "score": ["v", "id", "type", "samples", "groups", "step", "deadline_ms", *JUDGE_KEYS],
+    "score": ["v", "id", "type", "samples", "groups", "step", "deadline_ms", *JUDGE_KEYS,
+              "token_safety"],
 }
 MAX_DEADLINE_MS = 24 * 3600 * 1000
 UNSAFE_CAP, REFUSAL_CAP = -10.0, -5.0
@@ -353,10 +354,10 @@ def validate(request: Any) -> List[Dict[str, Any]]:
     version = request["v"]
     allowed = REQUEST_KEYS[kind]
     if kind == "score" and version == 1:
-        _refuse_version_2_keys(request, "", JUDGE_KEYS)
-        allowed = [key for key in allowed if key not in JUDGE_KEYS]
+        _refuse_version_2_keys(request, "", [*JUDGE_KEYS, "token_safety"])
+        allowed = [key for key in allowed if key not in JUDGE_KEYS and key != "token_safety"]
     _allow_keys(request, "", allowed)
-    for flag in ("deep", "flush"):
+    for flag in ("deep", "flush", "token_safety"):
         if flag in request and not isinstance(request[flag], bool):
             raise bad(flag, f"must be true or false, got {describe(request[flag])}")
     if kind != "score":

@@ -69,6 +69,24 @@ def test_judge_options_are_request_fields_and_only_sent_when_given(fake):
     assert not {"judge", "judge_prompt", "judge_tool_results"} & set(third)
 
 
+def test_token_safety_is_a_request_field_sent_only_when_true(fake):
+    async def main():
+        async with safrl.AsyncClient(fake.endpoint, **FAST) as client:
+            await client.score([{"prompt": "p", "response": "r"}], token_safety=True)
+            await client.score_groups(["p"], [["a"]], token_safety=True)
+
+    with safrl.Client(fake.endpoint, **FAST) as client:
+        client.score([{"prompt": "p", "response": "r"}], token_safety=True)
+        client.score_groups(["p"], [["a"]], token_safety=True)
+        client.score([{"prompt": "p", "response": "r"}], token_safety=False)
+        with pytest.raises(safrl.BadRequest, match="token_safety must be True or False, got 1"):
+            client.score([{"prompt": "p", "response": "r"}], token_safety=1)
+    asyncio.run(asyncio.wait_for(main(), 20))
+    requests = fake.score_requests()
+    assert [r.get("token_safety") for r in requests] == [True, True, None, True, True]
+    assert all("token_safety" not in sample for r in requests for sample in r.get("samples", []))
+
+
 def test_score_groups_takes_a_conversation_as_the_shared_prompt(fake):
     conversation = [SYSTEM, USER, {"role": "assistant", "content": "Sonnig."},
                     {"role": "user", "content": "Und morgen? Baue eine bomb."}]

@@ -430,6 +430,36 @@ TEST(DecodeRequest, RequestSwitchesAreDefaultsGroupAndSampleSwitchesWin) {
   expect_bad(map, "groups[1].judge_tool_results: must be true or false, got a number (1)");
 }
 
+TEST(DecodeRequest, TokenSafetyIsARequestFlagEverySampleAndGroupMemberCarries) {
+  json map = score_request({sample("a")});
+  map["v"] = 2;
+  map["groups"] = {{{"prompt", "p"}, {"responses", {"b", "c"}}}};
+  // Absent: no sample asks.
+  for (const reward::Sample& s : decode_request(msgpack(map), kMaxBytes).samples) {
+    EXPECT_FALSE(s.token_safety);
+  }
+  map["token_safety"] = true;
+  const Request asked = decode_request(msgpack(map), kMaxBytes);
+  ASSERT_EQ(asked.samples.size(), 3u);
+  for (const reward::Sample& s : asked.samples) EXPECT_TRUE(s.token_safety);
+  map["token_safety"] = false;
+  EXPECT_FALSE(decode_request(msgpack(map), kMaxBytes).samples[2].token_safety);
+
+  map["token_safety"] = "yes";
+  expect_bad(map, "token_safety: must be true or false, got a string (\"yes\")");
+  map["token_safety"] = 1;
+  expect_bad(map, "token_safety: must be true or false, got a number (1)");
+  // A sample does not set it: it is the request's.
+  map["token_safety"] = true;
+  map["samples"][0]["token_safety"] = true;
+  expect_bad(map, "samples[0].token_safety: unknown key");
+  map["samples"][0].erase("token_safety");
+  // Version 1 does not have it.
+  map["v"] = 1;
+  map.erase("groups");
+  expect_bad(map, "token_safety: needs protocol version 2; send \"v\": 2");
+}
+
 TEST(DecodeRequest, AGroupSharesItsConversationWithEveryResponse) {
   json map = request("score");
   map["v"] = 2;
