@@ -56,6 +56,7 @@ GuardConfig parse_guard(const YamlSection& s) {
     guard.refusal_source = v->name([](const std::string& text) {
       return util::parse_name(kRefusalSourceNames, text, "refusal source");
     });
+    guard.refusal_source_written = true;
   }
   if (auto v = s.get("decoding")) {
     guard.decoding = v->name([](const std::string& text) {
@@ -271,13 +272,13 @@ void check_guard_kind(const YamlSection& root, const YamlSection& guard, Config&
   };
   const RewardSettings& reward = config.reward;
   if (config.guard.kind == GuardKind::kStream) {
-    if (!guard.get("refusal_source") && reward.type != RewardType::kHybrid) {
+    if (!config.guard.refusal_source_written && reward.type != RewardType::kHybrid) {
       config.guard.refusal_source = RefusalSource::kNone;
     }
     if (config.guard.refusal_source == RefusalSource::kGuard) {
       fail("guard.refusal_source",
            util::cat(
-               guard.get("refusal_source") ? "is" : "defaults to",
+               config.guard.refusal_source_written ? "is" : "defaults to",
                " guard, and a Qwen3Guard-Stream guard (guard.kind stream) has no refusal output; "
                "set guard.refusal_source: none (no response counts as a refusal: the hybrid reward "
                "loses its refusal cap) or use a Qwen3Guard-Gen guard"));
@@ -406,6 +407,22 @@ Config parse_config(const std::string& yaml_text, const std::string& base_dir,
   const YamlSection root(YamlValue(where, io::parse_yaml(yaml_text, source), ""),
                          {std::begin(kConfigSections), std::end(kConfigSections)});
   return parse_config(root, source);
+}
+
+void override_reward_type(Config& config, std::string_view name) {
+  const RewardType type = parse_reward_type(name);
+  if (config.guard.kind == GuardKind::kStream && !config.guard.refusal_source_written) {
+    if (type == RewardType::kHybrid) {
+      throw util::LoadError(util::cat(
+          "--reward hybrid: ", config.source,
+          " has a Qwen3Guard-Stream guard (guard.kind stream), which has no refusal output, and "
+          "does not write guard.refusal_source; write guard.refusal_source: none (no response "
+          "counts as a refusal: the hybrid reward loses its refusal cap) or use a Qwen3Guard-Gen "
+          "guard"));
+    }
+    config.guard.refusal_source = RefusalSource::kNone;  // as the file's own check defaults it
+  }
+  config.reward.type = type;
 }
 
 nlohmann::json config_to_json(const Config& config) {

@@ -68,6 +68,9 @@ struct GuardConfig {
   // guard with kind gen; kind stream has no refusal output, so it needs none (a config error
   // otherwise, for the hybrid reward; the other types read no refusal and default to none).
   RefusalSource refusal_source = RefusalSource::kGuard;
+  // Whether the file wrote refusal_source: a Stream guard's hybrid reward needs it said (its
+  // default then depends on the reward type, which the command line may change).
+  bool refusal_source_written = false;
   // kind gen only, like max_new_tokens (a Stream guard does not decode).
   GuardDecoding decoding = GuardDecoding::kConstrained;
   // Cap on generated tokens per verdict; the official decoding uses 128.
@@ -194,6 +197,11 @@ Config parse_config(const std::string& yaml_text, const std::string& base_dir,
 // Every setting with enums as their config spellings and resolved paths, for the server's
 // `info` reply; "helpfulness" is null when absent.
 nlohmann::json config_to_json(const Config& config);
+
+// The command line's reward type (`--reward`) in place of the file's, with the checks the file's
+// type passed: a Stream guard's hybrid reward needs guard.refusal_source: none written in the
+// file. Throws util::LoadError naming the flag and the file.
+void override_reward_type(Config& config, std::string_view name);
 
 // The settings that decide the scores: config_to_json without what only says where and how fast
 // the work runs (the source file, batching, runtime.device, the vLLM server's address, key and

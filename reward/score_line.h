@@ -35,8 +35,8 @@ SampleOutcome outcome_from_output(const nlohmann::json& line, const RewardSettin
 // The ScoredSample an output line holds, as far as it holds it (the inverse of score_line_json:
 // score_line_json(line_sample(line), scored_from_line(line), settings) gives the line back):
 // the verdicts with their reports, H, the results, tokens, the prompt verdict, the turns, the
-// tool results, the injection findings and the token safety. A response whose "thinking" is null was not judged.
-// Throws util::InputError for a line that is not such an output.
+// tool results, the injection findings and the token safety. A response whose "thinking" is null
+// was not judged. Throws util::InputError for a line that is not such an output.
 ScoredSample scored_from_line(const nlohmann::json& line);
 
 // What score_line_json needs of the line's sample: id, step, truncated_thinking, meta and

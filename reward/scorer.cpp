@@ -239,14 +239,15 @@ std::string call_name(const Sample& sample, const GuardCall& call) {
 }
 
 // A sample that asks for its tool results to be judged (judge_tool_results), which the Stream
-// guard cannot do: its query head reads the last user turn, never a tool result.
+// guard does not offer: it would read a tool result as a user query, and whether it was trained
+// to judge one is unconfirmed (docs/reward.md).
 void refuse_tool_result_calls(const Sample& sample, const std::vector<GuardCall>& calls) {
   for (const GuardCall& call : calls) {
     if (call.kind == GuardCall::Kind::kToolResult) {
       throw util::InputError(
           util::cat(call_name(sample, call),
-                    ": judge_tool_results needs guard.kind gen; the Stream guard's query head "
-                    "reads only the last user turn"));
+                    ": judge_tool_results needs guard.kind gen; Qwen3Guard-Stream would read a "
+                    "tool result as a user query (unconfirmed in its training)"));
     }
   }
 }

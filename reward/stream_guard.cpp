@@ -54,6 +54,8 @@ StreamGuard::StreamGuard(const std::string& model_dir, const model::RunOptions& 
                                     " tokens but the model's vocabulary only ",
                                     engine_.config().vocab_size));
   }
+  // A tokenizer that splits one of the span markers is refused now, not at every request.
+  chat::check_stream_tokenizer(*tokenizer_);
 }
 
 std::vector<StreamJudgement> StreamGuard::judge(

@@ -118,7 +118,7 @@ std::map<std::string, reward::DuplicateMark> duplicate_marks(const RecordedInput
 
 int run_rescore(const RescoreArgs& args) {
   reward::Config config = load_config_file(args.config).reward;
-  if (!args.reward.empty()) config.reward.type = reward::parse_reward_type(args.reward);
+  if (!args.reward.empty()) reward::override_reward_type(config, args.reward);
   // --dtype enters the models hash as it did when scoring; the device does not, and no model
   // runs, so none is checked.
   RuntimeFlags runtime = args.runtime;

@@ -82,7 +82,7 @@ std::string absolute(const std::string& path) {
 // when the reward asked for needs a model the config does not have.
 reward::Config load_score_config(const ScoreArgs& args) {
   reward::Config config = load_config_file(args.config).reward;
-  if (!args.reward.empty()) config.reward.type = reward::parse_reward_type(args.reward);
+  if (!args.reward.empty()) reward::override_reward_type(config, args.reward);
   if (config.reward.type != reward::RewardType::kGuardOnly && !config.helpfulness) {
     throw util::LoadError(util::cat("reward ", reward::reward_type_name(config.reward.type),
                                     " needs a helpfulness model, and ", config.source,

@@ -6,10 +6,13 @@
 // guard.kind stream, and the refusals of a checkpoint of the other kind.
 #include "reward/stream_guard.h"
 
+#include <algorithm>
 #include <fstream>
 #include <set>
 #include <string>
 #include <vector>
+
+#include <sys/stat.h>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -149,6 +152,29 @@ TEST(StreamGuard, AGenCheckpointIsRefusedAndSaysWhatItHolds) {
             "guard.kind stream needs a Qwen3Guard-Stream checkpoint (Qwen3ForGuardModel); " +
                 kGenGuard +
                 " holds Qwen3ForCausalLM (a Qwen3Guard-Gen checkpoint: set guard.kind: gen)");
+}
+
+// The same model with a tokenizer whose "</think>" is not one token (its added token removed):
+// the spans cannot be found, so the guard refuses to load rather than fail every request.
+// (A folder in the build tree, not testing::TempDir: libtorch.so exports its own
+// std::filesystem::remove_all, which crashes in this binary.)
+TEST(StreamGuard, ATokenizerThatSplitsASpanMarkerIsRefusedWhenTheGuardLoads) {
+  const std::string dir = kStreamDir + "-split-marker";
+  ::mkdir(dir.c_str(), 0755);
+  for (const char* name : {"config.json", "model.safetensors"}) {
+    std::ifstream in(kModel + "/" + name, std::ios::binary);
+    std::ofstream(dir + "/" + name, std::ios::binary) << in.rdbuf();
+  }
+  json tokenizer = json::parse(std::ifstream(kModel + "/tokenizer.json"));
+  json& added = tokenizer["added_tokens"];
+  const size_t before = added.size();
+  added.erase(std::remove_if(added.begin(), added.end(),
+                             [](const json& t) { return t["content"] == "</think>"; }),
+              added.end());
+  ASSERT_EQ(added.size(), before - 1);
+  std::ofstream(dir + "/tokenizer.json") << tokenizer.dump();
+  EXPECT_TRUE(contains_all(load_error([&] { StreamGuard guard(dir, {}, {}); }),
+                           {"must encode", "</think>", "as one token"}));
 }
 
 TEST(StreamGuard, AGenGuardConfigGivenAStreamCheckpointIsRefusedTheOtherWayRound) {

@@ -165,6 +165,31 @@ TEST(GuardKindConfig, StreamWithoutRefusalSourceIsRefusedForHybridAndDefaultsToN
                            {"guard.refusal_source:", "Qwen3Guard-Gen"}));
 }
 
+// `safrl score --reward hybrid` on a Stream config written for guard_only: the file never said
+// refusal_source: none, so the hybrid reward would silently lose its refusal cap.
+TEST(GuardKindConfig, ACommandLineHybridNeedsRefusalSourceWrittenForAStreamGuard) {
+  Config unsaid = parse("guard:\n  model: /m/s\n  kind: stream\nreward:\n  type: guard_only\n");
+  EXPECT_TRUE(contains_all(load_error([&] { override_reward_type(unsaid, "hybrid"); }),
+                           {"--reward hybrid: x.yaml", "guard.refusal_source: none"}));
+  EXPECT_EQ(unsaid.reward.type, RewardType::kGuardOnly);  // left as it was
+
+  Config said = parse(
+      "guard:\n  model: /m/s\n  kind: stream\n  refusal_source: none\nreward:\n"
+      "  type: guard_only\n");
+  override_reward_type(said, "hybrid");
+  EXPECT_EQ(said.reward.type, RewardType::kHybrid);
+  EXPECT_EQ(said.guard.refusal_source, RefusalSource::kNone);
+
+  // The other way, hybrid to guard_only, keeps the written none; a Gen config keeps its guard.
+  Config stream = parse(kHybridStream);
+  override_reward_type(stream, "guard_only");
+  EXPECT_EQ(stream.reward.type, RewardType::kGuardOnly);
+  EXPECT_EQ(stream.guard.refusal_source, RefusalSource::kNone);
+  Config gen = parse("guard:\n  model: /m/g\nreward:\n  type: guard_only\n");
+  override_reward_type(gen, "guard_only");
+  EXPECT_EQ(gen.guard.refusal_source, RefusalSource::kGuard);
+}
+
 TEST(GuardKindConfig, UnknownSpellingsAndGenOnlyKeysAreRefusedWithTheirPaths) {
   EXPECT_TRUE(contains_all(load_error([] { parse("guard:\n  model: /m/s\n  kind: streaming\n"); }),
                            {"guard.kind", "streaming", "gen, stream"}));
