@@ -18,6 +18,12 @@ architectures ["Qwen3ForGuardModel"]; from_pretrained of this class reads it bac
     model = tiny_stream_guard(vocab_size=101, seed=0)
     model.save_pretrained(out_dir)
     out = Qwen3ForGuardModel.from_pretrained(out_dir)(input_ids)   # .risk_level_logits [B, T, 3]
+
+For benchmarks, a random-weight checkpoint at a real Qwen3 shape with the Qwen3 tokenizer files
+(guard_inner_size 512: Qwen3Guard-Stream-0.6B's; a guess at 4B and 8B, see STREAM_INNER_SIZES):
+
+    .venv/bin/python -m safrl.testing.stream_guard_model OUT --shape qwen3-0.6b|qwen3-4b \
+        [--dtype bfloat16] [--tokenizer DIR]
 """
 from dataclasses import dataclass
 from typing import Optional
@@ -101,3 +107,58 @@ def tiny_stream_guard(vocab_size=101, seed=0, **config):
     config = stream_guard_config(vocab_size=vocab_size, **config)
     weights = checkpoints.random_weights(config, torch.Generator().manual_seed(seed))
     return checkpoints.transformers_model(config, weights)
+
+
+# Benchmark shapes (issue 28): the Qwen3 backbones of safrl.testing.embedded_models with the guard
+# keys. guard_inner_size 512 is Qwen3Guard-Stream-0.6B's; for 4B and 8B it is UNCONFIRMED
+# (qwen3guard.md section 6) and 512 here is a GUESS. Either way the eight head matrices are a
+# negligible share of the compute: at 4B, 2 x 2560 x 512 multiply-adds per token for the two
+# pre-projections (plus 2 x 512 x 12 for the heads) against about 3.6e9 in the backbone: 0.07%.
+STREAM_INNER_SIZES = {"tiny": 24, "qwen3-0.6b": 512, "qwen3-4b": 512, "qwen3-8b": 512}
+
+
+def write_stream_checkpoint(out_dir, shape, tokenizer_dir, dtype=torch.float32, seed=4,
+                            guard_inner_size=None):
+    """Writes a Qwen3ForGuardModel with random weights at one of embedded_models.SHAPES (the real
+    Qwen3 vocabulary) as save_pretrained does, plus tokenizer.json and tokenizer_config.json from
+    tokenizer_dir. Held only in `dtype` while it is made (a 4B model in bf16 needs 8 GB)."""
+    import os
+    import shutil
+
+    from safrl.testing import checkpoints, embedded_models
+    inner = guard_inner_size or STREAM_INNER_SIZES[shape]
+    shape_keys = dict(embedded_models.SHAPES[shape], **GUARD_KEYS)
+    shape_keys.update(guard_inner_size=inner, torch_dtype=str(dtype).split(".")[-1])
+    config = checkpoints.base_config("qwen3", "Qwen3ForGuardModel", **shape_keys)
+    checkpoints.write_random_checkpoint(out_dir, config, torch.Generator().manual_seed(seed), dtype)
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        shutil.copyfile(os.path.join(tokenizer_dir, name), os.path.join(out_dir, name))
+    return config
+
+
+def main():
+    import argparse
+    import os
+
+    from safrl.testing import embedded_models
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    parser = argparse.ArgumentParser(
+        description="Writes a random-weight Qwen3ForGuardModel (Qwen3Guard-Stream) checkpoint "
+                    "at a Qwen3 shape, with the real Qwen3 tokenizer files, for benchmarks")
+    parser.add_argument("out_dir")
+    parser.add_argument("--shape", choices=sorted(embedded_models.SHAPES), default="qwen3-0.6b")
+    parser.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32",
+                        help="storage dtype of the weights")
+    parser.add_argument("--tokenizer", default=os.path.join(repo, ".deps", "qwen3-tokenizer"))
+    parser.add_argument("--guard-inner-size", type=int,
+                        help="default: 512 (0.6B's; a guess for 4B and 8B), 24 for tiny")
+    parser.add_argument("--seed", type=int, default=4)
+    args = parser.parse_args()
+    config = write_stream_checkpoint(args.out_dir, args.shape, args.tokenizer,
+                                     getattr(torch, args.dtype), args.seed, args.guard_inner_size)
+    print(f"wrote a random-weight Qwen3ForGuardModel ({args.shape}, guard_inner_size "
+          f"{config['guard_inner_size']}, {args.dtype}) to {args.out_dir}")
+
+
+if __name__ == "__main__":
+    main()
