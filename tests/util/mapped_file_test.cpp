@@ -16,8 +16,11 @@
 namespace safrl::util {
 namespace {
 
+// Named after the running test: CTest runs each test as its own process, in parallel, and a
+// shared name let one test remove the other's file.
 std::string write_pattern_file(size_t bytes) {
-  const std::string path = ::testing::TempDir() + "/mapped_file_test.bin";
+  const std::string path = ::testing::TempDir() + "/mapped_file_test_" +
+                           ::testing::UnitTest::GetInstance()->current_test_info()->name() + ".bin";
   std::vector<char> data(bytes);
   for (size_t i = 0; i < bytes; ++i) data[i] = static_cast<char>((i * 131) % 251);
   std::ofstream(path, std::ios::binary).write(data.data(), static_cast<std::streamsize>(bytes));
