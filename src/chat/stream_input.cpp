@@ -6,7 +6,6 @@
 #include <string_view>
 
 #include "chat/internal.h"
-#include "tokenizer/byte_level.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/unicode.h"
 #include "util/error.h"
@@ -76,19 +75,6 @@ int64_t find_response_begin(const std::vector<int32_t>& ids, const MarkerIds& ma
     }
   }
   return -1;
-}
-
-// The raw bytes a token stands for (ByteLevel alphabet undone), before decode()'s UTF-8 repair,
-// so that a token holding part of a multi-byte character keeps exactly those bytes.
-std::string token_bytes(const tokenizer::Tokenizer& tokenizer, int32_t id) {
-  const std::string spelled = tokenizer.id_to_token(id);
-  std::string bytes;
-  for (size_t pos = 0; pos < spelled.size();) {
-    const int byte = tokenizer::byte_level::byte_of_char(util::utf8::decode(spelled, pos));
-    if (byte < 0) return spelled;  // an added token written in plain text
-    bytes.push_back(static_cast<char>(byte));
-  }
-  return bytes;
 }
 
 // Maps byte positions of the tokenizer's NFC-normalized text back to the rendered text. A code
@@ -186,7 +172,7 @@ std::vector<std::pair<int64_t, int64_t>> response_offsets(const tokenizer::Token
   std::vector<size_t> token_begin(input.ids.size() + 1, 0);
   std::string joined;
   for (size_t i = 0; i < input.ids.size(); ++i) {
-    joined += token_bytes(tokenizer, input.ids[i]);
+    joined += tokenizer.token_bytes(input.ids[i]);
     token_begin[i + 1] = joined.size();
   }
   const bool same_text = joined == text;

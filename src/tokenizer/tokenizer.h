@@ -48,6 +48,10 @@ class Tokenizer {
   std::optional<int32_t> token_to_id(std::string_view token) const;
   // The token string of `id`; throws util::InputError when `id` is not a token.
   std::string id_to_token(int32_t id) const;
+  // The bytes decode() emits for `id` before its UTF-8 repair (the ByteLevel alphabet undone), so
+  // a token holding part of a multi-byte character has exactly its bytes; throws like
+  // id_to_token.
+  std::string_view token_bytes(int32_t id) const { return token(id).bytes; }
   // Largest id + 1, added tokens included (151669 for Qwen3; the model's embedding may be larger).
   int64_t vocab_size() const { return static_cast<int64_t>(tokens_.size()); }
   // Whether `id` is an added token marked special; false for any other id.
